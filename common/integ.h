@@ -1,0 +1,88 @@
+/* integ: the integration record kept in the compacted topic
+ * `hookpipe.integrations` (key = integration name, value = this record as
+ * JSON, tombstone = deleted), Stitch's naming rules, and webhook tokens.
+ * Shared by hookpipectl (writes records) and the gateway (follows them).
+ *
+ * Record JSON (the contract; other tools may read it):
+ *   {"name":"stripe_events","display_name":"Stripe Events",
+ *    "client_id":"48213977","topic":"webhooks.stripe_events",
+ *    "rejected_topic":"webhooks.stripe_events.rejected",
+ *    "primary_key":["id"],            (empty array: no primary key)
+ *    "tokens":[{"id":"3f9c2a17b0de","sha256":"<64 hex>","created_at":"..."}],
+ *    "status":"active"|"paused", "max_body":4194304,
+ *    "created_at":"2026-11-26T20:14:37.123456Z","updated_at":"..."}
+ * Raw tokens are never stored: only their SHA-256. */
+#ifndef HOOKPIPE_INTEG_H
+#define HOOKPIPE_INTEG_H
+
+#include <stddef.h>
+
+#define INTEG_TOPIC          "hookpipe.integrations"
+#define INTEG_MAX_TOKENS     2     /* active tokens per integration (Stitch) */
+#define INTEG_PK_FIELD_MAX   50    /* characters in a primary-key field name */
+#define INTEG_NAME_MAX       59    /* characters in an integration name */
+#define INTEG_TOKEN_HEX      64    /* a token is 32 random bytes as lowercase hex */
+#define INTEG_TOKEN_ID_HEX   12
+
+typedef struct integ_token {
+    char id[INTEG_TOKEN_ID_HEX + 1];   /* public handle, for `token revoke` */
+    unsigned char sha256[32];          /* SHA-256 of the token's hex text */
+    char created_at[32];
+} integ_token_t;
+
+typedef struct integ {
+    char *name;             /* [a-z0-9_], the Kafka key */
+    char *display_name;
+    char *client_id;
+    char *topic;            /* event topic */
+    char *rejected_topic;   /* dead-letter topic */
+    char **primary_key;     /* field names, npk of them (0 = none) */
+    size_t npk;
+    integ_token_t tokens[INTEG_MAX_TOKENS];
+    size_t ntokens;
+    int paused;
+    long long max_body;     /* bytes; 0 = the gateway's default */
+    char created_at[32], updated_at[32];
+} integ_t;
+
+/* Stitch's rule: lower-case, spaces and hyphens become '_', any other
+ * character outside [a-z0-9_] is dropped. The result must be 1..INTEG_NAME_MAX
+ * characters and start with a letter or '_'. Returns 0 and writes `out`, or
+ * -1 with the reason in errstr. */
+int integ_name_from_display(const char *display, char *out, size_t out_size,
+                            char *errstr, size_t errstr_size);
+
+/* A primary-key field name: 1..INTEG_PK_FIELD_MAX characters, top level
+ * only (no '.'), valid UTF-8, no control characters. 0 or -1 with errstr. */
+int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size);
+
+/* Parses a record; NULL with errstr on malformed input. Caller owns the
+ * result (integ_destroy). */
+integ_t *integ_from_json(const char *buf, size_t len, char *errstr, size_t errstr_size);
+
+/* Serialises a record; malloc'd NUL-terminated JSON the caller frees, or NULL
+ * on out of memory. */
+char *integ_to_json(const integ_t *in);
+
+/* Deep copy; NULL on out of memory. */
+integ_t *integ_dup(const integ_t *in);
+
+/* integ_destroy(NULL) is a no-op. */
+void integ_destroy(integ_t *in);
+
+/* Makes a new token: 32 bytes from the OS CSPRNG as 64 hex characters into
+ * hex_out (NUL-terminated), and its stored form (id, sha256, created_at) into
+ * tok. 0, or -1 if no randomness could be had. */
+int integ_token_new(char hex_out[INTEG_TOKEN_HEX + 1], integ_token_t *tok);
+
+/* SHA-256 of a token as presented in a URL. */
+void integ_token_hash(const char *token, size_t len, unsigned char out[32]);
+
+/* 1 if `sha256` equals the hash of one of the active tokens, else 0.
+ * Compares in constant time and always visits every token. */
+int integ_token_match(const integ_t *in, const unsigned char sha256[32]);
+
+/* Current UTC time as RFC 3339 with microseconds: "2026-11-26T20:14:37.123456Z". */
+void integ_now_rfc3339(char out[32]);
+
+#endif
