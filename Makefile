@@ -38,7 +38,7 @@ TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps test check bench run fuzz clean
-all: $(BINS) $(TEST_BINS)
+all: $(BINS) $(TEST_BINS) $(BUILD)/aux/harness_selftest
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -58,6 +58,10 @@ $(foreach p,$(PRESENT),$(eval $(call PROGRAM_RULE,$p)))
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/aux/harness_selftest: $(BUILD)/obj/tests/unit/harness_selftest.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 deps:
 	@compose/local/install-deps
