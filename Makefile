@@ -37,7 +37,7 @@ LIB       := $(BUILD)/libhookpipe.a
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test check bench run fuzz clean
+.PHONY: all deps test check bench bench-bins run fuzz clean
 all: $(BINS) $(TEST_BINS) $(BUILD)/aux/harness_selftest
 
 $(BUILD)/obj/%.o: %.c
@@ -59,6 +59,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# benchmark programs: each tests/bench/*.c, linked with the library; built by `make bench`
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+bench-bins: $(BENCH_BINS)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/aux/harness_selftest: $(BUILD)/obj/tests/unit/harness_selftest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
@@ -77,7 +85,7 @@ check: deps
 	    UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all bench-bins
 	@tests/bench/run
 
 run: deps
