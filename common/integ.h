@@ -46,9 +46,11 @@ typedef struct integ {
 } integ_t;
 
 /* Stitch's rule: lower-case, spaces and hyphens become '_', any other
- * character outside [a-z0-9_] is dropped. The result must be 1..INTEG_NAME_MAX
- * characters and start with a letter or '_'. Returns 0 and writes `out`, or
- * -1 with the reason in errstr. */
+ * character outside [a-z0-9_] is dropped (punctuation, and every byte of a
+ * non-ASCII character). White space around the whole name is ignored. The
+ * result must be 1..INTEG_NAME_MAX characters and start with a letter or '_'.
+ * Returns 0 and writes `out` (INTEG_NAME_MAX + 1 bytes suffice), or -1 with
+ * the reason in errstr. */
 int integ_name_from_display(const char *display, char *out, size_t out_size,
                             char *errstr, size_t errstr_size);
 
@@ -61,7 +63,7 @@ int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size);
 integ_t *integ_from_json(const char *buf, size_t len, char *errstr, size_t errstr_size);
 
 /* Serialises a record; malloc'd NUL-terminated JSON the caller frees, or NULL
- * on out of memory. */
+ * on out of memory (or if a string in it is not valid UTF-8). */
 char *integ_to_json(const integ_t *in);
 
 /* Deep copy; NULL on out of memory. */
@@ -77,6 +79,10 @@ int integ_token_new(char hex_out[INTEG_TOKEN_HEX + 1], integ_token_t *tok);
 
 /* SHA-256 of a token as presented in a URL. */
 void integ_token_hash(const char *token, size_t len, unsigned char out[32]);
+
+/* Removes the active token with this id (a revoked token stops matching at
+ * once). 0, or -1 if there is none. */
+int integ_token_revoke(integ_t *in, const char *id);
 
 /* 1 if `sha256` equals the hash of one of the active tokens, else 0.
  * Compares in constant time and always visits every token. */
