@@ -8,6 +8,7 @@ The suites run against the real local stack started by tests/run
   HOOKPIPE_GATEWAY_URL     the stack's gateway (webhook listener)
   HOOKPIPE_METRICS_URL     the stack's gateway metrics/health listener
   HOOKPIPE_REGISTRY_URL    the stack's schema registry
+  HOOKPIPE_PG_URL          the stack's PostgreSQL
   HOOKPIPE_BIN             where the programs are (default build/bin)
 """
 import os
@@ -50,6 +51,11 @@ def metrics_url():
 @pytest.fixture(scope="session")
 def registry_url():
     return _env("HOOKPIPE_REGISTRY_URL")
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    return _env("HOOKPIPE_PG_URL")
 
 
 @pytest.fixture
