@@ -16,7 +16,7 @@ SAN     ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Wshadow -Wstrict-prototypes \
            -Werror -Icommon -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-LDLIBS  += -lrdkafka -lmicrohttpd -ljansson -lavro -lpq -lsqlite3 -lcurl -lssl -lcrypto \
+LDLIBS  += -lrdkafka -lmicrohttpd -ljansson -lavro -lpq -lsqlite3 -lcurl -lssl -lcrypto -lsnappy -lz \
            -lpthread -lm
 
 # program name : entry point
