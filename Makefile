@@ -36,9 +36,13 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libhookpipe.a
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# C suites that need the running stack (PostgreSQL, Kafka): run by tests/run
+# after `stack up`, with the stack's variables in the environment
+ITEST_SRCS := $(wildcard tests/integration/itest_*.c)
+ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(BUILD)/itests/%)
 
 .PHONY: all deps test check bench bench-bins run fuzz clean
-all: $(BINS) $(TEST_BINS) $(BUILD)/aux/harness_selftest
+all: $(BINS) $(TEST_BINS) $(ITEST_BINS) $(BUILD)/aux/harness_selftest
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -56,6 +60,10 @@ endef
 $(foreach p,$(PRESENT),$(eval $(call PROGRAM_RULE,$p)))
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/itests/%: $(BUILD)/obj/tests/integration/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -95,7 +103,7 @@ run: deps
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJS:.o=.d) $(MAINS:%.c=$(BUILD)/obj/%.d) $(TEST_SRCS:%.c=$(BUILD)/obj/%.d)
+-include $(LIB_OBJS:.o=.d) $(MAINS:%.c=$(BUILD)/obj/%.d) $(TEST_SRCS:%.c=$(BUILD)/obj/%.d) $(ITEST_SRCS:%.c=$(BUILD)/obj/%.d)
 
 # keep objects of test binaries and programs between builds
 .SECONDARY:
