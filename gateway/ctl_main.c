@@ -1,0 +1,809 @@
+/* hookpipectl: the admin CLI — creates and manages integrations by writing
+ * their records to the compacted topic hookpipe.integrations, which every
+ * gateway follows. It talks to Kafka only.
+ *
+ * Exit status: 0 done, 1 the operation failed or was refused, 2 usage error.
+ * Errors are one line on stderr starting "hookpipectl: ". Standard output
+ * carries only the result (a webhook URL, a listing, a record). */
+#include <ctype.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfg.h"
+#include "ctl_store.h"
+#include "integ.h"
+#include "log.h"
+
+#define CTL_PROG         "hookpipectl"
+#define CTL_OK           0
+#define CTL_FAILED       1
+#define CTL_USAGE        2
+#define CTL_PK_MAX       16      /* fields in a composite primary key */
+#define CTL_DEFAULT_URL  "http://127.0.0.1:8080"
+
+static const cfg_opt_t ctl_options[] = {
+    {"primary-key", CFG_STR, NULL, 0, -1, 0,
+     "primary-key field(s), comma-separated; top level, 1..50 characters each"},
+    {"partitions", CFG_INT, "3", 1, 100000, 0, "partitions of the new event and dead-letter topics"},
+    {"replication-factor", CFG_INT, "-1", -1, 32767, 0,
+     "replicas of the new topics; -1 = the broker's default.replication.factor"},
+    {"max-body", CFG_INT, "0", 0, 1LL << 30, 0,
+     "body limit in bytes for this integration (k/m suffixes); 0 = the gateway's default"},
+    {"client-id", CFG_STR, NULL, 0, -1, 0,
+     "client id in the webhook URL ([A-Za-z0-9._~-], 1..64); default 8 random digits"},
+    {"base-url", CFG_STR, NULL, 0, -1, 0,
+     "start of the webhook URL; default $HOOKPIPE_GATEWAY_URL, else " CTL_DEFAULT_URL},
+    {"topic-prefix", CFG_STR, "webhooks.", 0, -1, 0, "event topic = prefix + name"},
+    {"json", CFG_BOOL, "false", 0, -1, 0, "print a JSON array of the records"},
+    {"timeout", CFG_INT, "30000", 100, 3600000, 0, "milliseconds to wait for Kafka per step"},
+    {"verbose", CFG_BOOL, "false", 0, -1, 0, "also print librdkafka's log to stderr"},
+};
+#define CTL_NOPTIONS (sizeof(ctl_options) / sizeof(ctl_options[0]))
+
+/* Options every command takes (besides -b and -X). */
+static const char *const ctl_common_opts[] = {"config", "timeout", "verbose", NULL};
+
+typedef struct ctl_ctx ctl_ctx_t;
+typedef int (*ctl_fn_t)(ctl_ctx_t *ctx);
+
+typedef struct {
+    const char *group;          /* first word */
+    const char *verb;           /* second word, NULL for one-word commands */
+    const char *args;           /* positional arguments, for usage */
+    size_t nargs;
+    const char *const *opts;    /* options it takes besides the common ones */
+    ctl_fn_t fn;
+    const char *doc;
+} ctl_cmd_t;
+
+struct ctl_ctx {
+    cfg_t *cfg;
+    const ctl_cmd_t *cmd;
+    char *const *args;          /* the command's positional arguments */
+    ctl_store_t *st;
+    char token[INTEG_TOKEN_HEX + 1];    /* a new token, printed once Kafka has its hash */
+    char client_id[80];                 /* of the integration changed */
+    char err[1024];
+};
+
+static void ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ctl_fail(const char *fmt, ...) {
+    va_list ap;
+    fputs(CTL_PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int ctl_connect(ctl_ctx_t *ctx) {
+    ctx->st = ctl_store_new(ctx->cfg, (int)cfg_int(ctx->cfg, "timeout"),
+                            cfg_bool(ctx->cfg, "verbose"), ctx->err, sizeof(ctx->err));
+    if (!ctx->st) {
+        ctl_fail("%s", ctx->err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the current integrations; warns once about records it cannot read. */
+static ctl_state_t *ctl_read(ctl_ctx_t *ctx) {
+    ctl_state_t *state = NULL;
+    if (ctl_store_read(ctx->st, &state, ctx->err, sizeof(ctx->err)) < 0) {
+        ctl_fail("%s", ctx->err);
+        return NULL;
+    }
+    if (state->unreadable)
+        ctl_fail("warning: %zu unreadable record(s) in %s ignored; first: %s",
+                 state->unreadable, INTEG_TOPIC, state->first_error);
+    return state;
+}
+
+/* The integration NAME names: its key, or a display name that converts to one. */
+static integ_t *ctl_find(const ctl_state_t *state, const char *name) {
+    char conv[INTEG_NAME_MAX + 1], why[256];
+    integ_t *in = ctl_state_find(state, name);
+    if (!in && integ_name_from_display(name, conv, sizeof(conv), why, sizeof(why)) == 0)
+        in = ctl_state_find(state, conv);
+    if (!in)
+        ctl_fail("no integration named '%s' (see: " CTL_PROG " integration list)", name);
+    return in;
+}
+
+/* The gateway URL the webhook URLs start with, without a trailing '/'. */
+static int ctl_base_url(const cfg_t *cfg, char *out, size_t size) {
+    const char *u = cfg_str(cfg, "base-url");
+    if (!u || !*u)
+        u = getenv("HOOKPIPE_GATEWAY_URL");
+    if (!u || !*u)
+        u = CTL_DEFAULT_URL;
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+        ctl_fail("base URL '%s' does not start with http:// or https://", u);
+        return -1;
+    }
+    size_t n = strlen(u);
+    while (n > 0 && u[n - 1] == '/')
+        n--;
+    if (n >= size) {
+        ctl_fail("base URL is too long");
+        return -1;
+    }
+    memcpy(out, u, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static void ctl_print_url(const char *base, const char *client_id, const char *token) {
+    printf("%s/v1/clients/%s/token/%s\n", base, client_id, token);
+    fflush(stdout);
+}
+
+/* A uniformly random 8-digit decimal (no leading zero). */
+static int ctl_random_client_id(char out[9]) {
+    uint32_t v;
+    do {
+        if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+            return -1;
+    } while (v >= UINT32_MAX - UINT32_MAX % 90000000u);
+    snprintf(out, 9, "%08u", (unsigned)(10000000u + v % 90000000u));
+    return 0;
+}
+
+static int ctl_client_id_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-._~", *s))
+            return 0;
+    return 1;
+}
+
+/* Splits "f1,f2" into in->primary_key, checking each field. 0 or -1. */
+static int ctl_parse_pk(integ_t *in, const char *list) {
+    char why[256];
+    char *copy = strdup(list);
+    int rc = -1;
+    if (!copy || !(in->primary_key = calloc(CTL_PK_MAX, sizeof(char *)))) {
+        ctl_fail("out of memory");
+        goto out;
+    }
+    /* strtok would skip empty fields; an empty field is a mistake to report */
+    char *f = copy;
+    for (;;) {
+        char *comma = strchr(f, ',');
+        if (comma)
+            *comma = '\0';
+        if (integ_pk_field_check(f, why, sizeof(why)) < 0) {
+            ctl_fail("%s", why);
+            goto out;
+        }
+        for (size_t i = 0; i < in->npk; i++) {
+            if (strcmp(in->primary_key[i], f) == 0) {
+                ctl_fail("primary-key field \"%s\" given twice", f);
+                goto out;
+            }
+        }
+        if (in->npk == CTL_PK_MAX) {
+            ctl_fail("more than %d primary-key fields", CTL_PK_MAX);
+            goto out;
+        }
+        if (!(in->primary_key[in->npk] = strdup(f))) {
+            ctl_fail("out of memory");
+            goto out;
+        }
+        in->npk++;
+        if (!comma)
+            break;
+        f = comma + 1;
+    }
+    rc = 0;
+out:
+    free(copy);
+    return rc;
+}
+
+/* Checks that the record reads back as the gateways will read it, so that a
+ * value they would refuse never reaches the topic. */
+static int ctl_validate(const integ_t *in) {
+    char why[256];
+    char *json = integ_to_json(in);
+    if (!json) {
+        ctl_fail("cannot serialise the record (is the display name valid UTF-8?)");
+        return -1;
+    }
+    integ_t *back = integ_from_json(json, strlen(json), why, sizeof(why));
+    free(json);
+    if (!back) {
+        ctl_fail("invalid record: %s", why);
+        return -1;
+    }
+    integ_destroy(back);
+    return 0;
+}
+
+static int ctl_topic(ctl_ctx_t *ctx, const char *topic, int partitions, int rf,
+                     const char *const *configs) {
+    int actual = 0;
+    if (ctl_store_topic_ensure(ctx->st, topic, partitions, rf, configs, &actual, ctx->err,
+                               sizeof(ctx->err)) < 0) {
+        ctl_fail("cannot create topic %s", ctx->err);
+        return -1;
+    }
+    if (actual != partitions)
+        ctl_fail("warning: topic %s already existed with %d partitions (not %d); kept as is",
+                 topic, actual, partitions);
+    return 0;
+}
+
+static int ctl_cmd_create(ctl_ctx_t *ctx) {
+    static const char *const integ_topic_cfg[] = {"cleanup.policy", "compact", NULL};
+    char name[INTEG_NAME_MAX + 1], why[256], base[2048], cid[9];
+    char token[INTEG_TOKEN_HEX + 1] = "", topic[512], rejected[600];
+    int rc = CTL_FAILED;
+    ctl_state_t *state = NULL;
+    const cfg_t *cfg = ctx->cfg;
+    const char *display = ctx->args[0];
+    integ_t *in = calloc(1, sizeof(*in));
+    if (!in) {
+        ctl_fail("out of memory");
+        goto out;
+    }
+    if (integ_name_from_display(display, name, sizeof(name), why, sizeof(why)) < 0) {
+        ctl_fail("invalid integration name: %s", why);
+        goto out;
+    }
+    const char *pk = cfg_str(cfg, "primary-key");
+    if (pk && ctl_parse_pk(in, pk) < 0)
+        goto out;
+    const char *client_id = cfg_str(cfg, "client-id");
+    if (client_id && !ctl_client_id_ok(client_id)) {
+        ctl_fail("invalid client id '%s': 1..64 of A-Z a-z 0-9 - . _ ~", client_id);
+        goto out;
+    }
+    if (!client_id) {
+        if (ctl_random_client_id(cid) < 0) {
+            ctl_fail("no randomness available for a client id");
+            goto out;
+        }
+        client_id = cid;
+    }
+    if (ctl_base_url(cfg, base, sizeof(base)) < 0)
+        goto out;
+    const char *prefix = cfg_str(cfg, "topic-prefix");
+    snprintf(topic, sizeof(topic), "%s%s", prefix ? prefix : "", name);
+    snprintf(rejected, sizeof(rejected), "%s.rejected", topic);
+    int partitions = (int)cfg_int(cfg, "partitions");
+    int rf = (int)cfg_int(cfg, "replication-factor");
+    if (rf == 0) {
+        ctl_fail("replication factor 0: use -1 (broker default) or 1 or more");
+        goto out;
+    }
+    if (!(in->name = strdup(name)) || !(in->display_name = strdup(display)) ||
+        !(in->client_id = strdup(client_id)) || !(in->topic = strdup(topic)) ||
+        !(in->rejected_topic = strdup(rejected))) {
+        ctl_fail("out of memory");
+        goto out;
+    }
+    in->max_body = cfg_int(cfg, "max-body");
+    integ_now_rfc3339(in->created_at);
+    memcpy(in->updated_at, in->created_at, sizeof(in->updated_at));
+    if (ctl_validate(in) < 0)
+        goto out;
+
+    if (ctl_connect(ctx) < 0 ||
+        ctl_topic(ctx, INTEG_TOPIC, 1, rf, integ_topic_cfg) < 0 || !(state = ctl_read(ctx)))
+        goto out;
+    if (ctl_state_find(state, name)) {
+        ctl_fail("integration '%s' already exists (names cannot be reused while it exists)",
+                 name);
+        goto out;
+    }
+    if (ctl_topic(ctx, topic, partitions, rf, NULL) < 0 ||
+        ctl_topic(ctx, rejected, partitions, rf, NULL) < 0)
+        goto out;
+    if (integ_token_new(token, &in->tokens[0]) < 0) {
+        ctl_fail("no randomness available for a token");
+        goto out;
+    }
+    in->ntokens = 1;
+    memcpy(in->tokens[0].created_at, in->created_at, sizeof(in->created_at));
+    if (ctl_store_put(ctx->st, in, ctx->err, sizeof(ctx->err)) < 0) {
+        ctl_fail("%s", ctx->err);
+        goto out;
+    }
+    ctl_print_url(base, in->client_id, token);
+    rc = CTL_OK;
+out:
+    memset(token, 0, sizeof(token));
+    ctl_state_destroy(state);
+    integ_destroy(in);
+    return rc;
+}
+
+static int ctl_cmd_list(ctl_ctx_t *ctx) {
+    int rc = CTL_FAILED;
+    json_t *arr = NULL;
+    ctl_state_t *state = NULL;
+    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)))
+        goto out;
+    if (cfg_bool(ctx->cfg, "json")) {
+        if (!(arr = json_array()))
+            goto oom;
+        for (size_t i = 0; i < state->n; i++) {
+            char *s = integ_to_json(state->items[i]);
+            json_t *rec = s ? json_loads(s, 0, NULL) : NULL;
+            free(s);
+            if (!rec || json_array_append_new(arr, rec) < 0)
+                goto oom;
+        }
+        if (json_dumpf(arr, stdout, JSON_INDENT(2)) < 0)
+            goto oom;
+        fputc('\n', stdout);
+    } else {
+        for (size_t i = 0; i < state->n; i++) {
+            const integ_t *in = state->items[i];
+            printf("%s\t%s\t%s\t", in->name, in->paused ? "paused" : "active", in->topic);
+            for (size_t k = 0; k < in->npk; k++)
+                printf("%s%s", k ? "," : "", in->primary_key[k]);
+            printf("%s\t%zu\n", in->npk ? "" : "-", in->ntokens);
+        }
+    }
+    rc = fflush(stdout) == 0 ? CTL_OK : CTL_FAILED;
+    goto out;
+oom:
+    ctl_fail("out of memory");
+out:
+    json_decref(arr);
+    ctl_state_destroy(state);
+    return rc;
+}
+
+static int ctl_cmd_show(ctl_ctx_t *ctx) {
+    int rc = CTL_FAILED;
+    ctl_state_t *state = NULL;
+    char *s = NULL;
+    json_t *rec = NULL;
+    const integ_t *in;
+    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)) ||
+        !(in = ctl_find(state, ctx->args[0])))
+        goto out;
+    if (!(s = integ_to_json(in)) || !(rec = json_loads(s, 0, NULL)) ||
+        json_dumpf(rec, stdout, JSON_INDENT(2)) < 0) {
+        ctl_fail("out of memory");
+        goto out;
+    }
+    fputc('\n', stdout);
+    rc = fflush(stdout) == 0 ? CTL_OK : CTL_FAILED;
+out:
+    json_decref(rec);
+    free(s);
+    ctl_state_destroy(state);
+    return rc;
+}
+
+/* Reads the state, applies `change` to a copy of NAME's record and writes
+ * it back. `change` returns 1 to write, 0 for nothing to do, -1 to fail. */
+static int ctl_update(ctl_ctx_t *ctx, int (*change)(ctl_ctx_t *ctx, integ_t *in)) {
+    int rc = CTL_FAILED;
+    ctl_state_t *state = NULL;
+    integ_t *in = NULL;
+    const integ_t *cur;
+    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)) ||
+        !(cur = ctl_find(state, ctx->args[0])))
+        goto out;
+    if (!(in = integ_dup(cur))) {
+        ctl_fail("out of memory");
+        goto out;
+    }
+    int what = change(ctx, in);
+    if (what < 0)
+        goto out;
+    if (what > 0) {
+        integ_now_rfc3339(in->updated_at);
+        if (ctl_store_put(ctx->st, in, ctx->err, sizeof(ctx->err)) < 0) {
+            ctl_fail("%s", ctx->err);
+            goto out;
+        }
+    }
+    rc = CTL_OK;
+out:
+    integ_destroy(in);
+    ctl_state_destroy(state);
+    return rc;
+}
+
+static int ctl_change_token_add(ctl_ctx_t *ctx, integ_t *in) {
+    if (in->ntokens >= INTEG_MAX_TOKENS) {
+        ctl_fail("integration '%s' already has %d active tokens; revoke one first "
+                 "(" CTL_PROG " token revoke %s TOKEN_ID)", in->name, INTEG_MAX_TOKENS, in->name);
+        return -1;
+    }
+    if (integ_token_new(ctx->token, &in->tokens[in->ntokens]) < 0) {
+        ctl_fail("no randomness available for a token");
+        return -1;
+    }
+    in->ntokens++;
+    snprintf(ctx->client_id, sizeof(ctx->client_id), "%s", in->client_id);
+    return 1;
+}
+
+static int ctl_cmd_token_add(ctl_ctx_t *ctx) {
+    char base[2048];
+    if (ctl_base_url(ctx->cfg, base, sizeof(base)) < 0)
+        return CTL_FAILED;
+    int rc = ctl_update(ctx, ctl_change_token_add);
+    if (rc == CTL_OK)
+        ctl_print_url(base, ctx->client_id, ctx->token);
+    memset(ctx->token, 0, sizeof(ctx->token));
+    return rc;
+}
+
+static int ctl_change_token_revoke(ctl_ctx_t *ctx, integ_t *in) {
+    if (integ_token_revoke(in, ctx->args[1]) < 0) {
+        ctl_fail("integration '%s' has no active token '%s' (see: " CTL_PROG
+                 " integration show %s)", in->name, ctx->args[1], in->name);
+        return -1;
+    }
+    return 1;
+}
+
+static int ctl_change_pause(ctl_ctx_t *ctx, integ_t *in) {
+    (void)ctx;
+    if (in->paused)
+        return 0;
+    in->paused = 1;
+    return 1;
+}
+
+static int ctl_change_resume(ctl_ctx_t *ctx, integ_t *in) {
+    (void)ctx;
+    if (!in->paused)
+        return 0;
+    in->paused = 0;
+    return 1;
+}
+
+static int ctl_cmd_token_revoke(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_token_revoke); }
+static int ctl_cmd_pause(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_pause); }
+static int ctl_cmd_resume(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_resume); }
+
+static int ctl_cmd_delete(ctl_ctx_t *ctx) {
+    int rc = CTL_FAILED;
+    ctl_state_t *state = NULL;
+    const integ_t *in;
+    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)) ||
+        !(in = ctl_find(state, ctx->args[0])))
+        goto out;
+    if (ctl_store_delete(ctx->st, in->name, ctx->err, sizeof(ctx->err)) < 0) {
+        ctl_fail("%s", ctx->err);
+        goto out;
+    }
+    rc = CTL_OK;
+out:
+    ctl_state_destroy(state);
+    return rc;
+}
+
+static const char *const ctl_create_opts[] = {"primary-key", "partitions", "replication-factor",
+                                              "max-body", "client-id", "base-url",
+                                              "topic-prefix", NULL};
+static const char *const ctl_list_opts[] = {"json", NULL};
+static const char *const ctl_token_add_opts[] = {"base-url", NULL};
+static const char *const ctl_no_opts[] = {NULL};
+
+static const ctl_cmd_t ctl_cmds[] = {
+    {"integration", "create", "NAME", 1, ctl_create_opts, ctl_cmd_create,
+     "creates an integration and its topics; prints its webhook URL (shown only now).\n"
+     "NAME is a display name; the integration's name is derived from it as Stitch\n"
+     "does (\"Stripe Events\" -> stripe_events) and cannot change afterwards."},
+    {"integration", "list", "", 0, ctl_list_opts, ctl_cmd_list,
+     "lists the integrations, one per line, tab-separated: name, status, topic,\n"
+     "primary key (- if none), number of active tokens; --json: a JSON array of\n"
+     "the records."},
+    {"integration", "show", "NAME", 1, ctl_no_opts, ctl_cmd_show,
+     "prints the integration's record as JSON (token hashes, never tokens)."},
+    {"token", "add", "NAME", 1, ctl_token_add_opts, ctl_cmd_token_add,
+     "adds a second webhook URL so that a token can be rotated without downtime\n"
+     "(at most 2 are active); prints the new URL, shown only now."},
+    {"token", "revoke", "NAME TOKEN_ID", 2, ctl_no_opts, ctl_cmd_token_revoke,
+     "revokes a token (ids: " CTL_PROG " integration show NAME); every gateway\n"
+     "refuses it within a second."},
+    {"pause", NULL, "NAME", 1, ctl_no_opts, ctl_cmd_pause,
+     "the gateways refuse the integration's webhooks until it is resumed."},
+    {"resume", NULL, "NAME", 1, ctl_no_opts, ctl_cmd_resume,
+     "accepts the integration's webhooks again."},
+    {"delete", NULL, "NAME", 1, ctl_no_opts, ctl_cmd_delete,
+     "deletes the integration (a tombstone in " INTEG_TOPIC "): the gateways stop\n"
+     "accepting its webhooks. Its topics and the data already loaded are kept, as\n"
+     "Stitch never deletes data either; remove them with Kafka's tools if wanted.\n"
+     "The name can then be created again (the kept topics are reused)."},
+};
+#define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+static const cfg_opt_t *ctl_option(const char *name) {
+    for (size_t i = 0; i < CTL_NOPTIONS; i++)
+        if (strcmp(ctl_options[i].name, name) == 0)
+            return &ctl_options[i];
+    return NULL;
+}
+
+static void ctl_print_option(FILE *out, const cfg_opt_t *o) {
+    fprintf(out, "  --%s%s", o->name, o->type == CFG_BOOL ? "" : " VALUE");
+    if (o->def && o->type != CFG_BOOL)
+        fprintf(out, " (default %s)", *o->def ? o->def : "\"\"");
+    fprintf(out, "\n      %s\n", o->doc);
+}
+
+static void ctl_print_common(FILE *out) {
+    fprintf(out, "\ncommon options:\n"
+                 "  -b BOOTSTRAP   Kafka bootstrap servers (default $KAFKA_BOOTSTRAP_SERVERS)\n"
+                 "  -X PROP=VALUE  any librdkafka property (e.g. -X security.protocol=SASL_SSL);\n"
+                 "                 also env HOOKPIPE_KAFKA_<PROP> with '.' as '_'\n"
+                 "  --config PATH  read \"key = value\" lines (option names as keys)\n");
+    for (const char *const *c = ctl_common_opts + 1; *c; c++)
+        ctl_print_option(out, ctl_option(*c));
+    fprintf(out, "options can also be set as HOOKPIPECTL_<OPTION> ('-' as '_').\n"
+                 "exit status: 0 done, 1 failed or refused, 2 usage error\n");
+}
+
+static void ctl_print_usage_line(FILE *out, const char *prefix, const ctl_cmd_t *c) {
+    fprintf(out, "%s%s%s%s%s%s%s\n", prefix, c->group, c->verb ? " " : "", c->verb ? c->verb : "",
+            *c->args ? " " : "", c->args, c->opts[0] ? " [options]" : "");
+}
+
+static void ctl_help_top(FILE *out) {
+    fprintf(out, "usage: " CTL_PROG " [-b BOOTSTRAP] [-X PROP=VALUE ...] COMMAND [ARGS] [options]\n"
+                 "\nmanages hookpipe integrations, kept in the Kafka topic " INTEG_TOPIC ".\n"
+                 "\ncommands:\n");
+    for (size_t i = 0; i < CTL_NCMDS; i++)
+        ctl_print_usage_line(out, "  ", &ctl_cmds[i]);
+    fprintf(out, "\n'" CTL_PROG " COMMAND --help' describes one command.\n");
+    ctl_print_common(out);
+}
+
+static void ctl_help_group(FILE *out, const char *group) {
+    fprintf(out, "usage: " CTL_PROG " %s COMMAND ...\n\ncommands:\n", group);
+    for (size_t i = 0; i < CTL_NCMDS; i++) {
+        if (strcmp(ctl_cmds[i].group, group) != 0)
+            continue;
+        ctl_print_usage_line(out, "  ", &ctl_cmds[i]);
+        fprintf(out, "      %.*s\n", (int)strcspn(ctl_cmds[i].doc, "\n"), ctl_cmds[i].doc);
+    }
+    fprintf(out, "\n'" CTL_PROG " %s COMMAND --help' describes one command.\n", group);
+}
+
+static void ctl_help_cmd(FILE *out, const ctl_cmd_t *c) {
+    ctl_print_usage_line(out, "usage: " CTL_PROG " ", c);
+    fprintf(out, "\n");
+    for (const char *d = c->doc; *d;) {
+        size_t n = strcspn(d, "\n");
+        fprintf(out, "%.*s\n", (int)n, d);
+        d += n + (d[n] == '\n');
+    }
+    if (c->opts[0])
+        fprintf(out, "\noptions:\n");
+    for (const char *const *o = c->opts; *o; o++)
+        ctl_print_option(out, ctl_option(*o));
+    ctl_print_common(out);
+}
+
+static int ctl_is_group(const char *word) {
+    for (size_t i = 0; i < CTL_NCMDS; i++)
+        if (ctl_cmds[i].verb && strcmp(ctl_cmds[i].group, word) == 0)
+            return 1;
+    return 0;
+}
+
+/* The command named by the first one or two positional words; *used says
+ * how many words it took. NULL if none matches. */
+static const ctl_cmd_t *ctl_lookup(char *const *words, size_t n, size_t *used) {
+    for (size_t i = 0; n > 0 && i < CTL_NCMDS; i++) {
+        const ctl_cmd_t *c = &ctl_cmds[i];
+        if (strcmp(c->group, words[0]) != 0)
+            continue;
+        if (!c->verb) {
+            *used = 1;
+            return c;
+        }
+        if (n > 1 && strcmp(c->verb, words[1]) == 0) {
+            *used = 2;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static int ctl_allowed(const ctl_cmd_t *c, const char *opt) {
+    for (const char *const *o = ctl_common_opts; *o; o++)
+        if (strcmp(*o, opt) == 0)
+            return 1;
+    for (const char *const *o = c->opts; *o; o++)
+        if (strcmp(*o, opt) == 0)
+            return 1;
+    return 0;
+}
+
+/* The command line as cfg reads it: -b becomes -X bootstrap.servers=...,
+ * -h/--help are taken out (*help set) so that help can describe the command
+ * they follow, and the names of the --options given are collected. */
+typedef struct {
+    char **argv;
+    int argc;
+    int help;
+    char **given;       /* option names, pointing into argv or bs */
+    size_t ngiven;
+    char **owned;       /* strings made here */
+    size_t nowned;
+} ctl_args_t;
+
+static void ctl_args_free(ctl_args_t *a) {
+    for (size_t i = 0; i < a->nowned; i++)
+        free(a->owned[i]);
+    free(a->owned);
+    free(a->given);
+    free(a->argv);
+}
+
+static char *ctl_args_own(ctl_args_t *a, char *s) {
+    if (s)
+        a->owned[a->nowned++] = s;
+    return s;
+}
+
+static int ctl_is_bool(const char *s) {
+    static const char *const words[] = {"true", "false", "1", "0", "yes", "no", "on", "off"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int ctl_args_rewrite(ctl_args_t *a, int argc, char **argv) {
+    size_t n = (size_t)argc;
+    /* -b V becomes two words at most, so 2 * argc bounds every array */
+    a->argv = calloc(2 * n + 1, sizeof(char *));
+    a->given = calloc(n + 1, sizeof(char *));
+    a->owned = calloc(2 * n + 1, sizeof(char *));
+    if (!a->argv || !a->given || !a->owned)
+        return -1;
+    a->argv[a->argc++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        char *s = argv[i];
+        if (strcmp(s, "--") == 0) {
+            while (i < argc)
+                a->argv[a->argc++] = argv[i++];
+            break;
+        }
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+            a->help = 1;
+        } else if (strncmp(s, "-b", 2) == 0) {
+            const char *v = s[2] ? s + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) {
+                ctl_fail("-b needs a value (see --help)");
+                return -2;
+            }
+            char *kv = ctl_args_own(a, malloc(strlen(v) + sizeof("bootstrap.servers=")));
+            if (!kv)
+                return -1;
+            sprintf(kv, "bootstrap.servers=%s", v);
+            a->argv[a->argc++] = "-X";
+            a->argv[a->argc++] = kv;
+        } else if (strncmp(s, "-X", 2) == 0) {
+            a->argv[a->argc++] = s;
+            if (!s[2] && i + 1 < argc)
+                a->argv[a->argc++] = argv[++i];
+        } else if (strncmp(s, "--", 2) == 0) {
+            const char *eq = strchr(s + 2, '=');
+            char *name = ctl_args_own(a, eq ? strndup(s + 2, (size_t)(eq - s - 2)) : strdup(s + 2));
+            if (!name)
+                return -1;
+            a->given[a->ngiven++] = name;
+            a->argv[a->argc++] = s;
+            const cfg_opt_t *o = ctl_option(name);
+            /* as cfg reads it: a boolean flag takes the next word only if
+             * that is a boolean; any other option always takes it */
+            int bare = o && o->type == CFG_BOOL && (i + 1 >= argc || !ctl_is_bool(argv[i + 1]));
+            if (!eq && !bare && i + 1 < argc)
+                a->argv[a->argc++] = argv[++i];
+        } else {
+            a->argv[a->argc++] = s;
+        }
+    }
+    return 0;
+}
+
+static int ctl_has_bootstrap(const cfg_t *cfg) {
+    for (size_t i = 0; i < cfg_kafka_count(cfg); i++) {
+        const char *name, *value;
+        cfg_kafka_get(cfg, i, &name, &value);
+        if ((!strcmp(name, "bootstrap.servers") || !strcmp(name, "metadata.broker.list")) && *value)
+            return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int rc = CTL_USAGE;
+    ctl_args_t args = {0};
+    ctl_ctx_t ctx = {0};
+    size_t used = 0;
+    const ctl_cmd_t *cmd = NULL;
+
+    log_init(CTL_PROG, LOG_ERROR);
+    int r = ctl_args_rewrite(&args, argc, argv);
+    if (r == -1) {
+        ctl_fail("out of memory");
+        rc = CTL_FAILED;
+    }
+    if (r < 0)
+        goto out;
+    ctx.cfg = cfg_new(CTL_PROG, "COMMAND [ARGS] [options]", ctl_options, CTL_NOPTIONS,
+                      "HOOKPIPECTL");
+    if (!ctx.cfg) {
+        ctl_fail("out of memory");
+        rc = CTL_FAILED;
+        goto out;
+    }
+    if (cfg_load(ctx.cfg, args.argc, args.argv, ctx.err, sizeof(ctx.err)) != 0) {
+        ctl_fail("%s", ctx.err);
+        goto out;
+    }
+    if (cfg_bool(ctx.cfg, "verbose"))
+        log_init(CTL_PROG, LOG_DEBUG);
+    size_t npos = cfg_argc(ctx.cfg);
+    char *const *pos = cfg_argv(ctx.cfg);
+    cmd = ctl_lookup(pos, npos, &used);
+    if (args.help) {
+        if (cmd)
+            ctl_help_cmd(stdout, cmd);
+        else if (npos > 0 && ctl_is_group(pos[0]))
+            ctl_help_group(stdout, pos[0]);
+        else
+            ctl_help_top(stdout);
+        rc = CTL_OK;
+        goto out;
+    }
+    if (!cmd) {
+        if (npos == 0)
+            ctl_fail("no command given (see " CTL_PROG " --help)");
+        else if (ctl_is_group(pos[0]))
+            ctl_fail("%s '%s' (see " CTL_PROG " %s --help)",
+                     npos > 1 ? "unknown command" : "missing command after", npos > 1 ? pos[1] : pos[0],
+                     pos[0]);
+        else
+            ctl_fail("unknown command '%s' (see " CTL_PROG " --help)", pos[0]);
+        goto out;
+    }
+    for (size_t i = 0; i < args.ngiven; i++) {
+        if (!ctl_option(args.given[i]) && strcmp(args.given[i], "config") != 0)
+            continue;   /* cfg has accepted it: a kafka.* property */
+        if (!ctl_allowed(cmd, args.given[i])) {
+            ctl_fail("--%s does not apply to '%s%s%s' (see --help)", args.given[i],
+                     cmd->group, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "");
+            goto out;
+        }
+    }
+    if (npos - used != cmd->nargs) {
+        ctl_print_usage_line(stderr, CTL_PROG ": usage: " CTL_PROG " ", cmd);
+        goto out;
+    }
+    if (!ctl_has_bootstrap(ctx.cfg)) {
+        ctl_fail("no Kafka to talk to: give -b BOOTSTRAP or set KAFKA_BOOTSTRAP_SERVERS");
+        goto out;
+    }
+    ctx.cmd = cmd;
+    ctx.args = pos + used;
+    rc = cmd->fn(&ctx);
+out:
+    ctl_store_destroy(ctx.st);
+    cfg_destroy(ctx.cfg);
+    ctl_args_free(&args);
+    return rc;
+}

@@ -1,0 +1,492 @@
+/* ctl_store: hookpipectl's reads and writes of the integrations topic. */
+#include "ctl_store.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka.h"
+
+struct ctl_store {
+    const cfg_t *cfg;
+    int timeout_ms;
+    int verbose;
+    rd_kafka_t *producer;       /* lazily made; also runs the admin requests */
+    char last_error[256];       /* the latest client error, to explain a timeout */
+};
+
+/* Delivery outcome of the one message a put waits for. */
+typedef struct {
+    int done;
+    rd_kafka_resp_err_t err;
+} ctl_delivery_t;
+
+/* One message read from the integrations topic, in log order. */
+typedef struct {
+    char *key;
+    char *value;    /* NULL: tombstone */
+    size_t len;
+    size_t seq;
+} ctl_entry_t;
+
+static void ctl_err(char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ctl_err(char *errstr, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, size, fmt, ap);
+    va_end(ap);
+}
+
+static long long ctl_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* " (last error: ...)" when the client reported one, so that a timeout
+ * against an unreachable broker says why. */
+static const char *ctl_why(const ctl_store_t *st, char *buf, size_t size) {
+    if (!st->last_error[0])
+        return "";
+    snprintf(buf, size, " (last error: %s)", st->last_error);
+    return buf;
+}
+
+static void ctl_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    ctl_store_t *st = opaque;
+    (void)rk;
+    snprintf(st->last_error, sizeof(st->last_error), "%s: %s",
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void ctl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
+    ctl_delivery_t *d = rkm->_private;
+    (void)rk;
+    (void)opaque;
+    if (d) {
+        d->done = 1;
+        d->err = rkm->err;
+    }
+}
+
+static int ctl_user_set(const cfg_t *cfg, const char *prop) {
+    for (size_t i = 0; i < cfg_kafka_count(cfg); i++) {
+        const char *name, *value;
+        cfg_kafka_get(cfg, i, &name, &value);
+        if (strcmp(name, prop) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Sets a property unless the user gave it with -X. */
+static int ctl_default(const ctl_store_t *st, rd_kafka_conf_t *conf, const char *prop,
+                       const char *value, char *errstr, size_t errstr_size) {
+    if (ctl_user_set(st->cfg, prop))
+        return 0;
+    return kafka_conf_set(conf, prop, value, errstr, errstr_size);
+}
+
+static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, char *errstr,
+                              size_t errstr_size) {
+    char num[32], why[512];
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(st->cfg, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_opaque(conf, st);
+    rd_kafka_conf_set_error_cb(conf, ctl_error_cb);
+    snprintf(num, sizeof(num), "%d", st->timeout_ms);
+    /* a CLI reports one line per failure: librdkafka's own log only with --verbose */
+    if (!st->verbose && ctl_default(st, conf, "log_level", "0", errstr, errstr_size) < 0)
+        goto fail;
+    if (type == RD_KAFKA_PRODUCER) {
+        rd_kafka_conf_set_dr_msg_cb(conf, ctl_dr_cb);
+        /* the gateways trust what is in the topic: write it exactly once, durably */
+        if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
+            kafka_conf_set(conf, "acks", "all", errstr, errstr_size) < 0 ||
+            ctl_default(st, conf, "message.timeout.ms", num, errstr, errstr_size) < 0)
+            goto fail;
+    } else {
+        /* assign() needs a group id; nothing is joined or committed */
+        if (ctl_default(st, conf, "group.id", "hookpipectl", errstr, errstr_size) < 0 ||
+            kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+            kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
+            kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0)
+            goto fail;
+    }
+    rk = rd_kafka_new(type, conf, why, sizeof(why));
+    if (!rk) {
+        ctl_err(errstr, errstr_size, "kafka client: %s", why);
+        goto fail;
+    }
+    return rk;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static rd_kafka_t *ctl_producer(ctl_store_t *st, char *errstr, size_t errstr_size) {
+    if (!st->producer)
+        st->producer = ctl_handle(st, RD_KAFKA_PRODUCER, errstr, errstr_size);
+    return st->producer;
+}
+
+ctl_store_t *ctl_store_new(const cfg_t *cfg, int timeout_ms, int verbose, char *errstr,
+                           size_t errstr_size) {
+    ctl_store_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        ctl_err(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    st->cfg = cfg;
+    st->timeout_ms = timeout_ms;
+    st->verbose = verbose;
+    /* refuse bad -X properties now, before any work is done */
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
+    if (!conf) {
+        free(st);
+        return NULL;
+    }
+    rd_kafka_conf_destroy(conf);
+    return st;
+}
+
+void ctl_store_destroy(ctl_store_t *st) {
+    if (!st)
+        return;
+    if (st->producer)
+        rd_kafka_destroy(st->producer);
+    free(st);
+}
+
+/* Partition count of `topic`: > 0, 0 if the topic does not exist, -1 on
+ * error (errstr). */
+static int ctl_partitions(ctl_store_t *st, rd_kafka_t *rk, const char *topic, char *errstr,
+                          size_t errstr_size) {
+    char why[300];
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int n = -1;
+    if (!rkt) {
+        ctl_err(errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, st->timeout_ms);
+    if (err) {
+        ctl_err(errstr, errstr_size, "cannot get metadata of %s: %s%s", topic,
+                rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
+        goto out;
+    }
+    if (md->topic_cnt != 1) {
+        ctl_err(errstr, errstr_size, "metadata of %s: %d topics in the answer", topic,
+                md->topic_cnt);
+        goto out;
+    }
+    err = md->topics[0].err;
+    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        n = 0;
+    else if (err && err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
+        ctl_err(errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+    else
+        n = md->topics[0].partition_cnt;
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+int ctl_store_topic_ensure(ctl_store_t *st, const char *topic, int partitions,
+                           int replication_factor, const char *const *configs,
+                           int *partitions_out, char *errstr, size_t errstr_size) {
+    rd_kafka_t *rk = ctl_producer(st, errstr, errstr_size);
+    if (!rk || kafka_topic_ensure(rk, topic, partitions, replication_factor, configs,
+                                  st->timeout_ms, errstr, errstr_size) < 0)
+        return -1;
+    /* a new topic takes a moment to show in the metadata of every broker */
+    long long deadline = ctl_now_ms() + st->timeout_ms;
+    for (;;) {
+        int n = ctl_partitions(st, rk, topic, errstr, errstr_size);
+        if (n < 0)
+            return -1;
+        if (n > 0) {
+            *partitions_out = n;
+            return 0;
+        }
+        if (ctl_now_ms() > deadline) {
+            ctl_err(errstr, errstr_size, "%s: created, but not in the metadata after %d ms",
+                    topic, st->timeout_ms);
+            return -1;
+        }
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+}
+
+static int ctl_entry_cmp(const void *a, const void *b) {
+    const ctl_entry_t *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    if (c)
+        return c;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void ctl_entries_free(ctl_entry_t *e, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].key);
+        free(e[i].value);
+    }
+    free(e);
+}
+
+void ctl_state_destroy(ctl_state_t *state) {
+    if (!state)
+        return;
+    for (size_t i = 0; i < state->n; i++)
+        integ_destroy(state->items[i]);
+    free(state->items);
+    free(state);
+}
+
+integ_t *ctl_state_find(const ctl_state_t *state, const char *name) {
+    size_t lo = 0, hi = state->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(state->items[mid]->name, name);
+        if (c == 0)
+            return state->items[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Keeps the last value of every key (sorted by key), parsed. */
+static int ctl_state_build(ctl_state_t *state, ctl_entry_t *e, size_t n, char *errstr,
+                           size_t errstr_size) {
+    qsort(e, n, sizeof(*e), ctl_entry_cmp);
+    if (n && !(state->items = calloc(n, sizeof(integ_t *)))) {
+        ctl_err(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char why[200];
+        if (i + 1 < n && strcmp(e[i].key, e[i + 1].key) == 0)
+            continue;           /* a later value of this key follows */
+        if (!e[i].value)
+            continue;           /* tombstone: deleted */
+        integ_t *in = integ_from_json(e[i].value, e[i].len, why, sizeof(why));
+        if (in && strcmp(in->name, e[i].key) != 0) {
+            snprintf(why, sizeof(why), "record name \"%s\" differs from its key", in->name);
+            integ_destroy(in);
+            in = NULL;
+        }
+        if (!in) {
+            if (!state->unreadable++)
+                snprintf(state->first_error, sizeof(state->first_error), "key \"%.60s\": %s",
+                         e[i].key, why);
+            continue;
+        }
+        state->items[state->n++] = in;
+    }
+    return 0;
+}
+
+/* Consumes `parts` partitions of INTEG_TOPIC from the beginning up to the
+ * high watermarks measured first, appending every message to *entries. */
+static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t **entries,
+                       size_t *nentries, char *errstr, size_t errstr_size) {
+    char why[300];
+    int rc = -1, pending = 0;
+    size_t cap = 0;
+    int64_t *end = calloc((size_t)parts, sizeof(*end));
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(parts);
+    if (!end) {
+        ctl_err(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    for (int p = 0; p < parts; p++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, INTEG_TOPIC, p, &lo, &hi, st->timeout_ms);
+        if (err) {
+            ctl_err(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s%s",
+                    INTEG_TOPIC, p, rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
+            goto out;
+        }
+        if (hi > lo) {
+            end[p] = hi;
+            pending++;
+            rd_kafka_topic_partition_list_add(list, INTEG_TOPIC, p)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+        }
+    }
+    if (!pending) {
+        rc = 0;
+        goto out;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
+    if (err) {
+        ctl_err(errstr, errstr_size, "cannot read %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
+        goto out;
+    }
+    /* the timeout bounds a stall, not the whole read: a long log is fine */
+    long long deadline = ctl_now_ms() + st->timeout_ms;
+    while (pending > 0) {
+        if (ctl_now_ms() > deadline) {
+            ctl_err(errstr, errstr_size, "reading %s: no progress within %d ms%s", INTEG_TOPIC,
+                    st->timeout_ms, ctl_why(st, why, sizeof(why)));
+            goto out;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+        if (!rkm)
+            continue;
+        int p = rkm->partition;
+        if (p < 0 || p >= parts || !end[p]) {
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            end[p] = 0;
+            pending--;
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        if (rkm->err) {
+            /* the client retries transient errors; keep the reason for the timeout */
+            snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        deadline = ctl_now_ms() + st->timeout_ms;
+        if (rkm->offset + 1 >= end[p]) {
+            end[p] = 0;
+            pending--;
+        }
+        if (!rkm->key || memchr(rkm->key, '\0', rkm->key_len)) {
+            rd_kafka_message_destroy(rkm);
+            continue;           /* not an integration: compacted topics need keys */
+        }
+        if (*nentries == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            ctl_entry_t *ne = realloc(*entries, ncap * sizeof(*ne));
+            if (!ne) {
+                rd_kafka_message_destroy(rkm);
+                ctl_err(errstr, errstr_size, "out of memory");
+                goto out;
+            }
+            *entries = ne;
+            cap = ncap;
+        }
+        ctl_entry_t *e = &(*entries)[*nentries];
+        e->key = strndup(rkm->key, rkm->key_len);
+        e->value = rkm->payload ? malloc(rkm->len + 1) : NULL;
+        e->len = rkm->len;
+        e->seq = *nentries;
+        if (e->value) {
+            memcpy(e->value, rkm->payload, rkm->len);
+            e->value[rkm->len] = '\0';
+        }
+        rd_kafka_message_destroy(rkm);
+        if (!e->key || (!e->value && e->len)) {
+            free(e->key);
+            free(e->value);
+            ctl_err(errstr, errstr_size, "out of memory");
+            goto out;
+        }
+        (*nentries)++;
+    }
+    rc = 0;
+out:
+    rd_kafka_topic_partition_list_destroy(list);
+    free(end);
+    return rc;
+}
+
+int ctl_store_read(ctl_store_t *st, ctl_state_t **out, char *errstr, size_t errstr_size) {
+    int rc = -1;
+    ctl_entry_t *entries = NULL;
+    size_t nentries = 0;
+    ctl_state_t *state = calloc(1, sizeof(*state));
+    rd_kafka_t *rk = NULL;
+    if (!state) {
+        ctl_err(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    if (!(rk = ctl_handle(st, RD_KAFKA_CONSUMER, errstr, errstr_size)))
+        goto out;
+    int parts = ctl_partitions(st, rk, INTEG_TOPIC, errstr, errstr_size);
+    if (parts < 0)
+        goto out;
+    if (ctl_consume(st, rk, parts, &entries, &nentries, errstr, errstr_size) < 0 ||
+        ctl_state_build(state, entries, nentries, errstr, errstr_size) < 0)
+        goto out;
+    *out = state;
+    state = NULL;
+    rc = 0;
+out:
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    ctl_entries_free(entries, nentries);
+    ctl_state_destroy(state);
+    return rc;
+}
+
+/* Produces key/value (value NULL: tombstone) and waits for the outcome. */
+static int ctl_produce(ctl_store_t *st, const char *key, const char *value, char *errstr,
+                       size_t errstr_size) {
+    char why[300];
+    ctl_delivery_t d = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
+    rd_kafka_t *rk = ctl_producer(st, errstr, errstr_size);
+    if (!rk)
+        return -1;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(INTEG_TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0), RD_KAFKA_V_OPAQUE(&d),
+        RD_KAFKA_V_END);
+    if (err) {
+        ctl_err(errstr, errstr_size, "cannot write to %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
+        return -1;
+    }
+    if (rd_kafka_flush(rk, st->timeout_ms + 1000) != RD_KAFKA_RESP_ERR_NO_ERROR || !d.done) {
+        /* give up on the message so that its report (pointing at d) is
+         * served now, while d still exists */
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(rk, 1000);
+        ctl_err(errstr, errstr_size,
+                "%s: no acknowledgement within %d ms; the change may or may not be applied%s",
+                INTEG_TOPIC, st->timeout_ms, ctl_why(st, why, sizeof(why)));
+        return -1;
+    }
+    if (d.err) {
+        ctl_err(errstr, errstr_size, "writing to %s failed: %s", INTEG_TOPIC,
+                rd_kafka_err2str(d.err));
+        return -1;
+    }
+    return 0;
+}
+
+int ctl_store_put(ctl_store_t *st, const integ_t *in, char *errstr, size_t errstr_size) {
+    char *json = integ_to_json(in);
+    if (!json) {
+        ctl_err(errstr, errstr_size, "cannot serialise the record of %s", in->name);
+        return -1;
+    }
+    int rc = ctl_produce(st, in->name, json, errstr, errstr_size);
+    free(json);
+    return rc;
+}
+
+int ctl_store_delete(ctl_store_t *st, const char *name, char *errstr, size_t errstr_size) {
+    return ctl_produce(st, name, NULL, errstr, errstr_size);
+}
