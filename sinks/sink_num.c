@@ -150,9 +150,11 @@ sink_num_kind_t sink_num_classify(const char *lex, size_t len, int64_t *i, doubl
             *d = lex_strtod(lex, len);
             return SINK_NUM_DOUBLE;
         }
-        if (c.nd <= 17 && e10 >= -307 && e10 <= 308) {
+        /* 16-17 digits, or a subnormal: keep the double only if printing it
+         * with the lexeme's digit count gives the lexeme's value back */
+        if (c.nd <= 17) {
             double v = lex_strtod(lex, len);
-            if (isfinite(v)) {
+            if (isfinite(v) && v != 0) {
                 char back[64];
                 canon_t cb;
                 int n = snprintf(back, sizeof(back), "%.*e", c.nd - 1, v);

@@ -1,0 +1,99 @@
+/* sink_shape: the inferred schema of one integration (its "shape"): a tree
+ * of records whose fields have a set of types, checked against each parsed
+ * record on a fast path, evolved on a slow path, and written out as Avro
+ * schema JSON.
+ *
+ * Types: null, boolean, long, double, string, exact decimal (sink_num.h),
+ * record (a JSON object) and array. A value whose type a field has not seen
+ * adds a union branch; a new member adds a field; an empty array gives its
+ * items the null branch (an array of no known item type is written as an
+ * array of null, and must stay readable when items appear).
+ *
+ * Schema layout (names in sink_name.h, system fields in sink_sys.h):
+ *   {"type":"record","name":"data","namespace":"hookpipe.<integration>",
+ *    "fields":[<system fields>, <payload fields in order of first appearance>]}
+ *   payload field: {"name":N,"type":T,"default":null} plus
+ *     "hookpipe.json_name":"<original JSON name>" when it differs from N.
+ *   T: "null" for a field only ever null, else ["null", branches in order of
+ *     first appearance]; array items: the single type, or a union.
+ *   nested records are named <parent>__<field> (plus _2, _3 ... if taken),
+ *   all in the root's namespace.
+ *
+ * Backward compatibility by construction: a new version only appends union
+ * branches, appends fields (always with default null), and never renames,
+ * reorders or removes anything, so a reader with the new schema reads data
+ * written with any earlier one.
+ *
+ * A shape is used by one thread at a time (the fast path writes stamps). */
+#ifndef HOOKPIPE_SINK_SHAPE_H
+#define HOOKPIPE_SINK_SHAPE_H
+
+#include <avro.h>
+#include <stddef.h>
+
+#include "sink_json.h"
+#include "sink_sys.h"
+
+typedef enum {
+    SINK_OK = 0,          /* the record fits the current schema */
+    SINK_NEW_VERSION = 1, /* a new schema version was made for the record */
+    SINK_REJECT = -1,     /* the record cannot be converted; reason in errstr */
+    SINK_FAIL = -2        /* out of memory or an avro-c error; reason in errstr */
+} sink_rc_t;
+
+/* "ok", "new_version", "reject", "fail". */
+const char *sink_rc_name(int rc);
+
+typedef struct sink_limits {
+    size_t max_depth;   /* nesting of objects and arrays, the record is 1 (32) */
+    size_t max_fields;  /* fields in the whole schema, system ones excluded (2000) */
+    size_t max_name;    /* bytes of one JSON member name, at most 512 (255) */
+    size_t max_nodes;   /* JSON values in one record (1048576) */
+} sink_limits_t;
+
+/* Fills zero members of *lim with the defaults above. */
+void sink_limits_defaults(sink_limits_t *lim);
+
+typedef struct sink_shape sink_shape_t;
+
+/* An empty shape: system fields only. `integration` is the integration
+ * name (namespace "hookpipe.<name mapped by sink_name>"); has_primary_key 0
+ * adds __sdc_primary_key. lim may be NULL (defaults); it is copied. NULL on
+ * out of memory with errstr. */
+sink_shape_t *sink_shape_new(const char *integration, int has_primary_key,
+                             const sink_limits_t *lim, char *errstr, size_t errstr_size);
+
+/* sink_shape_destroy(NULL) is a no-op. */
+void sink_shape_destroy(sink_shape_t *s);
+
+/* Fast path: 1 if `root` (a parsed record) can be written with the shape
+ * as it is, else 0 (something new, a duplicate key, a value that cannot be
+ * represented, not an object: sink_shape_evolve tells which). Allocates
+ * nothing and leaves the schema as it is. */
+int sink_shape_matches(sink_shape_t *s, const sink_json_node_t *root);
+
+/* Slow path: merges `root` into a copy of s. SINK_NEW_VERSION with *out the
+ * evolved copy (caller owns it; s is unchanged), SINK_OK with *out NULL if
+ * nothing had to change, SINK_REJECT with the reason (name collision,
+ * duplicate key, a limit, an unrepresentable number, not an object), or
+ * SINK_FAIL (out of memory). */
+int sink_shape_evolve(const sink_shape_t *s, const sink_json_node_t *root,
+                      sink_shape_t **out, char *errstr, size_t errstr_size);
+
+/* The Avro schema JSON of the shape (layout above); malloc'd, the caller
+ * frees it. NULL on out of memory. Deterministic: equal shapes give equal
+ * text. */
+char *sink_shape_schema_json(const sink_shape_t *s);
+
+/* Fields in the shape, all records, system fields excluded. */
+size_t sink_shape_field_count(const sink_shape_t *s);
+
+/* Writes `root` and the system fields into `rec`, a generic value of the
+ * schema parsed from sink_shape_schema_json(s). `root` must match the shape
+ * (sink_shape_matches, or the shape sink_shape_evolve returned for it).
+ * SINK_OK, SINK_REJECT (no message key while __sdc_primary_key is needed, or
+ * a key that is not UTF-8) or SINK_FAIL (avro-c error) with errstr. */
+int sink_shape_fill(sink_shape_t *s, const sink_json_node_t *root, const sink_sys_t *sys,
+                    avro_value_t *rec, char *errstr, size_t errstr_size);
+
+#endif
