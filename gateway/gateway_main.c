@@ -1,0 +1,104 @@
+/* hookpipe-gateway: receives webhooks over HTTP and publishes them to Kafka. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw_config.h"
+#include "gw_http.h"
+#include "gw_integrations.h"
+#include "gw_metrics.h"
+#include "gw_producer.h"
+#include "log.h"
+
+static volatile sig_atomic_t gw_stop;
+
+static void gw_on_signal(int sig) {
+    (void)sig;
+    gw_stop = 1;
+}
+
+static void gw_sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv) {
+    char err[512];
+    int rc = 1;
+    gw_config_t conf;
+    gw_integs_t *integs = NULL;
+    gw_producer_t *producer = NULL;
+    gw_http_t *http = NULL;
+    cfg_t *cfg = gw_config_cfg_new();
+    if (!cfg) {
+        fprintf(stderr, "hookpipe-gateway: out of memory\n");
+        return 1;
+    }
+    int lr = cfg_load(cfg, argc, argv, err, sizeof(err));
+    if (lr == 1) {
+        rc = 0;
+        goto out;
+    }
+    if (lr < 0 || gw_config_read(cfg, &conf, err, sizeof(err)) < 0) {
+        fprintf(stderr, "hookpipe-gateway: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    if (cfg_argc(cfg) > 0) {
+        fprintf(stderr, "hookpipe-gateway: unexpected argument '%s' (see --help)\n",
+                cfg_argv(cfg)[0]);
+        rc = 2;
+        goto out;
+    }
+    log_init("hookpipe-gateway", (log_level_t)conf.log_level);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = gw_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!(integs = gw_integs_new(cfg, conf.integrations_topic, err, sizeof(err))) ||
+        !(producer = gw_producer_new(cfg, conf.ack_timeout_ms, gw_http_on_delivery, err,
+                                     sizeof(err))) ||
+        gw_integs_start(integs, err, sizeof(err)) < 0 ||
+        !(http = gw_http_new(&conf, integs, producer, err, sizeof(err))) ||
+        gw_producer_start(producer, gw_http_tick, http, err, sizeof(err)) < 0) {
+        log_error("cannot start: %s", err);
+        goto out;
+    }
+    log_info("listening on %s (metrics on %s), integrations from %s", conf.listen,
+             conf.metrics_listen, conf.integrations_topic);
+    while (!gw_stop)
+        gw_sleep_ms(100);
+
+    log_info("stopping: no new connections, %lld request(s) in flight", gw_http_inflight(http));
+    gw_http_quiesce(http);
+    for (long waited = 0; gw_http_inflight(http) > 0 && waited < conf.shutdown_timeout_ms;
+         waited += 20)
+        gw_sleep_ms(20);
+    if (gw_http_inflight(http) > 0) {
+        log_warn("%lld request(s) still in flight after %d ms: answering 503",
+                 gw_http_inflight(http), conf.shutdown_timeout_ms);
+        gw_http_expire_all(http);
+        gw_sleep_ms(200);
+    }
+    gw_http_destroy(http);
+    http = NULL;
+    long long left = gw_producer_flush(producer, conf.shutdown_timeout_ms);
+    if (left > 0)
+        log_warn("%lld message(s) not delivered at exit (their requests were answered 503)",
+                 left);
+    log_info("stopped");
+    rc = 0;
+out:
+    gw_http_destroy(http);
+    gw_producer_destroy(producer);
+    gw_integs_destroy(integs);
+    gw_metrics_reset();
+    cfg_destroy(cfg);
+    return rc;
+}

@@ -1,0 +1,105 @@
+/* gw_config: the gateway's option table and its reading. */
+#include "gw_config.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static const cfg_opt_t gw_config_table[] = {
+    {"listen", CFG_STR, "127.0.0.1:8080", 0, -1, 0, "webhook listen address, host:port"},
+    {"metrics.listen", CFG_STR, "127.0.0.1:9090", 0, -1, 0,
+     "health and metrics listen address, host:port"},
+    {"max.body", CFG_INT, "4m", 1, 1LL << 30, 0,
+     "default request body limit in bytes (an integration's max_body overrides it)"},
+    {"max.depth", CFG_INT, "128", 2, 2048, 0, "JSON nesting limit"},
+    {"max.records", CFG_INT, "10000", 1, 1000000, 0, "records (array elements) per request"},
+    {"inflight.bytes", CFG_INT, "32m", 1024, 1LL << 40, 0,
+     "bytes of request bodies held at once; beyond it requests get 503"},
+    {"ack.timeout.ms", CFG_INT, "10000", 100, 600000, 0,
+     "how long to wait for Kafka's acknowledgements before answering 503"},
+    {"retry.after", CFG_INT, "5", 0, 3600, 0, "Retry-After seconds of a 503"},
+    {"integrations.topic", CFG_STR, "hookpipe.integrations", 0, -1, 0,
+     "compacted topic holding the integrations"},
+    {"threads", CFG_INT, "2", 1, 256, 0, "HTTP worker threads"},
+    {"connections.max", CFG_INT, "4096", 1, 1000000, 0, "concurrent HTTP connections"},
+    {"connection.timeout", CFG_INT, "30", 1, 3600, 0,
+     "seconds of inactivity before an HTTP connection is closed"},
+    {"shutdown.timeout.ms", CFG_INT, "30000", 0, 600000, 0,
+     "on SIGTERM, how long requests in flight may take to finish"},
+    {"log.level", CFG_STR, "info", 0, -1, 0, "error, warn, info or debug"},
+};
+
+cfg_t *gw_config_cfg_new(void) {
+    return cfg_new("hookpipe-gateway", "[options]", gw_config_table,
+                   sizeof(gw_config_table) / sizeof(gw_config_table[0]), "HOOKPIPE_GATEWAY");
+}
+
+int gw_config_read(const cfg_t *cfg, gw_config_t *out, char *errstr, size_t errstr_size) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(out, 0, sizeof(*out));
+    out->listen = cfg_str(cfg, "listen");
+    out->metrics_listen = cfg_str(cfg, "metrics.listen");
+    out->integrations_topic = cfg_str(cfg, "integrations.topic");
+    out->max_body = cfg_int(cfg, "max.body");
+    out->max_depth = (int)cfg_int(cfg, "max.depth");
+    out->max_records = cfg_int(cfg, "max.records");
+    out->inflight_bytes = cfg_int(cfg, "inflight.bytes");
+    out->ack_timeout_ms = (int)cfg_int(cfg, "ack.timeout.ms");
+    out->retry_after = (int)cfg_int(cfg, "retry.after");
+    out->threads = (int)cfg_int(cfg, "threads");
+    out->connections_max = (int)cfg_int(cfg, "connections.max");
+    out->connection_timeout = (int)cfg_int(cfg, "connection.timeout");
+    out->shutdown_timeout_ms = (int)cfg_int(cfg, "shutdown.timeout.ms");
+    const char *lvl = cfg_str(cfg, "log.level");
+    out->log_level = lvl ? log_level_parse(lvl) : LOG_INFO;
+    if (out->log_level < 0) {
+        snprintf(errstr, errstr_size, "log.level: '%s' is not error, warn, info or debug", lvl);
+        return -1;
+    }
+    if (!out->integrations_topic || !*out->integrations_topic) {
+        snprintf(errstr, errstr_size, "integrations.topic: must not be empty");
+        return -1;
+    }
+    if (!out->listen || gw_config_addr(out->listen, &ss, &sl, errstr, errstr_size) < 0)
+        return -1;
+    if (!out->metrics_listen ||
+        gw_config_addr(out->metrics_listen, &ss, &sl, errstr, errstr_size) < 0)
+        return -1;
+    return 0;
+}
+
+int gw_config_addr(const char *text, struct sockaddr_storage *addr, socklen_t *addr_len,
+                   char *errstr, size_t errstr_size) {
+    char host[256];
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text || !colon[1]) {
+        snprintf(errstr, errstr_size, "'%s': expected host:port", text ? text : "");
+        return -1;
+    }
+    size_t hl = (size_t)(colon - text);
+    const char *h = text;
+    if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
+        h = text + 1;
+        hl -= 2;
+    }
+    if (hl >= sizeof(host)) {
+        snprintf(errstr, errstr_size, "'%s': host too long", text);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
+    int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(errstr, errstr_size, "'%s': %s", text, rc ? gai_strerror(rc) : "no address");
+        return -1;
+    }
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *addr_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}

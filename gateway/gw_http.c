@@ -1,0 +1,726 @@
+/* gw_http: webhook and metrics listeners, request state and publication. */
+#include "gw_http.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gw_ids.h"
+#include "gw_metrics.h"
+#include "gw_route.h"
+#include "jscan.h"
+#include "log.h"
+
+/* Our errors and their HTTP answers: the one table. */
+#define GW_ERR_MAP(X)                                                             \
+    X(OK, 200, "accepted")                                                        \
+    X(NOT_FOUND, 404, "not found")                                                \
+    X(METHOD, 405, "method not allowed")                                          \
+    X(UNAUTHORIZED, 401, "Not Authorized")                                        \
+    X(PAUSED, 403, "integration is paused")                                       \
+    X(MEDIA_TYPE, 415, "Content-Type must be application/json")                   \
+    X(CHARSET, 415, "JSON must be encoded as UTF-8")                              \
+    X(TOO_LARGE, 413, "body too large")                                           \
+    X(TOO_MANY, 413, "too many records")                                          \
+    X(BAD_BODY, 400, "malformed JSON")                                            \
+    X(BUSY, 503, "too much data in flight, retry later")                          \
+    X(QUEUE_FULL, 503, "producer queue full, retry later")                        \
+    X(TIMEOUT, 503, "Kafka did not acknowledge in time, retry later")             \
+    X(KAFKA, 503, "Kafka did not accept the records, retry later")                \
+    X(NOT_READY, 503, "gateway not ready, retry later")                           \
+    X(STOPPING, 503, "gateway shutting down, retry later")                        \
+    X(NOMEM, 503, "out of memory, retry later")
+
+typedef enum {
+#define GW_ERR_ENUM(name, status, msg) GW_E_##name,
+    GW_ERR_MAP(GW_ERR_ENUM)
+#undef GW_ERR_ENUM
+} gw_err_t;
+
+static const struct {
+    int status;
+    const char *msg;
+} gw_errs[] = {
+#define GW_ERR_ROW(name, status, msg) {status, msg},
+    GW_ERR_MAP(GW_ERR_ROW)
+#undef GW_ERR_ROW
+};
+
+typedef enum { GW_READING = 0, GW_WAITING, GW_ANSWERED } gw_phase_t;
+
+typedef struct gw_req {
+    gw_http_t *http;
+    struct MHD_Connection *conn;
+    atomic_int refs;             /* the connection + one per message in flight */
+    pthread_mutex_t lock;        /* guards the fields marked (L) */
+    gw_phase_t phase;
+    char request_id[GW_UUID_LEN + 1];
+    int64_t received_ns;         /* wall clock at the headers */
+    struct timespec t0;          /* monotonic, for the latency histogram */
+    gw_integ_t *integ;           /* reference, NULL until authenticated */
+    gw_err_t early;              /* an error found before the body is read */
+    char *body;
+    size_t len, cap, limit;
+    long long reserved;          /* bytes of the budget held until freed */
+    size_t records, rejected;    /* produced to the event / dead-letter topic */
+    size_t pending;              /* (L) messages not yet reported, + 1 while producing */
+    int failed;                  /* (L) a message was not acknowledged */
+    rd_kafka_resp_err_t fail_err; /* (L) */
+    int suspended, resumed, timed_out; /* (L) */
+    int64_t deadline_ms;         /* monotonic */
+    struct gw_req *prev, *next;  /* waiting list, guarded by the list lock */
+    int listed;
+} gw_req_t;
+
+struct gw_http {
+    const gw_config_t *conf;
+    gw_integs_t *integs;
+    gw_producer_t *producer;
+    struct MHD_Daemon *mhd, *metrics;
+    atomic_llong inflight_bytes, inflight_requests;
+    atomic_int stopping;
+    pthread_mutex_t list_lock;
+    gw_req_t *waiting;           /* requests whose records are produced */
+};
+
+static int64_t gw_http_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void gw_req_release(gw_req_t *req) {
+    if (atomic_fetch_sub(&req->refs, 1) != 1)
+        return;
+    atomic_fetch_sub(&req->http->inflight_bytes, req->reserved);
+    gw_integ_release(req->integ);
+    pthread_mutex_destroy(&req->lock);
+    free(req->body);
+    free(req);
+}
+
+/* Reserves n more bytes of the in-flight budget for req; 0, or -1 when the
+ * budget would be exceeded (nothing reserved then). */
+static int gw_req_reserve(gw_req_t *req, long long n) {
+    gw_http_t *h = req->http;
+    long long cur = atomic_load(&h->inflight_bytes);
+    do {
+        if (cur + n > h->conf->inflight_bytes)
+            return -1;
+    } while (!atomic_compare_exchange_weak(&h->inflight_bytes, &cur, cur + n));
+    req->reserved += n;
+    return 0;
+}
+
+/* Appends a JSON string literal for the ASCII/UTF-8 text s. */
+static size_t gw_json_str(char *out, size_t size, const char *s) {
+    size_t o = 0;
+    if (o + 1 < size)
+        out[o++] = '"';
+    for (; *s && o + 7 < size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (o + 1 < size)
+        out[o++] = '"';
+    out[o] = '\0';
+    return o;
+}
+
+/* Queues the answer. msg NULL = the table's message. */
+static enum MHD_Result gw_req_answer(gw_req_t *req, gw_err_t e, const char *msg, int close_conn) {
+    gw_http_t *h = req->http;
+    char body[768], m[512];
+    int status = gw_errs[e].status;
+    gw_json_str(m, sizeof(m), msg ? msg : gw_errs[e].msg);
+    int n;
+    if (e == GW_E_OK)
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"OK\",\"message\":%s,\"request_id\":\"%s\","
+                     "\"records\":%zu,\"rejected\":%zu}\n",
+                     m, req->request_id, req->records, req->rejected);
+    else
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"error\",\"message\":%s,\"request_id\":\"%s\"}\n", m,
+                     req->request_id);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        n = (int)strlen(body);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    if (status == 503) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", h->conf->retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", "POST");
+    if (close_conn)
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result r = MHD_queue_response(req->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    req->phase = GW_ANSWERED;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - req->t0.tv_sec) + (double)(t1.tv_nsec - req->t0.tv_nsec) / 1e9;
+    const char *name = req->integ ? req->integ->in->name : NULL;
+    gw_metrics_request(name, status, req->len, secs);
+    if (e == GW_E_OK)
+        gw_metrics_records(name, req->records, req->rejected);
+    log_msg(status >= 500 ? LOG_WARN : LOG_DEBUG, "request %s integration %s: %d, %zu bytes, %zu+%zu records, %.1f ms",
+            req->request_id, name ? name : "-", status, req->len, req->records, req->rejected,
+            secs * 1e3);
+    return r;
+}
+
+/* Everything that can be decided from the request line and headers.
+ * Returns GW_E_OK to go on reading the body. */
+static gw_err_t gw_req_admit(gw_req_t *req, const char *url, const char *method) {
+    gw_http_t *h = req->http;
+    gw_route_t route;
+    if (gw_route_parse(url, &route) != GW_ROUTE_WEBHOOK)
+        return GW_E_NOT_FOUND;
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return GW_E_METHOD;
+    if (atomic_load(&h->stopping))
+        return GW_E_STOPPING;
+    if (!gw_integs_caught_up(h->integs))
+        return GW_E_NOT_READY;
+    gw_integ_t *e = gw_integs_lookup(h->integs, route.token, route.token_len);
+    if (!e)
+        return GW_E_UNAUTHORIZED;
+    if (strlen(e->in->client_id) != route.client_id_len ||
+        memcmp(e->in->client_id, route.client_id, route.client_id_len) != 0) {
+        gw_integ_release(e);
+        return GW_E_UNAUTHORIZED;
+    }
+    req->integ = e;
+    if (e->in->paused)
+        return GW_E_PAUSED;
+    gw_ct_t ct = gw_route_content_type(
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
+    if (ct == GW_CT_NOT_JSON)
+        return GW_E_MEDIA_TYPE;
+    if (ct == GW_CT_BAD_CHARSET)
+        return GW_E_CHARSET;
+    req->limit = e->in->max_body > 0 ? (size_t)e->in->max_body : (size_t)h->conf->max_body;
+    const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end != cl && n > req->limit) {
+            req->len = (size_t)(n > SIZE_MAX ? SIZE_MAX : n);
+            return GW_E_TOO_LARGE;
+        }
+        if (end != cl && n > 0) {
+            if (gw_req_reserve(req, (long long)n) < 0)
+                return GW_E_BUSY;
+            if (!(req->body = malloc((size_t)n)))
+                return GW_E_NOMEM;
+            req->cap = (size_t)n;
+        }
+    }
+    return GW_E_OK;
+}
+
+/* Appends a piece of the body. */
+static gw_err_t gw_req_append(gw_req_t *req, const char *data, size_t n) {
+    if (n > req->limit - req->len) {
+        req->len += n;
+        return GW_E_TOO_LARGE;
+    }
+    if (req->len + n > req->cap) {
+        size_t cap = req->cap ? req->cap * 2 : 16384;
+        while (cap < req->len + n)
+            cap *= 2;
+        if (cap > req->limit)
+            cap = req->limit;
+        if (gw_req_reserve(req, (long long)(cap - req->cap)) < 0)
+            return GW_E_BUSY;
+        char *p = realloc(req->body, cap);
+        if (!p)
+            return GW_E_NOMEM;
+        req->body = p;
+        req->cap = cap;
+    }
+    memcpy(req->body + req->len, data, n);
+    req->len += n;
+    return GW_E_OK;
+}
+
+/* Does the request announce a body (which an early answer leaves unread)? */
+static int gw_http_body_pending(struct MHD_Connection *conn) {
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return 1;
+    return cl && strtoull(cl, NULL, 10) > 0;
+}
+
+static void gw_http_unlist(gw_http_t *h, gw_req_t *req) {
+    pthread_mutex_lock(&h->list_lock);
+    if (req->listed) {
+        if (req->prev)
+            req->prev->next = req->next;
+        else
+            h->waiting = req->next;
+        if (req->next)
+            req->next->prev = req->prev;
+        req->listed = 0;
+    }
+    pthread_mutex_unlock(&h->list_lock);
+}
+
+/* Produces one record; 0 or the librdkafka error. */
+static rd_kafka_resp_err_t gw_req_produce(gw_req_t *req, const char *topic, const char *value,
+                                          size_t len, const char *key, size_t key_len,
+                                          const char *reject_reason, const char *received_at) {
+    char seq[24];
+    snprintf(seq, sizeof(seq), "%lld", (long long)gw_ids_sequence());
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(reject_reason ? 5 : 4);
+    rd_kafka_header_add(hdrs, "hookpipe-received-at", -1, received_at, -1);
+    rd_kafka_header_add(hdrs, "hookpipe-sequence", -1, seq, -1);
+    rd_kafka_header_add(hdrs, "hookpipe-request-id", -1, req->request_id, -1);
+    rd_kafka_header_add(hdrs, "hookpipe-integration", -1, req->integ->in->name, -1);
+    if (reject_reason)
+        rd_kafka_header_add(hdrs, "hookpipe-reject-reason", -1, reject_reason, -1);
+    /* no copy of the value: req (holding the body) lives until the report */
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        gw_producer_rk(req->http->producer), RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_TIMESTAMP(req->received_ns / 1000000),
+        RD_KAFKA_V_OPAQUE(req), RD_KAFKA_V_END);
+    if (err)
+        rd_kafka_headers_destroy(hdrs);
+    return err;
+}
+
+/* Scans the complete body and produces its records. Returns GW_E_OK when
+ * the records are on their way (answer later) or the error to answer now. */
+static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
+    gw_http_t *h = req->http;
+    const integ_t *in = req->integ->in;
+    jscan_result_t res;
+    jscan_err_t je = jscan_body(req->body ? req->body : "", req->len, h->conf->max_depth,
+                                (size_t)h->conf->max_records, &res);
+    if (je == JSCAN_ERR_NOMEM)
+        return GW_E_NOMEM;
+    if (je == JSCAN_ERR_RECORDS) {
+        snprintf(msg, msg_size, "too many records: more than %lld", h->conf->max_records);
+        return GW_E_TOO_MANY;
+    }
+    if (je == JSCAN_ERR_EMPTY) {
+        snprintf(msg, msg_size, "empty body");
+        return GW_E_BAD_BODY;
+    }
+    if (je != JSCAN_OK) {
+        snprintf(msg, msg_size, "%s at byte %zu: %s", jscan_strerror(je), res.err_off,
+                 je == JSCAN_ERR_DEPTH ? "nesting deeper than the limit" : res.err_msg);
+        return GW_E_BAD_BODY;
+    }
+    char received_at[32];
+    gw_ids_rfc3339(req->received_ns, received_at);
+    size_t n = res.nrecords;
+    req->pending = n + 1;          /* + 1: ours, until every record is produced */
+    atomic_fetch_add(&req->refs, (int)n);
+    req->deadline_ms = gw_http_mono_ms() + h->conf->ack_timeout_ms;
+    pthread_mutex_lock(&h->list_lock);
+    req->next = h->waiting;
+    req->prev = NULL;
+    if (h->waiting)
+        h->waiting->prev = req;
+    h->waiting = req;
+    req->listed = 1;
+    pthread_mutex_unlock(&h->list_lock);
+
+    gw_err_t e = GW_E_OK;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const char *value = req->body + res.records[i].off;
+        size_t vlen = res.records[i].len;
+        char uuid[GW_UUID_LEN + 1], *key = NULL;
+        size_t key_len = 0, bad = 0;
+        const char *why = NULL;
+        char reason[160];
+        rd_kafka_resp_err_t err;
+        if (in->npk == 0) {
+            gw_ids_uuid(uuid);
+            err = gw_req_produce(req, in->topic, value, vlen, uuid, GW_UUID_LEN, NULL, received_at);
+            if (!err)
+                req->records++;
+        } else {
+            jscan_key_rc_t krc = jscan_key(value, vlen, (const char *const *)in->primary_key,
+                                           in->npk, &key, &key_len, &why, &bad);
+            if (krc == JSCAN_KEY_NOMEM) {
+                e = GW_E_NOMEM;
+                break;
+            }
+            if (krc == JSCAN_KEY_OK) {
+                err = gw_req_produce(req, in->topic, value, vlen, key, key_len, NULL, received_at);
+                if (!err)
+                    req->records++;
+            } else {
+                snprintf(reason, sizeof(reason), "%s: %s", why, in->primary_key[bad]);
+                err = gw_req_produce(req, in->rejected_topic, value, vlen, NULL, 0, reason,
+                                     received_at);
+                if (!err)
+                    req->rejected++;
+            }
+            free(key);
+        }
+        if (err) {
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                e = GW_E_QUEUE_FULL;
+            } else {
+                e = GW_E_KAFKA;
+                snprintf(msg, msg_size, "Kafka refused the records (%s), retry later",
+                         rd_kafka_err2str(err));
+            }
+            gw_metrics_kafka_error();
+            break;
+        }
+    }
+    jscan_result_free(&res);
+    /* the records not produced will get no report: drop their share */
+    size_t unsent = n - i;
+    pthread_mutex_lock(&req->lock);
+    req->pending -= unsent + 1;
+    if (e != GW_E_OK)
+        req->failed = 1;
+    int done = req->pending == 0 || req->failed;
+    if (!done) {
+        req->suspended = 1;
+        req->phase = GW_WAITING;
+        MHD_suspend_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->lock);
+    if (unsent)
+        atomic_fetch_sub(&req->refs, (int)unsent);
+    if (e != GW_E_OK)
+        return e;
+    if (!done)
+        return GW_E_OK;
+    req->phase = GW_WAITING;
+    return GW_E_OK;
+}
+
+/* The answer of a request whose records were all reported, or failed, or
+ * timed out. */
+static enum MHD_Result gw_req_finish(gw_req_t *req) {
+    char msg[256];
+    pthread_mutex_lock(&req->lock);
+    int failed = req->failed, timed_out = req->timed_out;
+    rd_kafka_resp_err_t err = req->fail_err;
+    pthread_mutex_unlock(&req->lock);
+    if (failed) {
+        snprintf(msg, sizeof(msg), "Kafka did not accept the records (%s), retry later",
+                 rd_kafka_err2str(err));
+        return gw_req_answer(req, GW_E_KAFKA, msg, 0);
+    }
+    if (timed_out) {
+        snprintf(msg, sizeof(msg), "Kafka did not acknowledge within %d ms, retry later",
+                 req->http->conf->ack_timeout_ms);
+        return gw_req_answer(req, GW_E_TIMEOUT, msg, 0);
+    }
+    snprintf(msg, sizeof(msg), "%zu record%s stored", req->records + req->rejected,
+             req->records + req->rejected == 1 ? "" : "s");
+    return gw_req_answer(req, GW_E_OK, msg, 0);
+}
+
+void gw_http_on_delivery(void *opaque, rd_kafka_resp_err_t err) {
+    gw_req_t *req = opaque;
+    pthread_mutex_lock(&req->lock);
+    req->pending--;
+    if (err && !req->failed) {
+        req->failed = 1;
+        req->fail_err = err;
+    }
+    if (req->suspended && !req->resumed && (req->pending == 0 || req->failed)) {
+        req->resumed = 1;
+        MHD_resume_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->lock);
+    gw_req_release(req);
+}
+
+/* Resumes waiting requests past their deadline (all of them if force). */
+static void gw_http_expire(gw_http_t *h, int force) {
+    gw_req_t *due[64];
+    size_t n;
+    do {
+        int64_t now = gw_http_mono_ms();
+        n = 0;
+        pthread_mutex_lock(&h->list_lock);
+        for (gw_req_t *r = h->waiting; r && n < 64; r = r->next) {
+            if (!force && r->deadline_ms > now)
+                continue;
+            pthread_mutex_lock(&r->lock);
+            int take = r->suspended && !r->resumed;
+            if (take) {
+                r->resumed = 1;
+                r->timed_out = 1;
+                atomic_fetch_add(&r->refs, 1);
+                due[n++] = r;
+            }
+            pthread_mutex_unlock(&r->lock);
+        }
+        pthread_mutex_unlock(&h->list_lock);
+        for (size_t i = 0; i < n; i++) {
+            MHD_resume_connection(due[i]->conn);
+            gw_req_release(due[i]);
+        }
+    } while (n == 64);
+}
+
+void gw_http_tick(void *http) { gw_http_expire(http, 0); }
+
+void gw_http_expire_all(gw_http_t *h) { gw_http_expire(h, 1); }
+
+static enum MHD_Result gw_http_handle(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+    (void)version;
+    gw_http_t *h = cls;
+    gw_req_t *req = *con_cls;
+    char msg[256];
+    if (!req) {
+        if (!(req = calloc(1, sizeof(*req))))
+            return MHD_NO;
+        req->http = h;
+        req->conn = conn;
+        atomic_init(&req->refs, 1);
+        pthread_mutex_init(&req->lock, NULL);
+        req->received_ns = gw_ids_now_ns();
+        clock_gettime(CLOCK_MONOTONIC, &req->t0);
+        gw_ids_uuid(req->request_id);
+        *con_cls = req;
+        atomic_fetch_add(&h->inflight_requests, 1);
+        gw_err_t e = gw_req_admit(req, url, method);
+        if (e == GW_E_TOO_LARGE) {
+            snprintf(msg, sizeof(msg), "body of %zu bytes exceeds the limit of %zu bytes",
+                     req->len, req->limit);
+            req->len = 0;
+            return gw_req_answer(req, e, msg, 1);
+        }
+        if (e != GW_E_OK)
+            return gw_req_answer(req, e, NULL, gw_http_body_pending(conn));
+        return MHD_YES;
+    }
+    if (req->phase == GW_ANSWERED) {
+        *upload_data_size = 0;      /* an answered request's body is discarded */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        gw_err_t e = gw_req_append(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        if (e == GW_E_TOO_LARGE) {
+            snprintf(msg, sizeof(msg), "body exceeds the limit of %zu bytes", req->limit);
+            return gw_req_answer(req, e, msg, 1);
+        }
+        if (e != GW_E_OK)
+            return gw_req_answer(req, e, NULL, 1);
+        return MHD_YES;
+    }
+    if (req->phase == GW_READING) {
+        msg[0] = '\0';
+        gw_err_t e = gw_req_publish(req, msg, sizeof(msg));
+        if (e != GW_E_OK)
+            return gw_req_answer(req, e, msg[0] ? msg : NULL, 0);
+        pthread_mutex_lock(&req->lock);
+        int suspended = req->suspended;
+        pthread_mutex_unlock(&req->lock);
+        if (suspended)
+            return MHD_YES;
+    }
+    return gw_req_finish(req);
+}
+
+static void gw_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                              enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    gw_http_t *h = cls;
+    gw_req_t *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    if (req->phase != GW_ANSWERED)
+        log_info("request %s ended without an answer (%d)", req->request_id, (int)toe);
+    gw_http_unlist(h, req);
+    atomic_fetch_sub(&h->inflight_requests, 1);
+    gw_req_release(req);
+}
+
+static enum MHD_Result gw_http_text(struct MHD_Connection *conn, unsigned status,
+                                    const char *type, const char *body, size_t len,
+                                    enum MHD_ResponseMemoryMode mode, const char *allow) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    if (allow)
+        MHD_add_response_header(resp, "Allow", allow);
+    enum MHD_Result r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result gw_http_metrics_handle(void *cls, struct MHD_Connection *conn,
+                                              const char *url, const char *method,
+                                              const char *version, const char *upload_data,
+                                              size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    (void)upload_data;
+    gw_http_t *h = cls;
+    if (!*con_cls) {            /* wait for the (ignored) body before answering */
+        *con_cls = h;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    static const char json[] = "application/json";
+    int known = !strcmp(url, "/healthz") || !strcmp(url, "/readyz") || !strcmp(url, "/metrics");
+    if (!known) {
+        static const char nf[] = "{\"status\":\"error\",\"message\":\"not found\"}\n";
+        return gw_http_text(conn, 404, json, nf, sizeof(nf) - 1, MHD_RESPMEM_PERSISTENT, NULL);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        static const char na[] = "{\"status\":\"error\",\"message\":\"method not allowed\"}\n";
+        return gw_http_text(conn, 405, json, na, sizeof(na) - 1, MHD_RESPMEM_PERSISTENT,
+                            "GET, HEAD");
+    }
+    if (!strcmp(url, "/healthz")) {
+        static const char ok[] = "{\"status\":\"OK\"}\n";
+        return gw_http_text(conn, 200, json, ok, sizeof(ok) - 1, MHD_RESPMEM_PERSISTENT, NULL);
+    }
+    int ready = gw_integs_ready(h->integs) && !atomic_load(&h->stopping);
+    if (!strcmp(url, "/readyz")) {
+        char body[160];
+        int n = snprintf(body, sizeof(body),
+                         "{\"status\":\"%s\",\"integrations_caught_up\":%s,\"integrations\":%zu}\n",
+                         ready ? "OK" : "not ready",
+                         gw_integs_caught_up(h->integs) ? "true" : "false",
+                         gw_integs_count(h->integs));
+        return gw_http_text(conn, ready ? 200 : 503, json, body, (size_t)n,
+                            MHD_RESPMEM_MUST_COPY, NULL);
+    }
+    gw_metrics_gauges_t g = {
+        .inflight_requests = atomic_load(&h->inflight_requests),
+        .inflight_bytes = atomic_load(&h->inflight_bytes),
+        .queue_messages = gw_producer_queue_len(h->producer),
+        .integrations = gw_integs_count(h->integs),
+        .ready = ready,
+    };
+    size_t len;
+    char *text = gw_metrics_render(&g, &len);
+    if (!text)
+        return MHD_NO;
+    return gw_http_text(conn, 200, "text/plain; version=0.0.4", text, len,
+                        MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+static void gw_http_mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        line[--n] = '\0';
+    log_warn("http: %s", line);
+}
+
+static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int webhook,
+                                        char *errstr, size_t errstr_size) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (gw_config_addr(addr_text, &ss, &sl, errstr, errstr_size) < 0)
+        return NULL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d;
+    if (webhook)
+        d = MHD_start_daemon(
+            flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, gw_http_handle, h,
+            MHD_OPTION_EXTERNAL_LOGGER, gw_http_mhd_log, NULL,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->conf->threads,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->conf->connections_max,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->conf->connection_timeout,
+            MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, h,
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+            MHD_OPTION_END);
+    else
+        d = MHD_start_daemon(flags | MHD_USE_POLL, 0, NULL, NULL, gw_http_metrics_handle, h,
+                             MHD_OPTION_EXTERNAL_LOGGER, gw_http_mhd_log, NULL,
+                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                             MHD_OPTION_CONNECTION_LIMIT, 64U,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+                             MHD_OPTION_END);
+    if (!d)
+        snprintf(errstr, errstr_size, "cannot listen on %s", addr_text);
+    return d;
+}
+
+gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer_t *producer,
+                       char *errstr, size_t errstr_size) {
+    gw_http_t *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    h->conf = conf;
+    h->integs = integs;
+    h->producer = producer;
+    pthread_mutex_init(&h->list_lock, NULL);
+    if (!(h->mhd = gw_http_start(h, conf->listen, 1, errstr, errstr_size)) ||
+        !(h->metrics = gw_http_start(h, conf->metrics_listen, 0, errstr, errstr_size))) {
+        gw_http_destroy(h);
+        return NULL;
+    }
+    return h;
+}
+
+void gw_http_quiesce(gw_http_t *h) {
+    atomic_store(&h->stopping, 1);
+    MHD_socket fd = MHD_quiesce_daemon(h->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+long long gw_http_inflight(gw_http_t *h) { return atomic_load(&h->inflight_requests); }
+
+void gw_http_destroy(gw_http_t *h) {
+    if (!h)
+        return;
+    if (h->mhd) {
+        gw_http_expire_all(h);
+        MHD_stop_daemon(h->mhd);
+    }
+    if (h->metrics)
+        MHD_stop_daemon(h->metrics);
+    pthread_mutex_destroy(&h->list_lock);
+    free(h);
+}

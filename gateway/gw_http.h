@@ -1,0 +1,72 @@
+/* gw_http: the gateway's two HTTP listeners (libmicrohttpd).
+ *
+ * Webhook listener: POST /v1/clients/{client_id}/token/{token}.
+ * A request is checked, in this order, as soon as its headers arrive:
+ *   path (404), method (405 + Allow: POST), shutting down (503),
+ *   integrations not yet caught up (503), token (401), client id (401),
+ *   paused (403), Content-Type (415), Content-Length over the limit (413),
+ *   in-flight byte budget (503 + Retry-After).
+ * Errors found then are answered before the body is read (the connection
+ * is closed after, as the body is not consumed). While a body is read
+ * (chunked or not) it is counted against the limit (413) and the budget
+ * (503). Then it is scanned (400 for malformed JSON with the byte offset,
+ * invalid UTF-8, NUL bytes, empty body, bad top level, too deep; 413 for
+ * more than max.records records) and every record is produced, without
+ * blocking the HTTP thread: the connection is suspended and resumed from
+ * the delivery-report path once every record is acknowledged (200) or one
+ * failed (503), or by the timer at ack.timeout.ms (503). All records of a
+ * request are acknowledged or the answer is not 2xx.
+ *
+ * Every answer is JSON {"status","message","request_id"} (+ "records" and
+ * "rejected" on 200), with an X-Request-Id header; 503s carry Retry-After.
+ * A missing Content-Type is accepted as JSON (many webhook senders omit
+ * it); a present non-JSON one is 415.
+ *
+ * Per-request state is reference counted (the connection, and each produced
+ * message until its delivery report), so late reports after a timeout are
+ * safe; the body bytes stay reserved in the in-flight budget until the last
+ * reference goes.
+ *
+ * Metrics listener: GET /healthz (200 while the process runs), GET /readyz
+ * (200 when gw_integs_ready, else 503), GET /metrics (gw_metrics.h).
+ *
+ * Thread use: gw_http_* from the main thread; callbacks run on the MHD
+ * threads and on the producer's poll thread. */
+#ifndef HOOKPIPE_GW_HTTP_H
+#define HOOKPIPE_GW_HTTP_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "gw_config.h"
+#include "gw_integrations.h"
+#include "gw_producer.h"
+
+typedef struct gw_http gw_http_t;
+
+/* The delivery-report function to give gw_producer_new(). */
+void gw_http_on_delivery(void *msg_opaque, rd_kafka_resp_err_t err);
+
+/* The timer to give gw_producer_start() (answers requests past their
+ * deadline with 503). */
+void gw_http_tick(void *http);
+
+/* Starts both listeners. conf, integs and producer are borrowed and must
+ * outlive the gw_http_t. NULL with errstr on failure (e.g. address in use). */
+gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer_t *producer,
+                       char *errstr, size_t errstr_size);
+
+/* Stops accepting connections; requests already received continue, and new
+ * requests on open connections get 503. */
+void gw_http_quiesce(gw_http_t *h);
+
+/* Requests being read or waiting for Kafka. */
+long long gw_http_inflight(gw_http_t *h);
+
+/* Answers every request waiting for Kafka with 503 now (end of drain). */
+void gw_http_expire_all(gw_http_t *h);
+
+/* Stops both listeners and frees. NULL is a no-op. */
+void gw_http_destroy(gw_http_t *h);
+
+#endif

@@ -1,0 +1,79 @@
+/* gw_ids: UUIDs, the message sequence and timestamps. */
+#include "gw_ids.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+static _Thread_local uint64_t gw_ids_state[2];
+static _Thread_local int gw_ids_seeded;
+
+/* xorshift128+: fast, and seeded per thread from the OS */
+static uint64_t gw_ids_next(void) {
+    if (!gw_ids_seeded) {
+        if (getrandom(gw_ids_state, sizeof(gw_ids_state), 0) != sizeof(gw_ids_state)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            gw_ids_state[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ULL;
+            gw_ids_state[1] = (uint64_t)(uintptr_t)&ts ^ (uint64_t)ts.tv_sec;
+        }
+        if (!gw_ids_state[0] && !gw_ids_state[1])
+            gw_ids_state[0] = 1;
+        gw_ids_seeded = 1;
+    }
+    uint64_t s1 = gw_ids_state[0];
+    const uint64_t s0 = gw_ids_state[1];
+    gw_ids_state[0] = s0;
+    s1 ^= s1 << 23;
+    gw_ids_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return gw_ids_state[1] + s0;
+}
+
+void gw_ids_uuid(char out[GW_UUID_LEN + 1]) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    uint64_t a = gw_ids_next(), c = gw_ids_next();
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(a >> (8 * i));
+        b[8 + i] = (unsigned char)(c >> (8 * i));
+    }
+    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+int64_t gw_ids_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static _Atomic int64_t gw_ids_last;
+
+int64_t gw_ids_sequence(void) {
+    int64_t now = gw_ids_now_ns();
+    int64_t last = atomic_load(&gw_ids_last);
+    for (;;) {
+        int64_t next = now > last ? now : last + 1;
+        if (atomic_compare_exchange_weak(&gw_ids_last, &last, next))
+            return next;
+    }
+}
+
+void gw_ids_rfc3339(int64_t ns, char out[32]) {
+    time_t sec = (time_t)(ns / 1000000000LL);
+    unsigned us = (unsigned)((ns % 1000000000LL) / 1000) % 1000000u;
+    struct tm tm;
+    char date[24];
+    gmtime_r(&sec, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%.19s.%06uZ", date, us);
+}

@@ -1,0 +1,28 @@
+/* gw_ids: identifiers and clocks stamped on every request and message:
+ * UUID v4 strings (request ids, keys of records without a primary key), the
+ * strictly increasing per-process sequence and RFC 3339 receive times.
+ * Thread-safe; the random source is a per-thread generator seeded from the
+ * OS (getrandom): unpredictable enough for ids, not for secrets. */
+#ifndef HOOKPIPE_GW_IDS_H
+#define HOOKPIPE_GW_IDS_H
+
+#include <stdint.h>
+
+#define GW_UUID_LEN 36   /* characters, without the NUL */
+
+/* Writes a random UUID v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") and a NUL. */
+void gw_ids_uuid(char out[GW_UUID_LEN + 1]);
+
+/* Nanoseconds since the epoch, strictly greater than every value returned
+ * before in this process (the wall clock, nudged forward when two calls
+ * land in the same nanosecond or the clock steps back). */
+int64_t gw_ids_sequence(void);
+
+/* The wall clock in nanoseconds since the epoch. */
+int64_t gw_ids_now_ns(void);
+
+/* Formats ns since the epoch as RFC 3339 UTC with microseconds:
+ * "2026-11-26T20:14:37.123456Z" (27 characters and a NUL). */
+void gw_ids_rfc3339(int64_t ns, char out[32]);
+
+#endif

@@ -1,0 +1,262 @@
+/* gw_integrations: integrations table and the thread that follows the topic. */
+#include "gw_integrations.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka.h"
+#include "log.h"
+
+struct gw_integs {
+    const cfg_t *cfg;
+    char *topic;
+    pthread_rwlock_t lock;
+    gw_integ_t **entries;     /* owned references */
+    size_t n, cap;
+    rd_kafka_t *rk;           /* the follower's consumer */
+    pthread_t thread;
+    int started;
+    atomic_int stop, caught_up, kafka_ok;
+};
+
+gw_integs_t *gw_integs_new(const cfg_t *cfg, const char *topic, char *errstr,
+                           size_t errstr_size) {
+    gw_integs_t *t = calloc(1, sizeof(*t));
+    if (!t || !(t->topic = strdup(topic))) {
+        free(t);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    t->cfg = cfg;
+    pthread_rwlock_init(&t->lock, NULL);
+    return t;
+}
+
+void gw_integ_release(gw_integ_t *e) {
+    if (!e)
+        return;
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
+        integ_destroy(e->in);
+        free(e);
+    }
+}
+
+static gw_integ_t *gw_integ_retain(gw_integ_t *e) {
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+    return e;
+}
+
+static ssize_t gw_integs_find(gw_integs_t *t, const char *name, size_t len) {
+    for (size_t i = 0; i < t->n; i++)
+        if (strlen(t->entries[i]->in->name) == len && memcmp(t->entries[i]->in->name, name, len) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+int gw_integs_apply(gw_integs_t *t, const char *name, size_t name_len, const char *value,
+                    size_t value_len) {
+    gw_integ_t *e = NULL, *old = NULL;
+    if (value) {
+        char err[256];
+        integ_t *in = integ_from_json(value, value_len, err, sizeof(err));
+        if (!in) {
+            log_warn("integration %.*s: record ignored: %s", (int)name_len, name, err);
+            return -1;
+        }
+        if (strlen(in->name) != name_len || memcmp(in->name, name, name_len) != 0) {
+            log_warn("integration %.*s: record names '%s', ignored", (int)name_len, name,
+                     in->name);
+            integ_destroy(in);
+            return -1;
+        }
+        if (!(e = calloc(1, sizeof(*e)))) {
+            integ_destroy(in);
+            return -1;
+        }
+        e->in = in;
+        e->refs = 1;
+    }
+    pthread_rwlock_wrlock(&t->lock);
+    ssize_t i = gw_integs_find(t, name, name_len);
+    if (i >= 0) {
+        old = t->entries[i];
+        if (e)
+            t->entries[i] = e;
+        else
+            t->entries[i] = t->entries[--t->n];
+    } else if (e) {
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 16;
+            gw_integ_t **p = realloc(t->entries, cap * sizeof(*p));
+            if (!p) {
+                pthread_rwlock_unlock(&t->lock);
+                gw_integ_release(e);
+                return -1;
+            }
+            t->entries = p;
+            t->cap = cap;
+        }
+        t->entries[t->n++] = e;
+    }
+    pthread_rwlock_unlock(&t->lock);
+    gw_integ_release(old);
+    if (e)
+        log_info("integration %s %s (%s, %zu token(s))", e->in->name, old ? "updated" : "added",
+                 e->in->paused ? "paused" : "active", e->in->ntokens);
+    else if (old)
+        log_info("integration %.*s deleted", (int)name_len, name);
+    return 0;
+}
+
+gw_integ_t *gw_integs_lookup(gw_integs_t *t, const char *token, size_t token_len) {
+    unsigned char h[32];
+    gw_integ_t *found = NULL;
+    integ_token_hash(token, token_len, h);
+    pthread_rwlock_rdlock(&t->lock);
+    for (size_t i = 0; i < t->n; i++)
+        if (integ_token_match(t->entries[i]->in, h) && !found)
+            found = gw_integ_retain(t->entries[i]);
+    pthread_rwlock_unlock(&t->lock);
+    return found;
+}
+
+size_t gw_integs_count(gw_integs_t *t) {
+    pthread_rwlock_rdlock(&t->lock);
+    size_t n = t->n;
+    pthread_rwlock_unlock(&t->lock);
+    return n;
+}
+
+int gw_integs_caught_up(gw_integs_t *t) { return atomic_load(&t->caught_up); }
+
+int gw_integs_ready(gw_integs_t *t) {
+    return atomic_load(&t->caught_up) && atomic_load(&t->kafka_ok);
+}
+
+static int64_t gw_integs_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Creates the topic if it is missing; 0 once it exists. */
+static int gw_integs_ensure_topic(gw_integs_t *t) {
+    static const char *const configs[] = {"cleanup.policy", "compact", NULL};
+    char err[512];
+    if (kafka_topic_ensure(t->rk, t->topic, 1, -1, configs, 5000, err, sizeof(err)) < 0) {
+        log_warn("integrations topic: %s (retrying)", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void *gw_integs_run(void *arg) {
+    gw_integs_t *t = arg;
+    int assigned = 0;
+    int64_t next_probe = 0, next_ensure = 0;
+    while (!atomic_load(&t->stop)) {
+        int64_t now = gw_integs_ms();
+        if (!assigned) {
+            if (now < next_ensure) {
+                struct timespec ts = {0, 100 * 1000000L};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            if (gw_integs_ensure_topic(t) < 0) {
+                next_ensure = now + 2000;
+                continue;
+            }
+            rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(parts, t->topic, 0)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+            rd_kafka_resp_err_t err = rd_kafka_assign(t->rk, parts);
+            rd_kafka_topic_partition_list_destroy(parts);
+            if (err) {
+                log_warn("integrations topic: assign: %s", rd_kafka_err2str(err));
+                next_ensure = now + 2000;
+                continue;
+            }
+            assigned = 1;
+            log_info("following %s from the beginning", t->topic);
+        }
+        if (now >= next_probe) {
+            int64_t lo, hi;
+            rd_kafka_resp_err_t err =
+                rd_kafka_query_watermark_offsets(t->rk, t->topic, 0, &lo, &hi, 1000);
+            if (!!err == atomic_load(&t->kafka_ok))
+                log_msg(err ? LOG_WARN : LOG_INFO, "kafka %s%s", err ? "unreachable: " : "reachable",
+                        err ? rd_kafka_err2str(err) : "");
+            atomic_store(&t->kafka_ok, !err);
+            next_probe = gw_integs_ms() + 2000;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(t->rk, 100);
+        if (!rkm)
+            continue;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (!atomic_exchange(&t->caught_up, 1))
+                log_info("integrations caught up at offset %lld: %zu known",
+                         (long long)rkm->offset, gw_integs_count(t));
+        } else if (rkm->err) {
+            log_warn("integrations topic: %s", rd_kafka_message_errstr(rkm));
+        } else if (!rkm->key || !rkm->key_len) {
+            log_warn("integrations topic: record at offset %lld has no key, ignored",
+                     (long long)rkm->offset);
+        } else {
+            gw_integs_apply(t, rkm->key, rkm->key_len, rkm->payload, rkm->len);
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    return NULL;
+}
+
+int gw_integs_start(gw_integs_t *t, char *errstr, size_t errstr_size) {
+    rd_kafka_conf_t *conf = kafka_conf_new(t->cfg, errstr, errstr_size);
+    if (!conf)
+        return -1;
+    if (kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
+        kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+        kafka_conf_set(conf, "fetch.wait.max.ms", "100", errstr, errstr_size) < 0 ||
+        kafka_conf_set(conf, "client.id", "hookpipe-gateway-integrations", errstr,
+                       errstr_size) < 0 ||
+        /* librdkafka wants a group.id even for assign(); no group is joined
+         * and nothing is committed under it */
+        kafka_conf_set(conf, "group.id", "hookpipe-gateway-unused", errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!t->rk) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    if (pthread_create(&t->thread, NULL, gw_integs_run, t) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the integrations thread");
+        rd_kafka_destroy(t->rk);
+        t->rk = NULL;
+        return -1;
+    }
+    t->started = 1;
+    return 0;
+}
+
+void gw_integs_destroy(gw_integs_t *t) {
+    if (!t)
+        return;
+    if (t->started) {
+        atomic_store(&t->stop, 1);
+        pthread_join(t->thread, NULL);
+    }
+    if (t->rk) {
+        rd_kafka_consumer_close(t->rk);
+        rd_kafka_destroy(t->rk);
+    }
+    for (size_t i = 0; i < t->n; i++)
+        gw_integ_release(t->entries[i]);
+    free(t->entries);
+    pthread_rwlock_destroy(&t->lock);
+    free(t->topic);
+    free(t);
+}
