@@ -91,7 +91,9 @@ check: deps
 	@$(MAKE) --no-print-directory BUILD=build-san OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@HOOKPIPE_BUILD=build-san ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1 tests/run
+	    UBSAN_OPTIONS=print_stacktrace=1 tests/run unit integration
+	@$(MAKE) --no-print-directory all
+	@tests/run valgrind
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME,
 # crashes found earlier in tests/fuzz/regressions/NAME (replayed first).
