@@ -66,7 +66,8 @@ typedef struct gw_req {
     int64_t received_ns;         /* wall clock at the headers */
     struct timespec t0;          /* monotonic, for the latency histogram */
     gw_integ_t *integ;           /* reference, NULL until authenticated */
-    gw_err_t early;              /* an error found before the body is read */
+    gw_err_t overflow;           /* over the limit or budget while reading */
+    size_t dropped;              /* body bytes dropped after an overflow */
     char *body;
     size_t len, cap, limit;
     long long reserved;          /* bytes of the budget held until freed */
@@ -185,7 +186,7 @@ static enum MHD_Result gw_req_answer(gw_req_t *req, gw_err_t e, const char *msg,
     gw_metrics_request(name, status, req->len, secs);
     if (e == GW_E_OK)
         gw_metrics_records(name, req->records, req->rejected);
-    log_msg(status >= 500 ? LOG_WARN : LOG_DEBUG, "request %s integration %s: %d, %zu bytes, %zu+%zu records, %.1f ms",
+    log_msg(status >= 500 ? LOG_INFO : LOG_DEBUG, "request %s integration %s: %d, %zu bytes, %zu+%zu records, %.1f ms",
             req->request_id, name ? name : "-", status, req->len, req->records, req->rejected,
             secs * 1e3);
     return r;
@@ -333,8 +334,14 @@ static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
         return GW_E_BAD_BODY;
     }
     if (je != JSCAN_OK) {
-        snprintf(msg, msg_size, "%s at byte %zu: %s", jscan_strerror(je), res.err_off,
-                 je == JSCAN_ERR_DEPTH ? "nesting deeper than the limit" : res.err_msg);
+        if (je == JSCAN_ERR_DEPTH)
+            snprintf(msg, msg_size, "nesting deeper than %d levels at byte %zu",
+                     h->conf->max_depth, res.err_off);
+        else if (je == JSCAN_ERR_SYNTAX || je == JSCAN_ERR_TOP)
+            snprintf(msg, msg_size, "%s at byte %zu: %s", jscan_strerror(je), res.err_off,
+                     res.err_msg);
+        else
+            snprintf(msg, msg_size, "%s at byte %zu", jscan_strerror(je), res.err_off);
         return GW_E_BAD_BODY;
     }
     char received_at[32];
@@ -531,15 +538,33 @@ static enum MHD_Result gw_http_handle(void *cls, struct MHD_Connection *conn, co
         return MHD_YES;
     }
     if (*upload_data_size) {
-        gw_err_t e = gw_req_append(req, upload_data, *upload_data_size);
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (e == GW_E_TOO_LARGE) {
-            snprintf(msg, sizeof(msg), "body exceeds the limit of %zu bytes", req->limit);
-            return gw_req_answer(req, e, msg, 1);
+        if (req->overflow != GW_E_OK) {
+            /* libmicrohttpd cannot answer in the middle of a body: the rest
+             * is read and dropped, up to limit more bytes, then the
+             * connection is closed without an answer */
+            req->dropped += n;
+            return req->dropped > req->limit ? MHD_NO : MHD_YES;
         }
-        if (e != GW_E_OK)
-            return gw_req_answer(req, e, NULL, 1);
+        gw_err_t e = gw_req_append(req, upload_data, n);
+        if (e != GW_E_OK) {
+            req->overflow = e;
+            req->dropped = n;
+            free(req->body);
+            req->body = NULL;
+            req->cap = 0;
+            atomic_fetch_sub(&h->inflight_bytes, req->reserved);
+            req->reserved = 0;
+        }
         return MHD_YES;
+    }
+    if (req->overflow != GW_E_OK) {
+        if (req->overflow == GW_E_TOO_LARGE) {
+            snprintf(msg, sizeof(msg), "body exceeds the limit of %zu bytes", req->limit);
+            return gw_req_answer(req, req->overflow, msg, 1);
+        }
+        return gw_req_answer(req, req->overflow, NULL, 1);
     }
     if (req->phase == GW_READING) {
         msg[0] = '\0';
