@@ -1,0 +1,464 @@
+/* sr_store: the `_schemas` topic as the registry's replicated state. */
+#include "sr_store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka.h"
+#include "log.h"
+
+#define SR_REGISTER_ATTEMPTS 20
+
+typedef struct {
+    int done;
+    rd_kafka_resp_err_t err;
+    int64_t offset;
+} sr_delivery_t;
+
+struct sr_store {
+    rd_kafka_t *producer, *consumer;
+    char *topic;
+    int timeout_ms;
+
+    pthread_rwlock_t lock;     /* the state */
+    sr_state_t *state;
+
+    pthread_mutex_t mu;        /* everything below */
+    pthread_cond_t cond;       /* progress of the consumer or a delivery */
+    int64_t next_offset;       /* offset of the next record to apply */
+    int64_t start_end;         /* end of the topic at start; -1 until known */
+    int ready, stop;
+
+    pthread_mutex_t write_mu;  /* one proposal at a time per replica */
+    pthread_t consume_thr, poll_thr;
+    int threads;
+};
+
+static void sr_deadline(struct timespec *ts, int ms) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void sr_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
+    (void)rk;
+    sr_store_t *st = opaque;
+    sr_delivery_t *d = rkm->_private;
+    pthread_mutex_lock(&st->mu);
+    d->err = rkm->err;
+    d->offset = rkm->offset;
+    d->done = 1;
+    pthread_cond_broadcast(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void *sr_poll_main(void *arg) {
+    sr_store_t *st = arg;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        int stop = st->stop;
+        pthread_mutex_unlock(&st->mu);
+        if (stop)
+            break;
+        rd_kafka_poll(st->producer, 100);
+    }
+    return NULL;
+}
+
+/* The end offset of the topic's only partition, asked of the broker. */
+static int sr_end_offset(sr_store_t *st, int64_t *end) {
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(st->consumer, st->topic, 0, &lo, &hi, st->timeout_ms);
+    if (err) {
+        log_warn("%s: end offset unknown: %s", st->topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    *end = hi;
+    return 0;
+}
+
+static void *sr_consume_main(void *arg) {
+    sr_store_t *st = arg;
+    int64_t applied = 0;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        int stop = st->stop;
+        int need_end = st->start_end < 0;
+        pthread_mutex_unlock(&st->mu);
+        if (stop)
+            break;
+        if (need_end) {
+            int64_t end;
+            if (sr_end_offset(st, &end) == 0) {
+                pthread_mutex_lock(&st->mu);
+                st->start_end = end;
+                pthread_mutex_unlock(&st->mu);
+            }
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->consumer, 100);
+        if (!rkm)
+            continue;
+        int64_t next = -1;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            next = rkm->offset;
+        } else if (rkm->err) {
+            log_warn("%s: consume: %s", st->topic, rd_kafka_message_errstr(rkm));
+        } else {
+            sr_apply_t rc = SR_APPLY_IGNORED;
+            if (rkm->key) {
+                pthread_rwlock_wrlock(&st->lock);
+                rc = sr_state_apply(st->state, rkm->key, rkm->key_len, rkm->payload, rkm->len);
+                pthread_rwlock_unlock(&st->lock);
+            }
+            if (rc == SR_APPLY_LOST)
+                log_info("%s: offset %lld lost a race and is ignored", st->topic,
+                         (long long)rkm->offset);
+            else if (rc == SR_APPLY_IGNORED)
+                log_debug("%s: offset %lld ignored", st->topic, (long long)rkm->offset);
+            next = rkm->offset + 1;
+            applied++;
+        }
+        rd_kafka_message_destroy(rkm);
+        if (next < 0)
+            continue;
+        pthread_mutex_lock(&st->mu);
+        if (next > st->next_offset)
+            st->next_offset = next;
+        if (!st->ready && st->start_end >= 0 && st->next_offset >= st->start_end) {
+            st->ready = 1;
+            log_info("%s: caught up at offset %lld (%lld records applied); ready", st->topic,
+                     (long long)st->next_offset, (long long)applied);
+        }
+        pthread_cond_broadcast(&st->cond);
+        pthread_mutex_unlock(&st->mu);
+    }
+    return NULL;
+}
+
+/* Waits until records below `offset` are applied. */
+static sr_err_t sr_wait_applied(sr_store_t *st, int64_t offset) {
+    struct timespec ts;
+    sr_deadline(&ts, st->timeout_ms);
+    sr_err_t rc = SR_ERR_OK;
+    pthread_mutex_lock(&st->mu);
+    while (st->next_offset < offset && !st->stop)
+        if (pthread_cond_timedwait(&st->cond, &st->mu, &ts) == ETIMEDOUT) {
+            rc = SR_ERR_TIMEOUT;
+            break;
+        }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* Catches up with everything in the log now. */
+static sr_err_t sr_sync(sr_store_t *st) {
+    int64_t end;
+    if (sr_end_offset(st, &end) < 0)
+        return SR_ERR_STORE;
+    return sr_wait_applied(st, end);
+}
+
+sr_err_t sr_store_put(sr_store_t *st, const char *key, const char *value) {
+    sr_delivery_t d = {0, RD_KAFKA_RESP_ERR_NO_ERROR, -1};
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(st->producer, RD_KAFKA_V_TOPIC(st->topic),
+                                RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_KEY(key, strlen(key)),
+                                RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+                                RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(st->producer, 100);
+    }
+    if (err) {
+        log_error("%s: produce: %s", st->topic, rd_kafka_err2str(err));
+        return SR_ERR_STORE;
+    }
+    /* the delivery report always comes (message.timeout.ms bounds it), and
+     * it writes into `d`, so wait for it whatever our own deadline */
+    pthread_mutex_lock(&st->mu);
+    while (!d.done)
+        pthread_cond_wait(&st->cond, &st->mu);
+    pthread_mutex_unlock(&st->mu);
+    if (d.err) {
+        log_error("%s: delivery failed: %s", st->topic, rd_kafka_err2str(d.err));
+        return d.err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? SR_ERR_TIMEOUT : SR_ERR_STORE;
+    }
+    return sr_wait_applied(st, d.offset + 1);
+}
+
+sr_err_t sr_store_write_begin(sr_store_t *st) {
+    pthread_mutex_lock(&st->write_mu);
+    sr_err_t rc = sr_sync(st);
+    if (rc)
+        pthread_mutex_unlock(&st->write_mu);
+    return rc;
+}
+
+void sr_store_write_end(sr_store_t *st) { pthread_mutex_unlock(&st->write_mu); }
+
+const sr_state_t *sr_store_rdlock(sr_store_t *st) {
+    pthread_rwlock_rdlock(&st->lock);
+    return st->state;
+}
+
+void sr_store_unlock(sr_store_t *st) { pthread_rwlock_unlock(&st->lock); }
+
+int sr_store_ready(sr_store_t *st) {
+    pthread_mutex_lock(&st->mu);
+    int r = st->ready;
+    pthread_mutex_unlock(&st->mu);
+    return r;
+}
+
+/* What a proposal should claim, or the answer if nothing is to be written. */
+typedef enum { SR_PLAN_EXISTS, SR_PLAN_PROPOSE, SR_PLAN_FAIL } sr_plan_t;
+
+static sr_plan_t sr_plan(const sr_state_t *state, const char *subject, const sr_avro_t *avro,
+                         int *id, int *version, json_t *reasons, sr_err_t *err, char *msg,
+                         size_t msg_size) {
+    sr_subject_t *sub = sr_state_subject(state, subject);
+    sr_schema_t *known = sr_state_schema_by_canonical(state, avro);
+    size_t n = 0;
+    for (size_t i = 0; sub && i < sub->nversions; i++) {
+        if (sub->versions[i].deleted)
+            continue;
+        if (known && sub->versions[i].schema == known) {
+            *id = known->id;
+            *version = sub->versions[i].version;
+            return SR_PLAN_EXISTS;
+        }
+        n++;
+    }
+    if (n) {
+        const sr_avro_t **old = calloc(n, sizeof(*old));
+        int *vers = calloc(n, sizeof(*vers));
+        if (!old || !vers) {
+            free(old);
+            free(vers);
+            *err = SR_ERR_NOMEM;
+            return SR_PLAN_FAIL;
+        }
+        n = 0;
+        for (size_t i = 0; i < sub->nversions; i++)
+            if (!sub->versions[i].deleted) {
+                vers[n] = sub->versions[i].version;
+                old[n++] = sub->versions[i].schema->avro;
+            }
+        sr_compat_level_t level = sr_state_level(state, subject);
+        int ok = sr_compat_check(level, avro, old, vers, n, reasons);
+        free(old);
+        free(vers);
+        if (!ok) {
+            snprintf(msg, msg_size,
+                     "Schema being registered is incompatible with an earlier schema for "
+                     "subject \"%s\" (compatibility %s)",
+                     subject, sr_compat_level_name(level));
+            *err = SR_ERR_INCOMPATIBLE;
+            return SR_PLAN_FAIL;
+        }
+    }
+    *id = known ? known->id : sr_state_max_id(state) + 1;
+    *version = (sub ? sub->max_version : 0) + 1;
+    return SR_PLAN_PROPOSE;
+}
+
+sr_err_t sr_store_register(sr_store_t *st, const char *subject, const char *text,
+                           const sr_avro_t *avro, int *id, int *version, json_t *reasons,
+                           char *msg, size_t msg_size) {
+    sr_err_t rc = sr_store_write_begin(st);
+    if (rc)
+        return rc;
+    for (int attempt = 0; attempt < SR_REGISTER_ATTEMPTS; attempt++) {
+        if (attempt && (rc = sr_sync(st)))
+            break;
+        pthread_rwlock_rdlock(&st->lock);
+        sr_plan_t plan = sr_plan(st->state, subject, avro, id, version, reasons, &rc, msg,
+                                 msg_size);
+        pthread_rwlock_unlock(&st->lock);
+        if (plan == SR_PLAN_EXISTS) {
+            rc = SR_ERR_OK;
+            break;
+        }
+        if (plan == SR_PLAN_FAIL)
+            break;
+        char *key = sr_state_schema_key(subject, *version);
+        char *value = sr_state_schema_value(subject, *version, *id, text, 0);
+        rc = key && value ? sr_store_put(st, key, value) : SR_ERR_NOMEM;
+        free(value);
+        value = NULL;
+        if (rc) {
+            free(key);
+            break;
+        }
+        /* did our claim win? the slot must now hold our schema under our id */
+        pthread_rwlock_rdlock(&st->lock);
+        sr_version_t *slot = sr_state_version(sr_state_subject(st->state, subject), *version);
+        int won = slot && slot->schema->id == *id &&
+                  strcmp(slot->schema->avro->canonical, avro->canonical) == 0;
+        if (!won && slot)
+            value = sr_state_schema_value(subject, *version, slot->schema->id,
+                                          slot->schema->text, slot->deleted);
+        pthread_rwlock_unlock(&st->lock);
+        if (won) {
+            free(key);
+            log_info("registered subject %s version %d id %d", subject, *version, *id);
+            break;
+        }
+        log_info("subject %s version %d id %d lost a race; retrying", subject, *version, *id);
+        if (value) {
+            /* our record is now the last under this key: write the winner's
+             * again so that compaction keeps the winner */
+            rc = sr_store_put(st, key, value);
+            free(value);
+        }
+        free(key);
+        if (rc)
+            break;
+        rc = SR_ERR_STORE;
+        snprintf(msg, msg_size, "registration kept losing races with other replicas");
+    }
+    sr_store_write_end(st);
+    return rc;
+}
+
+static int sr_has_prop(const cfg_t *cfg, const char *name) {
+    for (size_t i = 0; i < cfg_kafka_count(cfg); i++) {
+        const char *n, *v;
+        cfg_kafka_get(cfg, i, &n, &v);
+        if (strcmp(n, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t default_level,
+                         int timeout_ms, char *errstr, size_t errstr_size) {
+    sr_store_t *st = calloc(1, sizeof(*st));
+    rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (!st) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    pthread_rwlock_init(&st->lock, NULL);
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cond, NULL);
+    pthread_mutex_init(&st->write_mu, NULL);
+    st->start_end = -1;
+    st->timeout_ms = timeout_ms;
+    st->topic = strdup(topic);
+    st->state = sr_state_new(default_level);
+    if (!st->topic || !st->state) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+
+    if (!(pconf = kafka_conf_new(cfg, errstr, errstr_size)))
+        goto fail;
+    if (kafka_conf_set(pconf, "acks", "all", errstr, errstr_size) < 0 ||
+        kafka_conf_set(pconf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
+        kafka_conf_set(pconf, "linger.ms", "0", errstr, errstr_size) < 0 ||
+        (!sr_has_prop(cfg, "message.timeout.ms") &&
+         kafka_conf_set(pconf, "message.timeout.ms", "15000", errstr, errstr_size) < 0))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pconf, sr_dr_cb);
+    rd_kafka_conf_set_opaque(pconf, st);
+    char why[512];
+    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, why, sizeof(why)))) {
+        snprintf(errstr, errstr_size, "producer: %s", why);
+        goto fail;
+    }
+    pconf = NULL;
+
+    static const char *const configs[] = {"cleanup.policy", "compact", NULL};
+    if (kafka_topic_ensure(st->producer, topic, 1, -1, configs, timeout_ms, errstr,
+                           errstr_size) < 0)
+        goto fail;
+
+    if (!(cconf = kafka_conf_new(cfg, errstr, errstr_size)))
+        goto fail;
+    /* librdkafka wants a group for assign(); we never subscribe nor commit */
+    if ((!sr_has_prop(cfg, "group.id") &&
+         kafka_conf_set(cconf, "group.id", "hookpipe-registry", errstr, errstr_size) < 0) ||
+        /* the broker does not always wake a waiting fetch when our own
+         * record lands, and a write waits for that fetch: keep it short */
+        (!sr_has_prop(cfg, "fetch.wait.max.ms") &&
+         kafka_conf_set(cconf, "fetch.wait.max.ms", "20", errstr, errstr_size) < 0) ||
+        kafka_conf_set(cconf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
+        kafka_conf_set(cconf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+        kafka_conf_set(cconf, "isolation.level", "read_uncommitted", errstr, errstr_size) < 0)
+        goto fail;
+    if (!(st->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, why, sizeof(why)))) {
+        snprintf(errstr, errstr_size, "consumer: %s", why);
+        goto fail;
+    }
+    cconf = NULL;
+    parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t err = rd_kafka_assign(st->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err) {
+        snprintf(errstr, errstr_size, "%s: assign: %s", topic, rd_kafka_err2str(err));
+        goto fail;
+    }
+    if (pthread_create(&st->consume_thr, NULL, sr_consume_main, st) != 0) {
+        snprintf(errstr, errstr_size, "cannot start a thread");
+        goto fail;
+    }
+    if (pthread_create(&st->poll_thr, NULL, sr_poll_main, st) != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->stop = 1;
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->consume_thr, NULL);
+        snprintf(errstr, errstr_size, "cannot start a thread");
+        goto fail;
+    }
+    st->threads = 1;
+    return st;
+fail:
+    if (pconf)
+        rd_kafka_conf_destroy(pconf);
+    if (cconf)
+        rd_kafka_conf_destroy(cconf);
+    sr_store_destroy(st);
+    return NULL;
+}
+
+void sr_store_destroy(sr_store_t *st) {
+    if (!st)
+        return;
+    if (st->threads) {
+        pthread_mutex_lock(&st->mu);
+        st->stop = 1;
+        pthread_cond_broadcast(&st->cond);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->consume_thr, NULL);
+        pthread_join(st->poll_thr, NULL);
+    }
+    if (st->producer) {
+        rd_kafka_flush(st->producer, 5000);
+        rd_kafka_destroy(st->producer);
+    }
+    if (st->consumer) {
+        rd_kafka_consumer_close(st->consumer);
+        rd_kafka_destroy(st->consumer);
+    }
+    sr_state_destroy(st->state);
+    free(st->topic);
+    pthread_rwlock_destroy(&st->lock);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cond);
+    pthread_mutex_destroy(&st->write_mu);
+    free(st);
+}
