@@ -729,17 +729,27 @@ static int fill_type(fill_t *x, const type_t *t, const sink_json_node_t *n, avro
         break;
     }
     case K_RECORD: return fill_rec(x, t->rec, n, dst, 0);
-    default:
-        if (avro_value_reset(dst))
-            return avro_fail(x, "reset");
-        for (const sink_json_node_t *c = n->child; c; c = c->next) {
+    default: {
+        /* overwrite the elements the value already holds: resetting would
+         * free their strings and allocate them again for every record */
+        size_t have, i = 0;
+        if (avro_value_get_size(dst, &have))
+            return avro_fail(x, "get_size");
+        if (have > n->len) {
+            if (avro_value_reset(dst))
+                return avro_fail(x, "reset");
+            have = 0;
+        }
+        for (const sink_json_node_t *c = n->child; c; c = c->next, i++) {
             avro_value_t e;
-            if (avro_value_append(dst, &e, NULL))
-                return avro_fail(x, "append");
+            if (i < have ? avro_value_get_by_index(dst, i, &e, NULL)
+                         : avro_value_append(dst, &e, NULL))
+                return avro_fail(x, "array element");
             int frc = fill_type(x, t->items, c, &e);
             if (frc < 0)
                 return frc;
         }
+    }
     }
     return rc ? avro_fail(x, "set") : 0;
 }
