@@ -1,0 +1,783 @@
+/* wh_batch: shreds JSON records into Stitch-layout rows for the warehouse targets (see wh_batch.h). */
+#include "wh_batch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sink_num.h"
+
+#define WH_MAX_LEVELS 64
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, size;
+    char data[];
+} chunk_t;
+
+typedef struct {
+    wh_row_t *rows;
+    size_t nrows, rcap;
+    wh_cell_t *cells;
+    size_t ncells, ccap;
+} table_rows_t;
+
+typedef struct {
+    const char *key;   /* canonical key bytes (arena) */
+    size_t key_len;
+    int64_t sequence;
+    int live;
+} record_t;
+
+typedef struct {
+    const char *name;  /* 'c' or 't' then the name (arena of the shred) */
+} seen_t;
+
+struct wh_batch {
+    wh_layout_t *l;
+    int64_t batched_at;
+    chunk_t *arena;
+    table_rows_t *tables;
+    size_t ntables;
+    record_t *recs;
+    size_t nrecs, reccap;
+    size_t *slots;      /* hash of record keys: rec index + 1, 0 = empty */
+    size_t nslots;
+    wh_reject_t *rejects;
+    size_t nrejects, rejcap;
+    wh_offset_t *offsets;
+    size_t noffsets, offcap;
+};
+
+/* per-record state while shredding */
+typedef struct {
+    wh_batch_t *b;
+    const wh_msg_t *msg;
+    size_t rec;
+    int oom;
+    char reason[256];        /* first field-level problem */
+    char reason_table[WH_TABLE_MAX * 2 + 8];
+    wh_cell_t keys[16];      /* key values copied into subtable rows */
+    wh_type_t key_types[16];
+    int64_t levels[WH_MAX_LEVELS];
+    seen_t *seen;
+    size_t nseen, seencap;
+} shred_t;
+
+static void *arena_alloc(wh_batch_t *b, size_t n) {
+    n = (n + 7) & ~(size_t)7;
+    chunk_t *c = b->arena;
+    if (!c || c->size - c->used < n) {
+        size_t size = n > 60000 ? n : 60000;
+        chunk_t *nc = malloc(sizeof(*nc) + size);
+        if (!nc)
+            return NULL;
+        nc->next = c;
+        nc->used = 0;
+        nc->size = size;
+        b->arena = c = nc;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static char *arena_str(wh_batch_t *b, const char *s, size_t len) {
+    char *p = arena_alloc(b, len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need)
+        nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+wh_batch_t *wh_batch_new(wh_layout_t *l, int64_t batched_at) {
+    wh_batch_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->l = l;
+    b->batched_at = batched_at;
+    return b;
+}
+
+void wh_batch_destroy(wh_batch_t *b) {
+    if (!b)
+        return;
+    while (b->arena) {
+        chunk_t *n = b->arena->next;
+        free(b->arena);
+        b->arena = n;
+    }
+    for (size_t i = 0; i < b->ntables; i++) {
+        free(b->tables[i].rows);
+        free(b->tables[i].cells);
+    }
+    free(b->tables);
+    free(b->recs);
+    free(b->slots);
+    free(b->rejects);
+    free(b->offsets);
+    free(b);
+}
+
+static table_rows_t *rows_of(wh_batch_t *b, size_t table) {
+    if (table >= b->ntables) {
+        size_t n = wh_layout_ntables(b->l);
+        table_rows_t *nt = realloc(b->tables, n * sizeof(*nt));
+        if (!nt)
+            return NULL;
+        memset(nt + b->ntables, 0, (n - b->ntables) * sizeof(*nt));
+        b->tables = nt;
+        b->ntables = n;
+    }
+    return &b->tables[table];
+}
+
+static size_t hash_bytes(const char *s, size_t n) {
+    size_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* index of the live record with this key, or (size_t)-1 */
+static size_t rec_find(const wh_batch_t *b, const char *key, size_t len, size_t *slot) {
+    if (!b->nslots)
+        return (size_t)-1;
+    size_t i = hash_bytes(key, len) & (b->nslots - 1);
+    while (b->slots[i]) {
+        const record_t *r = &b->recs[b->slots[i] - 1];
+        if (r->key_len == len && memcmp(r->key, key, len) == 0) {
+            *slot = i;
+            return b->slots[i] - 1;
+        }
+        i = (i + 1) & (b->nslots - 1);
+    }
+    *slot = i;
+    return (size_t)-1;
+}
+
+static int rec_index(wh_batch_t *b, size_t rec) {
+    if ((b->nrecs + 1) * 2 > b->nslots) {
+        size_t n = b->nslots ? b->nslots * 2 : 256;
+        size_t *ns = calloc(n, sizeof(*ns));
+        if (!ns)
+            return -1;
+        free(b->slots);
+        b->slots = ns;
+        b->nslots = n;
+        for (size_t r = 0; r < b->nrecs; r++) {
+            if (!b->recs[r].live || !b->recs[r].key)
+                continue;
+            size_t i = hash_bytes(b->recs[r].key, b->recs[r].key_len) & (n - 1);
+            while (ns[i])
+                i = (i + 1) & (n - 1);
+            ns[i] = r + 1;
+        }
+    }
+    size_t slot;
+    if (rec_find(b, b->recs[rec].key, b->recs[rec].key_len, &slot) == (size_t)-1)
+        b->slots[slot] = rec + 1;
+    return 0;
+}
+
+static int add_reject(wh_batch_t *b, const char *table, const char *reason, const wh_msg_t *msg) {
+    if (grow((void **)&b->rejects, &b->rejcap, b->nrejects + 1, sizeof(wh_reject_t)) < 0)
+        return -1;
+    wh_reject_t *r = &b->rejects[b->nrejects];
+    r->table = arena_str(b, table, strlen(table));
+    r->reason = arena_str(b, reason, strlen(reason));
+    r->record = arena_str(b, msg->value ? msg->value : "", msg->value ? msg->value_len : 0);
+    r->record_len = msg->value ? msg->value_len : 0;
+    r->rejected_at = b->batched_at;
+    if (!r->table || !r->reason || !r->record)
+        return -1;
+    b->nrejects++;
+    return 0;
+}
+
+static int note_offset(wh_batch_t *b, const wh_msg_t *msg) {
+    for (size_t i = 0; i < b->noffsets; i++) {
+        wh_offset_t *o = &b->offsets[i];
+        if (o->partition == msg->partition && strcmp(o->topic, msg->topic) == 0) {
+            if (msg->offset + 1 > o->next)
+                o->next = msg->offset + 1;
+            return 0;
+        }
+    }
+    if (grow((void **)&b->offsets, &b->offcap, b->noffsets + 1, sizeof(wh_offset_t)) < 0)
+        return -1;
+    wh_offset_t *o = &b->offsets[b->noffsets];
+    if (!(o->topic = arena_str(b, msg->topic, strlen(msg->topic))))
+        return -1;
+    o->partition = msg->partition;
+    o->next = msg->offset + 1;
+    b->noffsets++;
+    return 0;
+}
+
+/* ---- shredding ---- */
+
+static void field_problem(shred_t *st, const char *table, const char *fmt, const char *name) {
+    if (st->reason[0])
+        return;
+    snprintf(st->reason, sizeof(st->reason), fmt, name);
+    snprintf(st->reason_table, sizeof(st->reason_table), "%s", table);
+}
+
+/* 1 if the row (seen entries from `base`) already used this name */
+static int seen_before(shred_t *st, size_t base, char tag, const char *name) {
+    for (size_t i = base; i < st->nseen; i++)
+        if (st->seen[i].name[0] == tag && strcmp(st->seen[i].name + 1, name) == 0)
+            return 1;
+    if (grow((void **)&st->seen, &st->seencap, st->nseen + 1, sizeof(seen_t)) < 0) {
+        st->oom = 1;
+        return 1;
+    }
+    size_t n = strlen(name);
+    char *s = arena_alloc(st->b, n + 2);
+    if (!s) {
+        st->oom = 1;
+        return 1;
+    }
+    s[0] = tag;
+    memcpy(s + 1, name, n + 1);
+    st->seen[st->nseen++].name = s;
+    return 0;
+}
+
+static int add_cell(shred_t *st, size_t table, const wh_cell_t *c) {
+    table_rows_t *tr = rows_of(st->b, table);
+    if (!tr || grow((void **)&tr->cells, &tr->ccap, tr->ncells + 1, sizeof(wh_cell_t)) < 0) {
+        st->oom = 1;
+        return -1;
+    }
+    tr->cells[tr->ncells++] = *c;
+    return 0;
+}
+
+static size_t table_index(wh_batch_t *b, const wh_table_t *t) {
+    return (size_t)(t - wh_layout_table(b->l, 0));
+}
+
+/* the column for a value of type `type` under base name `name`: the base
+ * column if it has that type, else "<name>__<suffix>" */
+static int column_for(shred_t *st, size_t table, const char *name, wh_type_t type, size_t *col) {
+    wh_table_t *t = wh_layout_table(st->b->l, table);
+    wh_column_t *c = wh_table_find(t, name, col);
+    if (!c)
+        return wh_layout_add_column(t, name, type, col) ? 0 : -1;
+    if (c->type == type)
+        return 0;
+    char full[WH_COLUMN_MAX * 4 + 8];
+    snprintf(full, sizeof(full), "%s__%s", name, wh_type_suffix(type));
+    c = wh_table_find(t, full, col);
+    if (!c)
+        return wh_layout_add_column(t, full, type, col) ? 0 : -1;
+    return c->type == type ? 0 : 1;
+}
+
+/* a scalar's type and cell; 1 if the value is out of range */
+static int scalar_cell(shred_t *st, const sink_json_node_t *v, wh_cell_t *c) {
+    memset(c, 0, sizeof(*c));
+    switch (v->type) {
+    case SINK_JSON_TRUE:
+    case SINK_JSON_FALSE:
+        c->type = WH_BOOLEAN;
+        c->i = v->type == SINK_JSON_TRUE;
+        return 0;
+    case SINK_JSON_STRING:
+        if (memchr(v->str, '\0', v->len))
+            return 1;
+        c->type = WH_TEXT;
+        break;
+    case SINK_JSON_NUMBER:
+        if (v->num == SINK_NUM_LONG) {
+            c->type = WH_BIGINT;
+            c->i = v->v.i;
+        } else if (v->num == SINK_NUM_DOUBLE) {
+            c->type = WH_DOUBLE;
+            c->d = v->v.d;
+        } else if (v->num == SINK_NUM_DECIMAL) {
+            c->type = WH_NUMERIC;
+        } else {
+            return 1;
+        }
+        break;
+    default:
+        return 1;
+    }
+    if (c->type == WH_BIGINT || c->type == WH_DOUBLE) {
+        /* the parser keeps no lexeme for these: print the value, shortest
+           text that reads back as the same double */
+        char buf[40];
+        int n = 0;
+        if (c->type == WH_BIGINT)
+            n = snprintf(buf, sizeof(buf), "%lld", (long long)c->i);
+        for (int prec = 15; c->type == WH_DOUBLE && prec <= 17; prec++) {
+            n = snprintf(buf, sizeof(buf), "%.*g", prec, c->d);
+            if (strtod(buf, NULL) == c->d)
+                break;
+        }
+        c->s = arena_str(st->b, buf, (size_t)n);
+        c->len = (size_t)n;
+    } else {
+        c->s = arena_str(st->b, v->str, v->len);
+        c->len = v->len;
+    }
+    if (!c->s)
+        st->oom = 1;
+    return 0;
+}
+
+static void put_value(shred_t *st, size_t table, size_t seen_base, const char *name,
+                      const sink_json_node_t *v) {
+    const char *tname = wh_layout_table(st->b->l, table)->name;
+    if (strlen(name) > WH_COLUMN_MAX) {
+        field_problem(st, tname, "column name too long: %.80s", name);
+        return;
+    }
+    if (seen_before(st, seen_base, 'c', name)) {
+        field_problem(st, tname, "Field collision on column %.80s", name);
+        return;
+    }
+    wh_cell_t c;
+    if (scalar_cell(st, v, &c)) {
+        field_problem(st, tname, "value out of range for column %.80s", name);
+        return;
+    }
+    size_t col;
+    int rc = column_for(st, table, name, (wh_type_t)c.type, &col);
+    if (rc < 0) {
+        st->oom = 1;
+        return;
+    }
+    if (rc > 0) {
+        field_problem(st, tname, "column type conflict: %.80s", name);
+        return;
+    }
+    c.col = (uint32_t)col;
+    add_cell(st, table, &c);
+}
+
+static void walk_array(shred_t *st, const char *table_name, int level,
+                       const sink_json_node_t *arr);
+
+/* the system and key cells of a new row */
+static int row_begin(shred_t *st, size_t table, int level) {
+    wh_batch_t *b = st->b;
+    table_rows_t *tr = rows_of(b, table);
+    if (!tr || grow((void **)&tr->rows, &tr->rcap, tr->nrows + 1, sizeof(wh_row_t)) < 0)
+        return -1;
+    wh_row_t *r = &tr->rows[tr->nrows++];
+    r->first = tr->ncells;
+    r->ncells = 0;
+    r->rec = st->rec;
+    wh_table_t *t = wh_layout_table(b->l, table);
+    char buf[WH_COLUMN_MAX * 2 + 64];
+    size_t col;
+    wh_cell_t c;
+    size_t nkeys = wh_layout_nkeys(b->l);
+    for (size_t k = 0; k < nkeys; k++) {
+        const char *kn = wh_layout_key(b->l, k);
+        if (level > 0) {
+            wh_source_key_name(kn, buf, sizeof(buf));
+            kn = buf;
+        }
+        if (!wh_table_find(t, kn, &col))
+            return -1;
+        c = st->keys[k];
+        c.col = (uint32_t)col;
+        if (add_cell(st, table, &c) < 0)
+            return -1;
+    }
+    for (int k = 0; k < level; k++) {
+        snprintf(buf, sizeof(buf), "_sdc_level_%d_id", k);
+        if (!wh_table_find(t, buf, &col))
+            return -1;
+        c = (wh_cell_t){.col = (uint32_t)col, .type = WH_BIGINT, .i = st->levels[k]};
+        if (add_cell(st, table, &c) < 0)
+            return -1;
+    }
+    const struct {
+        const char *name;
+        wh_type_t type;
+        int64_t v;
+    } sys[] = {
+        {WH_COL_SEQUENCE, WH_BIGINT, st->msg->sys.sequence},
+        {WH_COL_RECEIVED_AT, WH_TIMESTAMP, st->msg->sys.received_at},
+        {WH_COL_BATCHED_AT, WH_TIMESTAMP, b->batched_at},
+    };
+    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+        if (!wh_table_find(t, sys[i].name, &col))
+            return -1;
+        c = (wh_cell_t){.col = (uint32_t)col, .type = (uint8_t)sys[i].type, .i = sys[i].v};
+        if (add_cell(st, table, &c) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void row_end(shred_t *st, size_t table) {
+    table_rows_t *tr = &st->b->tables[table];
+    wh_row_t *r = &tr->rows[tr->nrows - 1];
+    r->ncells = tr->ncells - r->first;
+}
+
+/* flattens `obj` into the current row of `table`, names under `prefix` */
+static void walk_object(shred_t *st, size_t table, size_t seen_base, int level,
+                        const char *prefix, const sink_json_node_t *obj) {
+    char seg[1024], name[2048];
+    for (const sink_json_node_t *m = obj->child; m && !st->oom; m = m->next) {
+        const char *tname = wh_layout_table(st->b->l, table)->name;
+        long n = wh_name_segment(m->key, m->key_len, seg, sizeof(seg));
+        if (n <= 0) {
+            field_problem(st, tname, n == 0 ? "empty column name%.0s" : "column name too long: %.80s", seg);
+            continue;
+        }
+        if (wh_name_reserved(seg)) {
+            field_problem(st, tname, "reserved column name: %.80s", seg);
+            continue;
+        }
+        if ((size_t)snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "__" : "", seg) >=
+            sizeof(name)) {
+            field_problem(st, tname, "column name too long: %.80s", seg);
+            continue;
+        }
+        switch (m->type) {
+        case SINK_JSON_NULL:
+            break;
+        case SINK_JSON_OBJECT:
+            if (strlen(name) > WH_COLUMN_MAX) {
+                field_problem(st, tname, "column name too long: %.80s", name);
+                break;
+            }
+            walk_object(st, table, seen_base, level, name, m);
+            break;
+        case SINK_JSON_ARRAY: {
+            char sub[4096];
+            snprintf(sub, sizeof(sub), "%s__%s", tname, name);
+            if (seen_before(st, seen_base, 't', sub)) {
+                field_problem(st, tname, "Field collision on table %.80s", sub);
+                break;
+            }
+            walk_array(st, sub, level + 1, m);
+            break;
+        }
+        default:
+            put_value(st, table, seen_base, name, m);
+        }
+    }
+}
+
+static void walk_array(shred_t *st, const char *table_name, int level,
+                       const sink_json_node_t *arr) {
+    if (!arr->child)
+        return;
+    if (strlen(table_name) > WH_TABLE_MAX) {
+        field_problem(st, table_name, "table name too long: %.80s", table_name);
+        return;
+    }
+    if (level > WH_MAX_LEVELS) {
+        field_problem(st, table_name, "arrays nested too deep: %.80s", table_name);
+        return;
+    }
+    wh_batch_t *b = st->b;
+    wh_table_t *t = wh_layout_find_table(b->l, table_name);
+    if (!t && !(t = wh_layout_add_table(b->l, table_name, level, st->key_types))) {
+        st->oom = 1;
+        return;
+    }
+    if (t->level != level) {
+        field_problem(st, table_name, "table %.80s exists at another nesting level", table_name);
+        return;
+    }
+    size_t table = table_index(b, t);
+    int64_t idx = 0;
+    for (const sink_json_node_t *e = arr->child; e && !st->oom; e = e->next, idx++) {
+        st->levels[level - 1] = idx;
+        size_t seen_base = st->nseen;
+        if (row_begin(st, table, level) < 0) {
+            st->oom = 1;
+            return;
+        }
+        if (e->type == SINK_JSON_OBJECT) {
+            walk_object(st, table, seen_base, level, "", e);
+        } else if (e->type == SINK_JSON_ARRAY) {
+            char sub[4096];
+            snprintf(sub, sizeof(sub), "%s__value", table_name);
+            walk_array(st, sub, level + 1, e);
+        } else if (e->type != SINK_JSON_NULL) {
+            put_value(st, table, seen_base, "value", e);
+        }
+        row_end(st, table);
+        st->nseen = seen_base;
+    }
+}
+
+static int is_pk_field(const wh_layout_t *l, const sink_json_node_t *m) {
+    for (size_t k = 0; wh_layout_has_pk(l) && k < wh_layout_nkeys(l); k++) {
+        const char *pk = wh_layout_pk_json(l, k);
+        if (m->key_len == strlen(pk) && memcmp(m->key, pk, m->key_len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* canonical bytes of the record's key and the key cells; NULL reason on success */
+static const char *record_key(shred_t *st, const sink_json_node_t *root, char *key, size_t *key_len) {
+    wh_batch_t *b = st->b;
+    wh_layout_t *l = b->l;
+    size_t n = 0, cap = *key_len;
+    if (!wh_layout_has_pk(l)) {
+        const sink_sys_t *sys = &st->msg->sys;
+        if (!sys->key || sys->key_len == 0)
+            return "message has no key for __sdc_primary_key";
+        if (!sink_json_utf8_valid(sys->key, sys->key_len) || memchr(sys->key, '\0', sys->key_len))
+            return "message key is not text";
+        if (sys->key_len > cap)
+            return "message key too long";
+        memcpy(key, sys->key, sys->key_len);
+        *key_len = sys->key_len;
+        st->keys[0] = (wh_cell_t){.type = WH_TEXT, .s = arena_str(b, sys->key, sys->key_len),
+                                  .len = sys->key_len};
+        st->key_types[0] = WH_TEXT;
+        if (!st->keys[0].s)
+            st->oom = 1;
+        return NULL;
+    }
+    for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+        const char *pk = wh_layout_pk_json(l, k);
+        size_t pklen = strlen(pk);
+        const sink_json_node_t *v = NULL;
+        for (const sink_json_node_t *m = root->child; m; m = m->next)
+            if (m->key_len == pklen && memcmp(m->key, pk, pklen) == 0) {
+                if (v)
+                    return "duplicate primary-key field";
+                v = m;
+            }
+        if (!v || v->type == SINK_JSON_NULL)
+            return "primary key missing or null";
+        if (v->type == SINK_JSON_OBJECT || v->type == SINK_JSON_ARRAY)
+            return "primary key is not a scalar";
+        wh_cell_t c;
+        if (scalar_cell(st, v, &c))
+            return "primary key value out of range";
+        st->keys[k] = c;
+        st->key_types[k] = (wh_type_t)c.type;
+        /* canonical text: equal values give equal bytes, so a batch never
+           merges two rows with one key */
+        char canon[128];
+        const char *s = c.s;
+        size_t len = c.len;
+        if (c.type == WH_DOUBLE) {
+            len = (size_t)snprintf(canon, sizeof(canon), "%.17g", c.d);
+            s = canon;
+        } else if (c.type == WH_NUMERIC) {
+            unsigned char bytes[SINK_DECIMAL_MAX_BYTES];
+            if (sink_num_decimal_bytes(c.s, c.len, bytes, &len) < 0)
+                return "primary key value out of range";
+            memcpy(canon, bytes, len);
+            s = canon;
+        } else if (c.type == WH_BOOLEAN) {
+            s = c.i ? "t" : "f";
+            len = 1;
+        }
+        if (n + len + 10 > cap)
+            return "primary key too long";
+        key[n++] = (char)('0' + c.type);
+        memcpy(key + n, &len, sizeof(len));
+        n += sizeof(len);
+        memcpy(key + n, s, len);
+        n += len;
+    }
+    /* the key columns keep the type of the first key value seen */
+    wh_table_t *root_t = wh_layout_find_table(l, WH_ROOT_TABLE);
+    for (size_t k = 0; root_t && k < wh_layout_nkeys(l); k++) {
+        wh_column_t *c = wh_table_find(root_t, wh_layout_key(l, k), NULL);
+        if (!c || c->type != st->key_types[k])
+            return "primary key value has another type than the key column";
+    }
+    *key_len = n;
+    return NULL;
+}
+
+int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
+    if (note_offset(b, msg) < 0)
+        return -1;
+    const sink_json_node_t *root;
+    char err[256];
+    if (sink_json_parse(p, msg->value ? msg->value : "", msg->value_len, &root, err,
+                        sizeof(err)) < 0) {
+        char reason[300];
+        snprintf(reason, sizeof(reason), "invalid JSON: %s", err);
+        return add_reject(b, WH_ROOT_TABLE, reason, msg);
+    }
+    if (root->type != SINK_JSON_OBJECT)
+        return add_reject(b, WH_ROOT_TABLE, "record is not a JSON object", msg);
+    shred_t st;
+    memset(&st, 0, sizeof(st));
+    st.b = b;
+    st.msg = msg;
+    if (wh_layout_nkeys(b->l) > sizeof(st.keys) / sizeof(st.keys[0]))
+        return add_reject(b, WH_ROOT_TABLE, "too many primary-key fields", msg);
+    char key[4096];
+    size_t key_len = sizeof(key);
+    const char *why = record_key(&st, root, key, &key_len);
+    if (st.oom)
+        return -1;
+    if (why)
+        return add_reject(b, WH_ROOT_TABLE, why, msg);
+
+    size_t slot, prev = rec_find(b, key, key_len, &slot);
+    if (prev != (size_t)-1) {
+        /* with a primary key the higher sequence wins (ties: the first);
+           without one, a repeated message key is the same record */
+        if (!wh_layout_has_pk(b->l) || msg->sys.sequence <= b->recs[prev].sequence)
+            return 0;
+        b->recs[prev].live = 0;
+        b->slots[slot] = 0;
+        /* re-insert the chain after the emptied slot (linear probing) */
+        size_t i = (slot + 1) & (b->nslots - 1);
+        while (b->slots[i]) {
+            size_t r = b->slots[i] - 1;
+            b->slots[i] = 0;
+            size_t s2;
+            rec_find(b, b->recs[r].key, b->recs[r].key_len, &s2);
+            b->slots[s2] = r + 1;
+            i = (i + 1) & (b->nslots - 1);
+        }
+    }
+    if (grow((void **)&b->recs, &b->reccap, b->nrecs + 1, sizeof(record_t)) < 0)
+        return -1;
+    record_t *rec = &b->recs[b->nrecs];
+    rec->key = arena_str(b, key, key_len);
+    rec->key_len = key_len;
+    rec->sequence = msg->sys.sequence;
+    rec->live = 1;
+    if (!rec->key)
+        return -1;
+    st.rec = b->nrecs++;
+    if (rec_index(b, st.rec) < 0)
+        return -1;
+
+    wh_table_t *t = wh_layout_find_table(b->l, WH_ROOT_TABLE);
+    if (!t && !(t = wh_layout_add_table(b->l, WH_ROOT_TABLE, 0, st.key_types)))
+        return -1;
+    size_t table = table_index(b, t);
+    int rc = 0;
+    if (row_begin(&st, table, 0) < 0) {
+        rc = -1;
+        goto done;
+    }
+    if (wh_layout_has_pk(b->l)) {
+        /* primary-key fields are the key columns: not again as values */
+        for (size_t k = 0; k < wh_layout_nkeys(b->l); k++)
+            seen_before(&st, 0, 'c', wh_layout_key(b->l, k));
+    }
+    {
+        /* the key fields themselves were written by row_begin: walk a copy
+           of the record without them */
+        sink_json_node_t copy = *root;
+        sink_json_node_t *members = NULL, **link = &members;
+        for (const sink_json_node_t *m = root->child; m; m = m->next) {
+            if (is_pk_field(b->l, m))
+                continue;
+            sink_json_node_t *n = arena_alloc(b, sizeof(*n));
+            if (!n) {
+                rc = -1;
+                goto done;
+            }
+            *n = *m;
+            n->next = NULL;
+            *link = n;
+            link = &n->next;
+        }
+        copy.child = members;
+        walk_object(&st, table, 0, 0, "", &copy);
+    }
+    row_end(&st, table);
+    if (st.oom) {
+        rc = -1;
+        goto done;
+    }
+    if (st.reason[0])
+        rc = add_reject(b, st.reason_table, st.reason, msg);
+done:
+    free(st.seen);
+    return rc;
+}
+
+size_t wh_batch_nrows(const wh_batch_t *b, size_t table) {
+    return table < b->ntables ? b->tables[table].nrows : 0;
+}
+
+const wh_row_t *wh_batch_row(const wh_batch_t *b, size_t table, size_t i) {
+    return &b->tables[table].rows[i];
+}
+
+const wh_cell_t *wh_batch_cells(const wh_batch_t *b, size_t table) {
+    return b->tables[table].cells;
+}
+
+int wh_batch_row_live(const wh_batch_t *b, const wh_row_t *r) {
+    return b->recs[r->rec].live;
+}
+
+size_t wh_batch_live_rows(const wh_batch_t *b, size_t table) {
+    size_t n = 0;
+    for (size_t i = 0; i < wh_batch_nrows(b, table); i++)
+        n += (size_t)wh_batch_row_live(b, &b->tables[table].rows[i]);
+    return n;
+}
+
+void wh_batch_row_values(const wh_batch_t *b, size_t table, const wh_row_t *r,
+                         const wh_cell_t **by_col, size_t ncols) {
+    for (size_t i = 0; i < ncols; i++)
+        by_col[i] = NULL;
+    const wh_cell_t *cells = b->tables[table].cells + r->first;
+    for (size_t i = 0; i < r->ncells; i++)
+        if (cells[i].col < ncols)
+            by_col[cells[i].col] = &cells[i];
+}
+
+size_t wh_batch_nrejects(const wh_batch_t *b) { return b->nrejects; }
+const wh_reject_t *wh_batch_reject_at(const wh_batch_t *b, size_t i) { return &b->rejects[i]; }
+size_t wh_batch_noffsets(const wh_batch_t *b) { return b->noffsets; }
+const wh_offset_t *wh_batch_offset_at(const wh_batch_t *b, size_t i) { return &b->offsets[i]; }
+size_t wh_batch_nrecords(const wh_batch_t *b) { return b->nrecs; }
+
+size_t wh_batch_nkept(const wh_batch_t *b) {
+    size_t n = 0;
+    for (size_t i = 0; i < b->nrecs; i++)
+        n += (size_t)b->recs[i].live;
+    return n;
+}
+
+void wh_format_time(int64_t us, char out[64]) {
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        secs--;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 64, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
