@@ -1,0 +1,695 @@
+/* sink_consumer: consumer group, conversion, dead letters and durable-only commits. */
+#include "sink_consumer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "integ.h"
+#include "kafka.h"
+#include "log.h"
+#include "sink_conv.h"
+#include "sink_kafka_avro.h"
+
+#define SINK_CONSUMER_FLUSH_MS   120000
+#define SINK_CONSUMER_INTEG_MS   10000   /* bound on reading hookpipe.integrations */
+#define SINK_CONSUMER_REFRESH_MS "5000"  /* topic metadata refresh: new integrations */
+#define SINK_REASON_HEADER       "hookpipe-reject-reason"
+
+/* Per integration (event topic). */
+typedef struct sink_integ {
+    char *topic;
+    const char *name;       /* inside topic, after the prefix */
+    char *rejected;         /* <topic>.rejected */
+    int rejected_ok;        /* the dead-letter topic is known to exist */
+    sink_conv_t *conv;
+    int version;            /* converter version registered and opened */
+    int schema_id;
+    int opened;             /* the target has the current version */
+    int assigned;           /* partitions of it in the current assignment */
+} sink_integ_t;
+
+/* Per assigned partition. */
+typedef struct sink_part {
+    char *topic;
+    int32_t partition;
+    int64_t next;           /* last processed offset + 1; -1 before the first */
+    int64_t committed;      /* last offset we committed; -1 none */
+} sink_part_t;
+
+/* Last known primary key setting of an integration, from hookpipe.integrations. */
+typedef struct sink_pk {
+    char *name;
+    int has_pk;
+} sink_pk_t;
+
+struct sink_consumer {
+    rd_kafka_t *rk;
+    sink_kprod_t *dlq;
+    sink_target_t *target;
+    sink_consumer_conf_t conf;
+    char *group_id, *prefix;
+    rd_kafka_conf_t *integ_conf;  /* template for the integrations reader */
+    sink_integ_t **integs;
+    size_t ninteg;
+    sink_part_t *parts;
+    size_t nparts;
+    sink_pk_t *pks;
+    size_t npks;
+    int fatal;
+    char fatal_msg[1024];
+    volatile sig_atomic_t *stop;
+    long long since_commit;
+    int64_t last_commit_ms;
+};
+
+static int64_t sink_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t sink_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sink_fatal(sink_consumer_t *c, const char *what, const char *why) {
+    if (!c->fatal)
+        snprintf(c->fatal_msg, sizeof(c->fatal_msg), "%.200s: %.700s", what, why);
+    c->fatal = 1;
+}
+
+/* ---- hookpipe.integrations: whether an integration has a primary key ---- */
+
+static void sink_pk_set(sink_consumer_t *c, const char *name, size_t len, int has_pk) {
+    for (size_t i = 0; i < c->npks; i++) {
+        if (strlen(c->pks[i].name) == len && memcmp(c->pks[i].name, name, len) == 0) {
+            c->pks[i].has_pk = has_pk;
+            return;
+        }
+    }
+    sink_pk_t *pks = realloc(c->pks, (c->npks + 1) * sizeof(*pks));
+    if (!pks)
+        return;
+    c->pks = pks;
+    if ((pks[c->npks].name = strndup(name, len))) {
+        pks[c->npks].has_pk = has_pk;
+        c->npks++;
+    }
+}
+
+/* Reads hookpipe.integrations from the start to its end (bounded in time)
+ * and records each integration's primary-key setting. */
+static void sink_pk_scan(sink_consumer_t *c) {
+    char why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_dup(c->integ_conf);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        log_warn("%s: reader: %s", INTEG_TOPIC, why);
+        return;
+    }
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk, INTEG_TOPIC, 0, &lo, &hi, SINK_CONSUMER_INTEG_MS);
+    if (err) {
+        log_warn("%s: %s (integrations taken as having no primary key)", INTEG_TOPIC,
+                 rd_kafka_err2str(err));
+        goto out;
+    }
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tpl, INTEG_TOPIC, 0)->offset = lo;
+    rd_kafka_assign(rk, tpl);
+    rd_kafka_topic_partition_list_destroy(tpl);
+    int64_t deadline = sink_mono_ms() + SINK_CONSUMER_INTEG_MS;
+    int64_t seen = lo;
+    int eof = lo >= hi;
+    /* the end is the partition-EOF event, not the high watermark: a
+     * transactional writer leaves control records that are never delivered */
+    while (!eof && sink_mono_ms() < deadline) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 200);
+        if (!rkm)
+            continue;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eof = 1;
+        if (!rkm->err && rkm->key) {
+            seen = rkm->offset + 1;
+            if (!rkm->payload) {
+                sink_pk_set(c, rkm->key, rkm->key_len, 0);
+            } else {
+                char e[256];
+                integ_t *in = integ_from_json(rkm->payload, rkm->len, e, sizeof(e));
+                if (in) {
+                    sink_pk_set(c, rkm->key, rkm->key_len, in->npk > 0);
+                    integ_destroy(in);
+                }
+            }
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    if (!eof)
+        log_warn("%s: read up to %lld of %lld in %d ms", INTEG_TOPIC, (long long)seen,
+                 (long long)hi, SINK_CONSUMER_INTEG_MS);
+out:
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+static int sink_has_pk(sink_consumer_t *c, const char *name) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < c->npks; i++)
+            if (strcmp(c->pks[i].name, name) == 0)
+                return c->pks[i].has_pk;
+        if (pass == 0)
+            sink_pk_scan(c);
+    }
+    log_warn("integration %s is not in %s: records get __sdc_primary_key from the key",
+             name, INTEG_TOPIC);
+    return 0;
+}
+
+/* ---- state ---- */
+
+static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *errstr,
+                                size_t errstr_size) {
+    for (size_t i = 0; i < c->ninteg; i++)
+        if (strcmp(c->integs[i]->topic, topic) == 0)
+            return c->integs[i];
+    sink_integ_t **integs = realloc(c->integs, (c->ninteg + 1) * sizeof(*integs));
+    if (!integs)
+        goto nomem;
+    c->integs = integs;
+    sink_integ_t *in = calloc(1, sizeof(*in));
+    if (!in)
+        goto nomem;
+    if (!(in->topic = strdup(topic)) || asprintf(&in->rejected, "%s.rejected", topic) < 0) {
+        free(in->topic);
+        free(in);
+        goto nomem;
+    }
+    in->name = in->topic + strlen(c->prefix);
+    in->schema_id = -1;
+    int has_pk = sink_has_pk(c, in->name);
+    in->conv = sink_conv_new(in->name, has_pk, NULL, errstr, errstr_size);
+    if (!in->conv) {
+        free(in->topic);
+        free(in->rejected);
+        free(in);
+        return NULL;
+    }
+    log_info("integration %s: topic %s, %s", in->name, topic,
+             has_pk ? "primary key" : "no primary key (__sdc_primary_key)");
+    c->integs[c->ninteg++] = in;
+    return in;
+nomem:
+    snprintf(errstr, errstr_size, "out of memory");
+    return NULL;
+}
+
+static void sink_integ_free(sink_integ_t *in) {
+    sink_conv_destroy(in->conv);
+    free(in->topic);
+    free(in->rejected);
+    free(in);
+}
+
+static sink_part_t *sink_part(sink_consumer_t *c, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+            return &c->parts[i];
+    return NULL;
+}
+
+/* ---- commits ---- */
+
+/* The offset that may be committed for p: nothing at or after a record that
+ * the target or the dead-letter producer has not made durable. */
+static int64_t sink_committable(sink_consumer_t *c, const sink_part_t *p) {
+    int64_t off = p->next;
+    int64_t t = c->target->ops->pending(c->target, p->topic, p->partition);
+    int64_t d = sink_kprod_pending(c->dlq, p->topic, p->partition);
+    if (t >= 0 && t < off)
+        off = t;
+    if (d >= 0 && d < off)
+        off = d;
+    return off;
+}
+
+/* Commits every partition (or those of `only`) that made progress.
+ * Synchronous: when it returns 0 the group coordinator has the offsets. */
+static int sink_commit(sink_consumer_t *c, const rd_kafka_topic_partition_list_t *only) {
+    if (c->fatal)
+        return -1;
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new((int)c->nparts + 1);
+    for (size_t i = 0; i < c->nparts; i++) {
+        sink_part_t *p = &c->parts[i];
+        if (p->next < 0)
+            continue;
+        if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
+            continue;
+        int64_t off = sink_committable(c, p);
+        if (off > p->committed)
+            rd_kafka_topic_partition_list_add(tpl, p->topic, p->partition)->offset = off;
+    }
+    int rc = 0;
+    if (tpl->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, tpl, 0);
+        if (err) {
+            log_warn("commit of %d partitions failed: %s (retried later)", tpl->cnt,
+                     rd_kafka_err2str(err));
+            rc = -1;
+        } else {
+            for (int i = 0; i < tpl->cnt; i++) {
+                sink_part_t *p = sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition);
+                if (p)
+                    p->committed = tpl->elems[i].offset;
+                log_debug("committed %s [%d] at %lld", tpl->elems[i].topic,
+                          (int)tpl->elems[i].partition, (long long)tpl->elems[i].offset);
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(tpl);
+    c->since_commit = 0;
+    c->last_commit_ms = sink_mono_ms();
+    return rc;
+}
+
+/* Makes everything durable (target and dead letters). */
+static int sink_flush(sink_consumer_t *c) {
+    char err[512];
+    if (c->fatal)
+        return -1;
+    if (c->target->ops->flush(c->target, err, sizeof(err)) < 0) {
+        sink_fatal(c, "target flush", err);
+        return -1;
+    }
+    if (sink_kprod_flush(c->dlq, SINK_CONSUMER_FLUSH_MS, err, sizeof(err)) < 0) {
+        sink_fatal(c, "dead-letter flush", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *tpl, void *opaque) {
+    sink_consumer_t *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < tpl->cnt; i++) {
+            if (sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition))
+                continue;
+            sink_part_t *parts = realloc(c->parts, (c->nparts + 1) * sizeof(*parts));
+            char *topic = strdup(tpl->elems[i].topic);
+            if (!parts || !topic) {
+                free(topic);
+                if (parts)
+                    c->parts = parts;
+                sink_fatal(c, "assign", "out of memory");
+                break;
+            }
+            c->parts = parts;
+            c->parts[c->nparts++] =
+                (sink_part_t){topic, tpl->elems[i].partition, -1, -1};
+        }
+        log_info("assigned %d partitions", tpl->cnt);
+        rd_kafka_assign(rk, tpl);
+        return;
+    }
+    /* revoked (or lost): make what we wrote durable and commit it while we
+     * still own the partitions, then forget them */
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && sink_flush(c) == 0)
+        sink_commit(c, tpl);
+    for (int i = 0; i < tpl->cnt; i++) {
+        sink_part_t *p = sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition);
+        if (!p)
+            continue;
+        free(p->topic);
+        *p = c->parts[--c->nparts];
+    }
+    /* a target keeps per-topic state only for topics we still read */
+    for (size_t i = 0; i < c->ninteg; i++) {
+        sink_integ_t *in = c->integs[i];
+        int still = 0;
+        for (size_t k = 0; k < c->nparts && !still; k++)
+            still = strcmp(c->parts[k].topic, in->topic) == 0;
+        if (!still && in->opened && !c->fatal) {
+            c->target->ops->close(c->target, in->topic);
+            sink_kprod_forget(c->dlq, in->topic);
+            in->opened = 0;
+        }
+    }
+    log_info("revoked %d partitions", tpl->cnt);
+    rd_kafka_assign(rk, NULL);
+}
+
+/* ---- records ---- */
+
+static int sink_header(const rd_kafka_headers_t *hdrs, const char *name, const char **val,
+                       size_t *len) {
+    const void *v;
+    if (!hdrs || rd_kafka_header_get_last(hdrs, name, &v, len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !v)
+        return -1;
+    *val = v;
+    return 0;
+}
+
+static void sink_sys_from(const rd_kafka_message_t *rkm, const rd_kafka_headers_t *hdrs,
+                          int64_t batched_at, sink_sys_t *sys) {
+    const char *v;
+    size_t n;
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+    memset(sys, 0, sizeof(*sys));
+    /* messages not from our gateway lack the headers: the Kafka timestamp
+     * stands in for both */
+    if (sink_header(hdrs, "hookpipe-received-at", &v, &n) < 0 ||
+        sink_sys_parse_time(v, n, &sys->received_at) < 0)
+        sys->received_at = ts >= 0 ? ts * 1000 : batched_at;
+    if (sink_header(hdrs, "hookpipe-sequence", &v, &n) < 0 ||
+        sink_sys_parse_sequence(v, n, &sys->sequence) < 0)
+        sys->sequence = sys->received_at * 1000;
+    sys->batched_at = batched_at;
+    sys->key = rkm->key;
+    sys->key_len = rkm->key_len;
+}
+
+/* Sends the original message to <topic>.rejected with the reason. */
+static int sink_reject(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_message_t *rkm,
+                       const rd_kafka_headers_t *hdrs, const char *reason) {
+    char err[512];
+    if (!in->rejected_ok) {
+        if (kafka_topic_ensure(sink_kprod_rk(c->dlq), in->rejected, 1, -1, NULL,
+                               SINK_CONSUMER_INTEG_MS, err, sizeof(err)) < 0) {
+            sink_fatal(c, "dead-letter topic", err);
+            return -1;
+        }
+        in->rejected_ok = 1;
+    }
+    rd_kafka_headers_t *copy = hdrs ? rd_kafka_headers_copy(hdrs) : rd_kafka_headers_new(1);
+    if (!copy) {
+        sink_fatal(c, "reject", "out of memory");
+        return -1;
+    }
+    rd_kafka_header_add(copy, SINK_REASON_HEADER, -1, reason, -1);
+    log_warn("rejected %s [%d] at %lld: %s", in->topic, (int)rkm->partition,
+             (long long)rkm->offset, reason);
+    if (sink_kprod_produce(c->dlq, in->rejected, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
+                           rkm->payload, rkm->len, copy, in->topic, rkm->partition, rkm->offset,
+                           err, sizeof(err)) < 0) {
+        sink_fatal(c, "dead letter", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Registers the converter's new version; retries while the registry is
+ * unreachable (serving producers meanwhile). 0, 1 refused (reason in
+ * errstr), -1 stopped. */
+static int sink_register(sink_consumer_t *c, sink_integ_t *in, char *errstr,
+                         size_t errstr_size) {
+    char subject[512];
+    snprintf(subject, sizeof(subject), "%s-value", in->topic);
+    const char *text = sink_conv_schema_text(in->conv);
+    for (int attempt = 0;; attempt++) {
+        int id = -1;
+        int rc = c->conf.reg(c->conf.reg_opaque, subject, text, &id, errstr, errstr_size);
+        if (rc == SINK_REG_OK) {
+            in->schema_id = id;
+            log_info("%s: version %d registered as schema id %d", subject,
+                     sink_conv_version(in->conv), id);
+            return 0;
+        }
+        if (rc == SINK_REG_REFUSED)
+            return 1;
+        if (attempt % 10 == 0)
+            log_warn("%s: registry: %s (retrying)", subject, errstr);
+        for (int i = 0; i < 10 && !*c->stop; i++) {
+            char e[256];
+            rd_kafka_poll(sink_kprod_rk(c->dlq), 100);
+            if (c->target->ops->poll(c->target, e, sizeof(e)) < 0) {
+                sink_fatal(c, "target", e);
+                return -1;
+            }
+        }
+        if (*c->stop)
+            return -1;
+    }
+}
+
+/* Converts and writes one message; every outcome advances the partition
+ * (written, or dead-lettered), except a fatal error. */
+static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int64_t batched_at) {
+    char err[512], reason[512];
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    sink_part_t *p = sink_part(c, topic, rkm->partition);
+    sink_integ_t *in = sink_integ(c, topic, err, sizeof(err));
+    if (!in) {
+        sink_fatal(c, topic, err);
+        return;
+    }
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdrs = NULL;
+    sink_sys_t sys;
+    sink_sys_from(rkm, hdrs, batched_at, &sys);
+    int rc = SINK_REJECT;
+    if (!rkm->payload)
+        snprintf(reason, sizeof(reason), "message has no value");
+    else
+        rc = sink_conv_record(in->conv, rkm->payload, rkm->len, &sys, reason, sizeof(reason));
+    if (rc == SINK_FAIL) {
+        /* deterministic for this record more often than not (an avro-c
+         * error): stopping would stall the partition for ever */
+        char tmp[sizeof(reason)];
+        memcpy(tmp, reason, sizeof(tmp));
+        snprintf(reason, sizeof(reason), "conversion failed: %.400s", tmp);
+        rc = SINK_REJECT;
+    }
+    if (rc == SINK_OK && sink_conv_version(in->conv) != in->version)
+        rc = SINK_NEW_VERSION; /* converter rebuilt after a refused version */
+    if (rc == SINK_NEW_VERSION) {
+        int r = sink_register(c, in, err, sizeof(err));
+        if (r < 0)
+            return; /* stopping: the record is consumed again next time */
+        if (r > 0) {
+            /* the registry refused a version that evolution promised to be
+             * compatible: keep the partition moving, start the shape over */
+            snprintf(reason, sizeof(reason), "schema registration refused: %.400s", err);
+            log_error("%s: %s", in->topic, reason);
+            char e[256];
+            sink_conv_t *fresh = sink_conv_new(in->name, sink_has_pk(c, in->name), NULL, e,
+                                               sizeof(e));
+            if (!fresh) {
+                sink_fatal(c, in->topic, e);
+                return;
+            }
+            sink_conv_destroy(in->conv);
+            in->conv = fresh;
+            in->version = 0;
+            rc = SINK_REJECT;
+        } else {
+            in->version = sink_conv_version(in->conv);
+            in->opened = 0;
+        }
+    }
+    if (rc == SINK_REJECT) {
+        if (sink_reject(c, in, rkm, hdrs, reason) < 0)
+            return;
+    } else {
+        const char *text = sink_conv_schema_text(in->conv);
+        sink_schema_t schema = {in->schema_id, text, strlen(text)};
+        if (!in->opened) {
+            if (c->target->ops->open(c->target, in->topic, in->name, &schema, err,
+                                     sizeof(err)) < 0) {
+                sink_fatal(c, "target open", err);
+                return;
+            }
+            in->opened = 1;
+        }
+        const void *avro;
+        size_t avro_len;
+        if (sink_conv_encode(in->conv, -1, &avro, &avro_len, err, sizeof(err)) < 0) {
+            sink_fatal(c, "encode", err);
+            return;
+        }
+        sink_rec_t rec = {
+            .topic = in->topic, .integration = in->name, .partition = rkm->partition,
+            .offset = rkm->offset, .key = rkm->key, .key_len = rkm->key_len,
+            .headers = hdrs, .schema = &schema, .avro = avro, .avro_len = avro_len,
+        };
+        rd_kafka_timestamp_type_t tstype;
+        rec.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+        if (c->target->ops->write(c->target, &rec, err, sizeof(err)) < 0) {
+            sink_fatal(c, "target write", err);
+            return;
+        }
+    }
+    if (p)
+        p->next = rkm->offset + 1;
+    c->since_commit++;
+}
+
+/* "webhooks." -> "^webhooks\.[a-z0-9_]+$" */
+static char *sink_pattern(const char *prefix) {
+    size_t n = strlen(prefix);
+    char *re = malloc(2 * n + 16);
+    if (!re)
+        return NULL;
+    size_t k = 0;
+    re[k++] = '^';
+    for (size_t i = 0; i < n; i++) {
+        if (strchr(".^$*+?()[]{}|\\", prefix[i]))
+            re[k++] = '\\';
+        re[k++] = prefix[i];
+    }
+    strcpy(re + k, "[a-z0-9_]+$");
+    return re;
+}
+
+static int sink_has_kafka_prop(const cfg_t *cfg, const char *name) {
+    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
+        const char *n, *v;
+        cfg_kafka_get(cfg, i, &n, &v);
+        if (strcmp(n, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t *conf,
+                                   sink_target_t *target, char *errstr, size_t errstr_size) {
+    char why[512];
+    rd_kafka_conf_t *kconf = NULL;
+    rd_kafka_topic_partition_list_t *sub = NULL;
+    char *pattern = NULL;
+    sink_consumer_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    c->target = target;
+    c->conf = *conf;
+    c->group_id = strdup(conf->group_id);
+    c->prefix = strdup(conf->topic_prefix);
+    pattern = sink_pattern(conf->topic_prefix);
+    if (!c->group_id || !c->prefix || !pattern) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    c->conf.group_id = c->group_id;
+    c->conf.topic_prefix = c->prefix;
+    if (!(c->dlq = sink_kprod_new(cfg, errstr, errstr_size)))
+        goto fail;
+
+    if (!(c->integ_conf = kafka_conf_new(cfg, errstr, errstr_size)) ||
+        kafka_conf_set(c->integ_conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+        kafka_conf_set(c->integ_conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
+        kafka_conf_set(c->integ_conf, "group.id", "hookpipe-sink-integrations-reader", errstr,
+                       errstr_size) < 0)
+        goto fail;
+
+    if (!(kconf = kafka_conf_new(cfg, errstr, errstr_size)))
+        goto fail;
+    /* new integrations must be found quickly; user settings win */
+    if (!sink_has_kafka_prop(cfg, "topic.metadata.refresh.interval.ms") &&
+        kafka_conf_set(kconf, "topic.metadata.refresh.interval.ms", SINK_CONSUMER_REFRESH_MS,
+                       errstr, errstr_size) < 0)
+        goto fail;
+    /* a new integration's first records come before the group sees its
+     * topic: start a partition with no committed offset at the beginning */
+    if (!sink_has_kafka_prop(cfg, "auto.offset.reset") &&
+        kafka_conf_set(kconf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0)
+        goto fail;
+    if (kafka_conf_set(kconf, "group.id", c->group_id, errstr, errstr_size) < 0 ||
+        kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+        kafka_conf_set(kconf, "enable.auto.offset.store", "false", errstr, errstr_size) < 0)
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(kconf, sink_rebalance);
+    rd_kafka_conf_set_opaque(kconf, c);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, why, sizeof(why));
+    if (!c->rk) {
+        snprintf(errstr, errstr_size, "consumer: %s", why);
+        goto fail;
+    }
+    kconf = NULL;
+    rd_kafka_poll_set_consumer(c->rk);
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, pattern, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
+    if (err) {
+        snprintf(errstr, errstr_size, "subscribe %s: %s", pattern, rd_kafka_err2str(err));
+        goto fail;
+    }
+    log_info("group %s subscribed to %s", c->group_id, pattern);
+    rd_kafka_topic_partition_list_destroy(sub);
+    free(pattern);
+    return c;
+fail:
+    if (sub)
+        rd_kafka_topic_partition_list_destroy(sub);
+    if (kconf)
+        rd_kafka_conf_destroy(kconf);
+    free(pattern);
+    sink_consumer_destroy(c);
+    return NULL;
+}
+
+int sink_consumer_run(sink_consumer_t *c, volatile sig_atomic_t *stop, char *errstr,
+                      size_t errstr_size) {
+    char err[512];
+    c->stop = stop;
+    c->last_commit_ms = sink_mono_ms();
+    while (!*stop && !c->fatal) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 100);
+        if (rkm) {
+            if (!rkm->err)
+                sink_process(c, rkm, sink_now_us());
+            else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consumer: %s", rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+        }
+        if (!c->fatal && c->target->ops->poll(c->target, err, sizeof(err)) < 0)
+            sink_fatal(c, "target", err);
+        if (!c->fatal && sink_kprod_poll(c->dlq, err, sizeof(err)) < 0)
+            sink_fatal(c, "dead letters", err);
+        if (!c->fatal && (c->since_commit >= c->conf.batch_max_records ||
+                          sink_mono_ms() - c->last_commit_ms >= c->conf.batch_max_ms))
+            sink_commit(c, NULL);
+    }
+    if (!c->fatal && sink_flush(c) == 0)
+        sink_commit(c, NULL);
+    /* leaving the group revokes the assignment (flush and commit again:
+     * nothing is pending by now) */
+    rd_kafka_consumer_close(c->rk);
+    if (c->fatal) {
+        snprintf(errstr, errstr_size, "%s", c->fatal_msg);
+        return -1;
+    }
+    return 0;
+}
+
+void sink_consumer_destroy(sink_consumer_t *c) {
+    if (!c)
+        return;
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    sink_kprod_destroy(c->dlq);
+    if (c->integ_conf)
+        rd_kafka_conf_destroy(c->integ_conf);
+    for (size_t i = 0; i < c->ninteg; i++)
+        sink_integ_free(c->integs[i]);
+    free(c->integs);
+    for (size_t i = 0; i < c->nparts; i++)
+        free(c->parts[i].topic);
+    free(c->parts);
+    for (size_t i = 0; i < c->npks; i++)
+        free(c->pks[i].name);
+    free(c->pks);
+    free(c->group_id);
+    free(c->prefix);
+    free(c);
+}
