@@ -7,6 +7,7 @@
  * carries only the result (a webhook URL, a listing, a record). */
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "ctl_store.h"
@@ -24,6 +26,8 @@
 #define CTL_OK           0
 #define CTL_FAILED       1
 #define CTL_USAGE        2
+#define CTL_RETRY        3       /* internal: another hookpipectl won the lock; again */
+#define CTL_ATTEMPTS     5       /* lock-read-write cycles before giving up */
 #define CTL_PK_MAX       16      /* fields in a composite primary key */
 #define CTL_DEFAULT_URL  "http://127.0.0.1:8080"
 
@@ -105,15 +109,70 @@ static ctl_state_t *ctl_read(ctl_ctx_t *ctx) {
     return state;
 }
 
-/* The integration NAME names: its key, or a display name that converts to one. */
+/* The key NAME stands for: a display name converts to it ("Stripe Events"
+ * -> stripe_events) and a key converts to itself. */
+static void ctl_key(const char *name, char out[INTEG_NAME_MAX + 1]) {
+    char why[256];
+    if (integ_name_from_display(name, out, INTEG_NAME_MAX + 1, why, sizeof(why)) < 0)
+        snprintf(out, INTEG_NAME_MAX + 1, "%s", name);
+}
+
+/* The integration NAME stands for, borrowed from the state; NULL (and an
+ * error printed) if there is none. */
 static integ_t *ctl_find(const ctl_state_t *state, const char *name) {
-    char conv[INTEG_NAME_MAX + 1], why[256];
-    integ_t *in = ctl_state_find(state, name);
-    if (!in && integ_name_from_display(name, conv, sizeof(conv), why, sizeof(why)) == 0)
-        in = ctl_state_find(state, conv);
+    char key[INTEG_NAME_MAX + 1];
+    ctl_key(name, key);
+    integ_t *in = ctl_state_find(state, key);
     if (!in)
         ctl_fail("no integration named '%s' (see: " CTL_PROG " integration list)", name);
     return in;
+}
+
+/* A step of a write: decides from the current state and writes. Returns
+ * CTL_OK, CTL_FAILED (error printed), or CTL_RETRY (ctx->err says why). */
+typedef int (*ctl_step_t)(ctl_ctx_t *ctx, const ctl_state_t *state, void *arg);
+
+/* Maps a store write result to a step result. */
+static int ctl_wrote(ctl_ctx_t *ctx, int r) {
+    if (r == CTL_STORE_CONFLICT)
+        return CTL_RETRY;
+    if (r < 0) {
+        ctl_fail("%s", ctx->err);
+        return CTL_FAILED;
+    }
+    return CTL_OK;
+}
+
+/* Lock integration `key`, read the state, run `step`; again (a few times,
+ * after a short random pause) when another hookpipectl changed the same
+ * integration meanwhile — the write that lost changed nothing. */
+static int ctl_cycle(ctl_ctx_t *ctx, const char *key, ctl_step_t step, void *arg) {
+    int rc = CTL_RETRY;
+    for (int attempt = 0; attempt < CTL_ATTEMPTS && rc == CTL_RETRY; attempt++) {
+        if (attempt > 0) {
+            unsigned char r = 0;
+            RAND_bytes(&r, 1);
+            long ms = (50L << (attempt - 1)) + r % 50;
+            nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+        }
+        int lr = ctl_store_lock(ctx->st, key, ctx->err, sizeof(ctx->err));
+        if (lr == CTL_STORE_CONFLICT)
+            continue;
+        if (lr < 0) {
+            ctl_fail("%s", ctx->err);
+            return CTL_FAILED;
+        }
+        ctl_state_t *state = ctl_read(ctx);
+        if (!state)
+            return CTL_FAILED;
+        rc = step(ctx, state, arg);
+        ctl_state_destroy(state);
+    }
+    if (rc == CTL_RETRY) {
+        ctl_fail("%s", ctx->err);
+        rc = CTL_FAILED;
+    }
+    return rc;
 }
 
 /* The gateway URL the webhook URLs start with, without a trailing '/'. */
@@ -242,12 +301,30 @@ static int ctl_topic(ctl_ctx_t *ctx, const char *topic, int partitions, int rf,
     return 0;
 }
 
+typedef struct {
+    const integ_t *in;
+    int partitions, rf;
+} ctl_create_arg_t;
+
+static int ctl_step_create(ctl_ctx_t *ctx, const ctl_state_t *state, void *arg) {
+    const ctl_create_arg_t *a = arg;
+    if (ctl_state_find(state, a->in->name)) {
+        ctl_fail("integration '%s' already exists (names cannot be reused while it exists)",
+                 a->in->name);
+        return CTL_FAILED;
+    }
+    /* topics first: a record must never name a topic that is not there */
+    if (ctl_topic(ctx, a->in->topic, a->partitions, a->rf, NULL) < 0 ||
+        ctl_topic(ctx, a->in->rejected_topic, a->partitions, a->rf, NULL) < 0)
+        return CTL_FAILED;
+    return ctl_wrote(ctx, ctl_store_put(ctx->st, a->in, ctx->err, sizeof(ctx->err)));
+}
+
 static int ctl_cmd_create(ctl_ctx_t *ctx) {
     static const char *const integ_topic_cfg[] = {"cleanup.policy", "compact", NULL};
     char name[INTEG_NAME_MAX + 1], why[256], base[2048], cid[9];
     char token[INTEG_TOKEN_HEX + 1] = "", topic[512], rejected[600];
     int rc = CTL_FAILED;
-    ctl_state_t *state = NULL;
     const cfg_t *cfg = ctx->cfg;
     const char *display = ctx->args[0];
     integ_t *in = calloc(1, sizeof(*in));
@@ -297,32 +374,19 @@ static int ctl_cmd_create(ctl_ctx_t *ctx) {
     if (ctl_validate(in) < 0)
         goto out;
 
-    if (ctl_connect(ctx) < 0 ||
-        ctl_topic(ctx, INTEG_TOPIC, 1, rf, integ_topic_cfg) < 0 || !(state = ctl_read(ctx)))
-        goto out;
-    if (ctl_state_find(state, name)) {
-        ctl_fail("integration '%s' already exists (names cannot be reused while it exists)",
-                 name);
-        goto out;
-    }
-    if (ctl_topic(ctx, topic, partitions, rf, NULL) < 0 ||
-        ctl_topic(ctx, rejected, partitions, rf, NULL) < 0)
-        goto out;
     if (integ_token_new(token, &in->tokens[0]) < 0) {
         ctl_fail("no randomness available for a token");
         goto out;
     }
     in->ntokens = 1;
     memcpy(in->tokens[0].created_at, in->created_at, sizeof(in->created_at));
-    if (ctl_store_put(ctx->st, in, ctx->err, sizeof(ctx->err)) < 0) {
-        ctl_fail("%s", ctx->err);
+    ctl_create_arg_t arg = {in, partitions, rf};
+    if (ctl_connect(ctx) < 0 || ctl_topic(ctx, INTEG_TOPIC, 1, rf, integ_topic_cfg) < 0 ||
+        (rc = ctl_cycle(ctx, in->name, ctl_step_create, &arg)) != CTL_OK)
         goto out;
-    }
     ctl_print_url(base, in->client_id, token);
-    rc = CTL_OK;
 out:
-    memset(token, 0, sizeof(token));
-    ctl_state_destroy(state);
+    OPENSSL_cleanse(token, sizeof(token));
     integ_destroy(in);
     return rc;
 }
@@ -388,35 +452,38 @@ out:
     return rc;
 }
 
-/* Reads the state, applies `change` to a copy of NAME's record and writes
- * it back. `change` returns 1 to write, 0 for nothing to do, -1 to fail. */
-static int ctl_update(ctl_ctx_t *ctx, int (*change)(ctl_ctx_t *ctx, integ_t *in)) {
-    int rc = CTL_FAILED;
-    ctl_state_t *state = NULL;
-    integ_t *in = NULL;
-    const integ_t *cur;
-    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)) ||
-        !(cur = ctl_find(state, ctx->args[0])))
-        goto out;
-    if (!(in = integ_dup(cur))) {
+typedef int (*ctl_change_t)(ctl_ctx_t *ctx, integ_t *in);
+
+/* Applies a change to a copy of the integration's current record and
+ * writes it back. A change returns 1 to write, 0 for nothing to do, -1 to
+ * fail (error printed). */
+static int ctl_step_update(ctl_ctx_t *ctx, const ctl_state_t *state, void *arg) {
+    ctl_change_t change = *(ctl_change_t *)arg;
+    const integ_t *cur = ctl_find(state, ctx->args[0]);
+    if (!cur)
+        return CTL_FAILED;
+    integ_t *in = integ_dup(cur);
+    if (!in) {
         ctl_fail("out of memory");
-        goto out;
+        return CTL_FAILED;
     }
-    int what = change(ctx, in);
-    if (what < 0)
-        goto out;
-    if (what > 0) {
+    int rc = CTL_OK, what = change(ctx, in);
+    if (what < 0) {
+        rc = CTL_FAILED;
+    } else if (what > 0) {
         integ_now_rfc3339(in->updated_at);
-        if (ctl_store_put(ctx->st, in, ctx->err, sizeof(ctx->err)) < 0) {
-            ctl_fail("%s", ctx->err);
-            goto out;
-        }
+        rc = ctl_wrote(ctx, ctl_store_put(ctx->st, in, ctx->err, sizeof(ctx->err)));
     }
-    rc = CTL_OK;
-out:
     integ_destroy(in);
-    ctl_state_destroy(state);
     return rc;
+}
+
+static int ctl_update(ctl_ctx_t *ctx, ctl_change_t change) {
+    char key[INTEG_NAME_MAX + 1];
+    ctl_key(ctx->args[0], key);
+    if (ctl_connect(ctx) < 0)
+        return CTL_FAILED;
+    return ctl_cycle(ctx, key, ctl_step_update, &change);
 }
 
 static int ctl_change_token_add(ctl_ctx_t *ctx, integ_t *in) {
@@ -441,7 +508,7 @@ static int ctl_cmd_token_add(ctl_ctx_t *ctx) {
     int rc = ctl_update(ctx, ctl_change_token_add);
     if (rc == CTL_OK)
         ctl_print_url(base, ctx->client_id, ctx->token);
-    memset(ctx->token, 0, sizeof(ctx->token));
+    OPENSSL_cleanse(ctx->token, sizeof(ctx->token));
     return rc;
 }
 
@@ -474,21 +541,20 @@ static int ctl_cmd_token_revoke(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_cha
 static int ctl_cmd_pause(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_pause); }
 static int ctl_cmd_resume(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_resume); }
 
+static int ctl_step_delete(ctl_ctx_t *ctx, const ctl_state_t *state, void *arg) {
+    (void)arg;
+    const integ_t *in = ctl_find(state, ctx->args[0]);
+    if (!in)
+        return CTL_FAILED;
+    return ctl_wrote(ctx, ctl_store_delete(ctx->st, in->name, ctx->err, sizeof(ctx->err)));
+}
+
 static int ctl_cmd_delete(ctl_ctx_t *ctx) {
-    int rc = CTL_FAILED;
-    ctl_state_t *state = NULL;
-    const integ_t *in;
-    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)) ||
-        !(in = ctl_find(state, ctx->args[0])))
-        goto out;
-    if (ctl_store_delete(ctx->st, in->name, ctx->err, sizeof(ctx->err)) < 0) {
-        ctl_fail("%s", ctx->err);
-        goto out;
-    }
-    rc = CTL_OK;
-out:
-    ctl_state_destroy(state);
-    return rc;
+    char key[INTEG_NAME_MAX + 1];
+    ctl_key(ctx->args[0], key);
+    if (ctl_connect(ctx) < 0)
+        return CTL_FAILED;
+    return ctl_cycle(ctx, key, ctl_step_delete, NULL);
 }
 
 static const char *const ctl_create_opts[] = {"primary-key", "partitions", "replication-factor",

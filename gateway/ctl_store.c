@@ -11,19 +11,23 @@
 
 #include "kafka.h"
 
-struct ctl_store {
-    const cfg_t *cfg;
-    int timeout_ms;
-    int verbose;
-    rd_kafka_t *producer;       /* lazily made; also runs the admin requests */
-    char last_error[256];       /* the latest client error, to explain a timeout */
-};
-
-/* Delivery outcome of the one message a put waits for. */
+/* Delivery outcome of the one message a put waits for. It lives in the
+ * store, so a report served late (even by rd_kafka_destroy) never points
+ * at a finished stack frame. */
 typedef struct {
     int done;
     rd_kafka_resp_err_t err;
 } ctl_delivery_t;
+
+struct ctl_store {
+    const cfg_t *cfg;
+    int timeout_ms;
+    int verbose;
+    rd_kafka_t *admin;          /* lazily made: topic creation and metadata */
+    rd_kafka_t *txn;            /* the transactional producer, while locked */
+    ctl_delivery_t delivery;
+    char last_error[256];       /* the latest client error, to explain a timeout */
+};
 
 /* One message read from the integrations topic, in log order. */
 typedef struct {
@@ -92,8 +96,10 @@ static int ctl_default(const ctl_store_t *st, rd_kafka_conf_t *conf, const char 
     return kafka_conf_set(conf, prop, value, errstr, errstr_size);
 }
 
-static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, char *errstr,
-                              size_t errstr_size) {
+/* A client: a consumer, a plain producer (txn_id NULL, for admin requests)
+ * or the transactional producer that writes. */
+static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, const char *txn_id,
+                              char *errstr, size_t errstr_size) {
     char num[32], why[512];
     rd_kafka_t *rk = NULL;
     rd_kafka_conf_t *conf = kafka_conf_new(st->cfg, errstr, errstr_size);
@@ -102,22 +108,35 @@ static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, char *errst
     rd_kafka_conf_set_opaque(conf, st);
     rd_kafka_conf_set_error_cb(conf, ctl_error_cb);
     snprintf(num, sizeof(num), "%d", st->timeout_ms);
-    /* a CLI reports one line per failure: librdkafka's own log only with --verbose */
-    if (!st->verbose && ctl_default(st, conf, "log_level", "0", errstr, errstr_size) < 0)
+    /* a CLI reports one line per failure (errors reach us via ctl_error_cb
+     * and the results of calls): librdkafka's own log only with --verbose */
+    if (!st->verbose)
+        rd_kafka_conf_set_log_cb(conf, NULL);
+    /* never create a topic by asking about it: topics are made on purpose,
+     * with their settings (compaction) */
+    if (type == RD_KAFKA_PRODUCER &&
+        kafka_conf_set(conf, "allow.auto.create.topics", "false", errstr, errstr_size) < 0)
         goto fail;
-    if (type == RD_KAFKA_PRODUCER) {
+    if (txn_id) {
         rd_kafka_conf_set_dr_msg_cb(conf, ctl_dr_cb);
-        /* the gateways trust what is in the topic: write it exactly once, durably */
+        /* the gateways trust what is in the topic: write it exactly once,
+         * durably. A short transaction timeout bounds how long readers wait
+         * if we die between write and commit. */
         if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "acks", "all", errstr, errstr_size) < 0 ||
-            ctl_default(st, conf, "message.timeout.ms", num, errstr, errstr_size) < 0)
+            ctl_default(st, conf, "message.timeout.ms", num, errstr, errstr_size) < 0 ||
+            ctl_default(st, conf, "transaction.timeout.ms", num, errstr, errstr_size) < 0 ||
+            ctl_default(st, conf, "transactional.id", txn_id, errstr, errstr_size) < 0)
             goto fail;
-    } else {
+    } else if (type == RD_KAFKA_CONSUMER) {
         /* assign() needs a group id; nothing is joined or committed */
         if (ctl_default(st, conf, "group.id", "hookpipectl", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
-            kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0)
+            kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
+            /* the end is often a transaction marker, which is never delivered:
+             * the end-of-partition event then needs one more (empty) fetch */
+            ctl_default(st, conf, "fetch.wait.max.ms", "10", errstr, errstr_size) < 0)
             goto fail;
     }
     rk = rd_kafka_new(type, conf, why, sizeof(why));
@@ -131,10 +150,18 @@ fail:
     return NULL;
 }
 
-static rd_kafka_t *ctl_producer(ctl_store_t *st, char *errstr, size_t errstr_size) {
-    if (!st->producer)
-        st->producer = ctl_handle(st, RD_KAFKA_PRODUCER, errstr, errstr_size);
-    return st->producer;
+static rd_kafka_t *ctl_admin(ctl_store_t *st, char *errstr, size_t errstr_size) {
+    if (!st->admin)
+        st->admin = ctl_handle(st, RD_KAFKA_PRODUCER, NULL, errstr, errstr_size);
+    return st->admin;
+}
+
+/* Drops the transactional producer: the lock is released, and a producer
+ * whose transaction failed is never reused. */
+static void ctl_unlock(ctl_store_t *st) {
+    if (st->txn)
+        rd_kafka_destroy(st->txn);
+    st->txn = NULL;
 }
 
 ctl_store_t *ctl_store_new(const cfg_t *cfg, int timeout_ms, int verbose, char *errstr,
@@ -160,8 +187,9 @@ ctl_store_t *ctl_store_new(const cfg_t *cfg, int timeout_ms, int verbose, char *
 void ctl_store_destroy(ctl_store_t *st) {
     if (!st)
         return;
-    if (st->producer)
-        rd_kafka_destroy(st->producer);
+    ctl_unlock(st);
+    if (st->admin)
+        rd_kafka_destroy(st->admin);
     free(st);
 }
 
@@ -205,7 +233,7 @@ out:
 int ctl_store_topic_ensure(ctl_store_t *st, const char *topic, int partitions,
                            int replication_factor, const char *const *configs,
                            int *partitions_out, char *errstr, size_t errstr_size) {
-    rd_kafka_t *rk = ctl_producer(st, errstr, errstr_size);
+    rd_kafka_t *rk = ctl_admin(st, errstr, errstr_size);
     if (!rk || kafka_topic_ensure(rk, topic, partitions, replication_factor, configs,
                                   st->timeout_ms, errstr, errstr_size) < 0)
         return -1;
@@ -420,7 +448,7 @@ int ctl_store_read(ctl_store_t *st, ctl_state_t **out, char *errstr, size_t errs
         ctl_err(errstr, errstr_size, "out of memory");
         goto out;
     }
-    if (!(rk = ctl_handle(st, RD_KAFKA_CONSUMER, errstr, errstr_size)))
+    if (!(rk = ctl_handle(st, RD_KAFKA_CONSUMER, NULL, errstr, errstr_size)))
         goto out;
     int parts = ctl_partitions(st, rk, INTEG_TOPIC, errstr, errstr_size);
     if (parts < 0)
@@ -441,39 +469,97 @@ out:
     return rc;
 }
 
-/* Produces key/value (value NULL: tombstone) and waits for the outcome. */
-static int ctl_produce(ctl_store_t *st, const char *key, const char *value, char *errstr,
+/* Says what a failed transactional call means, and takes the error:
+ * CTL_STORE_CONFLICT if another hookpipectl fenced us, else -1. */
+static int ctl_txn_err(ctl_store_t *st, rd_kafka_error_t *e, const char *what, char *errstr,
                        size_t errstr_size) {
     char why[300];
-    ctl_delivery_t d = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
-    rd_kafka_t *rk = ctl_producer(st, errstr, errstr_size);
-    if (!rk)
-        return -1;
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(INTEG_TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0), RD_KAFKA_V_OPAQUE(&d),
-        RD_KAFKA_V_END);
-    if (err) {
-        ctl_err(errstr, errstr_size, "cannot write to %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
-        return -1;
-    }
-    if (rd_kafka_flush(rk, st->timeout_ms + 1000) != RD_KAFKA_RESP_ERR_NO_ERROR || !d.done) {
-        /* give up on the message so that its report (pointing at d) is
-         * served now, while d still exists */
-        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(rk, 1000);
+    int rc = -1;
+    rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+    if (st->txn)
+        rd_kafka_poll(st->txn, 0);      /* serves ctl_error_cb: the reason for a timeout */
+    if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+        code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
         ctl_err(errstr, errstr_size,
-                "%s: no acknowledgement within %d ms; the change may or may not be applied%s",
-                INTEG_TOPIC, st->timeout_ms, ctl_why(st, why, sizeof(why)));
-        return -1;
+                "another hookpipectl changed the same integration at the same time; "
+                "nothing was written, check the state and retry");
+        rc = CTL_STORE_CONFLICT;
+    } else {
+        ctl_err(errstr, errstr_size, "%s: %s%s", what, rd_kafka_error_string(e),
+                rd_kafka_error_is_retriable(e) ? ctl_why(st, why, sizeof(why)) : "");
     }
-    if (d.err) {
-        ctl_err(errstr, errstr_size, "writing to %s failed: %s", INTEG_TOPIC,
-                rd_kafka_err2str(d.err));
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+int ctl_store_lock(ctl_store_t *st, const char *name, char *errstr, size_t errstr_size) {
+    char txn_id[128], what[200];
+    ctl_unlock(st);
+    snprintf(txn_id, sizeof(txn_id), "%s%s", CTL_STORE_TXN_PREFIX, name);
+    if (!(st->txn = ctl_handle(st, RD_KAFKA_PRODUCER, txn_id, errstr, errstr_size)))
+        return -1;
+    rd_kafka_error_t *e = rd_kafka_init_transactions(st->txn, st->timeout_ms);
+    if (e) {
+        snprintf(what, sizeof(what), "cannot take the write lock (Kafka transactional id %s)",
+                 txn_id);
+        int rc = ctl_txn_err(st, e, what, errstr, errstr_size);
+        ctl_unlock(st);
+        return rc;
+    }
+    /* learn where the topic is now, not when the first write waits for it */
+    if (ctl_partitions(st, st->txn, INTEG_TOPIC, errstr, errstr_size) < 0) {
+        ctl_unlock(st);
         return -1;
     }
     return 0;
+}
+
+/* Produces key/value (value NULL: tombstone) in a transaction and waits for
+ * its commit. */
+static int ctl_produce(ctl_store_t *st, const char *key, const char *value, char *errstr,
+                       size_t errstr_size) {
+    rd_kafka_error_t *e;
+    int rc = -1;
+    if (!st->txn) {
+        ctl_err(errstr, errstr_size, "internal error: a write without the lock");
+        return -1;
+    }
+    rd_kafka_t *rk = st->txn;
+    st->delivery = (ctl_delivery_t){0, RD_KAFKA_RESP_ERR_NO_ERROR};
+    if ((e = rd_kafka_begin_transaction(rk))) {
+        rc = ctl_txn_err(st, e, "cannot begin a transaction", errstr, errstr_size);
+        goto fail;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(INTEG_TOPIC), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+        RD_KAFKA_V_OPAQUE(&st->delivery), RD_KAFKA_V_END);
+    if (err) {
+        ctl_err(errstr, errstr_size, "cannot write to %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
+        goto fail;
+    }
+    if ((e = rd_kafka_commit_transaction(rk, st->timeout_ms))) {
+        int unknown = rd_kafka_error_is_retriable(e);
+        rc = ctl_txn_err(st, e, "writing to " INTEG_TOPIC " failed", errstr, errstr_size);
+        if (unknown) {
+            /* a timeout: the commit may still complete */
+            size_t n = strlen(errstr);
+            snprintf(errstr + n, errstr_size - n, "; the change may or may not be applied");
+        }
+        goto fail;
+    }
+    if (!st->delivery.done || st->delivery.err) {
+        ctl_err(errstr, errstr_size, "writing to %s failed: %s", INTEG_TOPIC,
+                st->delivery.done ? rd_kafka_err2str(st->delivery.err) : "no delivery report");
+        goto fail;
+    }
+    return 0;
+fail:
+    if ((e = rd_kafka_abort_transaction(rk, st->timeout_ms)))
+        rd_kafka_error_destroy(e);
+    ctl_unlock(st);
+    return rc;
 }
 
 int ctl_store_put(ctl_store_t *st, const integ_t *in, char *errstr, size_t errstr_size) {

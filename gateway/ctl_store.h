@@ -12,6 +12,17 @@
 #include "cfg.h"
 #include "integ.h"
 
+/* Writes to one integration are serialised with Kafka transactions: the
+ * transactional id is this prefix + the integration's name (-X
+ * transactional.id=... replaces it for all). Kafka lets one producer per id
+ * make progress: a newer one fences the older, whose write then fails and
+ * changes nothing. */
+#define CTL_STORE_TXN_PREFIX "hookpipectl."
+
+/* Returned when another hookpipectl took the same lock meanwhile: nothing
+ * was written; lock, read and try again. */
+#define CTL_STORE_CONFLICT (-2)
+
 typedef struct ctl_store ctl_store_t;
 
 /* The current integrations: the last value per key, tombstones applied,
@@ -43,11 +54,19 @@ int ctl_store_topic_ensure(ctl_store_t *st, const char *topic, int partitions,
  * does not exist yet gives an empty state. 0 with *out set, or -1. */
 int ctl_store_read(ctl_store_t *st, ctl_state_t **out, char *errstr, size_t errstr_size);
 
-/* Writes `in` (key = in->name) with the idempotent acks=all producer and
- * waits for Kafka's acknowledgement. 0 or -1. */
+/* Takes the write lock for integration `name`: a new transactional
+ * producer, whose initialisation fences any other hookpipectl between its
+ * read and its write of the same integration. Call it before the
+ * ctl_store_read() whose result will be changed and written back.
+ * 0, -1 or CTL_STORE_CONFLICT, with errstr. */
+int ctl_store_lock(ctl_store_t *st, const char *name, char *errstr, size_t errstr_size);
+
+/* Writes `in` (key = in->name) in a transaction of the idempotent acks=all
+ * producer locked for that name and waits for the commit. Releases the lock
+ * on failure. 0, -1, or CTL_STORE_CONFLICT (nothing written), with errstr. */
 int ctl_store_put(ctl_store_t *st, const integ_t *in, char *errstr, size_t errstr_size);
 
-/* Writes a tombstone for `name` and waits for the acknowledgement. 0 or -1. */
+/* Writes a tombstone for `name`, as ctl_store_put() writes a record. 0 or -1. */
 int ctl_store_delete(ctl_store_t *st, const char *name, char *errstr, size_t errstr_size);
 
 /* The integration called `name`, borrowed from the state; NULL if none. */

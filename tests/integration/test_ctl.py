@@ -7,7 +7,7 @@ import re
 import uuid
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from conftest import run
@@ -38,26 +38,30 @@ def created(ctl, unique_name):
 
 
 def read_integrations(bootstrap):
-    """Every (key, value) of the integrations topic, in log order."""
+    """Every (key, value) of the integrations topic, in log order, up to its end.
+    The end is known by the end-of-partition event: hookpipectl writes in
+    transactions, so the last offset is often a commit marker, never delivered."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-ctl-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False, "enable.partition.eof": False})
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "fetch.wait.max.ms": 10})
     try:
         md = c.list_topics(INTEG_TOPIC, timeout=10).topics[INTEG_TOPIC]
         assert md.error is None, md.error
-        ends = {}
+        pending = set()
         for p in md.partitions:
             lo, hi = c.get_watermark_offsets(TopicPartition(INTEG_TOPIC, p), timeout=10)
             if hi > lo:
-                ends[p] = hi
-        c.assign([TopicPartition(INTEG_TOPIC, p, OFFSET_BEGINNING) for p in ends])
+                pending.add(p)
+        c.assign([TopicPartition(INTEG_TOPIC, p, OFFSET_BEGINNING) for p in pending])
         out = []
-        while ends:
+        while pending:
             m = c.poll(10)
             assert m is not None, "timed out reading " + INTEG_TOPIC
+            if m.error() and m.error().code() == KafkaError._PARTITION_EOF:
+                pending.discard(m.partition())
+                continue
             assert m.error() is None, m.error()
             out.append((m.key(), m.value()))
-            if m.offset() + 1 >= ends.get(m.partition(), 0):
-                ends.pop(m.partition(), None)
         return out
     finally:
         c.close()
@@ -300,3 +304,48 @@ def test_no_broker(bin_dir):
              "integration", "list"], check=False)
     assert r.returncode == 1
     assert r.stderr.startswith("hookpipectl: ") and len(r.stderr.splitlines()) == 1
+
+
+def run_parallel(bin_dir, bootstrap, n, *args):
+    """Starts n identical hookpipectl runs at once; their CompletedProcess-like results."""
+    import subprocess
+    procs = [subprocess.Popen([str(bin_dir / "hookpipectl"), "-b", bootstrap, *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(n)]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=60)
+        out.append((p.returncode, stdout, stderr))
+    return out
+
+
+def test_concurrent_token_add_never_loses_a_token(ctl, bin_dir, bootstrap, unique_name, created):
+    """Only one slot is free: at most one run succeeds, and the URL it printed works
+    (its token's hash is stored) — no run prints a URL whose token was overwritten."""
+    created.append(unique_name)
+    create(ctl, created, unique_name)
+    results = run_parallel(bin_dir, bootstrap, 4, "token", "add", unique_name)
+    ok = [URL_RE.match(out.strip()) for rc, out, _ in results if rc == 0]
+    assert len(ok) <= 1, results
+    for rc, out, err in results:
+        if rc != 0:
+            assert rc == 1 and out == "", (rc, out, err)
+            assert "at the same time" in err or "2 active tokens" in err, err
+    stored = [t["sha256"] for t in show(ctl, unique_name)["tokens"]]
+    assert len(stored) == 1 + len(ok)
+    for m in ok:
+        assert hashlib.sha256(m["token"].encode()).hexdigest() in stored
+
+
+def test_concurrent_create_one_winner(ctl, bin_dir, bootstrap, unique_name, created):
+    created.append(unique_name)
+    results = run_parallel(bin_dir, bootstrap, 4, "integration", "create", unique_name)
+    ok = [URL_RE.match(out.strip()) for rc, out, _ in results if rc == 0]
+    assert len(ok) <= 1, results
+    for rc, out, err in results:
+        if rc != 0:
+            assert rc == 1 and out == "", (rc, out, err)
+            assert "at the same time" in err or "already exists" in err, err
+    if ok:
+        stored = [t["sha256"] for t in show(ctl, unique_name)["tokens"]]
+        assert stored == [hashlib.sha256(ok[0]["token"].encode()).hexdigest()]
