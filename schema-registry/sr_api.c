@@ -730,7 +730,7 @@ static enum MHD_Result sr_handler(void *cls, struct MHD_Connection *conn, const 
     MHD_add_response_header(resp, "Content-Type", SR_CT);
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)c.resp.status, resp);
     MHD_destroy_response(resp);
-    if (c.resp.status >= 500)
+    if (c.resp.status >= 500 && c.resp.status != 503)   /* 503: not ready yet, polled */
         log_warn("%s %s -> %d", method, url, c.resp.status);
     else
         log_debug("%s %s -> %d", method, url, c.resp.status);

@@ -97,7 +97,18 @@ static void *sr_consume_main(void *arg) {
         if (stop)
             break;
         if (need_end) {
+            /* at start, and until Kafka answers: the HTTP side is up
+             * meanwhile and answers 503 */
+            static const char *const configs[] = {"cleanup.policy", "compact", NULL};
+            char why[512];
             int64_t end;
+            if (kafka_topic_ensure(st->producer, st->topic, 1, -1, configs, st->timeout_ms, why,
+                                   sizeof(why)) < 0) {
+                log_warn("topic %s", why);
+                struct timespec ts = {1, 0};
+                nanosleep(&ts, NULL);
+                continue;
+            }
             if (sr_end_offset(st, &end) == 0) {
                 pthread_mutex_lock(&st->mu);
                 st->start_end = end;
@@ -380,11 +391,6 @@ sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t 
         goto fail;
     }
     pconf = NULL;
-
-    static const char *const configs[] = {"cleanup.policy", "compact", NULL};
-    if (kafka_topic_ensure(st->producer, topic, 1, -1, configs, timeout_ms, errstr,
-                           errstr_size) < 0)
-        goto fail;
 
     if (!(cconf = kafka_conf_new(cfg, errstr, errstr_size)))
         goto fail;

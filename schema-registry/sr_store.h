@@ -21,9 +21,10 @@
 
 typedef struct sr_store sr_store_t;
 
-/* Connects with the "kafka.*" properties of cfg, creates `topic` (compacted,
- * one partition) if missing and starts replaying it. Returns NULL with
- * errstr on failure. `topic` and `cfg` are copied/used only during the
+/* Connects with the "kafka.*" properties of cfg and starts a thread that
+ * creates `topic` (compacted, one partition) if missing, retrying until
+ * Kafka answers, then replays it. Returns NULL with errstr on failure
+ * (bad Kafka properties, no memory). `topic` and `cfg` are copied/used only during the
  * call. Caller owns the store (sr_store_destroy). */
 sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t default_level,
                          int timeout_ms, char *errstr, size_t errstr_size);
