@@ -86,17 +86,20 @@ int main(int argc, char **argv) {
         gw_http_expire_all(http);
         gw_sleep_ms(200);
     }
-    gw_http_destroy(http);
-    http = NULL;
+    /* the producer's thread (deliveries, timers) stops before the HTTP
+     * side goes away; requests still waiting get their answer from the
+     * flush's delivery reports */
     long long left = gw_producer_flush(producer, conf.shutdown_timeout_ms);
     if (left > 0)
         log_warn("%lld message(s) not delivered at exit (their requests were answered 503)",
                  left);
+    gw_http_destroy(http);
+    http = NULL;
     log_info("stopped");
     rc = 0;
 out:
-    gw_http_destroy(http);
     gw_producer_destroy(producer);
+    gw_http_destroy(http);
     gw_integs_destroy(integs);
     gw_metrics_reset();
     cfg_destroy(cfg);

@@ -453,8 +453,13 @@ static enum MHD_Result gw_req_finish(gw_req_t *req) {
     return gw_req_answer(req, GW_E_OK, msg, 0);
 }
 
+/* MHD_suspend_connection is called with the request's lock held, and
+ * MHD_resume_connection only after the lock was released by whoever set
+ * `resumed` (exactly once, after `suspended`), so our locks are never held
+ * across a call that takes libmicrohttpd's, except for suspend. */
 void gw_http_on_delivery(void *opaque, rd_kafka_resp_err_t err) {
     gw_req_t *req = opaque;
+    int resume = 0;
     pthread_mutex_lock(&req->lock);
     req->pending--;
     if (err && !req->failed) {
@@ -463,39 +468,57 @@ void gw_http_on_delivery(void *opaque, rd_kafka_resp_err_t err) {
     }
     if (req->suspended && !req->resumed && (req->pending == 0 || req->failed)) {
         req->resumed = 1;
-        MHD_resume_connection(req->conn);
+        resume = 1;
     }
     pthread_mutex_unlock(&req->lock);
+    if (resume)
+        MHD_resume_connection(req->conn);
     gw_req_release(req);
 }
 
-/* Resumes waiting requests past their deadline (all of them if force). */
+/* Resumes waiting requests past their deadline (all of them if force).
+ * Candidates are taken (with a reference) under the list lock alone; their
+ * own lock is taken after, so the two locks are never nested. */
 static void gw_http_expire(gw_http_t *h, int force) {
     gw_req_t *due[64];
     size_t n;
+    gw_req_t *from = NULL;      /* resume the scan after the last batch */
     do {
         int64_t now = gw_http_mono_ms();
         n = 0;
         pthread_mutex_lock(&h->list_lock);
-        for (gw_req_t *r = h->waiting; r && n < 64; r = r->next) {
+        gw_req_t *r = h->waiting;
+        if (from) {
+            /* the batch's last request may have left the list: restart then */
+            r = from->listed ? from->next : h->waiting;
+            gw_req_release(from);
+            from = NULL;
+        }
+        for (; r && n < 64; r = r->next) {
             if (!force && r->deadline_ms > now)
                 continue;
-            pthread_mutex_lock(&r->lock);
-            int take = r->suspended && !r->resumed;
-            if (take) {
-                r->resumed = 1;
-                r->timed_out = 1;
-                atomic_fetch_add(&r->refs, 1);
-                due[n++] = r;
-            }
-            pthread_mutex_unlock(&r->lock);
+            atomic_fetch_add(&r->refs, 1);
+            due[n++] = r;
+        }
+        if (n == 64) {
+            from = due[63];
+            atomic_fetch_add(&from->refs, 1);
         }
         pthread_mutex_unlock(&h->list_lock);
         for (size_t i = 0; i < n; i++) {
-            MHD_resume_connection(due[i]->conn);
-            gw_req_release(due[i]);
+            gw_req_t *q = due[i];
+            pthread_mutex_lock(&q->lock);
+            int resume = q->suspended && !q->resumed;
+            if (resume) {
+                q->resumed = 1;
+                q->timed_out = 1;
+            }
+            pthread_mutex_unlock(&q->lock);
+            if (resume)
+                MHD_resume_connection(q->conn);
+            gw_req_release(q);
         }
-    } while (n == 64);
+    } while (from);
 }
 
 void gw_http_tick(void *http) { gw_http_expire(http, 0); }
@@ -530,7 +553,8 @@ static enum MHD_Result gw_http_handle(void *cls, struct MHD_Connection *conn, co
             return gw_req_answer(req, e, msg, 1);
         }
         if (e != GW_E_OK)
-            return gw_req_answer(req, e, NULL, gw_http_body_pending(conn));
+            return gw_req_answer(req, e, NULL,
+                                 e == GW_E_STOPPING || gw_http_body_pending(conn));
         return MHD_YES;
     }
     if (req->phase == GW_ANSWERED) {

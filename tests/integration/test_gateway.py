@@ -61,7 +61,8 @@ class Gateway:
         raise AssertionError(f"gateway not ready in {timeout}s:\n{self.tail()}")
 
     def tail(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return "".join(f.readlines()[-30:])
 
@@ -77,7 +78,8 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         return self.proc.returncode
 
 
@@ -91,8 +93,8 @@ def start_gateway(bin_dir, bootstrap, tmp_path):
         return gw.wait_ready() if ready else gw
 
     yield start
-    for gw in started:
-        gw.stop()
+    codes = [gw.stop() for gw in started]
+    assert codes == [0] * len(codes), [gw.tail() for gw in started]
 
 
 @pytest.fixture(scope="module")
