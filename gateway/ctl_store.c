@@ -100,7 +100,7 @@ static int ctl_default(const ctl_store_t *st, rd_kafka_conf_t *conf, const char 
  * or the transactional producer that writes. */
 static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, const char *txn_id,
                               char *errstr, size_t errstr_size) {
-    char num[32], why[512];
+    char num[32], txn_num[32], why[512];
     rd_kafka_t *rk = NULL;
     rd_kafka_conf_t *conf = kafka_conf_new(st->cfg, errstr, errstr_size);
     if (!conf)
@@ -108,6 +108,8 @@ static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, const char 
     rd_kafka_conf_set_opaque(conf, st);
     rd_kafka_conf_set_error_cb(conf, ctl_error_cb);
     snprintf(num, sizeof(num), "%d", st->timeout_ms);
+    /* Kafka's floor for a transaction timeout; messages must not outlive it */
+    snprintf(txn_num, sizeof(txn_num), "%d", st->timeout_ms < 1000 ? 1000 : st->timeout_ms);
     /* a CLI reports one line per failure (errors reach us via ctl_error_cb
      * and the results of calls): librdkafka's own log only with --verbose */
     if (!st->verbose)
@@ -125,7 +127,7 @@ static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, const char 
         if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "acks", "all", errstr, errstr_size) < 0 ||
             ctl_default(st, conf, "message.timeout.ms", num, errstr, errstr_size) < 0 ||
-            ctl_default(st, conf, "transaction.timeout.ms", num, errstr, errstr_size) < 0 ||
+            ctl_default(st, conf, "transaction.timeout.ms", txn_num, errstr, errstr_size) < 0 ||
             ctl_default(st, conf, "transactional.id", txn_id, errstr, errstr_size) < 0)
             goto fail;
     } else if (type == RD_KAFKA_CONSUMER) {
