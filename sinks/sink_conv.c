@@ -140,6 +140,22 @@ fail:
     return SINK_FAIL;
 }
 
+int sink_conv_load(sink_conv_t *c, const char *schema_text, char *errstr, size_t errstr_size) {
+    int has_pk = 0;
+    sink_limits_t lim = {0};
+    sink_limits_defaults(&lim);
+    sink_shape_t *shape = sink_shape_from_json(schema_text, &lim, &has_pk, errstr, errstr_size);
+    if (!shape)
+        return -1;
+    if (has_pk != c->has_pk) {
+        sink_shape_destroy(shape);
+        return say(-1, errstr, errstr_size, "schema %s " SINK_SYS_PRIMARY_KEY
+                   " but the integration has %s primary key", has_pk ? "lacks" : "has",
+                   c->has_pk ? "a" : "no");
+    }
+    return install(c, shape, errstr, errstr_size) < 0 ? -1 : 0;
+}
+
 int sink_conv_record(sink_conv_t *c, const char *json, size_t len, const sink_sys_t *sys,
                      char *errstr, size_t errstr_size) {
     const sink_json_node_t *root;

@@ -33,6 +33,12 @@ sink_conv_t *sink_conv_new(const char *integration, int has_primary_key,
 /* sink_conv_destroy(NULL) is a no-op. */
 void sink_conv_destroy(sink_conv_t *c);
 
+/* Makes `schema_text` (a version this converter or an earlier run made,
+ * e.g. the latest one registered under <topic>-value) the current version,
+ * so that evolution continues from it. 0, or -1 with errstr (text of another
+ * layout, or a primary-key setting that differs from the converter's). */
+int sink_conv_load(sink_conv_t *c, const char *schema_text, char *errstr, size_t errstr_size);
+
 /* Converts one record (json[0..len), the Kafka message value) with its
  * system fields. Returns
  *   SINK_OK           the value (sink_conv_value) holds the record;

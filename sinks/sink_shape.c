@@ -2,6 +2,7 @@
  * and value filling (see sink_shape.h). */
 #include "sink_shape.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -688,6 +689,169 @@ char *sink_shape_schema_json(const sink_shape_t *s) {
         return NULL;
     }
     return b.p;
+}
+
+/* ---- loading schema text -------------------------------------------- */
+
+typedef struct load {
+    sink_shape_t *s;
+    char *err;
+    size_t errsz;
+} load_t;
+
+static int load_fields(load_t *l, rec_t *r, json_t *fields, size_t from, size_t depth);
+
+static int load_branch(load_t *l, type_t *t, json_t *j, size_t depth) {
+    int k = K_COUNT;
+    const char *tn = json_is_string(j) ? json_string_value(j)
+                                       : json_string_value(json_object_get(j, "type"));
+    if (!tn)
+        return say(-1, l->err, l->errsz, "a type without a name");
+    if (json_is_string(j)) {
+        static const char *const prim[] = {"null", "boolean", "long", "double", "string"};
+        static const int kinds[] = {K_NULL, K_BOOL, K_LONG, K_DOUBLE, K_STRING};
+        for (size_t i = 0; i < sizeof(prim) / sizeof(prim[0]); i++)
+            if (!strcmp(tn, prim[i]))
+                k = kinds[i];
+    } else if (!strcmp(tn, "bytes")) {
+        const char *lt = json_string_value(json_object_get(j, "logicalType"));
+        if (lt && !strcmp(lt, "decimal") &&
+            json_integer_value(json_object_get(j, "precision")) == SINK_DECIMAL_PRECISION &&
+            json_integer_value(json_object_get(j, "scale")) == SINK_DECIMAL_SCALE)
+            k = K_DECIMAL;
+    } else if (!strcmp(tn, "record") || !strcmp(tn, "array")) {
+        k = tn[0] == 'r' ? K_RECORD : K_ARRAY;
+    }
+    if (k == K_COUNT)
+        return say(-1, l->err, l->errsz, "type %s is not one hookpipe infers", tn);
+    if (t->idx[k] >= 0)
+        return say(-1, l->err, l->errsz, "union with two %s branches", tn);
+    if (depth > l->s->lim.max_depth)
+        return say(-1, l->err, l->errsz, "nesting deeper than %zu", l->s->lim.max_depth);
+    type_add(t, k);
+    if (k == K_RECORD) {
+        const char *name = json_string_value(json_object_get(j, "name"));
+        json_t *fields = json_object_get(j, "fields");
+        if (!name || !sink_name_valid(name) || name_taken(l->s->root, name) || !json_is_array(fields))
+            return say(-1, l->err, l->errsz, "record without a valid, unique name and fields");
+        char *nm = strdup(name);
+        if (!nm || !(t->rec = rec_new(nm))) {
+            free(nm);
+            return say(-1, l->err, l->errsz, "out of memory");
+        }
+        return load_fields(l, t->rec, fields, 0, depth + 1);
+    }
+    if (k == K_ARRAY) {
+        json_t *items = json_object_get(j, "items");
+        if (!(t->items = malloc(sizeof(*t->items))))
+            return say(-1, l->err, l->errsz, "out of memory");
+        type_init(t->items);
+        if (json_is_array(items)) {
+            size_t i;
+            json_t *b;
+            json_array_foreach(items, i, b) if (load_branch(l, t->items, b, depth + 1) < 0) return -1;
+            return 0;
+        }
+        return items ? load_branch(l, t->items, items, depth + 1)
+                     : say(-1, l->err, l->errsz, "array without items");
+    }
+    return 0;
+}
+
+static int load_fields(load_t *l, rec_t *r, json_t *fields, size_t from, size_t depth) {
+    for (size_t i = from; i < json_array_size(fields); i++) {
+        json_t *f = json_array_get(fields, i), *type = json_object_get(f, "type");
+        json_t *jn = json_object_get(f, "hookpipe.json_name");
+        const char *name = json_string_value(json_object_get(f, "name"));
+        if (!name || !sink_name_valid(name) || !type)
+            return say(-1, l->err, l->errsz, "field %zu has no valid name or type", i);
+        const char *json = jn ? json_string_value(jn) : name;
+        size_t json_len = jn ? json_string_length(jn) : strlen(name);
+        if (!json)
+            return say(-1, l->err, l->errsz, "field %s: hookpipe.json_name is not a string", name);
+        for (size_t j = 0; j < r->n; j++)
+            if (!strcmp(r->f[j].avro, name) || field_is(&r->f[j], json, json_len))
+                return say(-1, l->err, l->errsz, "field %s appears twice", name);
+        char *jc = mem_dup(json, json_len), *an = strdup(name);
+        if (!jc || !an || rec_append(r, jc, json_len, an) < 0) {
+            if (r->n == 0 || r->f[r->n - 1].json != jc) {
+                free(jc);
+                free(an);
+            }
+            return say(-1, l->err, l->errsz, "out of memory");
+        }
+        l->s->nfields++;
+        type_t *t = &r->f[r->n - 1].t;
+        if (json_is_array(type)) {
+            size_t k;
+            json_t *b;
+            json_array_foreach(type, k, b) if (load_branch(l, t, b, depth) < 0) return -1;
+        } else if (load_branch(l, t, type, depth) < 0) {
+            return -1;
+        }
+        json_t *def = json_object_get(f, "default");
+        if (t->idx[K_NULL] != 0 || !def || !json_is_null(def))
+            return say(-1, l->err, l->errsz, "field %s is not optional with default null", name);
+    }
+    return 0;
+}
+
+sink_shape_t *sink_shape_from_json(const char *text, const sink_limits_t *lim,
+                                   int *has_primary_key, char *errstr, size_t errstr_size) {
+    static const char *const sys_text[] = {
+        "{\"name\":\"" SINK_SYS_RECEIVED_AT "\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-micros\"}}",
+        "{\"name\":\"" SINK_SYS_SEQUENCE "\",\"type\":\"long\"}",
+        "{\"name\":\"" SINK_SYS_BATCHED_AT "\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-micros\"}}",
+        "{\"name\":\"" SINK_SYS_TABLE_VERSION "\",\"type\":[\"null\",\"long\"],\"default\":null}",
+        "{\"name\":\"" SINK_SYS_PRIMARY_KEY "\",\"type\":\"string\"}",
+    };
+    json_error_t jerr;
+    sink_shape_t *s = NULL;
+    json_t *root = json_loads(text, JSON_ALLOW_NUL, &jerr), *fields;
+    const char *ns;
+    size_t nsys = 4;
+    if (!root) {
+        say(0, errstr, errstr_size, "schema is not JSON: %s", jerr.text);
+        return NULL;
+    }
+    fields = json_object_get(root, "fields");
+    ns = json_string_value(json_object_get(root, "namespace"));
+    const char *type = json_string_value(json_object_get(root, "type"));
+    const char *name = json_string_value(json_object_get(root, "name"));
+    if (!type || strcmp(type, "record") || !name || strcmp(name, "data") || !ns ||
+        strncmp(ns, "hookpipe.", 9) || !json_is_array(fields)) {
+        say(0, errstr, errstr_size, "schema is not a hookpipe record named data");
+        goto done;
+    }
+    for (size_t i = 0; i < 5; i++) {
+        json_t *want = json_loads(sys_text[i], 0, NULL);
+        int same = json_equal(json_array_get(fields, i), want);
+        json_decref(want);
+        if (i == 4) {
+            nsys += (size_t)same;
+        } else if (!same) {
+            say(0, errstr, errstr_size, "schema lacks the system field %s", sys_names[i]);
+            goto done;
+        }
+    }
+    if (!(s = sink_shape_new("x", nsys == 4, lim, errstr, errstr_size)))
+        goto done;
+    free(s->ns);
+    if (!(s->ns = strdup(ns))) {
+        say(0, errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    load_t l = {s, errstr, errstr_size};
+    if (load_fields(&l, s->root, fields, nsys, 1) < 0)
+        goto fail;
+    *has_primary_key = s->has_pk;
+    goto done;
+fail:
+    sink_shape_destroy(s);
+    s = NULL;
+done:
+    json_decref(root);
+    return s;
 }
 
 /* ---- values --------------------------------------------------------- */

@@ -63,6 +63,15 @@ typedef struct sink_shape sink_shape_t;
 sink_shape_t *sink_shape_new(const char *integration, int has_primary_key,
                              const sink_limits_t *lim, char *errstr, size_t errstr_size);
 
+/* A shape from schema text this module wrote (sink_shape_schema_json), as
+ * kept by the registry: how a restarted sink continues from the latest
+ * registered version instead of inferring afresh (a fresh start could drop a
+ * branch old data needs). Text of any other layout is refused with a reason.
+ * *has_primary_key tells whether the text lacks __sdc_primary_key. lim may
+ * be NULL. NULL with errstr on error. */
+sink_shape_t *sink_shape_from_json(const char *text, const sink_limits_t *lim,
+                                   int *has_primary_key, char *errstr, size_t errstr_size);
+
 /* sink_shape_destroy(NULL) is a no-op. */
 void sink_shape_destroy(sink_shape_t *s);
 

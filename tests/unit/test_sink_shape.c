@@ -402,6 +402,16 @@ static void run_case(const evo_case_t *ec) {
     for (size_t k = 0; k < nw; k++)
         check_read_with_latest(c, versions[ws[k].version], &ws[k]);
     CHECK_INT(sink_conv_version(c), last);
+    /* a restarted sink loads the latest text and continues from it */
+    sink_conv_t *again = sink_conv_new("t", 1, NULL, err, sizeof(err));
+    if (sink_conv_load(again, versions[last], err, sizeof(err)) != 0)
+        HARNESS_FAIL("%s: load: %s", ec->name, err);
+    CHECK_STR(sink_conv_schema_text(again), versions[last]);
+    for (size_t k = 0; k < nw; k++)
+        if (sink_conv_record(again, ws[k].json, strlen(ws[k].json), &sys, err, sizeof(err)) != SINK_OK)
+            HARNESS_FAIL("%s: %s after load: not ok", ec->name, ws[k].json);
+    CHECK_INT(sink_conv_version(again), 1);
+    sink_conv_destroy(again);
     for (int v = 0; v <= MAX_STEPS; v++)
         free(versions[v]);
     free(ws);
@@ -465,6 +475,53 @@ static void test_rejects(void) {
     free(before);
     sink_conv_destroy(c);
     sink_conv_destroy(NULL);
+}
+
+static void test_load_errors(void) {
+    static const struct { const char *text; const char *err; } cases[] = {
+        {"{", "schema is not JSON: string or '}' expected near end of file"},
+        {"{'type':'record','name':'other','namespace':'hookpipe.t','fields':[]}",
+         "schema is not a hookpipe record named data"},
+        {"{'type':'record','name':'data','namespace':'hookpipe.t','fields':[]}",
+         "schema lacks the system field _sdc_received_at"},
+        {PREFIX ",{'name':'a','type':'long'}]}",
+         "field a is not optional with default null"},
+        {PREFIX ",{'name':'a','type':['null','int'],'default':null}]}",
+         "type int is not one hookpipe infers"},
+        {PREFIX ",{'name':'a','type':['null','long','long'],'default':null}]}",
+         "union with two long branches"},
+        {PREFIX "," OPT("a", "['null'," DEC "]") "," OPT("a", "'null'") "]}", "field a appears twice"},
+        {PREFIX "," OPT("a", "['null',{'type':'bytes','logicalType':'decimal','precision':10,'scale':2}]") "]}",
+         "type bytes is not one hookpipe infers"},
+        {PREFIX "," OPT("a-b", "'null'") "]}", "field 4 has no valid name or type"},
+        {PREFIX "," OPT("a", "['null'," REC("data", "") "]") "]}",
+         "record without a valid, unique name and fields"},
+        {PREFIX "," OPT("a", "['null',{'type':'array'}]") "]}", "array without items"},
+        {PREFIX ",{'name':'__sdc_primary_key','type':'string'}]}",
+         "schema has __sdc_primary_key but the integration has a primary key"},
+    };
+    char err[256], text[2048];
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        sink_conv_t *c = sink_conv_new("t", 1, NULL, err, sizeof(err));
+        err[0] = '\0';
+        int rc = sink_conv_load(c, q(cases[i].text, text, sizeof(text)), err, sizeof(err));
+        if (rc != -1 || strcmp(err, cases[i].err))
+            HARNESS_FAIL("case %zu: rc %d \"%s\", want \"%s\"", i, rc, err, cases[i].err);
+        CHECK_INT(sink_conv_version(c), 0);
+        sink_conv_destroy(c);
+    }
+    /* a text without a primary key field loads into a converter without one */
+    sink_conv_t *c = sink_conv_new("t", 0, NULL, err, sizeof(err));
+    CHECK_INT(sink_conv_record(c, "{\"a\":[1]}", 9, &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    char *saved = strdup(sink_conv_schema_text(c));
+    sink_conv_destroy(c);
+    c = sink_conv_new("t", 0, NULL, err, sizeof(err));
+    CHECK_INT(sink_conv_load(c, saved, err, sizeof(err)), 0);
+    CHECK_STR(sink_conv_schema_text(c), saved);
+    CHECK_INT(sink_conv_record(c, "{\"a\":[2,\"x\"]}", 13, &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    CHECK_INT(sink_conv_version(c), 2);
+    free(saved);
+    sink_conv_destroy(c);
 }
 
 /* A rejected first record makes no version at all. */
@@ -606,6 +663,7 @@ int main(void) {
     TEST(test_checker_can_fail);
     TEST(test_evolution);
     TEST(test_rejects);
+    TEST(test_load_errors);
     TEST(test_reject_before_first_version);
     TEST(test_values_and_wire_format);
     TEST(test_key_order_and_wide_records);
