@@ -41,7 +41,8 @@ struct rec {
     field_t *f;
     size_t n, cap;
     uint32_t *hash;           /* open addressing on json names: index + 1 */
-    size_t hcap;              /* 0 or a power of two >= 2 * n */
+    uint32_t *ahash;          /* the same on Avro names, for collisions */
+    size_t hcap;              /* 0 or a power of two >= 2 * n, both tables */
 };
 
 struct sink_shape {
@@ -128,6 +129,7 @@ static void rec_free(rec_t *r) {
     }
     free(r->f);
     free(r->hash);
+    free(r->ahash);
     free(r->name);
     free(r);
 }
@@ -164,11 +166,26 @@ static long rec_find(const rec_t *r, const char *key, size_t len, size_t hint) {
     return -1;
 }
 
+/* Index of the field whose Avro name is `avro`, or -1. */
+static long rec_find_avro(const rec_t *r, const char *avro) {
+    if (!r->hcap)
+        return -1;
+    size_t mask = r->hcap - 1, h = name_hash(avro, strlen(avro)) & mask;
+    for (uint32_t slot; (slot = r->ahash[h]) != 0; h = (h + 1) & mask)
+        if (!strcmp(r->f[slot - 1].avro, avro))
+            return (long)slot - 1;
+    return -1;
+}
+
 static void hash_put(rec_t *r, size_t i) {
     size_t mask = r->hcap - 1, h = name_hash(r->f[i].json, r->f[i].json_len) & mask;
     while (r->hash[h])
         h = (h + 1) & mask;
     r->hash[h] = (uint32_t)(i + 1);
+    h = name_hash(r->f[i].avro, strlen(r->f[i].avro)) & mask;
+    while (r->ahash[h])
+        h = (h + 1) & mask;
+    r->ahash[h] = (uint32_t)(i + 1);
 }
 
 static int rec_reindex(rec_t *r) {
@@ -177,11 +194,16 @@ static int rec_reindex(rec_t *r) {
     size_t cap = r->hcap ? r->hcap : 16;
     while (cap < r->n * 2)
         cap *= 2;
-    uint32_t *h = calloc(cap, sizeof(*h));
-    if (!h)
+    uint32_t *h = calloc(cap, sizeof(*h)), *ah = calloc(cap, sizeof(*ah));
+    if (!h || !ah) {
+        free(h);
+        free(ah);
         return -1;
+    }
     free(r->hash);
+    free(r->ahash);
     r->hash = h;
+    r->ahash = ah;
     r->hcap = cap;
     for (size_t i = 0; i < r->n; i++)
         hash_put(r, i);
@@ -245,14 +267,17 @@ static rec_t *rec_clone(const rec_t *r) {
     c->name = strdup(r->name);
     c->f = r->n ? calloc(r->n, sizeof(*c->f)) : NULL;
     c->hash = r->hcap ? malloc(r->hcap * sizeof(*c->hash)) : NULL;
-    if (!c->name || (r->n && !c->f) || (r->hcap && !c->hash)) {
+    c->ahash = r->hcap ? malloc(r->hcap * sizeof(*c->ahash)) : NULL;
+    if (!c->name || (r->n && !c->f) || (r->hcap && (!c->hash || !c->ahash))) {
         rec_free(c);
         return NULL;
     }
     c->cap = r->n;
     c->hcap = r->hcap;
-    if (r->hcap)
+    if (r->hcap) {
         memcpy(c->hash, r->hash, r->hcap * sizeof(*c->hash));
+        memcpy(c->ahash, r->ahash, r->hcap * sizeof(*c->ahash));
+    }
     for (size_t i = 0; i < r->n; i++) {
         field_t *d = &c->f[i];
         const field_t *s = &r->f[i];
@@ -429,11 +454,11 @@ static int new_field(merge_t *m, rec_t *r, const sink_json_node_t *c) {
                 return say(SINK_REJECT, m->err, m->errsz,
                            "field collision: \"%.*s\" maps to the system field %s", ql, c->key,
                            sys_names[k]);
-    for (size_t j = 0; j < r->n; j++)
-        if (!strcmp(avro, r->f[j].avro))
-            return say(SINK_REJECT, m->err, m->errsz,
-                       "field collision: \"%.*s\" and \"%.*s\" both map to %s", ql, c->key,
-                       quote_len(r->f[j].json_len), r->f[j].json, avro);
+    long j = rec_find_avro(r, avro);
+    if (j >= 0)
+        return say(SINK_REJECT, m->err, m->errsz,
+                   "field collision: \"%.*s\" and \"%.*s\" both map to %s", ql, c->key,
+                   quote_len(r->f[j].json_len), r->f[j].json, avro);
     char *json = mem_dup(c->key, c->key_len), *an = strdup(avro);
     if (!json || !an || rec_append(r, json, c->key_len, an) < 0) {
         if (r->n == 0 || r->f[r->n - 1].json != json) {
@@ -769,9 +794,8 @@ static int load_fields(load_t *l, rec_t *r, json_t *fields, size_t from, size_t 
         size_t json_len = jn ? json_string_length(jn) : strlen(name);
         if (!json)
             return say(-1, l->err, l->errsz, "field %s: hookpipe.json_name is not a string", name);
-        for (size_t j = 0; j < r->n; j++)
-            if (!strcmp(r->f[j].avro, name) || field_is(&r->f[j], json, json_len))
-                return say(-1, l->err, l->errsz, "field %s appears twice", name);
+        if (rec_find_avro(r, name) >= 0 || rec_find(r, json, json_len, 0) >= 0)
+            return say(-1, l->err, l->errsz, "field %s appears twice", name);
         char *jc = mem_dup(json, json_len), *an = strdup(name);
         if (!jc || !an || rec_append(r, jc, json_len, an) < 0) {
             if (r->n == 0 || r->f[r->n - 1].json != jc) {

@@ -524,6 +524,60 @@ static void test_load_errors(void) {
     sink_conv_destroy(c);
 }
 
+/* Big but legal records convert and encode; wide hostile ones are refused
+ * at the field limit without building the whole shape. */
+static void test_hostile_conversion(void) {
+    char err[256];
+    sink_conv_t *c = sink_conv_new("t", 1, NULL, err, sizeof(err));
+    size_t items = 100000, cap = items * 8 + 64, n = 0;
+    char *buf = malloc(cap);
+    n += (size_t)snprintf(buf + n, cap - n, "{\"xs\":[");
+    for (size_t i = 0; i < items; i++)
+        n += (size_t)snprintf(buf + n, cap - n, i % 3 == 0 ? "%s%zu" : i % 3 == 1 ? "%s\"%zu\"" : "%snull",
+                              i ? "," : "", i);
+    n += (size_t)snprintf(buf + n, cap - n, "]}");
+    CHECK_INT(sink_conv_record(c, buf, n, &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    const void *out;
+    size_t len;
+    CHECK_INT(sink_conv_encode(c, 5, &out, &len, err, sizeof(err)), 0);
+    CHECK(len > items);
+    /* fewer items next time: the array value is cut back */
+    CHECK_INT(sink_conv_record(c, "{\"xs\":[\"a\"]}", 12, &sys, err, sizeof(err)), SINK_OK);
+    CHECK_INT(sink_conv_encode(c, -1, &out, &len, err, sizeof(err)), 0);
+    sink_conv_t *fresh = sink_conv_new("t", 1, NULL, err, sizeof(err));
+    CHECK_INT(sink_conv_load(fresh, sink_conv_schema_text(c), err, sizeof(err)), 0);
+    CHECK_INT(sink_conv_record(fresh, "{\"xs\":[\"a\"]}", 12, &sys, err, sizeof(err)), SINK_OK);
+    const void *want;
+    size_t want_len;
+    CHECK_INT(sink_conv_encode(fresh, -1, &want, &want_len, err, sizeof(err)), 0);
+    CHECK_MEM(out, len, want, want_len);
+    CHECK(len < 40);
+    sink_conv_destroy(fresh);
+    free(buf);
+
+    size_t sl = 3u << 20;
+    buf = malloc(sl + 16);
+    memcpy(buf, "{\"s\":\"", 6);
+    memset(buf + 6, 'x', sl);
+    memcpy(buf + 6 + sl, "\"}", 2);
+    CHECK_INT(sink_conv_record(c, buf, sl + 8, &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    CHECK_INT(sink_conv_encode(c, -1, &out, &len, err, sizeof(err)), 0);
+    CHECK(len > sl);
+    free(buf);
+
+    cap = 100000 * 12 + 16;
+    buf = malloc(cap);
+    n = (size_t)snprintf(buf, cap, "{");
+    for (int i = 0; i < 100000; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s\"k%d\":1", i ? "," : "", i);
+    n += (size_t)snprintf(buf + n, cap - n, "}");
+    CHECK_INT(sink_conv_record(c, buf, n, &sys, err, sizeof(err)), SINK_REJECT);
+    CHECK_STR(err, "more than 2000 fields in the schema");
+    CHECK_INT(sink_conv_version(c), 2);
+    free(buf);
+    sink_conv_destroy(c);
+}
+
 /* A rejected first record makes no version at all. */
 static void test_reject_before_first_version(void) {
     char err[256];
@@ -664,6 +718,7 @@ int main(void) {
     TEST(test_evolution);
     TEST(test_rejects);
     TEST(test_load_errors);
+    TEST(test_hostile_conversion);
     TEST(test_reject_before_first_version);
     TEST(test_values_and_wire_format);
     TEST(test_key_order_and_wide_records);
