@@ -40,6 +40,13 @@ typedef struct wh_msg {
     sink_sys_t sys;         /* received_at, sequence, key (batched_at unused) */
 } wh_msg_t;
 
+/* What a target needs to know of an integration (all borrowed). */
+typedef struct wh_integration {
+    const char *name;             /* [a-z0-9_] */
+    const char *const *pk;        /* primary-key JSON field names */
+    size_t npk;                   /* 0: no primary key */
+} wh_integration_t;
+
 /* One value of a row. */
 typedef struct wh_cell {
     uint32_t col;           /* index in the table's columns */

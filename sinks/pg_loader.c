@@ -1,0 +1,706 @@
+/* pg_loader: the PostgreSQL warehouse target, exactly-once batches (see pg_loader.h). */
+#include "pg_loader.h"
+
+#include <errno.h>
+/* the Makefile has no -I for libpq: its headers include each other with
+   quotes, so the subdirectory path is enough */
+#include <postgresql/libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "wh_sql.h"
+
+/* attempts at a batch that fails with a non-transient error */
+#define PG_HARD_RETRIES 3
+/* schema-change rounds for one batch (each adds what the last one found) */
+#define PG_DDL_ROUNDS 8
+/* advisory lock class of our schema changes */
+#define PG_LOCK_CLASS 0x486b
+
+typedef struct layout_entry {
+    char *name;
+    wh_layout_t *layout;
+    int loaded;          /* catalog read from the database */
+} layout_entry_t;
+
+struct pg_loader {
+    char *url, *group;
+    PGconn *conn;
+    int ready;           /* offsets table made on this connection */
+    volatile sig_atomic_t *stop;
+    int backoff_min, backoff_max;
+    sink_json_parser_t *parser;
+    layout_entry_t *layouts;
+    size_t nlayouts;
+    pg_loader_stats_t stats;
+    int transient;       /* the last error is worth waiting out */
+    char err[512];
+};
+
+pg_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size) {
+    pg_loader_t *ld = calloc(1, sizeof(*ld));
+    if (!ld || !(ld->url = strdup(url)) || !(ld->group = strdup(group)) ||
+        !(ld->parser = sink_json_parser_new(0, 0))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        pg_loader_destroy(ld);
+        return NULL;
+    }
+    ld->backoff_min = 100;
+    ld->backoff_max = 5000;
+    return ld;
+}
+
+void pg_loader_destroy(pg_loader_t *ld) {
+    if (!ld)
+        return;
+    if (ld->conn)
+        PQfinish(ld->conn);
+    for (size_t i = 0; i < ld->nlayouts; i++) {
+        free(ld->layouts[i].name);
+        wh_layout_destroy(ld->layouts[i].layout);
+    }
+    free(ld->layouts);
+    sink_json_parser_destroy(ld->parser);
+    free(ld->url);
+    free(ld->group);
+    free(ld);
+}
+
+void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop) { ld->stop = stop; }
+
+void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms) {
+    ld->backoff_min = min_ms > 0 ? min_ms : 1;
+    ld->backoff_max = max_ms >= ld->backoff_min ? max_ms : ld->backoff_min;
+}
+
+void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out) { *out = ld->stats; }
+
+static int stopped(const pg_loader_t *ld) { return ld->stop && *ld->stop; }
+
+/* sleeps ms in short steps so that a stop request is seen quickly */
+static void nap(const pg_loader_t *ld, int ms) {
+    while (ms > 0 && !stopped(ld)) {
+        int step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)step * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        ms -= step;
+    }
+}
+
+static void quiet_notices(void *arg, const char *msg) {
+    (void)arg;
+    (void)msg;
+}
+
+/* libpq messages span lines; a log event is one line */
+static void one_line(char *s) {
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '\n' || *r == '\t' || *r == '\r') {
+            if (w > s && w[-1] != ' ')
+                *w++ = ' ';
+        } else {
+            *w++ = *r;
+        }
+    }
+    while (w > s && w[-1] == ' ')
+        w--;
+    *w = '\0';
+}
+
+/* classifies a failed result (or a NULL one) into ld->err / ld->transient */
+static void note_error(pg_loader_t *ld, const PGresult *res, const char *what) {
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorMessage(res) : "";
+    if (!msg || !*msg)
+        msg = PQerrorMessage(ld->conn);
+    snprintf(ld->err, sizeof(ld->err), "%s: %s%s%s", what, state ? state : "", state ? " " : "",
+             msg);
+    one_line(ld->err);
+    ld->transient = PQstatus(ld->conn) != CONNECTION_OK || !state ||
+                    strncmp(state, "08", 2) == 0 ||      /* connection exception */
+                    strncmp(state, "57P", 3) == 0 ||     /* shutdown, cannot connect now */
+                    strcmp(state, "53300") == 0 ||       /* too many connections */
+                    strcmp(state, "40001") == 0 ||       /* serialization failure */
+                    strcmp(state, "40P01") == 0 ||       /* deadlock */
+                    strcmp(state, "55P03") == 0;         /* lock not available */
+}
+
+/* runs one statement (text or with parameters); 0 or -1 (ld->err) */
+static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const *params,
+               PGresult **out) {
+    PGresult *res = nparams ? PQexecParams(ld->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+                            : PQexec(ld->conn, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        note_error(ld, res, "query");
+        PQclear(res);
+        return -1;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+static int run_sql(pg_loader_t *ld, wh_sql_t *q) {
+    if (q->oom) {
+        snprintf(ld->err, sizeof(ld->err), "out of memory");
+        ld->transient = 0;
+        return -1;
+    }
+    return run(ld, q->p, 0, NULL, NULL);
+}
+
+static void rollback(pg_loader_t *ld) {
+    if (ld->conn && PQstatus(ld->conn) == CONNECTION_OK &&
+        PQtransactionStatus(ld->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(ld->conn, "ROLLBACK"));
+}
+
+/* a working connection with the offsets table; 0 or -1 (ld->err) */
+static int connect_db(pg_loader_t *ld) {
+    if (ld->conn && PQstatus(ld->conn) == CONNECTION_OK && ld->ready)
+        return 0;
+    if (ld->conn) {
+        PQfinish(ld->conn);
+        ld->conn = NULL;
+        /* catalogs may have changed while we were away */
+        for (size_t i = 0; i < ld->nlayouts; i++)
+            ld->layouts[i].loaded = 0;
+    }
+    ld->ready = 0;
+    /* the URL may name the application; else we do */
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {ld->url, "hookpipe-sink", NULL};
+    ld->conn = PQconnectdbParams(keys, vals, 1);
+    if (!ld->conn || PQstatus(ld->conn) != CONNECTION_OK) {
+        snprintf(ld->err, sizeof(ld->err), "connect: %s",
+                 ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
+        one_line(ld->err);
+        ld->transient = 1;
+        return -1;
+    }
+    PQsetNoticeProcessor(ld->conn, quiet_notices, NULL);
+    wh_sql_t q = {0};
+    wh_sql_addf(&q, "BEGIN; "
+                    "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
+                PG_LOCK_CLASS);
+    wh_sql_ident(&q, PG_OFFSETS_SCHEMA);
+    wh_sql_add(&q, "; CREATE TABLE IF NOT EXISTS ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
+    wh_sql_add(&q, " (consumer_group text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
+                   "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
+                   "PRIMARY KEY (consumer_group, topic, partition)); COMMIT");
+    int rc = run_sql(ld, &q);
+    wh_sql_free(&q);
+    if (rc < 0) {
+        rollback(ld);
+        return -1;
+    }
+    ld->ready = 1;
+    return 0;
+}
+
+/* waits out a transient error: 0 to try again, -1 to give up */
+static int backoff(pg_loader_t *ld, int *delay, int *hard) {
+    if (stopped(ld))
+        return -1;
+    if (!ld->transient && ++*hard >= PG_HARD_RETRIES)
+        return -1;
+    ld->stats.retries++;
+    log_warn("postgres: %s; retrying in %d ms", ld->err, *delay);
+    nap(ld, *delay);
+    *delay = *delay * 2 > ld->backoff_max ? ld->backoff_max : *delay * 2;
+    return stopped(ld) ? -1 : 0;
+}
+
+int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
+                     char *errstr, size_t errstr_size) {
+    int delay = ld->backoff_min, hard = 0;
+    for (;;) {
+        if (connect_db(ld) == 0) {
+            char part[16];
+            snprintf(part, sizeof(part), "%d", (int)partition);
+            const char *params[] = {ld->group, topic, part};
+            wh_sql_t q = {0};
+            wh_sql_add(&q, "SELECT next_offset FROM ");
+            wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
+            wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
+            PGresult *res = NULL;
+            int rc = q.oom ? -1 : run(ld, q.p, 3, params, &res);
+            wh_sql_free(&q);
+            if (rc == 0) {
+                int found = PQntuples(res) == 1;
+                if (found)
+                    *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+                PQclear(res);
+                return found ? 0 : 1;
+            }
+        }
+        if (backoff(ld, &delay, &hard) < 0)
+            break;
+    }
+    snprintf(errstr, errstr_size, "%s", stopped(ld) ? "stopped" : ld->err);
+    return -1;
+}
+
+static layout_entry_t *layout_for(pg_loader_t *ld, const wh_integration_t *in) {
+    for (size_t i = 0; i < ld->nlayouts; i++)
+        if (strcmp(ld->layouts[i].name, in->name) == 0)
+            return &ld->layouts[i];
+    layout_entry_t *nl = realloc(ld->layouts, (ld->nlayouts + 1) * sizeof(*nl));
+    if (!nl)
+        return NULL;
+    ld->layouts = nl;
+    layout_entry_t *e = &nl[ld->nlayouts];
+    memset(e, 0, sizeof(*e));
+    e->layout = wh_layout_new(in->name, in->pk, in->npk, ld->err, sizeof(ld->err));
+    if (!e->layout || !(e->name = strdup(in->name))) {
+        wh_layout_destroy(e->layout);
+        return NULL;
+    }
+    ld->nlayouts++;
+    return e;
+}
+
+/* reads the integration's tables and columns back from the database */
+static int load_catalog(pg_loader_t *ld, layout_entry_t *e) {
+    const char *schema = wh_layout_integration(e->layout);
+    PGresult *res = NULL;
+    const char *params[] = {schema, WH_REJECTED_TABLE};
+    if (run(ld,
+            "SELECT table_name::text, column_name::text, data_type::text "
+            "FROM information_schema.columns WHERE table_schema = $1 AND table_name <> $2 "
+            "ORDER BY table_name, ordinal_position",
+            2, params, &res) < 0)
+        return -1;
+    wh_layout_reset(e->layout);
+    int rc = 0;
+    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+        int t = wh_type_from_pg(PQgetvalue(res, i, 2));
+        rc = wh_layout_load_column(e->layout, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                                   t < 0 ? WH_NTYPES : (wh_type_t)t);
+    }
+    PQclear(res);
+    if (rc < 0) {
+        snprintf(ld->err, sizeof(ld->err), "out of memory");
+        ld->transient = 0;
+        return -1;
+    }
+    e->loaded = 1;
+    return 0;
+}
+
+static void column_def(wh_sql_t *q, const wh_column_t *c) {
+    wh_sql_ident(q, c->name);
+    wh_sql_addf(q, " %s", wh_type_pg(c->type));
+}
+
+/* the key columns of table t: root keys, or source keys and level ids */
+static size_t key_columns(const wh_layout_t *l, const wh_table_t *t) {
+    return wh_layout_nkeys(l) + (size_t)t->level;
+}
+
+/* creates what the catalog has pending; its own transaction */
+static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
+    const char *schema = wh_layout_integration(l);
+    wh_sql_t q = {0};
+    wh_sql_addf(&q, "BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext(", PG_LOCK_CLASS);
+    wh_sql_literal(&q, schema);
+    wh_sql_add(&q, ")); CREATE SCHEMA IF NOT EXISTS ");
+    wh_sql_ident(&q, schema);
+    wh_sql_add(&q, "; CREATE TABLE IF NOT EXISTS ");
+    wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
+    wh_sql_add(&q, " (_sdc_rejected_at timestamptz, table_name text, reason text, record text);\n");
+    for (size_t i = 0; i < wh_layout_ntables(l); i++) {
+        wh_table_t *t = wh_layout_table(l, i);
+        if (t->pending) {
+            /* the key and system columns come first in a new table */
+            size_t nkey = key_columns(l, t);
+            wh_sql_add(&q, "CREATE TABLE IF NOT EXISTS ");
+            wh_sql_qualified(&q, schema, t->name);
+            wh_sql_add(&q, " (");
+            for (size_t c = 0; c < t->ncols; c++) {
+                if (c)
+                    wh_sql_add(&q, ", ");
+                column_def(&q, &t->cols[c]);
+                if (c < nkey)
+                    wh_sql_add(&q, " NOT NULL");
+            }
+            wh_sql_add(&q, ", PRIMARY KEY (");
+            for (size_t c = 0; c < nkey; c++) {
+                if (c)
+                    wh_sql_add(&q, ", ");
+                wh_sql_ident(&q, t->cols[c].name);
+            }
+            wh_sql_add(&q, "));\n");
+        }
+        /* also for a new table: another process may have made it first */
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (!t->cols[c].pending)
+                continue;
+            wh_sql_add(&q, "ALTER TABLE ");
+            wh_sql_qualified(&q, schema, t->name);
+            wh_sql_add(&q, " ADD COLUMN IF NOT EXISTS ");
+            column_def(&q, &t->cols[c]);
+            wh_sql_add(&q, ";\n");
+        }
+    }
+    wh_sql_add(&q, "COMMIT");
+    int rc = run_sql(ld, &q);
+    wh_sql_free(&q);
+    if (rc < 0)
+        rollback(ld);
+    return rc;
+}
+
+/* COPY rows[] of catalog table ti into the staging table "_hp_s<ti>" */
+static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti) {
+    wh_table_t *t = wh_layout_table(l, ti);
+    wh_sql_t q = {0};
+    wh_sql_addf(&q, "CREATE TEMP TABLE \"_hp_s%zu\" (LIKE ", ti);
+    wh_sql_qualified(&q, wh_layout_integration(l), t->name);
+    wh_sql_addf(&q, ") ON COMMIT DROP; COPY \"_hp_s%zu\" (", ti);
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (c)
+            wh_sql_add(&q, ", ");
+        wh_sql_ident(&q, t->cols[c].name);
+    }
+    wh_sql_add(&q, ") FROM STDIN");
+    if (q.oom) {
+        wh_sql_free(&q);
+        snprintf(ld->err, sizeof(ld->err), "out of memory");
+        ld->transient = 0;
+        return -1;
+    }
+    PGresult *res = PQexec(ld->conn, q.p);
+    wh_sql_free(&q);
+    /* a multi-statement string returns the last result: the COPY */
+    if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+        note_error(ld, res, "copy");
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    const wh_cell_t **by_col = calloc(t->ncols ? t->ncols : 1, sizeof(*by_col));
+    wh_sql_t buf = {0};
+    int rc = by_col ? 0 : -1;
+    for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ti); r++) {
+        const wh_row_t *row = wh_batch_row(b, ti, r);
+        if (!wh_batch_row_live(b, row))
+            continue;
+        wh_batch_row_values(b, ti, row, by_col, t->ncols);
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (c)
+                wh_sql_add(&buf, "\t");
+            const wh_cell_t *v = by_col[c];
+            char tmp[64];
+            if (!v)
+                wh_sql_add(&buf, "\\N");
+            else if (v->type == WH_TIMESTAMP) {
+                wh_format_time(v->i, tmp);
+                wh_sql_add(&buf, tmp);
+            } else if (v->type == WH_BOOLEAN)
+                wh_sql_add(&buf, v->i ? "t" : "f");
+            else if (v->s)
+                wh_sql_copy_text(&buf, v->s, v->len);
+            else
+                wh_sql_addf(&buf, "%lld", (long long)v->i);
+        }
+        wh_sql_add(&buf, "\n");
+        if (buf.len > 256 * 1024) {
+            if (buf.oom || PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1)
+                rc = -1;
+            wh_sql_clear(&buf);
+        }
+    }
+    if (rc == 0 && buf.len && (buf.oom || PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1))
+        rc = -1;
+    wh_sql_free(&buf);
+    free(by_col);
+    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
+        rc = -1;
+    res = PQgetResult(ld->conn);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        note_error(ld, res, "copy");
+        rc = -1;
+    }
+    PQclear(res);
+    while ((res = PQgetResult(ld->conn)))
+        PQclear(res);
+    return rc;
+}
+
+/* a rejected record as text PostgreSQL accepts: hex when not UTF-8 or NUL-free */
+static void reject_copy_line(wh_sql_t *buf, const wh_reject_t *rj) {
+    char tmp[64];
+    wh_format_time(rj->rejected_at, tmp);
+    wh_sql_add(buf, tmp);
+    wh_sql_add(buf, "\t");
+    wh_sql_copy_text(buf, rj->table, strlen(rj->table));
+    wh_sql_add(buf, "\t");
+    int text_ok = sink_json_utf8_valid(rj->record, rj->record_len) &&
+                  !memchr(rj->record, '\0', rj->record_len);
+    wh_sql_copy_text(buf, rj->reason, strlen(rj->reason));
+    if (!text_ok)
+        wh_sql_add(buf, " (record not UTF-8 text: stored as hex)");
+    wh_sql_add(buf, "\t");
+    if (text_ok) {
+        wh_sql_copy_text(buf, rj->record, rj->record_len);
+    } else {
+        wh_sql_add(buf, "\\\\x");
+        for (size_t i = 0; i < rj->record_len; i++)
+            wh_sql_addf(buf, "%02x", (unsigned char)rj->record[i]);
+    }
+    wh_sql_add(buf, "\n");
+}
+
+static int copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *schema) {
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "COPY ");
+    wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
+    wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) FROM STDIN");
+    PGresult *res = q.oom ? NULL : PQexec(ld->conn, q.p);
+    wh_sql_free(&q);
+    if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+        note_error(ld, res, "copy rejects");
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    wh_sql_t buf = {0};
+    for (size_t i = 0; i < wh_batch_nrejects(b); i++)
+        reject_copy_line(&buf, wh_batch_reject_at(b, i));
+    int rc = 0;
+    if (buf.oom || (buf.len && PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1))
+        rc = -1;
+    wh_sql_free(&buf);
+    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
+        rc = -1;
+    res = PQgetResult(ld->conn);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        note_error(ld, res, "copy rejects");
+        rc = -1;
+    }
+    PQclear(res);
+    while ((res = PQgetResult(ld->conn)))
+        PQclear(res);
+    return rc;
+}
+
+/* "a"."k1" = "b"."k1" AND ... over the key columns */
+static void key_join(wh_sql_t *q, const wh_layout_t *l, const char *a, int a_source,
+                     const char *b) {
+    char name[WH_COLUMN_MAX * 2 + 64];
+    for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+        if (k)
+            wh_sql_add(q, " AND ");
+        const char *key = wh_layout_key(l, k);
+        if (a_source)
+            wh_source_key_name(key, name, sizeof(name));
+        wh_sql_addf(q, "%s.", a);
+        wh_sql_ident(q, a_source ? name : key);
+        wh_sql_addf(q, " = %s.", b);
+        wh_sql_ident(q, key);
+    }
+}
+
+static void column_list(wh_sql_t *q, const wh_table_t *t, const char *prefix) {
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (c)
+            wh_sql_add(q, ", ");
+        if (prefix)
+            wh_sql_addf(q, "%s.", prefix);
+        wh_sql_ident(q, t->cols[c].name);
+    }
+}
+
+/* the data transaction: staging, merge, subtables, rejects, offsets */
+static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
+    const char *schema = wh_layout_integration(l);
+    if (run(ld, "BEGIN", 0, NULL, NULL) < 0)
+        return -1;
+    wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
+    size_t root_i = root ? (size_t)(root - wh_layout_table(l, 0)) : 0;
+    int rc = 0;
+    size_t rows = 0;
+    if (root && wh_batch_live_rows(b, root_i) > 0) {
+        for (size_t ti = 0; rc == 0 && ti < wh_layout_ntables(l); ti++)
+            if (wh_batch_live_rows(b, ti) > 0) {
+                rc = copy_rows(ld, b, l, ti);
+                rows += wh_batch_live_rows(b, ti);
+            }
+        wh_sql_t q = {0};
+        /* the keys of the root rows this batch inserted or updated */
+        wh_sql_add(&q, "CREATE TEMP TABLE \"_hp_w\" ON COMMIT DROP AS SELECT ");
+        for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+            if (k)
+                wh_sql_add(&q, ", ");
+            wh_sql_ident(&q, wh_layout_key(l, k));
+        }
+        wh_sql_add(&q, " FROM ");
+        wh_sql_qualified(&q, schema, WH_ROOT_TABLE);
+        wh_sql_add(&q, " WITH NO DATA;\nWITH up AS (INSERT INTO ");
+        wh_sql_qualified(&q, schema, WH_ROOT_TABLE);
+        wh_sql_add(&q, " AS t (");
+        column_list(&q, root, NULL);
+        wh_sql_add(&q, ") SELECT ");
+        column_list(&q, root, NULL);
+        wh_sql_addf(&q, " FROM \"_hp_s%zu\" ON CONFLICT (", root_i);
+        for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+            if (k)
+                wh_sql_add(&q, ", ");
+            wh_sql_ident(&q, wh_layout_key(l, k));
+        }
+        if (wh_layout_has_pk(l)) {
+            /* the newer record replaces the whole row */
+            wh_sql_add(&q, ") DO UPDATE SET ");
+            int first = 1;
+            for (size_t c = 0; c < root->ncols; c++) {
+                if (c < wh_layout_nkeys(l))
+                    continue;
+                if (!first)
+                    wh_sql_add(&q, ", ");
+                first = 0;
+                wh_sql_ident(&q, root->cols[c].name);
+                wh_sql_add(&q, " = EXCLUDED.");
+                wh_sql_ident(&q, root->cols[c].name);
+            }
+            wh_sql_add(&q, " WHERE EXCLUDED._sdc_sequence > t._sdc_sequence");
+        } else {
+            wh_sql_add(&q, ") DO NOTHING");
+        }
+        wh_sql_add(&q, " RETURNING ");
+        for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+            if (k)
+                wh_sql_add(&q, ", ");
+            wh_sql_add(&q, "t.");
+            wh_sql_ident(&q, wh_layout_key(l, k));
+        }
+        wh_sql_add(&q, ") INSERT INTO \"_hp_w\" SELECT * FROM up;\n");
+        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++) {
+            wh_table_t *t = wh_layout_table(l, ti);
+            if (t->level == 0)
+                continue;
+            if (wh_layout_has_pk(l)) {
+                /* an updated parent's old subtable rows go with it */
+                wh_sql_add(&q, "DELETE FROM ");
+                wh_sql_qualified(&q, schema, t->name);
+                wh_sql_add(&q, " AS d USING \"_hp_w\" AS w WHERE ");
+                key_join(&q, l, "d", 1, "w");
+                wh_sql_add(&q, ";\n");
+            }
+            if (wh_batch_live_rows(b, ti) == 0)
+                continue;
+            wh_sql_add(&q, "INSERT INTO ");
+            wh_sql_qualified(&q, schema, t->name);
+            wh_sql_add(&q, " (");
+            column_list(&q, t, NULL);
+            wh_sql_add(&q, ") SELECT ");
+            column_list(&q, t, "s");
+            wh_sql_addf(&q, " FROM \"_hp_s%zu\" AS s JOIN \"_hp_w\" AS w ON ", ti);
+            key_join(&q, l, "s", 1, "w");
+            wh_sql_add(&q, ";\n");
+        }
+        if (rc == 0)
+            rc = run_sql(ld, &q);
+        wh_sql_free(&q);
+    }
+    if (rc == 0 && wh_batch_nrejects(b) > 0)
+        rc = copy_rejects(ld, b, schema);
+    for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
+        const wh_offset_t *o = wh_batch_offset_at(b, i);
+        char part[16], next[32];
+        snprintf(part, sizeof(part), "%d", (int)o->partition);
+        snprintf(next, sizeof(next), "%lld", (long long)o->next);
+        const char *params[] = {ld->group, o->topic, part, next};
+        wh_sql_t q = {0};
+        wh_sql_add(&q, "INSERT INTO ");
+        wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
+        wh_sql_add(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4) "
+                       "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                       "next_offset = EXCLUDED.next_offset, updated_at = now() "
+                       "WHERE EXCLUDED.next_offset > o.next_offset");
+        rc = q.oom ? -1 : run(ld, q.p, 4, params, NULL);
+        wh_sql_free(&q);
+    }
+    if (rc == 0)
+        rc = run(ld, "COMMIT", 0, NULL, NULL);
+    if (rc < 0) {
+        rollback(ld);
+        return -1;
+    }
+    ld->stats.batches++;
+    ld->stats.rows += rows;
+    ld->stats.rejected += wh_batch_nrejects(b);
+    return 0;
+}
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* one attempt: lay the batch out, create what is missing, write it */
+static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
+                   int64_t batched_at) {
+    if (!e->loaded && load_catalog(ld, e) < 0)
+        return -1;
+    for (int round = 0; round < PG_DDL_ROUNDS; round++) {
+        wh_batch_t *b = wh_batch_new(e->layout, batched_at);
+        int rc = b ? 0 : -1;
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = wh_batch_add(b, ld->parser, &msgs[i]);
+        if (rc < 0) {
+            wh_batch_destroy(b);
+            snprintf(ld->err, sizeof(ld->err), "out of memory");
+            ld->transient = 0;
+            return -1;
+        }
+        if (!wh_layout_pending(e->layout)) {
+            rc = write_batch(ld, e->layout, b);
+            wh_batch_destroy(b);
+            return rc;
+        }
+        wh_batch_destroy(b);
+        /* create what is missing, read back what is there (another process
+           may have made a column first, with another type), lay out again */
+        e->loaded = 0;
+        if (apply_ddl(ld, e->layout) < 0 || load_catalog(ld, e) < 0)
+            return -1;
+    }
+    snprintf(ld->err, sizeof(ld->err), "schema still changing after %d rounds", PG_DDL_ROUNDS);
+    ld->transient = 0;
+    e->loaded = 0;
+    return -1;
+}
+
+int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
+                    int64_t batched_at, char *errstr, size_t errstr_size) {
+    layout_entry_t *e = layout_for(ld, in);
+    if (!e) {
+        snprintf(errstr, errstr_size, "integration %s: %s", in->name,
+                 ld->err[0] ? ld->err : "out of memory");
+        return -1;
+    }
+    if (batched_at == 0)
+        batched_at = now_us();
+    int delay = ld->backoff_min, hard = 0;
+    for (;;) {
+        if (connect_db(ld) == 0 && attempt(ld, e, msgs, n, batched_at) == 0)
+            return 0;
+        /* the catalog may be what failed: read it again next time */
+        e->loaded = 0;
+        if (backoff(ld, &delay, &hard) < 0)
+            break;
+    }
+    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
+    return -1;
+}

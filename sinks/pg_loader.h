@@ -1,0 +1,87 @@
+/* pg_loader: the PostgreSQL warehouse target — Stitch-layout tables per
+ * integration (wh_layout.h, wh_batch.h), loaded exactly once.
+ *
+ * Layout in the database:
+ *   schema "<integration>": "data", its subtables "data__<path>", and
+ *   "_sdc_rejected"(_sdc_rejected_at timestamptz, table_name text, reason
+ *   text, record text). Root key: PRIMARY KEY on the primary-key columns,
+ *   or on "__sdc_primary_key" without one; subtables: PRIMARY KEY on their
+ *   _sdc_source_key_* and _sdc_level_N_id columns.
+ *   schema "hookpipe-sink" (a name no integration can have), table
+ *   "offsets"(consumer_group, topic, partition, next_offset, updated_at):
+ *   the next Kafka offset to read, per group and partition.
+ *
+ * One batch (pg_loader_write) is one transaction: COPY into temporary
+ * staging tables, then a merge — INSERT ... ON CONFLICT (key) DO UPDATE ...
+ * WHERE EXCLUDED._sdc_sequence > current _sdc_sequence (without a primary
+ * key: DO NOTHING, so a replayed message adds no row) —, the subtable rows
+ * of every parent row that was inserted or updated are replaced, the
+ * rejections are inserted, and the offsets are advanced (never backwards),
+ * all committed together. A crash at any point leaves either all of it or
+ * none, so reading the offsets back on assignment (pg_loader_offset) gives
+ * exactly-once tables.
+ *
+ * Schema changes run first, in their own transaction, serialised between
+ * sink processes by an advisory lock on the schema name: CREATE SCHEMA /
+ * TABLE IF NOT EXISTS and ALTER TABLE ... ADD COLUMN IF NOT EXISTS; the
+ * catalog is then read back from information_schema and the batch laid out
+ * again, so two processes meeting the same new field agree on its column.
+ *
+ * Errors: a lost connection, a server shutting down or starting, too many
+ * connections, a deadlock or serialisation failure are waited out with
+ * exponential backoff (reconnecting) until they pass or the stop flag is
+ * set; any other error is retried a few times with a fresh catalog, then
+ * returned.
+ *
+ * A loader is used by one thread at a time. */
+#ifndef HOOKPIPE_PG_LOADER_H
+#define HOOKPIPE_PG_LOADER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wh_batch.h"
+
+#define PG_OFFSETS_SCHEMA "hookpipe-sink"
+#define PG_OFFSETS_TABLE  "offsets"
+
+typedef struct pg_loader pg_loader_t;
+
+/* A loader for the server at `url` (a libpq connection string or
+ * postgresql:// URL; copied), storing offsets under `group` (copied). Does
+ * not connect yet. NULL with errstr on out of memory. */
+pg_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size);
+
+/* Closes the connection; pg_loader_destroy(NULL) is a no-op. */
+void pg_loader_destroy(pg_loader_t *ld);
+
+/* While *stop is non-zero, waits for the server end early with an error.
+ * The flag is borrowed (e.g. set by a signal handler). */
+void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop);
+
+/* Backoff between retries, doubling from min_ms to max_ms (100, 5000). */
+void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms);
+
+/* The next offset to consume for group/topic/partition, as committed with
+ * the rows: 0 and *next, 1 if none is stored (start from the group's
+ * committed offset or the reset policy), -1 with errstr if stopped or
+ * failing for good. Call on partition assignment. */
+int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
+                     char *errstr, size_t errstr_size);
+
+/* Writes msgs[0..n) (one integration; borrowed for the call) and their
+ * offsets in one transaction, as described above. 0 once committed, -1
+ * with errstr if nothing was committed (stopped, or a persistent error).
+ * batched_at (µs since the epoch, 0: now) is every row's _sdc_batched_at. */
+int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
+                    int64_t batched_at, char *errstr, size_t errstr_size);
+
+/* Counters since creation: batches committed, rows written (all tables),
+ * records rejected, retries after errors. */
+typedef struct pg_loader_stats {
+    uint64_t batches, rows, rejected, retries;
+} pg_loader_stats_t;
+void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out);
+
+#endif

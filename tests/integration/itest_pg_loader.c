@@ -1,0 +1,366 @@
+/* Integration suite for sinks/pg_loader against the stack's PostgreSQL: layout, upserts, replays, offsets, concurrent schema changes, reconnects. */
+#include <postgresql/libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../sinks/pg_loader.h"
+#include "../unit/harness.h"
+
+static const char *pg_url;
+static PGconn *db;
+static char run_id[32];
+
+/* the first value of a query's result as text ("" for NULL, "ERROR: ..." on
+ * failure); the buffer is reused */
+static const char *q1(const char *fmt, ...) {
+    static char out[8192];
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = PQexec(db, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(out, sizeof(out), "ERROR: %s", PQresultErrorMessage(res));
+    } else if (PQntuples(res) < 1) {
+        snprintf(out, sizeof(out), "(none)");
+    } else {
+        snprintf(out, sizeof(out), "%s", PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    return out;
+}
+
+static void quiet(void *arg, const char *msg) {
+    (void)arg;
+    (void)msg;
+}
+
+static void name(char *out, size_t size, const char *what) {
+    snprintf(out, size, "itpg_%s_%s", run_id, what);
+}
+
+typedef struct {
+    const char *json;
+    const char *key;
+    int64_t seq;
+} rec_t;
+
+static int write_recs(pg_loader_t *ld, const wh_integration_t *in, const char *topic,
+                      int64_t first_offset, const rec_t *recs, size_t n) {
+    wh_msg_t *m = calloc(n, sizeof(*m));
+    for (size_t i = 0; i < n; i++) {
+        m[i].topic = topic;
+        m[i].partition = 0;
+        m[i].offset = first_offset + (int64_t)i;
+        m[i].value = recs[i].json;
+        m[i].value_len = strlen(recs[i].json);
+        m[i].sys.sequence = recs[i].seq;
+        m[i].sys.received_at = 1795724077000000LL + recs[i].seq;
+        m[i].sys.key = recs[i].key;
+        m[i].sys.key_len = recs[i].key ? strlen(recs[i].key) : 0;
+    }
+    char err[512] = "";
+    int rc = pg_loader_write(ld, in, m, n, 0, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "pg_loader_write: %s\n", err);
+    free(m);
+    return rc;
+}
+
+static pg_loader_t *loader(const char *group) {
+    char err[256];
+    pg_loader_t *ld = pg_loader_new(pg_url, group, err, sizeof(err));
+    if (ld)
+        pg_loader_set_backoff(ld, 20, 500);
+    return ld;
+}
+
+static void test_layout(void) {
+    char schema[64];
+    name(schema, sizeof(schema), "layout");
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *ld = loader("g1");
+    static const rec_t recs[] = {
+        {"{\"id\":1,\"s\":\"x\\ty\\n\\\\\",\"b\":true,\"d\":1.5,\"n\":123456789012345678901234567890.5,"
+         "\"o\":{\"p\":{\"q\":7}},\"items\":[{\"x\":1,\"sub\":[\"a\",\"b\"]},{\"x\":2}],\"z\":null}",
+         NULL, 10},
+        {"{\"id\":2,\"s\":5,\"caf\\u00e9\":\"\\u540d\",\"x\\\"; DROP TABLE data; --\":1}", NULL, 11},
+        {"{\"id\":3,\"_sdc_bad\":1,\"ok\":1}", NULL, 12},
+        {"{\"nokey\":1}", NULL, 13},
+        {"{\"id\":4,\"big\":1e400}", NULL, 14},
+    };
+    CHECK_INT(write_recs(ld, &in, "webhooks.layout", 0, recs, 5), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "4");
+    CHECK_STR(q1("SELECT s FROM \"%s\".data WHERE id = 1", schema), "x\ty\n\\");
+    CHECK_STR(q1("SELECT b::text || ' ' || d::text || ' ' || n::text FROM \"%s\".data WHERE id = 1", schema),
+              "true 1.5 123456789012345678901234567890.5");
+    CHECK_STR(q1("SELECT o__p__q FROM \"%s\".data WHERE id = 1", schema), "7");
+    CHECK_STR(q1("SELECT s__bi FROM \"%s\".data WHERE id = 2", schema), "5");
+    CHECK_STR(q1("SELECT \"caf\xc3\xa9\" FROM \"%s\".data WHERE id = 2", schema), "\xe5\x90\x8d");
+    CHECK_STR(q1("SELECT \"x_DROP_TABLE_data___\" FROM \"%s\".data WHERE id = 2", schema), "1");
+    CHECK_STR(q1("SELECT ok FROM \"%s\".data WHERE id = 3", schema), "1");
+    /* types from the values */
+    CHECK_STR(q1("SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) "
+                 "FROM information_schema.columns WHERE table_schema = '%s' AND table_name = 'data'",
+                 schema),
+              "id:bigint,_sdc_sequence:bigint,_sdc_received_at:timestamp with time zone,"
+              "_sdc_batched_at:timestamp with time zone,_sdc_table_version:bigint,s:text,b:boolean,"
+              "d:double precision,n:numeric,o__p__q:bigint,s__bi:bigint,caf\xc3\xa9:text,"
+              "x_DROP_TABLE_data___:bigint,ok:bigint");
+    CHECK_STR(q1("SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' "
+                 "AND column_name IN ('z', 'big', '_sdc_bad')", schema), "0");
+    CHECK_STR(q1("SELECT string_agg(_sdc_source_key_id || '/' || _sdc_level_0_id || '/' || x, ',' "
+                 "ORDER BY _sdc_level_0_id) FROM \"%s\".data__items", schema),
+              "1/0/1,1/1/2");
+    CHECK_STR(q1("SELECT string_agg(_sdc_level_0_id || '/' || _sdc_level_1_id || '/' || value, ',' "
+                 "ORDER BY _sdc_level_1_id) FROM \"%s\".data__items__sub", schema),
+              "0/0/a,0/1/b");
+    CHECK_STR(q1("SELECT string_agg(reason, '|' ORDER BY reason) FROM \"%s\"._sdc_rejected", schema),
+              "primary key missing or null|reserved column name: _sdc_bad|"
+              "value out of range for column big");
+    CHECK_STR(q1("SELECT record FROM \"%s\"._sdc_rejected WHERE reason LIKE 'primary%%'", schema),
+              "{\"nokey\":1}");
+    CHECK_STR(q1("SELECT _sdc_received_at = _sdc_batched_at, _sdc_sequence, _sdc_table_version IS NULL "
+                 "FROM \"%s\".data WHERE id = 1", schema), "f");
+    CHECK_STR(q1("SELECT to_char(_sdc_received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') "
+                 "FROM \"%s\".data WHERE id = 1", schema), "2026-11-26 20:14:37.000010");
+    /* the table survived the hostile name */
+    CHECK_STR(q1("SELECT count(*) FROM pg_tables WHERE schemaname = '%s'", schema), "4");
+    pg_loader_destroy(ld);
+}
+
+static void test_upsert_sequence(void) {
+    char schema[64];
+    name(schema, sizeof(schema), "upsert");
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *ld = loader("g1");
+    const rec_t a[] = {{"{\"id\":\"k\",\"v\":\"first\",\"extra\":1,\"l\":[1,2,3]}", NULL, 100}};
+    const rec_t older[] = {{"{\"id\":\"k\",\"v\":\"older\",\"l\":[9]}", NULL, 50}};
+    const rec_t newer[] = {{"{\"id\":\"k\",\"v\":\"newer\",\"l\":[4]}", NULL, 200}};
+    CHECK_INT(write_recs(ld, &in, "webhooks.up", 0, a, 1), 0);
+    CHECK_INT(write_recs(ld, &in, "webhooks.up", 1, older, 1), 0);
+    CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "first");
+    CHECK_STR(q1("SELECT string_agg(value::text, ',' ORDER BY _sdc_level_0_id) FROM \"%s\".data__l", schema),
+              "1,2,3");
+    /* a replay of the same message changes nothing */
+    CHECK_INT(write_recs(ld, &in, "webhooks.up", 0, a, 1), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__l", schema), "3");
+    CHECK_INT(write_recs(ld, &in, "webhooks.up", 2, newer, 1), 0);
+    CHECK_STR(q1("SELECT v || ' ' || coalesce(extra::text, 'null') FROM \"%s\".data", schema), "newer null");
+    CHECK_STR(q1("SELECT string_agg(value::text, ',') FROM \"%s\".data__l", schema), "4");
+    /* a newer record without the array removes the old subtable rows */
+    const rec_t none[] = {{"{\"id\":\"k\",\"v\":\"no list\"}", NULL, 300}};
+    CHECK_INT(write_recs(ld, &in, "webhooks.up", 3, none, 1), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__l", schema), "0");
+    /* in one batch, the highest sequence wins whatever the order */
+    const rec_t mixed[] = {{"{\"id\":\"m\",\"v\":\"2\"}", NULL, 402},
+                           {"{\"id\":\"m\",\"v\":\"3\"}", NULL, 403},
+                           {"{\"id\":\"m\",\"v\":\"1\"}", NULL, 401}};
+    CHECK_INT(write_recs(ld, &in, "webhooks.up", 4, mixed, 3), 0);
+    CHECK_STR(q1("SELECT v FROM \"%s\".data WHERE id = 'm'", schema), "3");
+    /* Stitch's latest-row query */
+    CHECK_STR(q1("SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM \"%s\".data d WHERE "
+                 "_sdc_sequence = (SELECT MAX(_sdc_sequence) FROM \"%s\".data e WHERE e.id = d.id)",
+                 schema, schema),
+              "k=no list,m=3");
+    /* offsets: next after the last, never backwards */
+    int64_t next = -1;
+    char err[256];
+    CHECK_INT(pg_loader_offset(ld, "webhooks.up", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(next, 7);
+    CHECK_INT(write_recs(ld, &in, "webhooks.up", 0, a, 1), 0);
+    CHECK_INT(pg_loader_offset(ld, "webhooks.up", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(next, 7);
+    CHECK_INT(pg_loader_offset(ld, "webhooks.up", 1, &next, err, sizeof(err)), 1);
+    pg_loader_t *other = loader("g2");
+    CHECK_INT(pg_loader_offset(other, "webhooks.up", 0, &next, err, sizeof(err)), 1);
+    pg_loader_destroy(other);
+    pg_loader_destroy(ld);
+}
+
+static void test_no_pk(void) {
+    char schema[64];
+    name(schema, sizeof(schema), "nopk");
+    wh_integration_t in = {schema, NULL, 0};
+    pg_loader_t *ld = loader("g1");
+    const rec_t recs[] = {{"{\"a\":1,\"l\":[{\"x\":1}]}", "uuid-1", 1},
+                          {"{\"a\":1,\"l\":[{\"x\":1}]}", "uuid-2", 2},
+                          {"{\"a\":2}", NULL, 3}};
+    CHECK_INT(write_recs(ld, &in, "webhooks.nopk", 0, recs, 3), 0);
+    CHECK_INT(write_recs(ld, &in, "webhooks.nopk", 0, recs, 3), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "2");
+    CHECK_STR(q1("SELECT string_agg(__sdc_primary_key, ',' ORDER BY __sdc_primary_key) FROM \"%s\".data",
+                 schema), "uuid-1,uuid-2");
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__l", schema), "2");
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", schema), "2");
+    pg_loader_destroy(ld);
+}
+
+static void test_hostile_schema(void) {
+    /* identifiers are always quoted: even a schema name with quotes */
+    char schema[64];
+    snprintf(schema, sizeof(schema), "it\"; DROP SCHEMA public; --%s", run_id);
+    wh_integration_t in = {schema, NULL, 0};
+    pg_loader_t *ld = loader("g1");
+    const rec_t r[] = {{"{\"a\":\"'); DROP TABLE x; --\"}", "k", 1}};
+    CHECK_INT(write_recs(ld, &in, "webhooks.hostile", 0, r, 1), 0);
+    CHECK_STR(q1("SELECT a FROM \"it\"\"; DROP SCHEMA public; --%s\".data", run_id), "'); DROP TABLE x; --");
+    CHECK_STR(q1("SELECT count(*) FROM pg_namespace WHERE nspname = 'public'"), "1");
+    PQclear(PQexec(db, "SELECT 1"));
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP SCHEMA \"it\"\"; DROP SCHEMA public; --%s\" CASCADE", run_id);
+    PQclear(PQexec(db, sql));
+    pg_loader_destroy(ld);
+}
+
+/* two processes meet the same new columns at the same moment, many times */
+static void test_concurrent_columns(void) {
+    char schema[64];
+    name(schema, sizeof(schema), "race");
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    enum { ROUNDS = 30, PROCS = 2 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        if (pids[p] == 0) {
+            pg_loader_t *ld = loader("g1");
+            int bad = 0;
+            for (int r = 0; r < ROUNDS; r++) {
+                char json[256], topic[32];
+                /* process p writes value type p for the same new field:
+                   one gets the column, the other its suffixed twin */
+                if (p == 0)
+                    snprintf(json, sizeof(json), "{\"id\":%d,\"f%d\":%d,\"l%d\":[%d]}", r * 2, r, r, r, r);
+                else
+                    snprintf(json, sizeof(json), "{\"id\":%d,\"f%d\":\"s%d\",\"l%d\":[\"%d\"]}", r * 2 + 1, r,
+                             r, r, r);
+                snprintf(topic, sizeof(topic), "webhooks.race");
+                rec_t rec = {json, NULL, r + 1};
+                if (write_recs(ld, &in, topic, r, &rec, 1) != 0)
+                    bad++;
+            }
+            pg_loader_destroy(ld);
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int st = 0;
+        waitpid(pids[p], &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "60");
+    /* f7 holds one type and f7__bi or f7__st the other; both rows have a value */
+    CHECK_STR(q1("SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' "
+                 "AND table_name = 'data' AND column_name IN ('f7', 'f7__bi', 'f7__st')", schema), "2");
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data d WHERE id IN (14, 15) AND coalesce(to_jsonb(d)->>'f7', "
+                 "to_jsonb(d)->>'f7__bi', to_jsonb(d)->>'f7__st') = CASE id WHEN 14 THEN '7' ELSE 's7' END",
+                 schema), "2");
+    CHECK_STR(q1("SELECT count(*) FROM information_schema.tables WHERE table_schema = '%s'", schema), "32");
+}
+
+static void test_reconnect(void) {
+    char schema[64], url[1024];
+    name(schema, sizeof(schema), "reconn");
+    snprintf(url, sizeof(url), "%s%capplication_name=%s", pg_url, strchr(pg_url, '?') ? '&' : '?', schema);
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    char err[256];
+    pg_loader_t *ld = pg_loader_new(url, "g1", err, sizeof(err));
+    pg_loader_set_backoff(ld, 20, 200);
+    int fails = 0;
+    for (int i = 0; i < 20; i++) {
+        char json[64];
+        snprintf(json, sizeof(json), "{\"id\":%d}", i);
+        rec_t r = {json, NULL, i + 1};
+        if (i % 5 == 4)
+            q1("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s'",
+               schema);
+        fails += write_recs(ld, &in, "webhooks.reconn", i, &r, 1) != 0;
+    }
+    CHECK_INT(fails, 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "20");
+    pg_loader_stats_t st;
+    pg_loader_stats(ld, &st);
+    CHECK(st.retries >= 1);
+    CHECK_INT(st.batches, 20);
+    pg_loader_destroy(ld);
+
+    /* nothing listening: waits, and gives up only when told to stop */
+    static volatile sig_atomic_t stop = 0;
+    pg_loader_t *dead = pg_loader_new("postgresql://hookpipe@127.0.0.1:1/none?connect_timeout=1", "g1", err,
+                                      sizeof(err));
+    pg_loader_set_backoff(dead, 10, 10);
+    stop = 1;
+    pg_loader_set_stop(dead, &stop);
+    rec_t r = {"{\"id\":1}", NULL, 1};
+    CHECK_INT(write_recs(dead, &in, "webhooks.reconn", 0, &r, 1), -1);
+    int64_t next;
+    CHECK_INT(pg_loader_offset(dead, "webhooks.reconn", 0, &next, err, sizeof(err)), -1);
+    pg_loader_destroy(dead);
+    pg_loader_destroy(NULL);
+}
+
+static void test_bulk(void) {
+    /* a batch of thousands, half of them updates, timed */
+    char schema[64];
+    name(schema, sizeof(schema), "bulk");
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *ld = loader("g1");
+    enum { N = 5000 };
+    rec_t *recs = calloc(N, sizeof(*recs));
+    char (*texts)[200] = calloc(N, 200);
+    for (int i = 0; i < N; i++) {
+        snprintf(texts[i], 200, "{\"id\":%d,\"name\":\"customer %d\",\"amount\":%d.25,\"tags\":[\"a\",\"b\"]}",
+                 i % (N / 2), i, i);
+        recs[i] = (rec_t){texts[i], NULL, i + 1};
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_INT(write_recs(ld, &in, "webhooks.bulk", 0, recs, N / 2), 0);
+    CHECK_INT(write_recs(ld, &in, "webhooks.bulk", N / 2, recs + N / 2, N / 2), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    fprintf(stderr, "bulk: %d records (half updates) in %.3f s\n", N, secs);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "2500");
+    CHECK_STR(q1("SELECT min(amount) FROM \"%s\".data", schema), "2500.25");
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__tags", schema), "5000");
+    free(recs);
+    free(texts);
+    pg_loader_destroy(ld);
+}
+
+int main(void) {
+    pg_url = getenv("HOOKPIPE_PG_URL");
+    if (!pg_url) {
+        fprintf(stderr, "HOOKPIPE_PG_URL is not set: run through tests/run\n");
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    db = PQconnectdb(pg_url);
+    if (PQstatus(db) != CONNECTION_OK) {
+        fprintf(stderr, "connect: %s", PQerrorMessage(db));
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    PQsetNoticeProcessor(db, quiet, NULL);
+    snprintf(run_id, sizeof(run_id), "%lx%d", (unsigned long)time(NULL) & 0xfffff, (int)getpid());
+    TEST(test_layout);
+    TEST(test_upsert_sequence);
+    TEST(test_no_pk);
+    TEST(test_hostile_schema);
+    TEST(test_concurrent_columns);
+    TEST(test_reconnect);
+    TEST(test_bulk);
+    PQfinish(db);
+    return test_done();
+}
