@@ -122,11 +122,13 @@ char *gw_metrics_render(const gw_metrics_gauges_t *g, size_t *len) {
                 "# TYPE " P "requests_total counter\n");
     for (size_t i = 0; i < gw_nseries; i++)
         for (size_t c = 0; c <= GW_NCODES; c++)
-            if (gw_series[i].by_code[c])
-                gw_text(&t, P "requests_total{integration=\"%s\",code=\"%s%d\"} %llu\n",
-                        gw_series[i].name, c < GW_NCODES ? "" : "other",
-                        c < GW_NCODES ? gw_metrics_codes[c] : 0,
+            if (gw_series[i].by_code[c] && c < GW_NCODES)
+                gw_text(&t, P "requests_total{integration=\"%s\",code=\"%d\"} %llu\n",
+                        gw_series[i].name, gw_metrics_codes[c],
                         (unsigned long long)gw_series[i].by_code[c]);
+            else if (gw_series[i].by_code[c])
+                gw_text(&t, P "requests_total{integration=\"%s\",code=\"other\"} %llu\n",
+                        gw_series[i].name, (unsigned long long)gw_series[i].by_code[c]);
     gw_text(&t, "# HELP " P "records_total Records published, by outcome.\n"
                 "# TYPE " P "records_total counter\n");
     for (size_t i = 0; i < gw_nseries; i++) {
