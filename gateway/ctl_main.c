@@ -2,9 +2,23 @@
  * their records to the compacted topic hookpipe.integrations, which every
  * gateway follows. It talks to Kafka only.
  *
- * Exit status: 0 done, 1 the operation failed or was refused, 2 usage error.
- * Errors are one line on stderr starting "hookpipectl: ". Standard output
- * carries only the result (a webhook URL, a listing, a record). */
+ * Exit status: 0 done, 1 the operation failed or was refused (including a
+ * refused name, primary key or client id), 2 usage error (unknown command or
+ * option, wrong number of arguments, an option value of the wrong type, no
+ * bootstrap servers). Errors are one line on stderr starting "hookpipectl: ".
+ * Standard output carries only the result (a webhook URL, a listing, a
+ * record).
+ *
+ * Decisions:
+ * - New topics get replication factor -1 (the broker's
+ *   default.replication.factor) unless --replication-factor says otherwise;
+ *   librdkafka 2.0.2 sends it with CreateTopics v4, which Kafka 4.1 accepts.
+ * - The default client id is 8 random decimal digits (no leading zero), from
+ *   the OpenSSL CSPRNG; it is not a secret, the token is.
+ * - delete writes a tombstone only: the event and dead-letter topics and the
+ *   data already loaded are kept, as Stitch never deletes data either.
+ * - Changes to one integration are serialised across hookpipectl runs by a
+ *   Kafka transaction (see ctl_store.h); the loser retries from a fresh read. */
 #include <ctype.h>
 #include <jansson.h>
 #include <openssl/crypto.h>

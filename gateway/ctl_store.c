@@ -301,7 +301,8 @@ integ_t *ctl_state_find(const ctl_state_t *state, const char *name) {
 /* Keeps the last value of every key (sorted by key), parsed. */
 static int ctl_state_build(ctl_state_t *state, ctl_entry_t *e, size_t n, char *errstr,
                            size_t errstr_size) {
-    qsort(e, n, sizeof(*e), ctl_entry_cmp);
+    if (n > 1)
+        qsort(e, n, sizeof(*e), ctl_entry_cmp);
     if (n && !(state->items = calloc(n, sizeof(integ_t *)))) {
         ctl_err(errstr, errstr_size, "out of memory");
         return -1;
