@@ -582,19 +582,23 @@ static const ctl_cmd_t ctl_cmds[] = {
     {"integration", "create", "NAME", 1, ctl_create_opts, ctl_cmd_create,
      "creates an integration and its topics; prints its webhook URL (shown only now).\n"
      "NAME is a display name; the integration's name is derived from it as Stitch\n"
-     "does (\"Stripe Events\" -> stripe_events) and cannot change afterwards."},
+     "does (\"Stripe Events\" -> stripe_events): lower-cased, spaces and hyphens\n"
+     "become '_', other characters are dropped; 1..59 characters, not starting\n"
+     "with a digit. It names the topics and cannot change afterwards.\n"
+     "Creates the topics <prefix><name> and <prefix><name>.rejected (and the\n"
+     "compacted " INTEG_TOPIC " if missing), then writes the record."},
     {"integration", "list", "", 0, ctl_list_opts, ctl_cmd_list,
-     "lists the integrations, one per line, tab-separated: name, status, topic,\n"
-     "primary key (- if none), number of active tokens; --json: a JSON array of\n"
-     "the records."},
+     "lists the integrations, one per line: name, status, topic, primary key, tokens.\n"
+     "Fields are tab-separated; the primary key is comma-joined (- if none), tokens\n"
+     "is the number of active tokens. --json: a JSON array of the records."},
     {"integration", "show", "NAME", 1, ctl_no_opts, ctl_cmd_show,
      "prints the integration's record as JSON (token hashes, never tokens)."},
     {"token", "add", "NAME", 1, ctl_token_add_opts, ctl_cmd_token_add,
-     "adds a second webhook URL so that a token can be rotated without downtime\n"
-     "(at most 2 are active); prints the new URL, shown only now."},
+     "adds a webhook URL (at most 2 active), to rotate a token without downtime.\n"
+     "Prints the new URL, shown only now; same client id, new token."},
     {"token", "revoke", "NAME TOKEN_ID", 2, ctl_no_opts, ctl_cmd_token_revoke,
-     "revokes a token (ids: " CTL_PROG " integration show NAME); every gateway\n"
-     "refuses it within a second."},
+     "revokes a token: every gateway refuses it within a second.\n"
+     "Token ids: " CTL_PROG " integration show NAME."},
     {"pause", NULL, "NAME", 1, ctl_no_opts, ctl_cmd_pause,
      "the gateways refuse the integration's webhooks until it is resumed."},
     {"resume", NULL, "NAME", 1, ctl_no_opts, ctl_cmd_resume,
@@ -614,8 +618,24 @@ static const cfg_opt_t *ctl_option(const char *name) {
     return NULL;
 }
 
+/* What an option's value is called in help. */
+static const char *ctl_metavar(const cfg_opt_t *o) {
+    static const char *const names[][2] = {
+        {"primary-key", "F1[,F2...]"}, {"partitions", "N"}, {"replication-factor", "N"},
+        {"max-body", "BYTES"}, {"client-id", "ID"}, {"base-url", "URL"},
+        {"topic-prefix", "PREFIX"}, {"timeout", "MS"},
+    };
+    if (o->type == CFG_BOOL)
+        return "";
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i][0], o->name) == 0)
+            return names[i][1];
+    return "VALUE";
+}
+
 static void ctl_print_option(FILE *out, const cfg_opt_t *o) {
-    fprintf(out, "  --%s%s", o->name, o->type == CFG_BOOL ? "" : " VALUE");
+    const char *mv = ctl_metavar(o);
+    fprintf(out, "  --%s%s%s", o->name, *mv ? " " : "", mv);
     if (o->def && o->type != CFG_BOOL)
         fprintf(out, " (default %s)", *o->def ? o->def : "\"\"");
     fprintf(out, "\n      %s\n", o->doc);
