@@ -7,19 +7,7 @@
 
 #include <jansson.h>
 
-/* A chained hash map from byte strings to pointers; keys are copied. */
-typedef struct sr_entry {
-    struct sr_entry *next;
-    void *val;
-    size_t klen;
-    uint64_t hash;
-    char key[];
-} sr_entry_t;
-
-typedef struct {
-    sr_entry_t **buckets;
-    size_t nbuckets, count;
-} sr_map_t;
+#include "sr_map.h"
 
 struct sr_state {
     sr_map_t subjects;       /* name -> sr_subject_t */
@@ -31,92 +19,6 @@ struct sr_state {
     sr_compat_level_t default_level;
     int max_id;
 };
-
-static uint64_t sr_hash(const void *key, size_t len) {
-    const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
-static void *sr_map_get(const sr_map_t *m, const void *key, size_t klen) {
-    if (!m->nbuckets)
-        return NULL;
-    uint64_t h = sr_hash(key, klen);
-    for (sr_entry_t *e = m->buckets[h % m->nbuckets]; e; e = e->next)
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            return e->val;
-    return NULL;
-}
-
-/* Inserts or replaces. 0, or -1 on out of memory. */
-static int sr_map_put(sr_map_t *m, const void *key, size_t klen, void *val) {
-    uint64_t h = sr_hash(key, klen);
-    if (m->nbuckets) {
-        for (sr_entry_t *e = m->buckets[h % m->nbuckets]; e; e = e->next)
-            if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
-                e->val = val;
-                return 0;
-            }
-    }
-    if (m->count >= m->nbuckets) {
-        size_t nb = m->nbuckets ? m->nbuckets * 2 : 64;
-        sr_entry_t **b = calloc(nb, sizeof(*b));
-        if (!b)
-            return -1;
-        for (size_t i = 0; i < m->nbuckets; i++) {
-            sr_entry_t *e = m->buckets[i];
-            while (e) {
-                sr_entry_t *next = e->next;
-                e->next = b[e->hash % nb];
-                b[e->hash % nb] = e;
-                e = next;
-            }
-        }
-        free(m->buckets);
-        m->buckets = b;
-        m->nbuckets = nb;
-    }
-    sr_entry_t *e = malloc(sizeof(*e) + klen);
-    if (!e)
-        return -1;
-    memcpy(e->key, key, klen);
-    e->klen = klen;
-    e->hash = h;
-    e->val = val;
-    e->next = m->buckets[h % m->nbuckets];
-    m->buckets[h % m->nbuckets] = e;
-    m->count++;
-    return 0;
-}
-
-static void sr_map_del(sr_map_t *m, const void *key, size_t klen) {
-    if (!m->nbuckets)
-        return;
-    uint64_t h = sr_hash(key, klen);
-    for (sr_entry_t **pe = &m->buckets[h % m->nbuckets]; *pe; pe = &(*pe)->next) {
-        sr_entry_t *e = *pe;
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
-            *pe = e->next;
-            free(e);
-            m->count--;
-            return;
-        }
-    }
-}
-
-static void sr_map_free(sr_map_t *m) {
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        sr_entry_t *e = m->buckets[i];
-        while (e) {
-            sr_entry_t *next = e->next;
-            free(e);
-            e = next;
-        }
-    }
-    free(m->buckets);
-}
 
 static void sr_schema_free(sr_schema_t *s) {
     if (!s)
