@@ -28,6 +28,7 @@ typedef struct sink_integ {
     int version;            /* converter version registered and opened */
     int schema_id;
     int opened;             /* the target has the current version */
+    int has_pk;             /* the integration has a primary key */
     int assigned;           /* partitions of it in the current assignment */
 } sink_integ_t;
 
@@ -174,6 +175,8 @@ static int sink_has_pk(sink_consumer_t *c, const char *name) {
 
 /* ---- state ---- */
 
+static int sink_seed(sink_consumer_t *c, sink_integ_t *in);
+
 static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *errstr,
                                 size_t errstr_size) {
     for (size_t i = 0; i < c->ninteg; i++)
@@ -193,7 +196,7 @@ static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *err
     }
     in->name = in->topic + strlen(c->prefix);
     in->schema_id = -1;
-    int has_pk = sink_has_pk(c, in->name);
+    int has_pk = in->has_pk = sink_has_pk(c, in->name);
     in->conv = sink_conv_new(in->name, has_pk, NULL, errstr, errstr_size);
     if (!in->conv) {
         free(in->topic);
@@ -204,6 +207,10 @@ static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *err
     log_info("integration %s: topic %s, %s", in->name, topic,
              has_pk ? "primary key" : "no primary key (__sdc_primary_key)");
     c->integs[c->ninteg++] = in;
+    if (sink_seed(c, in) < 0) {
+        snprintf(errstr, errstr_size, "stopping");
+        return NULL;
+    }
     return in;
 nomem:
     snprintf(errstr, errstr_size, "out of memory");
@@ -406,9 +413,55 @@ static int sink_reject(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_mess
     return 0;
 }
 
+/* Waits about a second between registry attempts, serving the producers
+ * meanwhile. 0, or -1 when stopping or fatal. */
+static int sink_registry_wait(sink_consumer_t *c) {
+    for (int i = 0; i < 10 && !*c->stop && !c->fatal; i++) {
+        char e[256];
+        rd_kafka_poll(sink_kprod_rk(c->dlq), 100);
+        if (c->target->ops->poll(c->target, e, sizeof(e)) < 0)
+            sink_fatal(c, "target", e);
+    }
+    return *c->stop || c->fatal ? -1 : 0;
+}
+
+/* Makes the latest version registered under the integration's subject the
+ * converter's current one (a fresh converter if there is none, or if it is
+ * not ours to continue). 0, or -1 when stopping or fatal. */
+static int sink_seed(sink_consumer_t *c, sink_integ_t *in) {
+    char subject[512], err[512];
+    snprintf(subject, sizeof(subject), "%s-value", in->topic);
+    for (int attempt = 0;; attempt++) {
+        int id = -1;
+        char *text = NULL;
+        int rc = c->conf.registry.latest(c->conf.registry.opaque, subject, &id, &text, err,
+                                         sizeof(err));
+        if (rc == SINK_REG_OK) {
+            int lr = sink_conv_load(in->conv, text, err, sizeof(err));
+            free(text);
+            if (lr == 0) {
+                in->version = sink_conv_version(in->conv);
+                in->schema_id = id;
+                in->opened = 0;
+                log_info("%s: continuing from schema id %d", subject, id);
+                return 0;
+            }
+            log_warn("%s: latest schema (id %d) not loadable, inferring afresh: %s", subject,
+                     id, err);
+            return 0;
+        }
+        free(text);
+        if (rc == SINK_REG_NOT_FOUND || rc == SINK_REG_REFUSED)
+            return 0;
+        if (attempt % 10 == 0)
+            log_warn("%s: registry: %s (retrying)", subject, err);
+        if (sink_registry_wait(c) < 0)
+            return -1;
+    }
+}
+
 /* Registers the converter's new version; retries while the registry is
- * unreachable (serving producers meanwhile). 0, 1 refused (reason in
- * errstr), -1 stopped. */
+ * unreachable. 0, 1 refused (reason in errstr), -1 stopping or fatal. */
 static int sink_register(sink_consumer_t *c, sink_integ_t *in, char *errstr,
                          size_t errstr_size) {
     char subject[512];
@@ -416,29 +469,40 @@ static int sink_register(sink_consumer_t *c, sink_integ_t *in, char *errstr,
     const char *text = sink_conv_schema_text(in->conv);
     for (int attempt = 0;; attempt++) {
         int id = -1;
-        int rc = c->conf.reg(c->conf.reg_opaque, subject, text, &id, errstr, errstr_size);
+        int rc = c->conf.registry.register_schema(c->conf.registry.opaque, subject, text, &id,
+                                                  errstr, errstr_size);
         if (rc == SINK_REG_OK) {
             in->schema_id = id;
             log_info("%s: version %d registered as schema id %d", subject,
                      sink_conv_version(in->conv), id);
             return 0;
         }
-        if (rc == SINK_REG_REFUSED)
+        if (rc == SINK_REG_REFUSED || rc == SINK_REG_NOT_FOUND)
             return 1;
         if (attempt % 10 == 0)
             log_warn("%s: registry: %s (retrying)", subject, errstr);
-        for (int i = 0; i < 10 && !*c->stop; i++) {
-            char e[256];
-            rd_kafka_poll(sink_kprod_rk(c->dlq), 100);
-            if (c->target->ops->poll(c->target, e, sizeof(e)) < 0) {
-                sink_fatal(c, "target", e);
-                return -1;
-            }
-        }
-        if (*c->stop)
+        if (sink_registry_wait(c) < 0)
             return -1;
     }
 }
+
+/* A new converter for the integration, continuing from the registry. */
+static int sink_conv_reset(sink_consumer_t *c, sink_integ_t *in) {
+    char e[256];
+    sink_conv_t *fresh = sink_conv_new(in->name, in->has_pk, NULL, e, sizeof(e));
+    if (!fresh) {
+        sink_fatal(c, in->topic, e);
+        return -1;
+    }
+    sink_conv_destroy(in->conv);
+    in->conv = fresh;
+    in->version = 0;
+    in->schema_id = -1;
+    in->opened = 0;
+    return sink_seed(c, in);
+}
+
+#define SINK_REGISTER_ATTEMPTS 5
 
 /* Converts and writes one message; every outcome advances the partition
  * (written, or dead-lettered), except a fatal error. */
@@ -448,7 +512,8 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
     sink_part_t *p = sink_part(c, topic, rkm->partition);
     sink_integ_t *in = sink_integ(c, topic, err, sizeof(err));
     if (!in) {
-        sink_fatal(c, topic, err);
+        if (!*c->stop)
+            sink_fatal(c, topic, err);
         return;
     }
     rd_kafka_headers_t *hdrs = NULL;
@@ -469,31 +534,30 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
         snprintf(reason, sizeof(reason), "conversion failed: %.400s", tmp);
         rc = SINK_REJECT;
     }
-    if (rc == SINK_OK && sink_conv_version(in->conv) != in->version)
-        rc = SINK_NEW_VERSION; /* converter rebuilt after a refused version */
-    if (rc == SINK_NEW_VERSION) {
+    /* a version the registry refused is converted again from the latest
+     * registered one: another sink may have registered it meanwhile */
+    for (int attempt = 0; rc == SINK_NEW_VERSION; attempt++) {
         int r = sink_register(c, in, err, sizeof(err));
         if (r < 0)
             return; /* stopping: the record is consumed again next time */
-        if (r > 0) {
-            /* the registry refused a version that evolution promised to be
-             * compatible: keep the partition moving, start the shape over */
-            snprintf(reason, sizeof(reason), "schema registration refused: %.400s", err);
-            log_error("%s: %s", in->topic, reason);
-            char e[256];
-            sink_conv_t *fresh = sink_conv_new(in->name, sink_has_pk(c, in->name), NULL, e,
-                                               sizeof(e));
-            if (!fresh) {
-                sink_fatal(c, in->topic, e);
-                return;
-            }
-            sink_conv_destroy(in->conv);
-            in->conv = fresh;
-            in->version = 0;
-            rc = SINK_REJECT;
-        } else {
+        if (r == 0) {
             in->version = sink_conv_version(in->conv);
             in->opened = 0;
+            break;
+        }
+        log_warn("%s: version %d refused by the registry (%s): reloading the latest",
+                 in->topic, sink_conv_version(in->conv), err);
+        if (sink_conv_reset(c, in) < 0)
+            return;
+        if (attempt + 1 >= SINK_REGISTER_ATTEMPTS) {
+            snprintf(reason, sizeof(reason), "schema registration refused: %.400s", err);
+            rc = SINK_REJECT;
+            break;
+        }
+        rc = sink_conv_record(in->conv, rkm->payload, rkm->len, &sys, reason, sizeof(reason));
+        if (rc == SINK_FAIL) {
+            sink_fatal(c, in->topic, reason);
+            return;
         }
     }
     if (rc == SINK_REJECT) {

@@ -3,9 +3,13 @@
  * names are [a-z0-9_], so <topic>.rejected and <topic>.avro never match),
  * so a new integration is picked up without a restart.
  *
- * Per record: JSON -> Avro by the integration's converter (sink_conv); a
- * new schema version is registered under <topic>-value (through the
- * register callback) and opened in the target before the record is written;
+ * Per record: JSON -> Avro by the integration's converter (sink_conv). The
+ * converter of an integration starts from the latest version registered
+ * under <topic>-value (so a restarted sink, or another target's sink,
+ * continues the same evolution); a new version is registered there and
+ * opened in the target before the record is written. A version the
+ * registry refuses (another sink registered a newer one meanwhile) makes
+ * the converter reload the latest and convert the record again;
  * a record that cannot be converted goes to <topic>.rejected with the
  * original key, value and headers plus hookpipe-reject-reason.
  *
@@ -28,25 +32,34 @@
 #include "cfg.h"
 #include "sink_target.h"
 
-/* Result of registering a schema. */
+/* Result of a registry call. */
 typedef enum {
-    SINK_REG_OK = 0,     /* *id is the schema's id under the subject */
+    SINK_REG_OK = 0,     /* done */
     SINK_REG_REFUSED,    /* permanently refused (incompatible, invalid) */
-    SINK_REG_RETRY       /* transient (registry unreachable): try again later */
+    SINK_REG_RETRY,      /* transient (registry unreachable): try again later */
+    SINK_REG_NOT_FOUND   /* latest: the subject has no version yet */
 } sink_reg_rc_t;
 
-/* Registers `schema` (NUL-terminated Avro JSON) under `subject`; returns a
- * sink_reg_rc_t, with a reason in errstr unless SINK_REG_OK. */
-typedef int (*sink_register_fn)(void *opaque, const char *subject, const char *schema,
-                                int *id, char *errstr, size_t errstr_size);
+/* The schema registry as the consumer uses it. Both calls return a
+ * sink_reg_rc_t, with a reason in errstr unless SINK_REG_OK.
+ *   register_schema  registers `schema` (NUL-terminated Avro JSON) under
+ *                    `subject`: *id is its id (new or existing);
+ *   latest           the latest version under `subject`: *id and *schema
+ *                    (malloc'd, the caller frees it). */
+typedef struct sink_registry {
+    int (*register_schema)(void *opaque, const char *subject, const char *schema, int *id,
+                           char *errstr, size_t errstr_size);
+    int (*latest)(void *opaque, const char *subject, int *id, char **schema, char *errstr,
+                  size_t errstr_size);
+    void *opaque;
+} sink_registry_t;
 
 typedef struct sink_consumer_conf {
     const char *group_id;         /* consumer group */
     const char *topic_prefix;     /* e.g. "webhooks." */
     long long batch_max_records;  /* commit at least every this many records */
     long long batch_max_ms;       /* ... and at least this often */
-    sink_register_fn reg;         /* schema registration */
-    void *reg_opaque;
+    sink_registry_t registry;     /* copied; opaque is borrowed */
 } sink_consumer_conf_t;
 
 typedef struct sink_consumer sink_consumer_t;

@@ -91,25 +91,25 @@ static sink_reg_t *sink_reg_new(const char *url, const char *user, const char *p
     return r;
 }
 
-static int sink_reg_register(void *opaque, const char *subject, const char *schema, int *id,
-                             char *errstr, size_t errstr_size) {
-    sink_reg_t *r = opaque;
+/* One request; *status and *res (the parsed JSON answer, or NULL) for the
+ * caller. SINK_REG_RETRY with errstr if the registry could not be asked. */
+static int sink_reg_call(sink_reg_t *r, const char *path, const char *body, long *status,
+                         json_t **res, char *errstr, size_t errstr_size) {
     int rc = SINK_REG_RETRY;
-    char *endpoint = NULL, *body = NULL;
+    char *endpoint = NULL;
     sink_reg_buf_t ans = {NULL, 0};
     struct curl_slist *hdrs = NULL;
-    json_t *req = json_pack("{s:s}", "schema", schema), *res = NULL;
-    if (!req || !(body = json_dumps(req, JSON_COMPACT)) ||
-        asprintf(&endpoint, "%s/subjects/%s/versions", r->url, subject) < 0) {
-        endpoint = NULL;
+    *res = NULL;
+    if (asprintf(&endpoint, "%s%s", r->url, path) < 0) {
         snprintf(errstr, errstr_size, "out of memory");
-        goto out;
+        return rc;
     }
     hdrs = curl_slist_append(hdrs, "Content-Type: application/vnd.schemaregistry.v1+json");
     CURL *h = r->curl;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, endpoint);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_reg_collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
@@ -121,30 +121,75 @@ static int sink_reg_register(void *opaque, const char *subject, const char *sche
     }
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        snprintf(errstr, errstr_size, "%s", curl_easy_strerror(cc));
+        snprintf(errstr, errstr_size, "%s: %s", path, curl_easy_strerror(cc));
         goto out;
     }
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    res = ans.data ? json_loads(ans.data, 0, NULL) : NULL;
-    json_t *jid = res ? json_object_get(res, "id") : NULL;
-    if (status == 200 && json_is_integer(jid)) {
-        *id = (int)json_integer_value(jid);
-        rc = SINK_REG_OK;
-        goto out;
-    }
-    const char *msg = res ? json_string_value(json_object_get(res, "message")) : NULL;
-    snprintf(errstr, errstr_size, "HTTP %ld: %s", status, msg ? msg : "unexpected answer");
-    /* 409 incompatible, 422 invalid: asking again gives the same answer */
-    if (status == 409 || status == 422 || status == 400)
-        rc = SINK_REG_REFUSED;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    *res = ans.data ? json_loads(ans.data, 0, NULL) : NULL;
+    const char *msg = *res ? json_string_value(json_object_get(*res, "message")) : NULL;
+    snprintf(errstr, errstr_size, "HTTP %ld: %s", *status, msg ? msg : "unexpected answer");
+    rc = SINK_REG_OK;
 out:
-    json_decref(req);
-    json_decref(res);
-    free(body);
     free(endpoint);
     free(ans.data);
     curl_slist_free_all(hdrs);
+    return rc;
+}
+
+static int sink_reg_register(void *opaque, const char *subject, const char *schema, int *id,
+                             char *errstr, size_t errstr_size) {
+    sink_reg_t *r = opaque;
+    char path[600];
+    long status = 0;
+    json_t *res = NULL, *req = json_pack("{s:s}", "schema", schema);
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return SINK_REG_RETRY;
+    }
+    snprintf(path, sizeof(path), "/subjects/%s/versions", subject);
+    int rc = sink_reg_call(r, path, body, &status, &res, errstr, errstr_size);
+    free(body);
+    json_t *jid = json_object_get(res, "id");
+    if (rc == SINK_REG_OK) {
+        if (status == 200 && json_is_integer(jid))
+            *id = (int)json_integer_value(jid);
+        /* 409 incompatible, 422 invalid: asking again gives the same answer */
+        else if (status == 409 || status == 422 || status == 400)
+            rc = SINK_REG_REFUSED;
+        else
+            rc = SINK_REG_RETRY;
+    }
+    json_decref(res);
+    return rc;
+}
+
+static int sink_reg_latest(void *opaque, const char *subject, int *id, char **schema,
+                           char *errstr, size_t errstr_size) {
+    sink_reg_t *r = opaque;
+    char path[600];
+    long status = 0;
+    json_t *res = NULL;
+    *schema = NULL;
+    snprintf(path, sizeof(path), "/subjects/%s/versions/latest", subject);
+    int rc = sink_reg_call(r, path, NULL, &status, &res, errstr, errstr_size);
+    json_t *jid = json_object_get(res, "id");
+    const char *text = json_string_value(json_object_get(res, "schema"));
+    if (rc == SINK_REG_OK) {
+        if (status == 200 && json_is_integer(jid) && text) {
+            *id = (int)json_integer_value(jid);
+            if (!(*schema = strdup(text))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                rc = SINK_REG_RETRY;
+            }
+        } else if (status == 404) {
+            rc = SINK_REG_NOT_FOUND;
+        } else {
+            rc = SINK_REG_RETRY;
+        }
+    }
+    json_decref(res);
     return rc;
 }
 
@@ -247,8 +292,7 @@ int main(int argc, char **argv) {
         .topic_prefix = cfg_str(cfg, "topic.prefix"),
         .batch_max_records = cfg_int(cfg, "batch.max.records"),
         .batch_max_ms = cfg_int(cfg, "batch.max.ms"),
-        .reg = sink_reg_register,
-        .reg_opaque = reg,
+        .registry = {sink_reg_register, sink_reg_latest, reg},
     };
     if (!(consumer = sink_consumer_new(cfg, &cc, target, err, sizeof(err)))) {
         log_error("consumer: %s", err);
