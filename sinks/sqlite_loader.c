@@ -1,0 +1,603 @@
+/* sqlite_loader: the SQLite warehouse target, exactly-once batches (see sqlite_loader.h). */
+#include "sqlite_loader.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "wh_sql.h"
+
+#define SQ_HARD_RETRIES 3
+#define SQ_NAME_MAX 256
+
+typedef struct layout_entry {
+    char *name;
+    wh_layout_t *layout;
+    int loaded;
+} layout_entry_t;
+
+struct sqlite_loader {
+    sqlite3 *db;
+    char *group;
+    volatile sig_atomic_t *stop;
+    int backoff_min, backoff_max;
+    sink_json_parser_t *parser;
+    layout_entry_t *layouts;
+    size_t nlayouts;
+    int schema_version;   /* when the catalogs were read */
+    int transient;
+    char err[512];
+};
+
+int sqlite_table_name(const char *integration, const char *table, char *out, size_t out_size) {
+    int n = snprintf(out, out_size, "%s.%s", integration, table);
+    return (n < 0 || (size_t)n >= out_size) ? -1 : 0;
+}
+
+/* notes the connection's last error; busy, locked, full and I/O errors
+ * are worth waiting out */
+static int fail(sqlite_loader_t *ld, const char *what) {
+    int code = sqlite3_extended_errcode(ld->db) & 0xff;
+    snprintf(ld->err, sizeof(ld->err), "%s: %s", what, sqlite3_errmsg(ld->db));
+    ld->transient = code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ||
+                    code == SQLITE_IOERR || code == SQLITE_CANTOPEN;
+    return -1;
+}
+
+static int exec(sqlite_loader_t *ld, const char *sql) {
+    if (sqlite3_exec(ld->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fail(ld, "exec");
+    return 0;
+}
+
+static int exec_sql(sqlite_loader_t *ld, wh_sql_t *q) {
+    if (q->oom) {
+        snprintf(ld->err, sizeof(ld->err), "out of memory");
+        ld->transient = 0;
+        return -1;
+    }
+    return exec(ld, q->p);
+}
+
+sqlite_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr,
+                                   size_t errstr_size) {
+    sqlite_loader_t *ld = calloc(1, sizeof(*ld));
+    if (!ld || !(ld->group = strdup(group)) || !(ld->parser = sink_json_parser_new(0, 0))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        sqlite_loader_destroy(ld);
+        return NULL;
+    }
+    ld->backoff_min = 100;
+    ld->backoff_max = 5000;
+    if (sqlite3_open_v2(path, &ld->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        snprintf(errstr, errstr_size, "%s: %s", path, ld->db ? sqlite3_errmsg(ld->db) : "out of memory");
+        sqlite_loader_destroy(ld);
+        return NULL;
+    }
+    sqlite3_busy_timeout(ld->db, 5000);
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE IF NOT EXISTS ");
+    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
+    wh_sql_add(&q, " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
+                   "next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, "
+                   "PRIMARY KEY (consumer_group, topic, partition))");
+    int rc = exec_sql(ld, &q);
+    wh_sql_free(&q);
+    if (rc < 0) {
+        snprintf(errstr, errstr_size, "%s: %s", path, ld->err);
+        sqlite_loader_destroy(ld);
+        return NULL;
+    }
+    return ld;
+}
+
+void sqlite_loader_destroy(sqlite_loader_t *ld) {
+    if (!ld)
+        return;
+    sqlite3_close(ld->db);
+    for (size_t i = 0; i < ld->nlayouts; i++) {
+        free(ld->layouts[i].name);
+        wh_layout_destroy(ld->layouts[i].layout);
+    }
+    free(ld->layouts);
+    sink_json_parser_destroy(ld->parser);
+    free(ld->group);
+    free(ld);
+}
+
+void sqlite_loader_set_stop(sqlite_loader_t *ld, volatile sig_atomic_t *stop) { ld->stop = stop; }
+
+void sqlite_loader_set_backoff(sqlite_loader_t *ld, int min_ms, int max_ms) {
+    ld->backoff_min = min_ms > 0 ? min_ms : 1;
+    ld->backoff_max = max_ms >= ld->backoff_min ? max_ms : ld->backoff_min;
+}
+
+static int stopped(const sqlite_loader_t *ld) { return ld->stop && *ld->stop; }
+
+static void nap(const sqlite_loader_t *ld, int ms) {
+    while (ms > 0 && !stopped(ld)) {
+        int step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)step * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        ms -= step;
+    }
+}
+
+static int backoff(sqlite_loader_t *ld, int *delay, int *hard) {
+    if (stopped(ld))
+        return -1;
+    if (!ld->transient && ++*hard >= SQ_HARD_RETRIES)
+        return -1;
+    log_warn("sqlite: %s; retrying in %d ms", ld->err, *delay);
+    nap(ld, *delay);
+    *delay = *delay * 2 > ld->backoff_max ? ld->backoff_max : *delay * 2;
+    return stopped(ld) ? -1 : 0;
+}
+
+static int prepare(sqlite_loader_t *ld, wh_sql_t *q, sqlite3_stmt **st) {
+    if (q->oom) {
+        snprintf(ld->err, sizeof(ld->err), "out of memory");
+        ld->transient = 0;
+        return -1;
+    }
+    if (sqlite3_prepare_v2(ld->db, q->p, (int)q->len, st, NULL) != SQLITE_OK)
+        return fail(ld, "prepare");
+    return 0;
+}
+
+int sqlite_loader_offset(sqlite_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
+                         char *errstr, size_t errstr_size) {
+    int delay = ld->backoff_min, hard = 0;
+    for (;;) {
+        wh_sql_t q = {0};
+        sqlite3_stmt *st = NULL;
+        wh_sql_add(&q, "SELECT next_offset FROM ");
+        wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
+        wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2 AND partition = ?3");
+        int rc = prepare(ld, &q, &st);
+        wh_sql_free(&q);
+        if (rc == 0) {
+            sqlite3_bind_text(st, 1, ld->group, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 3, partition);
+            int step = sqlite3_step(st);
+            if (step == SQLITE_ROW)
+                *next = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+            if (step == SQLITE_ROW || step == SQLITE_DONE)
+                return step == SQLITE_ROW ? 0 : 1;
+            fail(ld, "offsets");
+        }
+        if (backoff(ld, &delay, &hard) < 0)
+            break;
+    }
+    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
+    return -1;
+}
+
+static layout_entry_t *layout_for(sqlite_loader_t *ld, const wh_integration_t *in) {
+    for (size_t i = 0; i < ld->nlayouts; i++)
+        if (strcmp(ld->layouts[i].name, in->name) == 0)
+            return &ld->layouts[i];
+    layout_entry_t *nl = realloc(ld->layouts, (ld->nlayouts + 1) * sizeof(*nl));
+    if (!nl)
+        return NULL;
+    ld->layouts = nl;
+    layout_entry_t *e = &nl[ld->nlayouts];
+    memset(e, 0, sizeof(*e));
+    e->layout = wh_layout_new(in->name, in->pk, in->npk, ld->err, sizeof(ld->err));
+    if (!e->layout || !(e->name = strdup(in->name))) {
+        wh_layout_destroy(e->layout);
+        return NULL;
+    }
+    ld->nlayouts++;
+    return e;
+}
+
+/* reads "<integration>.*" tables and their columns (inside the write lock) */
+static int load_catalog(sqlite_loader_t *ld, layout_entry_t *e) {
+    const char *integ = wh_layout_integration(e->layout);
+    char prefix[SQ_NAME_MAX], rejected[SQ_NAME_MAX];
+    if (sqlite_table_name(integ, "", prefix, sizeof(prefix)) < 0 ||
+        sqlite_table_name(integ, WH_REJECTED_TABLE, rejected, sizeof(rejected)) < 0) {
+        snprintf(ld->err, sizeof(ld->err), "integration name too long");
+        ld->transient = 0;
+        return -1;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(ld->db,
+                           "SELECT m.name, p.name, p.type FROM sqlite_master AS m "
+                           "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' "
+                           "AND substr(m.name, 1, length(?1)) = ?1 AND m.name <> ?2 "
+                           "ORDER BY m.name, p.cid",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(ld, "catalog");
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rejected, -1, SQLITE_STATIC);
+    wh_layout_reset(e->layout);
+    size_t plen = strlen(prefix);
+    int step, rc = 0;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *table = (const char *)sqlite3_column_text(st, 0);
+        const char *col = (const char *)sqlite3_column_text(st, 1);
+        int t = wh_type_from_sqlite((const char *)sqlite3_column_text(st, 2));
+        if (!table || !col)
+            continue;
+        if (wh_layout_load_column(e->layout, table + plen, col, t < 0 ? WH_NTYPES : (wh_type_t)t) < 0) {
+            snprintf(ld->err, sizeof(ld->err), "out of memory");
+            ld->transient = 0;
+            rc = -1;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = fail(ld, "catalog");
+    sqlite3_finalize(st);
+    if (rc == 0)
+        e->loaded = 1;
+    return rc;
+}
+
+static void table_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
+    char name[SQ_NAME_MAX];
+    if (sqlite_table_name(wh_layout_integration(l), table, name, sizeof(name)) < 0)
+        q->oom = 1;
+    else
+        wh_sql_ident(q, name);
+}
+
+static size_t key_columns(const wh_layout_t *l, const wh_table_t *t) {
+    return wh_layout_nkeys(l) + (size_t)t->level;
+}
+
+/* creates what is pending; we hold the write lock and a fresh catalog */
+static int apply_ddl(sqlite_loader_t *ld, wh_layout_t *l) {
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "CREATE TABLE IF NOT EXISTS ");
+    table_ident(&q, l, WH_REJECTED_TABLE);
+    wh_sql_add(&q, " (_sdc_rejected_at TIMESTAMP, table_name TEXT, reason TEXT, record TEXT);\n");
+    for (size_t i = 0; i < wh_layout_ntables(l); i++) {
+        wh_table_t *t = wh_layout_table(l, i);
+        if (t->pending) {
+            size_t nkey = key_columns(l, t);
+            wh_sql_add(&q, "CREATE TABLE ");
+            table_ident(&q, l, t->name);
+            wh_sql_add(&q, " (");
+            for (size_t c = 0; c < t->ncols; c++) {
+                if (c)
+                    wh_sql_add(&q, ", ");
+                wh_sql_ident(&q, t->cols[c].name);
+                wh_sql_addf(&q, " %s%s", wh_type_sqlite(t->cols[c].type), c < nkey ? " NOT NULL" : "");
+            }
+            wh_sql_add(&q, ", PRIMARY KEY (");
+            for (size_t c = 0; c < nkey; c++) {
+                if (c)
+                    wh_sql_add(&q, ", ");
+                wh_sql_ident(&q, t->cols[c].name);
+            }
+            wh_sql_add(&q, "));\n");
+            continue;
+        }
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (!t->cols[c].pending)
+                continue;
+            wh_sql_add(&q, "ALTER TABLE ");
+            table_ident(&q, l, t->name);
+            wh_sql_add(&q, " ADD COLUMN ");
+            wh_sql_ident(&q, t->cols[c].name);
+            wh_sql_addf(&q, " %s;\n", wh_type_sqlite(t->cols[c].type));
+        }
+    }
+    int rc = exec_sql(ld, &q);
+    wh_sql_free(&q);
+    if (rc == 0)
+        wh_layout_clear_pending(l);
+    return rc;
+}
+
+static void bind_cell(sqlite3_stmt *st, int i, const wh_cell_t *v) {
+    char tmp[64];
+    if (!v) {
+        sqlite3_bind_null(st, i);
+        return;
+    }
+    switch (v->type) {
+    case WH_BIGINT:
+    case WH_BOOLEAN:
+        sqlite3_bind_int64(st, i, v->i);
+        break;
+    case WH_DOUBLE:
+        sqlite3_bind_double(st, i, v->d);
+        break;
+    case WH_TIMESTAMP:
+        wh_format_time(v->i, tmp);
+        sqlite3_bind_text(st, i, tmp, -1, SQLITE_TRANSIENT);
+        break;
+    default:
+        sqlite3_bind_text(st, i, v->s, (int)v->len, SQLITE_STATIC);
+    }
+}
+
+/* the INSERT of table t; for the root an upsert guarded by _sdc_sequence */
+static int prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t, sqlite3_stmt **st) {
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "INSERT INTO ");
+    table_ident(&q, l, t->name);
+    wh_sql_add(&q, " (");
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (c)
+            wh_sql_add(&q, ", ");
+        wh_sql_ident(&q, t->cols[c].name);
+    }
+    wh_sql_add(&q, ") VALUES (");
+    for (size_t c = 0; c < t->ncols; c++)
+        wh_sql_addf(&q, "%s?%zu", c ? ", " : "", c + 1);
+    wh_sql_add(&q, ")");
+    if (t->level == 0) {
+        size_t nkey = wh_layout_nkeys(l);
+        wh_sql_add(&q, " ON CONFLICT (");
+        for (size_t c = 0; c < nkey; c++) {
+            if (c)
+                wh_sql_add(&q, ", ");
+            wh_sql_ident(&q, t->cols[c].name);
+        }
+        if (wh_layout_has_pk(l)) {
+            wh_sql_add(&q, ") DO UPDATE SET ");
+            for (size_t c = nkey; c < t->ncols; c++) {
+                if (c > nkey)
+                    wh_sql_add(&q, ", ");
+                wh_sql_ident(&q, t->cols[c].name);
+                wh_sql_add(&q, " = excluded.");
+                wh_sql_ident(&q, t->cols[c].name);
+            }
+            wh_sql_add(&q, " WHERE excluded._sdc_sequence > ");
+            table_ident(&q, l, t->name);
+            wh_sql_add(&q, "._sdc_sequence");
+        } else {
+            wh_sql_add(&q, ") DO NOTHING");
+        }
+    }
+    int rc = prepare(ld, &q, st);
+    wh_sql_free(&q);
+    return rc;
+}
+
+/* DELETE of a subtable's rows for one parent key */
+static int prepare_delete(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t, sqlite3_stmt **st) {
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "DELETE FROM ");
+    table_ident(&q, l, t->name);
+    wh_sql_add(&q, " WHERE ");
+    for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+        wh_sql_addf(&q, "%s", k ? " AND " : "");
+        wh_sql_ident(&q, t->cols[k].name);
+        wh_sql_addf(&q, " = ?%zu", k + 1);
+    }
+    int rc = prepare(ld, &q, st);
+    wh_sql_free(&q);
+    return rc;
+}
+
+static int step_done(sqlite_loader_t *ld, sqlite3_stmt *st, const char *what) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : fail(ld, what);
+}
+
+static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
+    wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
+    if (!root)
+        return 0;
+    size_t ri = (size_t)(root - wh_layout_table(l, 0));
+    size_t nrec = wh_batch_nrecords(b), nt = wh_layout_ntables(l);
+    char *won = calloc(nrec ? nrec : 1, 1);
+    const wh_cell_t **by_col = NULL;
+    size_t maxcols = 1;
+    for (size_t ti = 0; ti < nt; ti++)
+        if (wh_layout_table(l, ti)->ncols > maxcols)
+            maxcols = wh_layout_table(l, ti)->ncols;
+    by_col = calloc(maxcols, sizeof(*by_col));
+    sqlite3_stmt *ins = NULL, *del = NULL;
+    int rc = won && by_col ? 0 : -1;
+    if (rc < 0) {
+        snprintf(ld->err, sizeof(ld->err), "out of memory");
+        ld->transient = 0;
+    }
+    if (rc == 0)
+        rc = prepare_insert(ld, l, root, &ins);
+    for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ri); r++) {
+        const wh_row_t *row = wh_batch_row(b, ri, r);
+        if (!wh_batch_row_live(b, row))
+            continue;
+        wh_batch_row_values(b, ri, row, by_col, root->ncols);
+        for (size_t c = 0; c < root->ncols; c++)
+            bind_cell(ins, (int)c + 1, by_col[c]);
+        rc = step_done(ld, ins, "upsert");
+        if (rc == 0 && sqlite3_changes(ld->db) > 0)
+            won[row->rec] = 1;
+    }
+    sqlite3_finalize(ins);
+    ins = NULL;
+    for (size_t ti = 0; rc == 0 && ti < nt; ti++) {
+        wh_table_t *t = wh_layout_table(l, ti);
+        if (t->level == 0)
+            continue;
+        if (wh_layout_has_pk(l)) {
+            /* an updated parent's old subtable rows go with it */
+            rc = prepare_delete(ld, l, t, &del);
+            for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ri); r++) {
+                const wh_row_t *row = wh_batch_row(b, ri, r);
+                if (!won[row->rec])
+                    continue;
+                wh_batch_row_values(b, ri, row, by_col, root->ncols);
+                for (size_t k = 0; k < wh_layout_nkeys(l); k++)
+                    bind_cell(del, (int)k + 1, by_col[k]);
+                rc = step_done(ld, del, "delete");
+            }
+            sqlite3_finalize(del);
+            del = NULL;
+        }
+        if (rc == 0 && wh_batch_live_rows(b, ti) > 0)
+            rc = prepare_insert(ld, l, t, &ins);
+        for (size_t r = 0; rc == 0 && ins && r < wh_batch_nrows(b, ti); r++) {
+            const wh_row_t *row = wh_batch_row(b, ti, r);
+            if (!wh_batch_row_live(b, row) || !won[row->rec])
+                continue;
+            wh_batch_row_values(b, ti, row, by_col, t->ncols);
+            for (size_t c = 0; c < t->ncols; c++)
+                bind_cell(ins, (int)c + 1, by_col[c]);
+            rc = step_done(ld, ins, "insert");
+        }
+        sqlite3_finalize(ins);
+        ins = NULL;
+    }
+    free(won);
+    free(by_col);
+    return rc;
+}
+
+static int write_rejects(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
+    if (wh_batch_nrejects(b) == 0)
+        return 0;
+    wh_sql_t q = {0};
+    sqlite3_stmt *st = NULL;
+    wh_sql_add(&q, "INSERT INTO ");
+    table_ident(&q, l, WH_REJECTED_TABLE);
+    wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) VALUES (?1, ?2, ?3, ?4)");
+    int rc = prepare(ld, &q, &st);
+    wh_sql_free(&q);
+    for (size_t i = 0; rc == 0 && i < wh_batch_nrejects(b); i++) {
+        const wh_reject_t *rj = wh_batch_reject_at(b, i);
+        char tmp[64];
+        wh_format_time(rj->rejected_at, tmp);
+        sqlite3_bind_text(st, 1, tmp, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, rj->table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, rj->reason, -1, SQLITE_STATIC);
+        /* a record that is not text is kept as the bytes received */
+        if (sink_json_utf8_valid(rj->record, rj->record_len))
+            sqlite3_bind_text(st, 4, rj->record, (int)rj->record_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_blob(st, 4, rj->record, (int)rj->record_len, SQLITE_STATIC);
+        rc = step_done(ld, st, "rejects");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int write_offsets(sqlite_loader_t *ld, const wh_batch_t *b) {
+    wh_sql_t q = {0};
+    sqlite3_stmt *st = NULL;
+    wh_sql_add(&q, "INSERT INTO ");
+    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
+    wh_sql_add(&q, " (consumer_group, topic, partition, next_offset, updated_at) "
+                   "VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')) "
+                   "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                   "next_offset = excluded.next_offset, updated_at = excluded.updated_at "
+                   "WHERE excluded.next_offset > next_offset");
+    int rc = prepare(ld, &q, &st);
+    wh_sql_free(&q);
+    for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
+        const wh_offset_t *o = wh_batch_offset_at(b, i);
+        sqlite3_bind_text(st, 1, ld->group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, o->topic, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, o->partition);
+        sqlite3_bind_int64(st, 4, o->next);
+        rc = step_done(ld, st, "offsets");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int schema_version(sqlite_loader_t *ld, int *out) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(ld->db, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK)
+        return fail(ld, "schema_version");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(ld, "schema_version");
+}
+
+static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
+                   int64_t batched_at) {
+    if (exec(ld, "BEGIN IMMEDIATE") < 0)
+        return -1;
+    int version = 0;
+    int rc = schema_version(ld, &version);
+    if (rc == 0 && version != ld->schema_version) {
+        /* another process changed the schema: every catalog is stale */
+        for (size_t i = 0; i < ld->nlayouts; i++)
+            ld->layouts[i].loaded = 0;
+        ld->schema_version = version;
+    }
+    if (rc == 0 && !e->loaded)
+        rc = load_catalog(ld, e);
+    wh_batch_t *b = NULL;
+    if (rc == 0 && !(b = wh_batch_new(e->layout, batched_at)))
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = wh_batch_add(b, ld->parser, &msgs[i]);
+    if (rc < 0 && !ld->err[0]) {
+        snprintf(ld->err, sizeof(ld->err), "out of memory");
+        ld->transient = 0;
+    }
+    int ddl = rc == 0 && (wh_layout_pending(e->layout) || wh_batch_nrejects(b) > 0);
+    if (ddl)
+        rc = apply_ddl(ld, e->layout);
+    /* read inside the lock: the version our own change made */
+    if (ddl && rc == 0)
+        rc = schema_version(ld, &version);
+    if (rc == 0)
+        rc = write_rows(ld, e->layout, b);
+    if (rc == 0)
+        rc = write_rejects(ld, e->layout, b);
+    if (rc == 0)
+        rc = write_offsets(ld, b);
+    if (rc == 0)
+        rc = exec(ld, "COMMIT");
+    wh_batch_destroy(b);
+    if (rc < 0) {
+        if (!sqlite3_get_autocommit(ld->db))
+            sqlite3_exec(ld->db, "ROLLBACK", NULL, NULL, NULL);
+        e->loaded = 0;
+        return -1;
+    }
+    /* our own schema change moved the version: the catalog is current */
+    ld->schema_version = version;
+    return 0;
+}
+
+int sqlite_loader_write(sqlite_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs,
+                        size_t n, int64_t batched_at, char *errstr, size_t errstr_size) {
+    ld->err[0] = '\0';
+    layout_entry_t *e = layout_for(ld, in);
+    if (!e) {
+        snprintf(errstr, errstr_size, "integration %s: %s", in->name,
+                 ld->err[0] ? ld->err : "out of memory");
+        return -1;
+    }
+    if (batched_at == 0)
+        batched_at = now_us();
+    int delay = ld->backoff_min, hard = 0;
+    for (;;) {
+        ld->err[0] = '\0';
+        if (attempt(ld, e, msgs, n, batched_at) == 0)
+            return 0;
+        if (backoff(ld, &delay, &hard) < 0)
+            break;
+    }
+    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
+    return -1;
+}

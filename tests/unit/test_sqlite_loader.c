@@ -1,0 +1,308 @@
+/* Unit tests for sinks/sqlite_loader: layout in one file, upserts, replays, offsets, stale catalogs, SIGKILL exactly-once. */
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../sinks/sqlite_loader.h"
+#include "harness.h"
+
+static char dir[64];
+
+/* the first value of a query on `path` as text; "(none)", "ERROR: ..." */
+static const char *q1(const char *path, const char *fmt, ...) {
+    static char out[4096];
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    sqlite3_open(path, &db);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(out, sizeof(out), "ERROR: %s", sqlite3_errmsg(db));
+    } else if (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        snprintf(out, sizeof(out), "%s", v ? (const char *)v : "");
+    } else {
+        snprintf(out, sizeof(out), "(none)");
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+typedef struct {
+    const char *json;
+    const char *key;
+    int64_t seq;
+} rec_t;
+
+static int write_recs(sqlite_loader_t *ld, const wh_integration_t *in, const char *topic,
+                      int64_t first_offset, const rec_t *recs, size_t n) {
+    wh_msg_t *m = calloc(n, sizeof(*m));
+    for (size_t i = 0; i < n; i++) {
+        m[i] = (wh_msg_t){.topic = topic, .partition = 0, .offset = first_offset + (int64_t)i,
+                          .value = recs[i].json, .value_len = strlen(recs[i].json)};
+        m[i].sys.sequence = recs[i].seq;
+        m[i].sys.received_at = 1795724077000000LL + recs[i].seq;
+        m[i].sys.key = recs[i].key;
+        m[i].sys.key_len = recs[i].key ? strlen(recs[i].key) : 0;
+    }
+    char err[512] = "";
+    int rc = sqlite_loader_write(ld, in, m, n, 0, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "sqlite_loader_write: %s\n", err);
+    free(m);
+    return rc;
+}
+
+static sqlite_loader_t *open_loader(const char *path) {
+    char err[256];
+    sqlite_loader_t *ld = sqlite_loader_new(path, "g1", err, sizeof(err));
+    if (!ld)
+        fprintf(stderr, "sqlite_loader_new: %s\n", err);
+    else
+        sqlite_loader_set_backoff(ld, 5, 50);
+    return ld;
+}
+
+static void test_layout(void) {
+    char path[128];
+    snprintf(path, sizeof(path), "%s/layout.db", dir);
+    sqlite_loader_t *ld = open_loader(path);
+    const char *pk = "id";
+    wh_integration_t in = {"shop", &pk, 1};
+    static const rec_t recs[] = {
+        {"{\"id\":1,\"s\":\"x\\ty\",\"b\":true,\"d\":1.5,\"n\":123456789012345678901234567890.5,"
+         "\"o\":{\"p\":{\"q\":7}},\"items\":[{\"x\":1,\"sub\":[\"a\",\"b\"]},{\"x\":2}],\"z\":null}",
+         NULL, 10},
+        {"{\"id\":2,\"s\":5,\"x\\\"; DROP TABLE data; --\":1}", NULL, 11},
+        {"{\"id\":3,\"a__st\":1}", NULL, 12},
+        {"not json", NULL, 13},
+    };
+    CHECK_INT(write_recs(ld, &in, "webhooks.shop", 0, recs, 4), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"shop.data\""), "3");
+    CHECK_STR(q1(path, "SELECT s || '|' || b || '|' || d || '|' || n || '|' || o__p__q FROM \"shop.data\" "
+                       "WHERE id = 1"),
+              "x\ty|1|1.5|123456789012345678901234567890.5|7");
+    CHECK_STR(q1(path, "SELECT typeof(n) || typeof(d) || typeof(id) FROM \"shop.data\" WHERE id = 1"),
+              "textrealinteger");
+    CHECK_STR(q1(path, "SELECT s__bi || '|' || \"x_DROP_TABLE_data___\" FROM \"shop.data\" WHERE id = 2"),
+              "5|1");
+    CHECK_STR(q1(path, "SELECT group_concat(_sdc_source_key_id || '/' || _sdc_level_0_id || '/' || x, ',') "
+                       "FROM (SELECT * FROM \"shop.data__items\" ORDER BY _sdc_level_0_id)"),
+              "1/0/1,1/1/2");
+    CHECK_STR(q1(path, "SELECT group_concat(_sdc_level_0_id || '/' || _sdc_level_1_id || '/' || value, ',') "
+                       "FROM (SELECT * FROM \"shop.data__items__sub\" ORDER BY _sdc_level_1_id)"),
+              "0/0/a,0/1/b");
+    CHECK_STR(q1(path, "SELECT group_concat(reason, '|') FROM (SELECT reason FROM \"shop._sdc_rejected\" "
+                       "ORDER BY reason)"),
+              "invalid JSON: invalid literal at byte 0|reserved column name: a__st");
+    CHECK_STR(q1(path, "SELECT _sdc_received_at FROM \"shop.data\" WHERE id = 1"),
+              "2026-11-26 20:14:37.000010+00:00");
+    CHECK_STR(q1(path, "SELECT datetime(_sdc_received_at) FROM \"shop.data\" WHERE id = 1"),
+              "2026-11-26 20:14:37");
+    CHECK_STR(q1(path, "SELECT group_concat(name || ':' || type, ',') FROM pragma_table_info('shop.data')"),
+              "id:BIGINT,_sdc_sequence:BIGINT,_sdc_received_at:TIMESTAMP,_sdc_batched_at:TIMESTAMP,"
+              "_sdc_table_version:BIGINT,s:TEXT,b:BOOLEAN,d:DOUBLE PRECISION,n:DECIMAL TEXT,o__p__q:BIGINT,"
+              "s__bi:BIGINT,x_DROP_TABLE_data___:BIGINT");
+    CHECK_STR(q1(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), "5");
+    CHECK_STR(q1(path, "PRAGMA journal_mode"), "wal");
+    /* a second integration in the same file keeps to its own tables */
+    wh_integration_t other = {"shop_2", NULL, 0};
+    const rec_t o[] = {{"{\"a\":1}", "u1", 1}};
+    CHECK_INT(write_recs(ld, &other, "webhooks.shop_2", 0, o, 1), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"shop_2.data\""), "1");
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"shop.data\""), "3");
+    sqlite_loader_destroy(ld);
+}
+
+static void test_upsert(void) {
+    char path[128];
+    snprintf(path, sizeof(path), "%s/upsert.db", dir);
+    sqlite_loader_t *ld = open_loader(path);
+    const char *pk = "id";
+    wh_integration_t in = {"up", &pk, 1};
+    const rec_t a[] = {{"{\"id\":\"k\",\"v\":\"first\",\"extra\":1,\"l\":[1,2,3]}", NULL, 100}};
+    const rec_t older[] = {{"{\"id\":\"k\",\"v\":\"older\",\"l\":[9]}", NULL, 50}};
+    const rec_t newer[] = {{"{\"id\":\"k\",\"v\":\"newer\",\"l\":[4]}", NULL, 200}};
+    const rec_t none[] = {{"{\"id\":\"k\",\"v\":\"no list\"}", NULL, 300}};
+    CHECK_INT(write_recs(ld, &in, "t", 0, a, 1), 0);
+    CHECK_INT(write_recs(ld, &in, "t", 1, older, 1), 0);
+    CHECK_STR(q1(path, "SELECT v FROM \"up.data\""), "first");
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"up.data__l\""), "3");
+    CHECK_INT(write_recs(ld, &in, "t", 0, a, 1), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"up.data__l\""), "3");
+    CHECK_INT(write_recs(ld, &in, "t", 2, newer, 1), 0);
+    CHECK_STR(q1(path, "SELECT v || ' ' || coalesce(extra, 'null') FROM \"up.data\""), "newer null");
+    CHECK_STR(q1(path, "SELECT group_concat(value) FROM \"up.data__l\""), "4");
+    CHECK_INT(write_recs(ld, &in, "t", 3, none, 1), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"up.data__l\""), "0");
+    const rec_t mixed[] = {{"{\"id\":\"m\",\"v\":\"2\"}", NULL, 402},
+                           {"{\"id\":\"m\",\"v\":\"3\"}", NULL, 403},
+                           {"{\"id\":\"m\",\"v\":\"1\"}", NULL, 401}};
+    CHECK_INT(write_recs(ld, &in, "t", 4, mixed, 3), 0);
+    CHECK_STR(q1(path, "SELECT group_concat(id || '=' || v, ',') FROM (SELECT * FROM \"up.data\" d WHERE "
+                       "_sdc_sequence = (SELECT MAX(_sdc_sequence) FROM \"up.data\" e WHERE e.id = d.id) "
+                       "ORDER BY id)"),
+              "k=no list,m=3");
+    int64_t next = -1;
+    char err[256];
+    CHECK_INT(sqlite_loader_offset(ld, "t", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(next, 7);
+    CHECK_INT(write_recs(ld, &in, "t", 0, a, 1), 0);
+    CHECK_INT(sqlite_loader_offset(ld, "t", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(next, 7);
+    CHECK_INT(sqlite_loader_offset(ld, "t", 1, &next, err, sizeof(err)), 1);
+    /* no primary key: a replayed message adds nothing */
+    wh_integration_t np = {"np", NULL, 0};
+    const rec_t recs[] = {{"{\"a\":1,\"l\":[{\"x\":1}]}", "uuid-1", 1},
+                          {"{\"a\":1,\"l\":[{\"x\":1}]}", "uuid-2", 2}};
+    CHECK_INT(write_recs(ld, &np, "n", 0, recs, 2), 0);
+    CHECK_INT(write_recs(ld, &np, "n", 0, recs, 2), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"np.data\""), "2");
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"np.data__l\""), "2");
+    sqlite_loader_destroy(ld);
+}
+
+static void test_stale_catalog(void) {
+    /* two loaders on one file: the second learns of the first's column */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/stale.db", dir);
+    sqlite_loader_t *a = open_loader(path), *b = open_loader(path);
+    const char *pk = "id";
+    wh_integration_t in = {"st", &pk, 1};
+    const rec_t r0[] = {{"{\"id\":0}", NULL, 1}};
+    CHECK_INT(write_recs(a, &in, "t", 0, r0, 1), 0);
+    CHECK_INT(write_recs(b, &in, "t", 1, r0, 1), 0);
+    const rec_t ra[] = {{"{\"id\":1,\"f\":1}", NULL, 2}};
+    const rec_t rb[] = {{"{\"id\":2,\"f\":\"s\"}", NULL, 3}};
+    CHECK_INT(write_recs(a, &in, "t", 2, ra, 1), 0);
+    CHECK_INT(write_recs(b, &in, "t", 3, rb, 1), 0);
+    CHECK_STR(q1(path, "SELECT f || '|' || (SELECT f__st FROM \"st.data\" WHERE id = 2) FROM \"st.data\" "
+                       "WHERE id = 1"), "1|s");
+    sqlite_loader_destroy(a);
+    sqlite_loader_destroy(b);
+    char err[256];
+    CHECK(sqlite_loader_new("/nonexistent/dir/x.db", "g", err, sizeof(err)) == NULL);
+    CHECK(err[0] != '\0');
+    sqlite_loader_destroy(NULL);
+}
+
+enum { KILL_N = 3000, KILL_KEYS = 400 };
+
+/* the child: resumes at the stored offsets and loads the rest in batches */
+static void kill_child(const char *path) {
+    sqlite_loader_t *ld = open_loader(path);
+    const char *pk = "id";
+    wh_integration_t with = {"kp", &pk, 1}, without = {"kn", NULL, 0};
+    char err[256];
+    int64_t next[2] = {0, 0};
+    for (int w = 0; w < 2; w++)
+        if (sqlite_loader_offset(ld, w ? "kn" : "kp", 0, &next[w], err, sizeof(err)) < 0)
+            _exit(2);
+    srand((unsigned)getpid());
+    static char texts[KILL_N][96], keys[KILL_N][16];
+    wh_msg_t m[64];
+    for (;;) {
+        int w = rand() % 2;
+        if (next[0] >= KILL_N && next[1] >= KILL_N)
+            break;
+        if (next[w] >= KILL_N)
+            w = !w;
+        int n = 1 + rand() % 64;
+        if (next[w] + n > KILL_N)
+            n = (int)(KILL_N - next[w]);
+        for (int i = 0; i < n; i++) {
+            int64_t off = next[w] + i;
+            int len = snprintf(texts[off], sizeof(texts[off]), "{\"id\":%d,\"v\":%lld,\"l\":[%lld,%lld]}",
+                               (int)(off % KILL_KEYS), (long long)off, (long long)off, (long long)off + 1);
+            snprintf(keys[off], sizeof(keys[off]), "u%lld", (long long)off);
+            m[i] = (wh_msg_t){.topic = w ? "kn" : "kp", .partition = 0, .offset = off,
+                              .value = texts[off], .value_len = (size_t)len};
+            m[i].sys.sequence = off + 1;
+            m[i].sys.key = keys[off];
+            m[i].sys.key_len = strlen(keys[off]);
+        }
+        if (sqlite_loader_write(ld, w ? &without : &with, m, (size_t)n, 0, err, sizeof(err)) < 0)
+            _exit(3);
+        next[w] += n;
+    }
+    sqlite_loader_destroy(ld);
+    _exit(0);
+}
+
+static void test_sigkill_exactly_once(void) {
+    char path[128];
+    snprintf(path, sizeof(path), "%s/kill.db", dir);
+    int kills = 0, done = 0;
+    for (int round = 0; round < 200 && !done; round++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            kill_child(path);
+        struct timespec ts = {0, (long)(5 + rand() % 40) * 1000000L};
+        nanosleep(&ts, NULL);
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            kills++;
+        } else {
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            done = WIFEXITED(st);
+        }
+    }
+    if (!done) {
+        /* finish without kills */
+        pid_t pid = fork();
+        if (pid == 0)
+            kill_child(path);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    fprintf(stderr, "sigkill: %d kills\n", kills);
+    CHECK(kills >= 3);
+    char want[32];
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"kp.data\""), "400");
+    /* every key holds its last value, each with exactly its own list */
+    snprintf(want, sizeof(want), "%d", KILL_KEYS);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"kp.data\" WHERE v >= %d AND v %% %d = id",
+                 KILL_N - KILL_KEYS, KILL_KEYS), want);
+    snprintf(want, sizeof(want), "%d", 2 * KILL_KEYS);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"kp.data__l\" l JOIN \"kp.data\" d ON d.id = l._sdc_source_key_id "
+                       "AND l.value = d.v + l._sdc_level_0_id"), want);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"kp.data__l\""), want);
+    snprintf(want, sizeof(want), "%d", KILL_N);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"kn.data\""), want);
+    CHECK_STR(q1(path, "SELECT count(DISTINCT v) FROM \"kn.data\""), want);
+    snprintf(want, sizeof(want), "%d", 2 * KILL_N);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"kn.data__l\""), want);
+    CHECK_STR(q1(path, "SELECT group_concat(next_offset) FROM hookpipe_offsets"), "3000,3000");
+}
+
+int main(void) {
+    snprintf(dir, sizeof(dir), "/tmp/test_sqlite_loader.XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    srand((unsigned)time(NULL));
+    TEST(test_layout);
+    TEST(test_upsert);
+    TEST(test_stale_catalog);
+    TEST(test_sigkill_exactly_once);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_done();
+}
