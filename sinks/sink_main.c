@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
 
 #include "cfg.h"
 #include "log.h"
@@ -13,6 +11,7 @@
 #include "sink_files.h"
 #include "sink_kafka_avro.h"
 #include "sink_ocf.h"
+#include "../schema-registry/sr_client.h"
 
 static const cfg_opt_t sink_opts[] = {
     {"target", CFG_STR, NULL, 0, -1, 0, "kafka-avro or avro-files (required)"},
@@ -23,6 +22,8 @@ static const cfg_opt_t sink_opts[] = {
      "schema registry (default $HOOKPIPE_REGISTRY_URL)"},
     {"registry.user", CFG_STR, NULL, 0, -1, 0, "registry basic-auth user"},
     {"registry.password", CFG_STR, NULL, 0, -1, 1, "registry basic-auth password"},
+    {"registry.ca.file", CFG_STR, NULL, 0, -1, 0,
+     "PEM CA bundle for an https registry (default: the system's)"},
     {"batch.max.records", CFG_INT, "10000", 1, 100000000, 0,
      "commit durable offsets at least every this many records"},
     {"batch.max.ms", CFG_INT, "1000", 10, 3600000, 0,
@@ -35,162 +36,31 @@ static const cfg_opt_t sink_opts[] = {
     {"log.level", CFG_STR, "info", 0, -1, 0, "error, warn, info or debug"},
 };
 
-/* The seam to the schema registry: registers a schema under a subject.
- * Until the registry engineer's client library (sr_client) lands this is a
- * minimal Confluent REST call over libcurl; only this block changes then. */
-typedef struct sink_reg {
-    CURL *curl;
-    char *url, *user, *password;
-} sink_reg_t;
-
-typedef struct sink_reg_buf {
-    char *data;
-    size_t len;
-} sink_reg_buf_t;
-
-#define SINK_REG_MAX_ANSWER (1 << 20)
-
-static size_t sink_reg_collect(char *ptr, size_t size, size_t nmemb, void *opaque) {
-    sink_reg_buf_t *b = opaque;
-    size_t n = size * nmemb;
-    if (b->len + n > SINK_REG_MAX_ANSWER)
-        return 0;
-    char *d = realloc(b->data, b->len + n + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, ptr, n);
-    b->data = d;
-    b->len += n;
-    d[b->len] = 0;
-    return n;
-}
-
-static void sink_reg_destroy(sink_reg_t *r) {
-    if (!r)
-        return;
-    if (r->curl)
-        curl_easy_cleanup(r->curl);
-    free(r->url);
-    free(r->user);
-    free(r->password);
-    free(r);
-}
-
-static sink_reg_t *sink_reg_new(const char *url, const char *user, const char *password,
-                                char *errstr, size_t errstr_size) {
-    sink_reg_t *r = calloc(1, sizeof(*r));
-    if (!r || !(r->curl = curl_easy_init()) || !(r->url = strdup(url)) ||
-        (user && !(r->user = strdup(user))) || (password && !(r->password = strdup(password)))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        sink_reg_destroy(r);
-        return NULL;
-    }
-    size_t n = strlen(r->url);
-    while (n > 0 && r->url[n - 1] == '/')
-        r->url[--n] = 0;
-    return r;
-}
-
-/* One request; *status and *res (the parsed JSON answer, or NULL) for the
- * caller. SINK_REG_RETRY with errstr if the registry could not be asked. */
-static int sink_reg_call(sink_reg_t *r, const char *path, const char *body, long *status,
-                         json_t **res, char *errstr, size_t errstr_size) {
-    int rc = SINK_REG_RETRY;
-    char *endpoint = NULL;
-    sink_reg_buf_t ans = {NULL, 0};
-    struct curl_slist *hdrs = NULL;
-    *res = NULL;
-    if (asprintf(&endpoint, "%s%s", r->url, path) < 0) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return rc;
-    }
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/vnd.schemaregistry.v1+json");
-    CURL *h = r->curl;
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, endpoint);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_reg_collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    if (r->user) {
-        curl_easy_setopt(h, CURLOPT_USERNAME, r->user);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, r->password ? r->password : "");
-    }
-    CURLcode cc = curl_easy_perform(h);
-    if (cc != CURLE_OK) {
-        snprintf(errstr, errstr_size, "%s: %s", path, curl_easy_strerror(cc));
-        goto out;
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-    *res = ans.data ? json_loads(ans.data, 0, NULL) : NULL;
-    const char *msg = *res ? json_string_value(json_object_get(*res, "message")) : NULL;
-    snprintf(errstr, errstr_size, "HTTP %ld: %s", *status, msg ? msg : "unexpected answer");
-    rc = SINK_REG_OK;
-out:
-    free(endpoint);
-    free(ans.data);
-    curl_slist_free_all(hdrs);
-    return rc;
+/* The registry calls of the consumer over sr_client, with the registry's
+ * answers mapped to what the consumer does next. */
+static int sink_reg_rc(int rc, int not_found) {
+    if (rc == 0)
+        return SINK_REG_OK;
+    if (not_found && (rc == 40401 || rc == 40402))
+        return SINK_REG_NOT_FOUND;
+    /* 409 incompatible, 4220x invalid: asking again gives the same answer;
+     * 5xxxx and no answer at all: the registry may come back */
+    if (rc > 0 && rc < 50000)
+        return SINK_REG_REFUSED;
+    return SINK_REG_RETRY;
 }
 
 static int sink_reg_register(void *opaque, const char *subject, const char *schema, int *id,
                              char *errstr, size_t errstr_size) {
-    sink_reg_t *r = opaque;
-    char path[600];
-    long status = 0;
-    json_t *res = NULL, *req = json_pack("{s:s}", "schema", schema);
-    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
-    if (!body) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return SINK_REG_RETRY;
-    }
-    snprintf(path, sizeof(path), "/subjects/%s/versions", subject);
-    int rc = sink_reg_call(r, path, body, &status, &res, errstr, errstr_size);
-    free(body);
-    json_t *jid = json_object_get(res, "id");
-    if (rc == SINK_REG_OK) {
-        if (status == 200 && json_is_integer(jid))
-            *id = (int)json_integer_value(jid);
-        /* 409 incompatible, 422 invalid: asking again gives the same answer */
-        else if (status == 409 || status == 422 || status == 400)
-            rc = SINK_REG_REFUSED;
-        else
-            rc = SINK_REG_RETRY;
-    }
-    json_decref(res);
-    return rc;
+    return sink_reg_rc(sr_client_register(opaque, subject, schema, id, errstr, errstr_size), 0);
 }
 
 static int sink_reg_latest(void *opaque, const char *subject, int *id, char **schema,
                            char *errstr, size_t errstr_size) {
-    sink_reg_t *r = opaque;
-    char path[600];
-    long status = 0;
-    json_t *res = NULL;
+    int version;
     *schema = NULL;
-    snprintf(path, sizeof(path), "/subjects/%s/versions/latest", subject);
-    int rc = sink_reg_call(r, path, NULL, &status, &res, errstr, errstr_size);
-    json_t *jid = json_object_get(res, "id");
-    const char *text = json_string_value(json_object_get(res, "schema"));
-    if (rc == SINK_REG_OK) {
-        if (status == 200 && json_is_integer(jid) && text) {
-            *id = (int)json_integer_value(jid);
-            if (!(*schema = strdup(text))) {
-                snprintf(errstr, errstr_size, "out of memory");
-                rc = SINK_REG_RETRY;
-            }
-        } else if (status == 404) {
-            rc = SINK_REG_NOT_FOUND;
-        } else {
-            rc = SINK_REG_RETRY;
-        }
-    }
-    json_decref(res);
-    return rc;
+    return sink_reg_rc(sr_client_latest(opaque, subject, id, &version, schema, errstr,
+                                        errstr_size), 1);
 }
 
 static volatile sig_atomic_t sink_stop;
@@ -202,10 +72,10 @@ static void sink_on_signal(int sig) {
 
 int main(int argc, char **argv) {
     char err[1024];
-    int rc = 1, curl_ready = 0;
+    int rc = 1;
     sink_target_t *target = NULL;
     sink_consumer_t *consumer = NULL;
-    sink_reg_t *reg = NULL;
+    sr_client_t *reg = NULL;
     cfg_t *cfg = cfg_new("hookpipe-sink", "--target kafka-avro|avro-files [options]",
                          sink_opts, sizeof(sink_opts) / sizeof(sink_opts[0]),
                          "HOOKPIPE_SINK");
@@ -265,10 +135,14 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 
-    if (!(reg = sink_reg_new(url, cfg_str(cfg, "registry.user"),
-                                  cfg_str(cfg, "registry.password"), err, sizeof(err)))) {
+    sr_client_conf_t rc_conf = {
+        .url = url,
+        .username = cfg_str(cfg, "registry.user"),
+        .password = cfg_str(cfg, "registry.password"),
+        .ca_file = cfg_str(cfg, "registry.ca.file"),
+    };
+    if (!(reg = sr_client_new(&rc_conf, err, sizeof(err)))) {
         log_error("registry: %s", err);
         goto out;
     }
@@ -309,9 +183,7 @@ out:
     sink_consumer_destroy(consumer);
     if (target)
         target->ops->destroy(target);
-    sink_reg_destroy(reg);
-    if (curl_ready)
-        curl_global_cleanup();
+    sr_client_destroy(reg);
     cfg_destroy(cfg);
     return rc;
 }
