@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "cfg.h"
 #include "log.h"
 #include "sink_consumer.h"
