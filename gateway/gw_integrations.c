@@ -142,10 +142,35 @@ static int64_t gw_integs_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Creates the topic if it is missing; 0 once it exists. */
+/* 1 if the topic exists with at least one partition, 0 if Kafka says it
+ * does not, -1 if Kafka could not be asked. */
+static int gw_integs_topic_exists(gw_integs_t *t) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->rk, t->topic, NULL);
+    if (!rkt)
+        return -1;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(t->rk, 0, rkt, &md, 5000);
+    int rc = -1;
+    if (!err && md->topic_cnt == 1)
+        rc = !md->topics[0].err && md->topics[0].partition_cnt > 0;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* Creates the topic if it is missing (so that an existing topic needs no
+ * right to create topics); 0 once it exists. */
 static int gw_integs_ensure_topic(gw_integs_t *t) {
     static const char *const configs[] = {"cleanup.policy", "compact", NULL};
     char err[512];
+    int exists = gw_integs_topic_exists(t);
+    if (exists == 1)
+        return 0;
+    if (exists < 0) {
+        log_warn("integrations topic: Kafka does not answer (retrying)");
+        return -1;
+    }
     if (kafka_topic_ensure(t->rk, t->topic, 1, -1, configs, 5000, err, sizeof(err)) < 0) {
         log_warn("integrations topic: %s (retrying)", err);
         return -1;
