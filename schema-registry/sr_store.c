@@ -362,7 +362,12 @@ sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t 
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    pthread_rwlock_init(&st->lock, NULL);
+    /* lookups can flood the read side: the consumer must still get in */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&st->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cond, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
