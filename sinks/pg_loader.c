@@ -521,11 +521,10 @@ static void column_list(wh_sql_t *q, const wh_table_t *t, const char *prefix) {
     }
 }
 
-/* the data transaction: staging, merge, subtables, rejects, offsets */
+/* the data transaction (begun by the caller): staging, merge, subtables,
+   rejects, offsets, commit */
 static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     const char *schema = wh_layout_integration(l);
-    if (run(ld, "BEGIN", 0, NULL, NULL) < 0)
-        return -1;
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
     size_t root_i = root ? (size_t)(root - wh_layout_table(l, 0)) : 0;
     int rc = 0;
@@ -648,18 +647,55 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* the offsets stored for the topics of msgs, locked until the end of the
+   transaction so that a second process holding the same partitions (a
+   zombie after a rebalance) waits and then skips what we loaded */
+static int read_floors(pg_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
+    wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 FOR UPDATE");
+    int rc = q.oom ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(msgs[j].topic, msgs[i].topic) == 0;
+        if (seen)
+            continue;
+        const char *params[] = {ld->group, msgs[i].topic};
+        PGresult *res = NULL;
+        if ((rc = run(ld, q.p, 2, params, &res)) < 0)
+            break;
+        for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+            rc = wh_floors_add(f, msgs[i].topic, (int32_t)atoi(PQgetvalue(res, r, 0)),
+                               strtoll(PQgetvalue(res, r, 1), NULL, 10));
+        PQclear(res);
+    }
+    wh_sql_free(&q);
+    return rc;
+}
+
 /* one attempt: lay the batch out, create what is missing, write it */
 static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
                    int64_t batched_at) {
     if (!e->loaded && load_catalog(ld, e) < 0)
         return -1;
     for (int round = 0; round < PG_DDL_ROUNDS; round++) {
+        wh_floors_t floors = {0};
+        if (run(ld, "BEGIN", 0, NULL, NULL) < 0 || read_floors(ld, msgs, n, &floors) < 0) {
+            wh_floors_clear(&floors);
+            rollback(ld);
+            return -1;
+        }
         wh_batch_t *b = wh_batch_new(e->layout, batched_at);
         int rc = b ? 0 : -1;
         for (size_t i = 0; rc == 0 && i < n; i++)
-            rc = wh_batch_add(b, ld->parser, &msgs[i]);
+            if (!wh_floors_done(&floors, &msgs[i]))
+                rc = wh_batch_add(b, ld->parser, &msgs[i]);
+        wh_floors_clear(&floors);
         if (rc < 0) {
             wh_batch_destroy(b);
+            rollback(ld);
             snprintf(ld->err, sizeof(ld->err), "out of memory");
             ld->transient = 0;
             return -1;
@@ -670,6 +706,7 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
             return rc;
         }
         wh_batch_destroy(b);
+        rollback(ld);
         /* create what is missing, read back what is there (another process
            may have made a column first, with another type), lay out again */
         e->loaded = 0;

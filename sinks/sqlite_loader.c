@@ -530,6 +530,38 @@ static int schema_version(sqlite_loader_t *ld, int *out) {
     return rc == SQLITE_ROW ? 0 : fail(ld, "schema_version");
 }
 
+/* offsets stored for the partitions of msgs (inside the write lock) */
+static int read_floors(sqlite_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
+    wh_sql_t q = {0};
+    sqlite3_stmt *st = NULL;
+    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
+    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
+    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2");
+    int rc = prepare(ld, &q, &st);
+    wh_sql_free(&q);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(msgs[j].topic, msgs[i].topic) == 0;
+        if (seen)
+            continue;
+        sqlite3_bind_text(st, 1, ld->group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, msgs[i].topic, -1, SQLITE_STATIC);
+        int step;
+        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+            if (wh_floors_add(f, msgs[i].topic, sqlite3_column_int(st, 0), sqlite3_column_int64(st, 1)) < 0) {
+                snprintf(ld->err, sizeof(ld->err), "out of memory");
+                ld->transient = 0;
+                rc = -1;
+            }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = fail(ld, "offsets");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
                    int64_t batched_at) {
     if (exec(ld, "BEGIN IMMEDIATE") < 0)
@@ -544,11 +576,16 @@ static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs,
     }
     if (rc == 0 && !e->loaded)
         rc = load_catalog(ld, e);
+    wh_floors_t floors = {0};
+    if (rc == 0)
+        rc = read_floors(ld, msgs, n, &floors);
     wh_batch_t *b = NULL;
     if (rc == 0 && !(b = wh_batch_new(e->layout, batched_at)))
         rc = -1;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = wh_batch_add(b, ld->parser, &msgs[i]);
+        if (!wh_floors_done(&floors, &msgs[i]))
+            rc = wh_batch_add(b, ld->parser, &msgs[i]);
+    wh_floors_clear(&floors);
     if (rc < 0 && !ld->err[0]) {
         snprintf(ld->err, sizeof(ld->err), "out of memory");
         ld->transient = 0;

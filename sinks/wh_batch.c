@@ -781,3 +781,27 @@ void wh_format_time(int64_t us, char out[64]) {
     snprintf(out, 64, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
+
+int wh_floors_add(wh_floors_t *f, const char *topic, int32_t partition, int64_t next) {
+    if (grow((void **)&f->v, &f->cap, f->n + 1, sizeof(wh_offset_t)) < 0)
+        return -1;
+    char *t = strdup(topic);
+    if (!t)
+        return -1;
+    f->v[f->n++] = (wh_offset_t){t, partition, next};
+    return 0;
+}
+
+int wh_floors_done(const wh_floors_t *f, const wh_msg_t *msg) {
+    for (size_t i = 0; i < f->n; i++)
+        if (f->v[i].partition == msg->partition && strcmp(f->v[i].topic, msg->topic) == 0)
+            return msg->offset < f->v[i].next;
+    return 0;
+}
+
+void wh_floors_clear(wh_floors_t *f) {
+    for (size_t i = 0; i < f->n; i++)
+        free((char *)f->v[i].topic);
+    free(f->v);
+    memset(f, 0, sizeof(*f));
+}

@@ -78,6 +78,21 @@ typedef struct wh_offset {
     int64_t next;           /* last offset in the batch + 1 */
 } wh_offset_t;
 
+/* Offsets already stored in the target, read in the batch's transaction:
+ * a message below its partition's `next` was loaded before (a redelivery
+ * after a crash or a rebalance) and is skipped, so that even rejections
+ * are written once. */
+typedef struct wh_floors {
+    wh_offset_t *v;
+    size_t n, cap;
+} wh_floors_t;
+
+/* Adds a stored offset (topic copied). 0, or -1 on out of memory. */
+int wh_floors_add(wh_floors_t *f, const char *topic, int32_t partition, int64_t next);
+/* 1 if msg was already loaded by the floors. */
+int wh_floors_done(const wh_floors_t *f, const wh_msg_t *msg);
+void wh_floors_clear(wh_floors_t *f);
+
 typedef struct wh_batch wh_batch_t;
 
 /* An empty batch over layout l (borrowed; must outlive the batch; adding

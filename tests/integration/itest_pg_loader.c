@@ -12,6 +12,7 @@
 #include "../unit/harness.h"
 
 static const char *pg_url;
+static int32_t partition;   /* of the messages write_recs makes */
 static PGconn *db;
 static char run_id[32];
 
@@ -51,12 +52,22 @@ typedef struct {
     int64_t seq;
 } rec_t;
 
-static int write_recs(pg_loader_t *ld, const wh_integration_t *in, const char *topic,
+/* topics of this run: offsets stored by earlier runs must not apply */
+static const char *T(const char *topic) {
+    static char out[4][128];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(out[k], sizeof(out[k]), "%s.%s", run_id, topic);
+    return out[k];
+}
+
+static int write_recs(pg_loader_t *ld, const wh_integration_t *in, const char *topic_short,
                       int64_t first_offset, const rec_t *recs, size_t n) {
+    const char *topic = T(topic_short);
     wh_msg_t *m = calloc(n, sizeof(*m));
     for (size_t i = 0; i < n; i++) {
         m[i].topic = topic;
-        m[i].partition = 0;
+        m[i].partition = partition;
         m[i].offset = first_offset + (int64_t)i;
         m[i].value = recs[i].json;
         m[i].value_len = strlen(recs[i].json);
@@ -174,14 +185,14 @@ static void test_upsert_sequence(void) {
     /* offsets: next after the last, never backwards */
     int64_t next = -1;
     char err[256];
-    CHECK_INT(pg_loader_offset(ld, "webhooks.up", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(pg_loader_offset(ld, T("webhooks.up"), 0, &next, err, sizeof(err)), 0);
     CHECK_INT(next, 7);
     CHECK_INT(write_recs(ld, &in, "webhooks.up", 0, a, 1), 0);
-    CHECK_INT(pg_loader_offset(ld, "webhooks.up", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(pg_loader_offset(ld, T("webhooks.up"), 0, &next, err, sizeof(err)), 0);
     CHECK_INT(next, 7);
-    CHECK_INT(pg_loader_offset(ld, "webhooks.up", 1, &next, err, sizeof(err)), 1);
+    CHECK_INT(pg_loader_offset(ld, T("webhooks.up"), 1, &next, err, sizeof(err)), 1);
     pg_loader_t *other = loader("g2");
-    CHECK_INT(pg_loader_offset(other, "webhooks.up", 0, &next, err, sizeof(err)), 1);
+    CHECK_INT(pg_loader_offset(other, T("webhooks.up"), 0, &next, err, sizeof(err)), 1);
     pg_loader_destroy(other);
     pg_loader_destroy(ld);
 }
@@ -200,7 +211,8 @@ static void test_no_pk(void) {
     CHECK_STR(q1("SELECT string_agg(__sdc_primary_key, ',' ORDER BY __sdc_primary_key) FROM \"%s\".data",
                  schema), "uuid-1,uuid-2");
     CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__l", schema), "2");
-    CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", schema), "2");
+    /* the replay skipped offsets already loaded: one rejection each */
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", schema), "1");
     pg_loader_destroy(ld);
 }
 
@@ -232,6 +244,8 @@ static void test_concurrent_columns(void) {
     for (int p = 0; p < PROCS; p++) {
         pids[p] = fork();
         if (pids[p] == 0) {
+            /* partitions of one integration split between two sinks */
+            partition = p;
             pg_loader_t *ld = loader("g1");
             int bad = 0;
             for (int r = 0; r < ROUNDS; r++) {
@@ -304,7 +318,7 @@ static void test_reconnect(void) {
     rec_t r = {"{\"id\":1}", NULL, 1};
     CHECK_INT(write_recs(dead, &in, "webhooks.reconn", 0, &r, 1), -1);
     int64_t next;
-    CHECK_INT(pg_loader_offset(dead, "webhooks.reconn", 0, &next, err, sizeof(err)), -1);
+    CHECK_INT(pg_loader_offset(dead, T("webhooks.reconn"), 0, &next, err, sizeof(err)), -1);
     pg_loader_destroy(dead);
     pg_loader_destroy(NULL);
 }
