@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../../sinks/sqlite_loader.h"
+#include "../../sinks/wh_sink.h"
 #include "harness.h"
 
 static char dir[64];
@@ -289,6 +290,54 @@ static void test_sigkill_exactly_once(void) {
     CHECK_STR(q1(path, "SELECT group_concat(next_offset) FROM hookpipe_offsets"), "3000,3000");
 }
 
+static void test_sink_batches(void) {
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/sink.db", dir);
+    wh_sink_conf_t conf = {.kind = WH_SINK_SQLITE, .location = path, .group = "g",
+                           .batch_max_records = 10, .batch_max_ms = 100};
+    wh_sink_t *s = wh_sink_new(&conf, err, sizeof(err));
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    const char *pk = "id";
+    wh_integration_t in = {"sk", &pk, 1};
+    char json[64], key[16];
+    for (int i = 0; i < 15; i++) {
+        int n = snprintf(json, sizeof(json), "{\"id\":%d}", i);
+        snprintf(key, sizeof(key), "%d", i);
+        wh_msg_t m = {.topic = "t", .partition = i % 2, .offset = i / 2, .value = json,
+                      .value_len = (size_t)n};
+        m.sys.key = key;
+        m.sys.key_len = strlen(key);
+        CHECK_INT(wh_sink_write(s, &in, &m, err, sizeof(err)), 0);
+    }
+    /* ten loaded by size, five buffered */
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"sk.data\""), "10");
+    CHECK_INT(wh_sink_pending(s, "t", 0), 5);
+    CHECK_INT(wh_sink_pending(s, "t", 1), 5);
+    CHECK_INT(wh_sink_pending(s, "u", 0), -1);
+    CHECK_INT(wh_sink_poll(s, err, sizeof(err)), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"sk.data\""), "10");
+    struct timespec ts = {0, 150 * 1000000L};
+    nanosleep(&ts, NULL);
+    /* visible after batch_max_ms */
+    CHECK_INT(wh_sink_poll(s, err, sizeof(err)), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"sk.data\""), "15");
+    CHECK_INT(wh_sink_pending(s, "t", 0), -1);
+    int64_t next;
+    CHECK_INT(wh_sink_offset(s, "t", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(next, 8);
+    /* forgotten messages are not loaded */
+    wh_msg_t m = {.topic = "t", .partition = 0, .offset = 8, .value = "{\"id\":99}", .value_len = 9};
+    CHECK_INT(wh_sink_write(s, &in, &m, err, sizeof(err)), 0);
+    wh_sink_forget(s, "t");
+    CHECK_INT(wh_sink_pending(s, "t", 0), -1);
+    CHECK_INT(wh_sink_flush(s, err, sizeof(err)), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"sk.data\""), "15");
+    wh_sink_destroy(s);
+    wh_sink_destroy(NULL);
+}
+
 int main(void) {
     snprintf(dir, sizeof(dir), "/tmp/test_sqlite_loader.XXXXXX");
     if (!mkdtemp(dir)) {
@@ -300,6 +349,7 @@ int main(void) {
     TEST(test_upsert);
     TEST(test_stale_catalog);
     TEST(test_sigkill_exactly_once);
+    TEST(test_sink_batches);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -1,0 +1,234 @@
+/* wh_sink: size- and time-bounded batches in front of the warehouse loaders (see wh_sink.h). */
+#include "wh_sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pg_loader.h"
+#include "sqlite_loader.h"
+
+typedef struct ibuf {
+    char *name;
+    char **pk;
+    size_t npk;
+    wh_msg_t *msgs;     /* each message's strings live in one block, mem[i] */
+    char **mem;
+    size_t n, cap;
+    size_t bytes;
+    int64_t first_ms;   /* when the oldest buffered message arrived */
+} ibuf_t;
+
+struct wh_sink {
+    wh_sink_conf_t conf;
+    char *location, *group;
+    pg_loader_t *pg;
+    sqlite_loader_t *sq;
+    ibuf_t *bufs;
+    size_t nbufs;
+};
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+wh_sink_t *wh_sink_new(const wh_sink_conf_t *conf, char *errstr, size_t errstr_size) {
+    wh_sink_t *s = calloc(1, sizeof(*s));
+    if (!s || !(s->location = strdup(conf->location)) || !(s->group = strdup(conf->group))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        wh_sink_destroy(s);
+        return NULL;
+    }
+    s->conf = *conf;
+    s->conf.location = s->location;
+    s->conf.group = s->group;
+    if (!s->conf.batch_max_records)
+        s->conf.batch_max_records = 5000;
+    if (!s->conf.batch_max_bytes)
+        s->conf.batch_max_bytes = 16u << 20;
+    if (s->conf.batch_max_ms <= 0)
+        s->conf.batch_max_ms = 500;
+    if (conf->kind == WH_SINK_POSTGRES) {
+        s->pg = pg_loader_new(s->location, s->group, errstr, errstr_size);
+        if (s->pg && conf->stop)
+            pg_loader_set_stop(s->pg, conf->stop);
+    } else {
+        s->sq = sqlite_loader_new(s->location, s->group, errstr, errstr_size);
+        if (s->sq && conf->stop)
+            sqlite_loader_set_stop(s->sq, conf->stop);
+    }
+    if (!s->pg && !s->sq) {
+        wh_sink_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void ibuf_drop(ibuf_t *b) {
+    for (size_t i = 0; i < b->n; i++)
+        free(b->mem[i]);
+    b->n = 0;
+    b->bytes = 0;
+}
+
+void wh_sink_destroy(wh_sink_t *s) {
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nbufs; i++) {
+        ibuf_t *b = &s->bufs[i];
+        ibuf_drop(b);
+        for (size_t k = 0; k < b->npk; k++)
+            free(b->pk[k]);
+        free(b->pk);
+        free(b->msgs);
+        free(b->mem);
+        free(b->name);
+    }
+    free(s->bufs);
+    pg_loader_destroy(s->pg);
+    sqlite_loader_destroy(s->sq);
+    free(s->location);
+    free(s->group);
+    free(s);
+}
+
+int wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
+                   char *errstr, size_t errstr_size) {
+    if (s->pg)
+        return pg_loader_offset(s->pg, topic, partition, next, errstr, errstr_size);
+    return sqlite_loader_offset(s->sq, topic, partition, next, errstr, errstr_size);
+}
+
+static int load(wh_sink_t *s, ibuf_t *b, char *errstr, size_t errstr_size) {
+    if (b->n == 0)
+        return 0;
+    wh_integration_t in = {b->name, (const char *const *)b->pk, b->npk};
+    int rc = s->pg ? pg_loader_write(s->pg, &in, b->msgs, b->n, 0, errstr, errstr_size)
+                   : sqlite_loader_write(s->sq, &in, b->msgs, b->n, 0, errstr, errstr_size);
+    if (rc == 0)
+        ibuf_drop(b);
+    return rc;
+}
+
+static ibuf_t *buf_for(wh_sink_t *s, const wh_integration_t *in) {
+    for (size_t i = 0; i < s->nbufs; i++)
+        if (strcmp(s->bufs[i].name, in->name) == 0)
+            return &s->bufs[i];
+    ibuf_t *nb = realloc(s->bufs, (s->nbufs + 1) * sizeof(*nb));
+    if (!nb)
+        return NULL;
+    s->bufs = nb;
+    ibuf_t *b = &nb[s->nbufs];
+    memset(b, 0, sizeof(*b));
+    if (!(b->name = strdup(in->name)) || (in->npk && !(b->pk = calloc(in->npk, sizeof(char *)))))
+        goto oom;
+    for (size_t k = 0; k < in->npk; k++, b->npk++)
+        if (!(b->pk[k] = strdup(in->pk[k])))
+            goto oom;
+    s->nbufs++;
+    return b;
+oom:
+    for (size_t k = 0; k < b->npk; k++)
+        free(b->pk[k]);
+    free(b->pk);
+    free(b->name);
+    return NULL;
+}
+
+int wh_sink_write(wh_sink_t *s, const wh_integration_t *in, const wh_msg_t *msg, char *errstr,
+                  size_t errstr_size) {
+    ibuf_t *b = buf_for(s, in);
+    if (!b)
+        goto oom;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 256;
+        wh_msg_t *nm = realloc(b->msgs, cap * sizeof(*nm));
+        if (!nm)
+            goto oom;
+        b->msgs = nm;
+        char **mem = realloc(b->mem, cap * sizeof(*mem));
+        if (!mem)
+            goto oom;
+        b->mem = mem;
+        b->cap = cap;
+    }
+    size_t tlen = strlen(msg->topic), klen = msg->sys.key ? msg->sys.key_len : 0;
+    char *block = malloc(tlen + 1 + msg->value_len + 1 + klen + 1);
+    if (!block)
+        goto oom;
+    wh_msg_t *m = &b->msgs[b->n];
+    *m = *msg;
+    memcpy(block, msg->topic, tlen + 1);
+    m->topic = block;
+    char *v = block + tlen + 1;
+    if (msg->value_len)
+        memcpy(v, msg->value, msg->value_len);
+    v[msg->value_len] = '\0';
+    m->value = v;
+    char *k = v + msg->value_len + 1;
+    if (klen)
+        memcpy(k, msg->sys.key, klen);
+    k[klen] = '\0';
+    m->sys.key = msg->sys.key ? k : NULL;
+    b->mem[b->n++] = block;
+    if (b->n == 1)
+        b->first_ms = mono_ms();
+    b->bytes += msg->value_len;
+    if (b->n >= s->conf.batch_max_records || b->bytes >= s->conf.batch_max_bytes)
+        return load(s, b, errstr, errstr_size);
+    return 0;
+oom:
+    snprintf(errstr, errstr_size, "out of memory");
+    return -1;
+}
+
+int wh_sink_poll(wh_sink_t *s, char *errstr, size_t errstr_size) {
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < s->nbufs; i++) {
+        ibuf_t *b = &s->bufs[i];
+        if (b->n && now - b->first_ms >= s->conf.batch_max_ms && load(s, b, errstr, errstr_size) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int64_t wh_sink_pending(const wh_sink_t *s, const char *topic, int32_t partition) {
+    int64_t low = -1;
+    for (size_t i = 0; i < s->nbufs; i++) {
+        const ibuf_t *b = &s->bufs[i];
+        for (size_t k = 0; k < b->n; k++) {
+            const wh_msg_t *m = &b->msgs[k];
+            if (m->partition == partition && strcmp(m->topic, topic) == 0 &&
+                (low < 0 || m->offset < low))
+                low = m->offset;
+        }
+    }
+    return low;
+}
+
+int wh_sink_flush(wh_sink_t *s, char *errstr, size_t errstr_size) {
+    for (size_t i = 0; i < s->nbufs; i++)
+        if (load(s, &s->bufs[i], errstr, errstr_size) < 0)
+            return -1;
+    return 0;
+}
+
+void wh_sink_forget(wh_sink_t *s, const char *topic) {
+    for (size_t i = 0; i < s->nbufs; i++) {
+        ibuf_t *b = &s->bufs[i];
+        size_t w = 0;
+        for (size_t k = 0; k < b->n; k++) {
+            if (strcmp(b->msgs[k].topic, topic) == 0) {
+                b->bytes -= b->msgs[k].value_len;
+                free(b->mem[k]);
+                continue;
+            }
+            b->msgs[w] = b->msgs[k];
+            b->mem[w++] = b->mem[k];
+        }
+        b->n = w;
+    }
+}
