@@ -64,8 +64,8 @@ int main(int argc, char **argv) {
     if (!(integs = gw_integs_new(cfg, conf.integrations_topic, err, sizeof(err))) ||
         !(producer = gw_producer_new(cfg, conf.ack_timeout_ms, gw_http_on_delivery, err,
                                      sizeof(err))) ||
-        gw_integs_start(integs, err, sizeof(err)) < 0 ||
         !(http = gw_http_new(&conf, integs, producer, err, sizeof(err))) ||
+        gw_integs_start(integs, err, sizeof(err)) < 0 ||
         gw_producer_start(producer, gw_http_tick, http, err, sizeof(err)) < 0) {
         log_error("cannot start: %s", err);
         goto out;

@@ -718,7 +718,6 @@ static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->conf->connections_max,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->conf->connection_timeout,
             MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, h,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
             MHD_OPTION_END);
     else
         d = MHD_start_daemon(flags | MHD_USE_POLL, 0, NULL, NULL, gw_http_metrics_handle, h,
@@ -726,7 +725,6 @@ static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                              MHD_OPTION_CONNECTION_LIMIT, 64U,
                              MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
                              MHD_OPTION_END);
     if (!d)
         snprintf(errstr, errstr_size, "cannot listen on %s", addr_text);
