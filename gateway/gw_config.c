@@ -15,7 +15,7 @@ static const cfg_opt_t gw_config_table[] = {
      "default request body limit in bytes (an integration's max_body overrides it)"},
     {"max.depth", CFG_INT, "128", 2, 2048, 0, "JSON nesting limit"},
     {"max.records", CFG_INT, "10000", 1, 1000000, 0, "records (array elements) per request"},
-    {"inflight.bytes", CFG_INT, "32m", 1024, 1LL << 40, 0,
+    {"inflight.bytes", CFG_INT, "24m", 1024, 1LL << 40, 0,
      "bytes of request bodies held at once; beyond it requests get 503"},
     {"ack.timeout.ms", CFG_INT, "10000", 100, 600000, 0,
      "how long to wait for Kafka's acknowledgements before answering 503"},

@@ -8,7 +8,7 @@
  *   max.depth            128     JSON nesting limit (jansson, used by the
  *                                sink, stops at 2048)
  *   max.records          10000   elements in one array body
- *   inflight.bytes       32m     budget of request bodies held in memory
+ *   inflight.bytes       24m     budget of request bodies held in memory
  *                                (read or awaiting Kafka); beyond it: 503
  *   ack.timeout.ms       10000   wait for Kafka's acknowledgements; then 503
  *                                (also librdkafka's message.timeout.ms)

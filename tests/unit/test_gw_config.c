@@ -20,7 +20,7 @@ static void test_defaults(void) {
     CHECK_INT(c.max_body, 4 << 20);
     CHECK_INT(c.max_depth, 128);
     CHECK_INT(c.max_records, 10000);
-    CHECK_INT(c.inflight_bytes, 32 << 20);
+    CHECK_INT(c.inflight_bytes, 24 << 20);
     CHECK_INT(c.ack_timeout_ms, 10000);
     CHECK_INT(c.retry_after, 5);
     CHECK_INT(c.log_level, LOG_INFO);
