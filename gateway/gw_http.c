@@ -422,12 +422,9 @@ static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
     pthread_mutex_unlock(&req->lock);
     if (unsent)
         atomic_fetch_sub(&req->refs, (int)unsent);
-    if (e != GW_E_OK)
-        return e;
-    if (!done)
-        return GW_E_OK;
-    req->phase = GW_WAITING;
-    return GW_E_OK;
+    if (e == GW_E_OK)
+        req->phase = GW_WAITING;
+    return e;
 }
 
 /* The answer of a request whose records were all reported, or failed, or

@@ -15,7 +15,10 @@
  * blocking the HTTP thread: the connection is suspended and resumed from
  * the delivery-report path once every record is acknowledged (200) or one
  * failed (503), or by the timer at ack.timeout.ms (503). All records of a
- * request are acknowledged or the answer is not 2xx.
+ * request are acknowledged or the answer is not 2xx. A 503 may follow the
+ * storage of some of the request's records; the provider's retry then
+ * stores them again (at-least-once, like every webhook sender's retries),
+ * which the sink's upsert by key and hookpipe-sequence absorbs.
  *
  * Every answer is JSON {"status","message","request_id"} (+ "records" and
  * "rejected" on 200), with an X-Request-Id header; 503s carry Retry-After.
