@@ -389,8 +389,12 @@ static int sink_reject(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_mess
                        const rd_kafka_headers_t *hdrs, const char *reason) {
     char err[512];
     if (!in->rejected_ok) {
-        if (kafka_topic_ensure(sink_kprod_rk(c->dlq), in->rejected, 1, -1, NULL,
-                               SINK_CONSUMER_INTEG_MS, err, sizeof(err)) < 0) {
+        /* hookpipectl creates it with the integration; create it only for
+         * topics made some other way (so no admin right is needed normally) */
+        int n = sink_kprod_partitions(c->dlq, in->rejected, err, sizeof(err));
+        if (n < 0 || (n == 0 && kafka_topic_ensure(sink_kprod_rk(c->dlq), in->rejected, 1, -1,
+                                                   NULL, SINK_CONSUMER_INTEG_MS, err,
+                                                   sizeof(err)) < 0)) {
             sink_fatal(c, "dead-letter topic", err);
             return -1;
         }

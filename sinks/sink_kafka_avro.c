@@ -31,6 +31,8 @@ typedef struct sink_kprod_msg {
     uint64_t seq;
 } sink_kprod_msg_t;
 
+#define SINK_KPROD_METADATA_MS 10000
+
 struct sink_kprod {
     rd_kafka_t *rk;
     sink_kprod_track_t **tracks;
@@ -228,6 +230,34 @@ void sink_kprod_forget(sink_kprod_t *kp, const char *src_topic) {
     }
 }
 
+int sink_kprod_partitions(sink_kprod_t *kp, const char *topic, char *errstr,
+                          size_t errstr_size) {
+    rd_kafka_t *rk = kp->rk;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = -1;
+    if (!rkt) {
+        snprintf(errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, SINK_KPROD_METADATA_MS);
+    if (err) {
+        snprintf(errstr, errstr_size, "%s: metadata: %s", topic, rd_kafka_err2str(err));
+    } else if (md->topic_cnt == 1 &&
+               md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        n = 0;
+    } else if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        n = md->topics[0].partition_cnt;
+    } else {
+        snprintf(errstr, errstr_size, "%s: metadata: %s", topic,
+                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no topic");
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
 rd_kafka_t *sink_kprod_rk(sink_kprod_t *kp) {
     return kp->rk;
 }
@@ -275,34 +305,6 @@ static sink_kavro_topic_t *sink_kavro_topic(sink_kavro_t *ka, const char *topic)
     return NULL;
 }
 
-/* Partition count of `topic`, 0 if it does not exist, -1 on error. */
-static int sink_kavro_partitions(rd_kafka_t *rk, const char *topic, char *errstr,
-                                 size_t errstr_size) {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    int n = -1;
-    if (!rkt) {
-        snprintf(errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, SINK_KAFKA_AVRO_ADMIN_MS);
-    if (err) {
-        snprintf(errstr, errstr_size, "%s: metadata: %s", topic, rd_kafka_err2str(err));
-    } else if (md->topic_cnt == 1 &&
-               md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        n = 0;
-    } else if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        n = md->topics[0].partition_cnt;
-    } else {
-        snprintf(errstr, errstr_size, "%s: metadata: %s", topic,
-                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no topic");
-    }
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    return n;
-}
-
 static int sink_kavro_open(sink_target_t *t, const char *topic, const char *integration,
                            const sink_schema_t *schema, char *errstr, size_t errstr_size) {
     (void)integration;
@@ -326,11 +328,11 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
     if (tp->out_partitions > 0)
         return 0;
     rd_kafka_t *rk = sink_kprod_rk(ka->kp);
-    int n = sink_kavro_partitions(rk, tp->out, errstr, errstr_size);
+    int n = sink_kprod_partitions(ka->kp, tp->out, errstr, errstr_size);
     if (n < 0)
         return -1;
     if (n == 0) {
-        int src = sink_kavro_partitions(rk, topic, errstr, errstr_size);
+        int src = sink_kprod_partitions(ka->kp, topic, errstr, errstr_size);
         if (src <= 0) {
             if (src == 0)
                 snprintf(errstr, errstr_size, "%s: source topic not found", topic);

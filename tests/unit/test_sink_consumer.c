@@ -1,0 +1,582 @@
+/* Unit tests for the sink's client-side logic: the avro-files target's rolls
+ * and pending offsets, the tracking producer and the whole consumer loop on
+ * librdkafka's mock cluster (with an in-memory registry). */
+#include <avro.h>
+#include <dirent.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "harness.h"
+#include "log.h"
+#include "../../sinks/sink_consumer.h"
+#include "../../sinks/sink_files.h"
+#include "../../sinks/sink_kafka_avro.h"
+
+static char tmpdir[] = "/tmp/test_sink_consumer.XXXXXX";
+
+/* Kafka protocol ApiKey of Produce (librdkafka keeps its table internal) */
+#define TEST_APIKEY_PRODUCE 0
+
+static const char schema_v1[] =
+    "{\"type\":\"record\",\"name\":\"data\",\"fields\":[{\"name\":\"n\",\"type\":\"long\"}]}";
+static const char schema_v2[] =
+    "{\"type\":\"record\",\"name\":\"data\",\"fields\":[{\"name\":\"n\",\"type\":\"long\"},"
+    "{\"name\":\"s\",\"type\":[\"null\",\"string\"],\"default\":null}]}";
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Avro binary of {"n": n} (a zig-zag varint), and {"n": n, "s": null}. */
+static size_t encode_n(int64_t n, int v2, unsigned char *out) {
+    uint64_t z = ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
+    size_t k = 0;
+    while (z > 0x7f) {
+        out[k++] = (unsigned char)((z & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    out[k++] = (unsigned char)z;
+    if (v2)
+        out[k++] = 0; /* union branch 0: null */
+    return k;
+}
+
+static int write_rec(sink_target_t *t, const char *topic, int32_t partition, int64_t offset,
+                     const sink_schema_t *schema, int v2) {
+    unsigned char buf[16];
+    char err[256];
+    sink_rec_t rec = {.topic = topic, .integration = topic + 9, .partition = partition,
+                      .offset = offset, .timestamp_ms = -1, .schema = schema};
+    rec.avro = buf;
+    rec.avro_len = encode_n(offset, v2, buf);
+    int rc = t->ops->write(t, &rec, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "write: %s\n", err);
+    return rc;
+}
+
+/* Names of the finished files under dir (sorted), and the count. */
+static int list_files(const char *dir, char names[][256], int max) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) && n < max) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(names[n++], 256, "%s", de->d_name);
+    }
+    if (d)
+        closedir(d);
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && strcmp(names[k - 1], names[k]) > 0; k--) {
+            char tmp[256];
+            memcpy(tmp, names[k], 256);
+            memcpy(names[k], names[k - 1], 256);
+            memcpy(names[k - 1], tmp, 256);
+        }
+    return n;
+}
+
+static int count_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp"))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Reads an OCF file with avro-c; returns the "n" values in out. */
+static int read_ns(const char *path, int64_t *out, int max) {
+    avro_file_reader_t r;
+    if (avro_file_reader(path, &r) != 0)
+        return -1;
+    avro_schema_t s = avro_file_reader_get_writer_schema(r);
+    avro_value_iface_t *iface = avro_generic_class_from_schema(s);
+    avro_value_t v, f;
+    avro_generic_value_new(iface, &v);
+    int n = 0;
+    while (n < max && avro_file_reader_read_value(r, &v) == 0) {
+        avro_value_get_by_name(&v, "n", &f, NULL);
+        avro_value_get_long(&f, &out[n++]);
+        avro_value_reset(&v);
+    }
+    avro_value_decref(&v);
+    avro_value_iface_decref(iface);
+    avro_file_reader_close(r);
+    return n;
+}
+
+static void test_files_pending_and_flush(void) {
+    char dir[512], sub[600], err[256], names[16][256];
+    snprintf(dir, sizeof(dir), "%s/flush", tmpdir);
+    /* a leftover of a killed run is deleted at start */
+    snprintf(sub, sizeof(sub), "%s/a", dir);
+    mkdir(dir, 0755);
+    mkdir(sub, 0755);
+    char left[700];
+    snprintf(left, sizeof(left), "%s/.20260101T000000000Z-0-5.avro.tmp", sub);
+    FILE *f = fopen(left, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    sink_files_conf_t conf = {dir, 0, 0, SINK_OCF_DEFLATE};
+    sink_target_t *t = sink_files_new(&conf, err, sizeof(err));
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    CHECK_INT(access(left, F_OK), -1);
+
+    sink_schema_t s1 = {1, schema_v1, sizeof(schema_v1) - 1};
+    CHECK_INT(t->ops->open(t, "webhooks.a", "a", &s1, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->pending(t, "webhooks.a", 0), -1);
+    for (int i = 0; i < 10; i++)
+        CHECK_INT(write_rec(t, "webhooks.a", 0, 100 + i, &s1, 0), 0);
+    CHECK_INT(write_rec(t, "webhooks.a", 1, 7, &s1, 0), 0);
+    /* nothing is durable before the rename: the commit stays at the first */
+    CHECK_INT(t->ops->pending(t, "webhooks.a", 0), 100);
+    CHECK_INT(t->ops->pending(t, "webhooks.a", 1), 7);
+    CHECK_INT(t->ops->poll(t, err, sizeof(err)), 0);
+    CHECK_INT(list_files(sub, names, 16), 0);
+    CHECK_INT(count_tmp(sub), 2);
+    CHECK_INT(t->ops->flush(t, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->pending(t, "webhooks.a", 0), -1);
+    CHECK_INT(t->ops->pending(t, "webhooks.a", 1), -1);
+    CHECK_INT(count_tmp(sub), 0);
+    int n = list_files(sub, names, 16);
+    CHECK_INT(n, 2);
+    /* <ts>-<partition>-<first offset>.avro */
+    CHECK(n == 2 && strstr(names[0], "Z-0-100.avro") != NULL);
+    CHECK(n == 2 && strstr(names[1], "Z-1-7.avro") != NULL);
+    char path[1024];
+    int64_t got[32];
+    snprintf(path, sizeof(path), "%s/%.255s", sub, names[0]);
+    CHECK_INT(read_ns(path, got, 32), 10);
+    CHECK_INT(got[0], 100);
+    CHECK_INT(got[9], 109);
+    t->ops->destroy(t);
+}
+
+static void test_files_roll_on_schema_size_age(void) {
+    char dir[512], sub[600], err[256], names[32][256];
+    snprintf(dir, sizeof(dir), "%s/roll", tmpdir);
+    snprintf(sub, sizeof(sub), "%s/b", dir);
+    sink_files_conf_t conf = {dir, 0, 80, SINK_OCF_SNAPPY};
+    sink_target_t *t = sink_files_new(&conf, err, sizeof(err));
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    sink_schema_t s1 = {1, schema_v1, sizeof(schema_v1) - 1};
+    sink_schema_t s2 = {2, schema_v2, sizeof(schema_v2) - 1};
+    CHECK_INT(t->ops->open(t, "webhooks.b", "b", &s1, err, sizeof(err)), 0);
+    CHECK_INT(write_rec(t, "webhooks.b", 0, 0, &s1, 0), 0);
+    CHECK_INT(write_rec(t, "webhooks.b", 0, 1, &s1, 0), 0);
+    /* one schema per file: a new version rolls the open file */
+    CHECK_INT(t->ops->open(t, "webhooks.b", "b", &s2, err, sizeof(err)), 0);
+    CHECK_INT(write_rec(t, "webhooks.b", 0, 2, &s2, 1), 0);
+    CHECK_INT(list_files(sub, names, 32), 1);
+    CHECK_INT(t->ops->pending(t, "webhooks.b", 0), 2);
+    /* age: poll rolls a file older than max_age_ms */
+    CHECK_INT(t->ops->poll(t, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->pending(t, "webhooks.b", 0), 2);
+    sleep_ms(120);
+    CHECK_INT(t->ops->poll(t, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->pending(t, "webhooks.b", 0), -1);
+    CHECK_INT(list_files(sub, names, 32), 2);
+    t->ops->destroy(t);
+
+    /* size: every file stops near max_bytes */
+    sink_files_conf_t small = {dir, 1200, 0, SINK_OCF_NULL};
+    t = sink_files_new(&small, err, sizeof(err));
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    CHECK_INT(t->ops->open(t, "webhooks.b", "b", &s1, err, sizeof(err)), 0);
+    for (int i = 0; i < 3000; i++)
+        CHECK_INT(write_rec(t, "webhooks.b", 3, 1000 + i, &s1, 0), 0);
+    int64_t pending = t->ops->pending(t, "webhooks.b", 3);
+    CHECK(pending > 1000 && pending < 4000);
+    CHECK_INT(t->ops->flush(t, err, sizeof(err)), 0);
+    int n = list_files(sub, names, 32);
+    CHECK(n > 4);
+    int64_t total = 0, got[4096];
+    for (int i = 0; i < n; i++) {
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%.255s", sub, names[i]);
+        CHECK_INT(stat(path, &st), 0);
+        CHECK(st.st_size < 1200 + 64 * 1024);
+        if (strstr(names[i], "-3-")) {
+            int k = read_ns(path, got, 4096);
+            CHECK(k > 0);
+            total += k;
+        }
+    }
+    CHECK_INT(total, 3000);
+    t->ops->destroy(t);
+}
+
+/* ---- mock cluster ---- */
+
+static rd_kafka_t *mock_rk;
+static rd_kafka_mock_cluster_t *mock;
+
+static int mock_up(void) {
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!mock_rk)
+        return -1;
+    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
+    return mock ? 0 : -1;
+}
+
+static cfg_t *mock_cfg(void) {
+    static const cfg_opt_t none[] = {{"unused", CFG_STR, NULL, 0, -1, 0, ""}};
+    char err[256];
+    cfg_t *cfg = cfg_new("test", "", none, 1, "TEST_SINK_CONSUMER");
+    cfg_set(cfg, "kafka.bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), err,
+            sizeof(err));
+    cfg_set(cfg, "kafka.log_level", "3", err, sizeof(err));
+    return cfg;
+}
+
+static void test_kprod_tracks_acks_and_failures(void) {
+    char err[256];
+    cfg_t *cfg = mock_cfg();
+    rd_kafka_mock_topic_create(mock, "out1", 1, 1);
+    sink_kprod_t *kp = sink_kprod_new(cfg, err, sizeof(err));
+    CHECK(kp != NULL);
+    if (!kp) {
+        cfg_destroy(cfg);
+        return;
+    }
+    CHECK_INT(sink_kprod_pending(kp, "src", 0), -1);
+    for (int i = 0; i < 100; i++)
+        CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, "v", 1, NULL, "src", 0, 50 + i, err,
+                                     sizeof(err)), 0);
+    int64_t p = sink_kprod_pending(kp, "src", 0);
+    CHECK(p >= 50 && p < 150);
+    CHECK_INT(sink_kprod_flush(kp, 10000, err, sizeof(err)), 0);
+    CHECK_INT(sink_kprod_pending(kp, "src", 0), -1);
+
+    /* a delivery that fails for good keeps its offset pending and fails the producer */
+    rd_kafka_mock_push_request_errors(mock, TEST_APIKEY_PRODUCE, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, "v", 1, NULL, "src", 0, 150, err,
+                                 sizeof(err)), 0);
+    CHECK_INT(sink_kprod_flush(kp, 5000, err, sizeof(err)), -1);
+    CHECK(strstr(err, "failed") != NULL);
+    CHECK_INT(sink_kprod_pending(kp, "src", 0), 150);
+    CHECK_INT(sink_kprod_poll(kp, err, sizeof(err)), -1);
+    sink_kprod_destroy(kp);
+    cfg_destroy(cfg);
+}
+
+/* An in-memory registry: one subject's versions, ids from 1. */
+typedef struct fake_reg {
+    pthread_mutex_t lock;
+    char *texts[64];
+    int n;
+    int refuse_next;   /* answers "incompatible" to the next register */
+} fake_reg_t;
+
+static int fake_register(void *opaque, const char *subject, const char *schema, int *id,
+                         char *errstr, size_t errstr_size) {
+    fake_reg_t *r = opaque;
+    (void)subject;
+    pthread_mutex_lock(&r->lock);
+    int rc = SINK_REG_OK;
+    if (r->refuse_next) {
+        r->refuse_next = 0;
+        snprintf(errstr, errstr_size, "incompatible");
+        rc = SINK_REG_REFUSED;
+    } else {
+        int found = 0;
+        for (int i = 0; i < r->n && !found; i++)
+            if (strcmp(r->texts[i], schema) == 0) {
+                *id = i + 1;
+                found = 1;
+            }
+        if (!found && r->n < 64) {
+            r->texts[r->n++] = strdup(schema);
+            *id = r->n;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+static int fake_latest(void *opaque, const char *subject, int *id, char **schema,
+                       char *errstr, size_t errstr_size) {
+    fake_reg_t *r = opaque;
+    (void)subject;
+    pthread_mutex_lock(&r->lock);
+    int rc = SINK_REG_NOT_FOUND;
+    *schema = NULL;
+    if (r->n > 0) {
+        *id = r->n;
+        *schema = strdup(r->texts[r->n - 1]);
+        rc = SINK_REG_OK;
+    } else {
+        snprintf(errstr, errstr_size, "subject not found");
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+typedef struct run_arg {
+    sink_consumer_t *c;
+    volatile sig_atomic_t stop;
+    int rc;
+    char err[512];
+} run_arg_t;
+
+static void *run_thread(void *opaque) {
+    run_arg_t *a = opaque;
+    a->rc = sink_consumer_run(a->c, &a->stop, a->err, sizeof(a->err));
+    return NULL;
+}
+
+/* Committed offset of group/topic/partition, -1 if none. */
+static int64_t committed(const char *group, const char *topic, int32_t partition) {
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), err,
+                      sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tpl, topic, partition);
+    int64_t off = -1;
+    if (rd_kafka_committed(rk, tpl, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        tpl->elems[0].offset >= 0)
+        off = tpl->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(tpl);
+    rd_kafka_destroy(rk);
+    return off;
+}
+
+/* Messages in topic (all partitions) and, for the first, its reason header. */
+static int count_messages(const char *topic, int partitions, char *reason, size_t reason_size) {
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), err,
+                      sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", "counter", err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; p++)
+        rd_kafka_topic_partition_list_add(tpl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, tpl);
+    rd_kafka_topic_partition_list_destroy(tpl);
+    int n = 0, eofs = 0;
+    for (int i = 0; i < 100 && eofs < partitions; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eofs++;
+        } else if (!m->err) {
+            rd_kafka_headers_t *h;
+            const void *v;
+            size_t vl;
+            if (n == 0 && reason && rd_kafka_message_headers(m, &h) == 0 &&
+                rd_kafka_header_get_last(h, "hookpipe-reject-reason", &v, &vl) == 0)
+                snprintf(reason, reason_size, "%.*s", (int)vl, (const char *)v);
+            n++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+static void produce_json(int32_t partition, const char *key, const char *val) {
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), err,
+                      sizeof(err));
+    rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    CHECK(prod != NULL);
+    if (!prod)
+        return;
+    CHECK_INT(rd_kafka_producev(
+                  prod, RD_KAFKA_V_TOPIC("webhooks.shop"), RD_KAFKA_V_PARTITION(partition),
+                  RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)val, strlen(val)),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_HEADER("hookpipe-received-at", "2026-11-26T20:14:37.123456Z", -1),
+                  RD_KAFKA_V_HEADER("hookpipe-sequence", "1795725050119600885", -1),
+                  RD_KAFKA_V_END), 0);
+    CHECK_INT(rd_kafka_flush(prod, 10000), 0);
+    rd_kafka_destroy(prod);
+}
+
+static void test_consumer_end_to_end(void) {
+    char err[512], dir[512], sub[600], names[64][256];
+    snprintf(dir, sizeof(dir), "%s/e2e", tmpdir);
+    snprintf(sub, sizeof(sub), "%s/shop", dir);
+    rd_kafka_mock_topic_create(mock, "webhooks.shop", 2, 1);
+    rd_kafka_mock_topic_create(mock, "webhooks.shop.rejected", 2, 1);
+    rd_kafka_mock_topic_create(mock, "webhooks.shop.avro", 2, 1);
+    rd_kafka_mock_topic_create(mock, "hookpipe.integrations", 1, 1);
+
+    /* 40 records whose shape grows once, and one that is not JSON */
+    for (int i = 0; i < 41; i++) {
+        char key[32], val[128];
+        snprintf(key, sizeof(key), "key-%d", i);
+        if (i == 20)
+            snprintf(val, sizeof(val), "{\"broken\": ");
+        else if (i < 10)
+            snprintf(val, sizeof(val), "{\"id\":%d,\"name\":\"n%d\"}", i, i);
+        else
+            snprintf(val, sizeof(val), "{\"id\":%d,\"name\":\"n%d\",\"extra\":%d.5}", i, i, i);
+        produce_json(i % 2, key, val);
+    }
+    cfg_t *cfg = mock_cfg();
+    cfg_set(cfg, "kafka.topic.metadata.refresh.interval.ms", "500", err, sizeof(err));
+    fake_reg_t reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    sink_files_conf_t fc = {dir, 0, 100000, SINK_OCF_DEFLATE};
+    sink_target_t *t = sink_files_new(&fc, err, sizeof(err));
+    CHECK(t != NULL);
+    sink_consumer_conf_t cc = {
+        .group_id = "g-e2e", .topic_prefix = "webhooks.", .batch_max_records = 5,
+        .batch_max_ms = 100, .registry = {fake_register, fake_latest, &reg},
+    };
+    run_arg_t arg = {0};
+    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    CHECK(arg.c != NULL);
+    if (!arg.c) {
+        fprintf(stderr, "consumer: %s\n", err);
+        goto out;
+    }
+    pthread_t th;
+    pthread_create(&th, NULL, run_thread, &arg);
+    /* files roll only at 100 s of age, or when the schema changes (offsets
+     * 0..4 of each partition are version 1): until the stop, nothing may be
+     * committed beyond the first version's file */
+    for (int i = 0; i < 100 && (count_tmp(sub) < 2); i++)
+        sleep_ms(100);
+    sleep_ms(500);
+    CHECK_INT(count_tmp(sub), 2);
+    int64_t c0 = committed("g-e2e", "webhooks.shop", 0);
+    int64_t c1 = committed("g-e2e", "webhooks.shop", 1);
+    CHECK(c0 <= 5);
+    CHECK(c1 <= 5);
+    arg.stop = 1;
+    pthread_join(th, NULL);
+    CHECK_INT(arg.rc, 0);
+    if (arg.rc != 0)
+        fprintf(stderr, "run: %s\n", arg.err);
+    /* SIGTERM path: flushed and committed to the end */
+    CHECK_INT(committed("g-e2e", "webhooks.shop", 0), 21);
+    CHECK_INT(committed("g-e2e", "webhooks.shop", 1), 20);
+    CHECK_INT(count_tmp(sub), 0);
+    int n = list_files(sub, names, 64);
+    CHECK(n >= 2);
+    int64_t total = 0, got[64];
+    for (int i = 0; i < n; i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%.255s", sub, names[i]);
+        avro_file_reader_t r;
+        CHECK_INT(avro_file_reader(path, &r), 0);
+        avro_schema_t s = avro_file_reader_get_writer_schema(r);
+        avro_value_iface_t *iface = avro_generic_class_from_schema(s);
+        avro_value_t v, f, b;
+        avro_generic_value_new(iface, &v);
+        while (total < 64 && avro_file_reader_read_value(r, &v) == 0) {
+            const char *pk;
+            size_t pkl;
+            CHECK_INT(avro_value_get_by_name(&v, "__sdc_primary_key", &f, NULL), 0);
+            avro_value_get_string(&f, &pk, &pkl);
+            CHECK(strncmp(pk, "key-", 4) == 0);
+            avro_value_get_by_name(&v, "id", &f, NULL);
+            avro_value_get_current_branch(&f, &b);
+            avro_value_get_long(&b, &got[total++]);
+            avro_value_reset(&v);
+        }
+        avro_value_decref(&v);
+        avro_value_iface_decref(iface);
+        avro_file_reader_close(r);
+    }
+    CHECK_INT(total, 40);
+    CHECK_INT(reg.n, 2); /* two versions, not one per record */
+    char reason[256] = "";
+    CHECK_INT(count_messages("webhooks.shop.rejected", 2, reason, sizeof(reason)), 1);
+    CHECK(strlen(reason) > 0);
+
+    /* a new group continues from the registered version; a record that
+     * needs one more version meets a refusal (as when another sink
+     * registered first): the sink reloads the latest and registers again
+     * instead of rejecting the record */
+    produce_json(0, "key-41", "{\"id\":41,\"more\":true}");
+    reg.refuse_next = 1;
+    sink_consumer_destroy(arg.c);
+    t->ops->destroy(t);
+    t = sink_files_new(&fc, err, sizeof(err));
+    cc.group_id = "g-e2e-2";
+    arg = (run_arg_t){0};
+    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    CHECK(arg.c != NULL);
+    if (!arg.c)
+        goto out;
+    pthread_create(&th, NULL, run_thread, &arg);
+    for (int i = 0; i < 150 && count_tmp(sub) < 2; i++)
+        sleep_ms(100);
+    sleep_ms(300);
+    arg.stop = 1;
+    pthread_join(th, NULL);
+    CHECK_INT(arg.rc, 0);
+    CHECK_INT(committed("g-e2e-2", "webhooks.shop", 0), 22);
+    CHECK_INT(committed("g-e2e-2", "webhooks.shop", 1), 20);
+    CHECK_INT(reg.refuse_next, 0);
+    CHECK_INT(reg.n, 3); /* only the one new version */
+    /* the broken record again (a new group reads from the start), not #41 */
+    CHECK_INT(count_messages("webhooks.shop.rejected", 2, NULL, 0), 2);
+out:
+    sink_consumer_destroy(arg.c);
+    if (t)
+        t->ops->destroy(t);
+    for (int i = 0; i < reg.n; i++)
+        free(reg.texts[i]);
+    cfg_destroy(cfg);
+}
+
+int main(void) {
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    log_init("test_sink_consumer", LOG_ERROR);
+    TEST(test_files_pending_and_flush);
+    TEST(test_files_roll_on_schema_size_age);
+    if (mock_up() < 0) {
+        fprintf(stderr, "mock cluster did not start\n");
+        harness_failed++;
+    } else {
+        TEST(test_kprod_tracks_acks_and_failures);
+        TEST(test_consumer_end_to_end);
+    }
+    if (mock)
+        rd_kafka_mock_cluster_destroy(mock);
+    if (mock_rk)
+        rd_kafka_destroy(mock_rk);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return test_done();
+}
