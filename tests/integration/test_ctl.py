@@ -349,3 +349,17 @@ def test_concurrent_create_one_winner(ctl, bin_dir, bootstrap, unique_name, crea
     if ok:
         stored = [t["sha256"] for t in show(ctl, unique_name)["tokens"]]
         assert stored == [hashlib.sha256(ok[0]["token"].encode()).hexdigest()]
+
+
+def test_topic_collision_refused(ctl, bootstrap, unique_name, created):
+    """Kafka treats '.' and '_' alike in topic names: "<name>_rejected" would
+    collide with the dead-letter topic "<name>.rejected". The create fails on
+    the topic, before any record is written."""
+    created.append(unique_name)
+    create(ctl, created, unique_name)
+    r = ctl("integration", "create", unique_name + "_rejected")
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr.startswith("hookpipectl: cannot create topic") and "collides" in r.stderr
+    with pytest.raises(KeyError):
+        current(bootstrap, unique_name + "_rejected")
