@@ -13,6 +13,7 @@ struct sr_state {
     sr_map_t subjects;       /* name -> sr_subject_t */
     sr_map_t by_id;          /* int id -> sr_schema_t */
     sr_map_t by_canonical;   /* canonical form -> sr_schema_t */
+    sr_map_t dirty;          /* "subject\0version" whose last record lost */
     sr_subject_t **list;     /* every subject, owned */
     size_t nlist, caplist;
     int global_level;        /* -1: default */
@@ -54,6 +55,7 @@ void sr_state_destroy(sr_state_t *st) {
     sr_map_free(&st->subjects);
     sr_map_free(&st->by_id);
     sr_map_free(&st->by_canonical);
+    sr_map_free(&st->dirty);
     free(st->list);
     free(st);
 }
@@ -171,11 +173,47 @@ static sr_schema_t *sr_schema_new(int id, const char *text, sr_avro_t *avro) {
     return s;
 }
 
+static size_t sr_dirty_key(const char *subject, int version, char *buf, size_t size) {
+    int n = snprintf(buf, size, "%s%c%d", subject, '\0', version);
+    return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+/* Remembers (or forgets) that the last record under a SCHEMA key lost. */
+static void sr_dirty_mark(sr_state_t *st, const char *subject, int version, int dirty) {
+    char buf[1024];
+    size_t len = sr_dirty_key(subject, version, buf, sizeof(buf));
+    if (!len)
+        return;
+    if (dirty)
+        sr_map_put(&st->dirty, buf, len, st);
+    else
+        sr_map_del(&st->dirty, buf, len);
+}
+
+void sr_state_each_dirty(const sr_state_t *st,
+                         void (*fn)(void *arg, const char *subject, int version), void *arg) {
+    for (size_t i = 0; i < st->dirty.nbuckets; i++)
+        for (sr_entry_t *e = st->dirty.buckets[i]; e; e = e->next) {
+            const char *subject = e->key;
+            size_t slen = strnlen(subject, e->klen);
+            if (slen + 1 >= e->klen)
+                continue;
+            char num[16];
+            size_t nlen = e->klen - slen - 1;
+            if (nlen >= sizeof(num))
+                continue;
+            memcpy(num, e->key + slen + 1, nlen);
+            num[nlen] = '\0';
+            fn(arg, subject, atoi(num));
+        }
+}
+
 static sr_apply_t sr_apply_schema(sr_state_t *st, const char *subject, int version,
                                   json_t *val) {
     sr_subject_t *sub = sr_state_subject(st, subject);
     sr_version_t *slot = sr_state_version(sub, version);
     if (!val) {
+        sr_dirty_mark(st, subject, version, 0);
         if (!slot)
             return SR_APPLY_SAME;
         sr_version_remove(st, sub, (size_t)(slot - sub->versions));
@@ -198,8 +236,13 @@ static sr_apply_t sr_apply_schema(sr_state_t *st, const char *subject, int versi
     if (by_id != by_canon || (by_canon && by_canon->id != id))
         goto out;
     if (slot) {
-        if (slot->schema != by_canon)
+        if (slot->schema != by_canon) {
+            /* this record is now the last under the key: until the winner's
+             * is written again, compaction would keep the loser */
+            sr_dirty_mark(st, subject, version, 1);
             goto out;
+        }
+        sr_dirty_mark(st, subject, version, 0);
         rc = slot->deleted == deleted ? SR_APPLY_SAME : SR_APPLY_WON;
         slot->deleted = deleted;
         goto out;

@@ -52,6 +52,11 @@ static void sr_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque
     (void)rk;
     sr_store_t *st = opaque;
     sr_delivery_t *d = rkm->_private;
+    if (!d) {   /* a repair: nobody waits for it, it is retried if lost */
+        if (rkm->err)
+            log_warn("%s: repair not delivered: %s", st->topic, rd_kafka_err2str(rkm->err));
+        return;
+    }
     pthread_mutex_lock(&st->mu);
     d->err = rkm->err;
     d->offset = rkm->offset;
@@ -60,16 +65,93 @@ static void sr_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque
     pthread_mutex_unlock(&st->mu);
 }
 
+/* Records to write again: "key\nvalue" strings of the winners of keys whose
+ * last record lost. */
+typedef struct {
+    const sr_state_t *state;
+    char **items;
+    size_t n, cap;
+} sr_repairs_t;
+
+static void sr_repairs_free(sr_repairs_t *r) {
+    for (size_t i = 0; i < r->n; i++)
+        free(r->items[i]);
+    free(r->items);
+    r->items = NULL;
+    r->n = r->cap = 0;
+}
+
+static void sr_repair_collect(void *arg, const char *subject, int version) {
+    sr_repairs_t *r = arg;
+    sr_version_t *slot = sr_state_version(sr_state_subject(r->state, subject), version);
+    if (!slot)
+        return;
+    char *key = sr_state_schema_key(subject, version);
+    char *val = sr_state_schema_value(subject, version, slot->schema->id, slot->schema->text,
+                                      slot->deleted);
+    char *item = NULL;
+    if (key && val && (item = malloc(strlen(key) + strlen(val) + 2)))
+        sprintf(item, "%s\n%s", key, val);
+    free(key);
+    free(val);
+    if (!item)
+        return;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        char **items = realloc(r->items, cap * sizeof(*items));
+        if (!items) {
+            free(item);
+            return;
+        }
+        r->items = items;
+        r->cap = cap;
+    }
+    r->items[r->n++] = item;
+}
+
+/* Writes again the winners of keys that stayed dirty since the previous
+ * check: normally the losing replica repairs within milliseconds, so this
+ * only acts when it died first. Several replicas may do it; the copies are
+ * identical and fold to nothing. */
+static void sr_repair(sr_store_t *st, sr_repairs_t *prev) {
+    sr_repairs_t cur = {.state = sr_store_rdlock(st)};
+    sr_state_each_dirty(cur.state, sr_repair_collect, &cur);
+    sr_store_unlock(st);
+    for (size_t i = 0; i < cur.n; i++) {
+        size_t k = 0;
+        while (k < prev->n && strcmp(prev->items[k], cur.items[i]) != 0)
+            k++;
+        if (k == prev->n)
+            continue;
+        char *nl = strchr(cur.items[i], '\n');
+        log_info("%s: re-writing the winner of %.*s", st->topic, (int)(nl - cur.items[i]),
+                 cur.items[i]);
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_PARTITION(0),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(cur.items[i], (size_t)(nl - cur.items[i])),
+            RD_KAFKA_V_VALUE(nl + 1, strlen(nl + 1)), RD_KAFKA_V_OPAQUE(NULL), RD_KAFKA_V_END);
+        if (err)
+            log_warn("%s: repair: %s", st->topic, rd_kafka_err2str(err));
+    }
+    sr_repairs_free(prev);
+    *prev = cur;
+}
+
 static void *sr_poll_main(void *arg) {
     sr_store_t *st = arg;
-    for (;;) {
+    sr_repairs_t prev = {0};
+    for (unsigned tick = 1;; tick++) {
         pthread_mutex_lock(&st->mu);
-        int stop = st->stop;
+        int stop = st->stop, ready = st->ready;
         pthread_mutex_unlock(&st->mu);
         if (stop)
             break;
         rd_kafka_poll(st->producer, 100);
+        if (ready && tick % 20 == 0)
+            sr_repair(st, &prev);
     }
+    sr_repairs_free(&prev);
     return NULL;
 }
 

@@ -479,6 +479,35 @@ def test_sigkill_during_registrations(replicas):
     assert after.dump() == d, (n_all, n_kept)
 
 
+def test_dead_losers_record_is_repaired(replicas):
+    """A losing record whose replica died before repairing it: the
+    surviving replicas write the winner again under its key."""
+    from confluent_kafka import Producer
+    a, b = replicas(2)
+    winner = json.dumps(s_int("W"))
+    sid = a.register("s", winner).json()["id"]
+    key = json.dumps({"keytype": "SCHEMA", "subject": "s", "version": 1, "magic": 1},
+                     separators=(",", ":"))
+    loser = json.dumps({"subject": "s", "version": 1, "id": sid + 1,
+                        "schema": json.dumps(s_int("L")), "deleted": False})
+    p = Producer({"bootstrap.servers": a.bootstrap, "acks": "all"})
+    p.produce(a.topic, key=key, value=loser, partition=0)
+    assert p.flush(10) == 0
+    before = None
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        topic, n_all, n_kept = compacted_copy(a.bootstrap, a.topic)
+        (copy,) = replicas(1, topic=topic)
+        before = copy.dump()
+        copy.stop()
+        if before == a.dump():
+            break
+        time.sleep(1)
+    assert before == a.dump() == b.dump()
+    assert a.get("/subjects/s/versions/1").json()["id"] == sid
+    assert "re-writing the winner" in a.log_path.read_text() + b.log_path.read_text()
+
+
 def test_replay_gives_same_state(replicas):
     a, b = replicas(2)
     a.put("/config", {"compatibility": "FORWARD"})

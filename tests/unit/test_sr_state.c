@@ -66,6 +66,40 @@ static void test_races(void) {
     sr_state_destroy(st);
 }
 
+static void count_dirty(void *arg, const char *subject, int version) {
+    (void)subject;
+    *(int *)arg += version;
+}
+
+static int dirty_sum(const sr_state_t *st) {
+    int n = 0;
+    sr_state_each_dirty(st, count_dirty, &n);
+    return n;
+}
+
+/* a losing record left last under its key must be marked for repair until
+ * the winner's record is written again there */
+static void test_dirty_keys(void) {
+    sr_state_t *st = sr_state_new(SR_COMPAT_BACKWARD);
+    put_schema(st, "s", 1, 1, A, 0);
+    put_schema(st, "s", 2, 2, B, 0);
+    CHECK_INT(dirty_sum(st), 0);
+    CHECK_INT(put_schema(st, "s", 2, 3, C, 0), SR_APPLY_LOST);
+    CHECK_INT(dirty_sum(st), 2);
+    CHECK_INT(put_schema(st, "t", 1, 2, C, 0), SR_APPLY_LOST);  /* id clash, empty slot */
+    CHECK_INT(dirty_sum(st), 2);
+    CHECK_INT(put_schema(st, "s", 1, 9, C, 0), SR_APPLY_LOST);
+    CHECK_INT(dirty_sum(st), 3);
+    CHECK_INT(put_schema(st, "s", 2, 2, B, 0), SR_APPLY_SAME);   /* the repair */
+    CHECK_INT(dirty_sum(st), 1);
+    char *k = sr_state_schema_key("s", 1);
+    CHECK_INT(put_schema(st, "s", 1, 1, A, 1), SR_APPLY_WON);
+    CHECK_INT(put_raw(st, k, NULL), SR_APPLY_WON);
+    free(k);
+    CHECK_INT(dirty_sum(st), 0);
+    sr_state_destroy(st);
+}
+
 static void test_tombstones_and_ids(void) {
     sr_state_t *st = sr_state_new(SR_COMPAT_BACKWARD);
     CHECK_INT(put_schema(st, "s", 1, 1, A, 0), SR_APPLY_WON);
@@ -152,6 +186,7 @@ static void test_hostile_records(void) {
 
 int main(void) {
     TEST(test_races);
+    TEST(test_dirty_keys);
     TEST(test_tombstones_and_ids);
     TEST(test_subject_records);
     TEST(test_config);
