@@ -110,14 +110,16 @@ static int ctl_connect(ctl_ctx_t *ctx) {
     return 0;
 }
 
-/* Reads the current integrations; warns once about records it cannot read. */
-static ctl_state_t *ctl_read(ctl_ctx_t *ctx) {
+/* Reads the current integrations. The listing warns, in one line, about
+ * records it cannot read (it is incomplete then); other commands only care
+ * about their own integration. */
+static ctl_state_t *ctl_read(ctl_ctx_t *ctx, int warn) {
     ctl_state_t *state = NULL;
     if (ctl_store_read(ctx->st, &state, ctx->err, sizeof(ctx->err)) < 0) {
         ctl_fail("%s", ctx->err);
         return NULL;
     }
-    if (state->unreadable)
+    if (warn && state->unreadable)
         ctl_fail("warning: %zu unreadable record(s) in %s ignored; first: %s",
                  state->unreadable, INTEG_TOPIC, state->first_error);
     return state;
@@ -176,7 +178,7 @@ static int ctl_cycle(ctl_ctx_t *ctx, const char *key, ctl_step_t step, void *arg
             ctl_fail("%s", ctx->err);
             return CTL_FAILED;
         }
-        ctl_state_t *state = ctl_read(ctx);
+        ctl_state_t *state = ctl_read(ctx, 0);
         if (!state)
             return CTL_FAILED;
         rc = step(ctx, state, arg);
@@ -409,7 +411,7 @@ static int ctl_cmd_list(ctl_ctx_t *ctx) {
     int rc = CTL_FAILED;
     json_t *arr = NULL;
     ctl_state_t *state = NULL;
-    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)))
+    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx, 1)))
         goto out;
     if (cfg_bool(ctx->cfg, "json")) {
         if (!(arr = json_array()))
@@ -449,7 +451,7 @@ static int ctl_cmd_show(ctl_ctx_t *ctx) {
     char *s = NULL;
     json_t *rec = NULL;
     const integ_t *in;
-    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx)) ||
+    if (ctl_connect(ctx) < 0 || !(state = ctl_read(ctx, 0)) ||
         !(in = ctl_find(state, ctx->args[0])))
         goto out;
     if (!(s = integ_to_json(in)) || !(rec = json_loads(s, 0, NULL)) ||
