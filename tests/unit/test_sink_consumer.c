@@ -113,6 +113,7 @@ static int read_ns(const char *path, int64_t *out, int max) {
     }
     avro_value_decref(&v);
     avro_value_iface_decref(iface);
+    avro_schema_decref(s); /* the reader hands out a new reference */
     avro_file_reader_close(r);
     return n;
 }
@@ -510,6 +511,7 @@ static void test_consumer_end_to_end(void) {
         }
         avro_value_decref(&v);
         avro_value_iface_decref(iface);
+        avro_schema_decref(s);
         avro_file_reader_close(r);
     }
     CHECK_INT(total, 40);
