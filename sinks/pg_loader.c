@@ -188,7 +188,9 @@ static int connect_db(pg_loader_t *ld) {
     }
     PQsetNoticeProcessor(ld->conn, quiet_notices, NULL);
     wh_sql_t q = {0};
-    wh_sql_addf(&q, "BEGIN; "
+    /* staging tables live in temp buffers: room for a whole batch, so
+       that they never spill to disk */
+    wh_sql_addf(&q, "SET temp_buffers = '64MB'; BEGIN; "
                     "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
                 PG_LOCK_CLASS);
     wh_sql_ident(&q, PG_OFFSETS_SCHEMA);
@@ -389,6 +391,9 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
     }
     PQclear(res);
     const wh_cell_t **by_col = calloc(t->ncols ? t->ncols : 1, sizeof(*by_col));
+    int64_t tcache_us[2] = {INT64_MIN, INT64_MIN};
+    char tcache[2][64];
+    int tnext = 0;
     wh_sql_t buf = {0};
     int rc = by_col ? 0 : -1;
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ti); r++) {
@@ -400,12 +405,18 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
             if (c)
                 wh_sql_add(&buf, "\t");
             const wh_cell_t *v = by_col[c];
-            char tmp[64];
             if (!v)
                 wh_sql_add(&buf, "\\N");
             else if (v->type == WH_TIMESTAMP) {
-                wh_format_time(v->i, tmp);
-                wh_sql_add(&buf, tmp);
+                /* rows of a batch share their times: format each once */
+                int slot = v->i == tcache_us[0] ? 0 : v->i == tcache_us[1] ? 1 : -1;
+                if (slot < 0) {
+                    slot = tnext;
+                    tnext ^= 1;
+                    tcache_us[slot] = v->i;
+                    wh_format_time(v->i, tcache[slot]);
+                }
+                wh_sql_add(&buf, tcache[slot]);
             } else if (v->type == WH_BOOLEAN)
                 wh_sql_add(&buf, v->i ? "t" : "f");
             else if (v->s)
@@ -535,54 +546,66 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
                 rc = copy_rows(ld, b, l, ti);
                 rows += wh_batch_live_rows(b, ti);
             }
-        wh_sql_t q = {0};
-        /* the keys of the root rows this batch inserted or updated */
-        wh_sql_add(&q, "CREATE TEMP TABLE \"_hp_w\" ON COMMIT DROP AS SELECT ");
+        int subs = 0;
+        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
+            subs |= wh_layout_table(l, ti)->level > 0;
+        /* the merge; with subtables, it also keeps the keys of the root rows
+           it inserted or updated, whose subtable rows are replaced */
+        wh_sql_t ins = {0};
+        wh_sql_add(&ins, "INSERT INTO ");
+        wh_sql_qualified(&ins, schema, WH_ROOT_TABLE);
+        wh_sql_add(&ins, " AS t (");
+        column_list(&ins, root, NULL);
+        wh_sql_add(&ins, ") SELECT ");
+        column_list(&ins, root, NULL);
+        wh_sql_addf(&ins, " FROM \"_hp_s%zu\" ON CONFLICT (", root_i);
         for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
             if (k)
-                wh_sql_add(&q, ", ");
-            wh_sql_ident(&q, wh_layout_key(l, k));
-        }
-        wh_sql_add(&q, " FROM ");
-        wh_sql_qualified(&q, schema, WH_ROOT_TABLE);
-        wh_sql_add(&q, " WITH NO DATA;\nWITH up AS (INSERT INTO ");
-        wh_sql_qualified(&q, schema, WH_ROOT_TABLE);
-        wh_sql_add(&q, " AS t (");
-        column_list(&q, root, NULL);
-        wh_sql_add(&q, ") SELECT ");
-        column_list(&q, root, NULL);
-        wh_sql_addf(&q, " FROM \"_hp_s%zu\" ON CONFLICT (", root_i);
-        for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-            if (k)
-                wh_sql_add(&q, ", ");
-            wh_sql_ident(&q, wh_layout_key(l, k));
+                wh_sql_add(&ins, ", ");
+            wh_sql_ident(&ins, wh_layout_key(l, k));
         }
         if (wh_layout_has_pk(l)) {
             /* the newer record replaces the whole row */
-            wh_sql_add(&q, ") DO UPDATE SET ");
+            wh_sql_add(&ins, ") DO UPDATE SET ");
             int first = 1;
             for (size_t c = 0; c < root->ncols; c++) {
                 if (c < wh_layout_nkeys(l))
                     continue;
                 if (!first)
-                    wh_sql_add(&q, ", ");
+                    wh_sql_add(&ins, ", ");
                 first = 0;
-                wh_sql_ident(&q, root->cols[c].name);
-                wh_sql_add(&q, " = EXCLUDED.");
-                wh_sql_ident(&q, root->cols[c].name);
+                wh_sql_ident(&ins, root->cols[c].name);
+                wh_sql_add(&ins, " = EXCLUDED.");
+                wh_sql_ident(&ins, root->cols[c].name);
             }
-            wh_sql_add(&q, " WHERE EXCLUDED._sdc_sequence > t._sdc_sequence");
+            wh_sql_add(&ins, " WHERE EXCLUDED._sdc_sequence > t._sdc_sequence");
         } else {
-            wh_sql_add(&q, ") DO NOTHING");
+            wh_sql_add(&ins, ") DO NOTHING");
         }
-        wh_sql_add(&q, " RETURNING ");
-        for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-            if (k)
-                wh_sql_add(&q, ", ");
-            wh_sql_add(&q, "t.");
-            wh_sql_ident(&q, wh_layout_key(l, k));
+        wh_sql_t q = {0};
+        if (!subs) {
+            wh_sql_addf(&q, "%s;\n", ins.p ? ins.p : "");
+        } else {
+            wh_sql_add(&q, "CREATE TEMP TABLE \"_hp_w\" ON COMMIT DROP AS SELECT ");
+            for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+                if (k)
+                    wh_sql_add(&q, ", ");
+                wh_sql_ident(&q, wh_layout_key(l, k));
+            }
+            wh_sql_add(&q, " FROM ");
+            wh_sql_qualified(&q, schema, WH_ROOT_TABLE);
+            wh_sql_addf(&q, " WITH NO DATA;\nWITH up AS (%s RETURNING ", ins.p ? ins.p : "");
+            for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
+                if (k)
+                    wh_sql_add(&q, ", ");
+                wh_sql_add(&q, "t.");
+                wh_sql_ident(&q, wh_layout_key(l, k));
+            }
+            wh_sql_add(&q, ") INSERT INTO \"_hp_w\" SELECT * FROM up;\n");
         }
-        wh_sql_add(&q, ") INSERT INTO \"_hp_w\" SELECT * FROM up;\n");
+        if (ins.oom)
+            q.oom = 1;
+        wh_sql_free(&ins);
         for (size_t ti = 0; ti < wh_layout_ntables(l); ti++) {
             wh_table_t *t = wh_layout_table(l, ti);
             if (t->level == 0)

@@ -31,7 +31,9 @@ typedef struct {
 } record_t;
 
 typedef struct {
-    const char *name;  /* 'c' or 't' then the name (arena of the shred) */
+    char tag;          /* 'c': column `col` of the row's table; 't': table `name` */
+    size_t col;
+    const char *name;  /* arena of the batch */
 } seen_t;
 
 struct wh_batch {
@@ -240,24 +242,27 @@ static void field_problem(shred_t *st, const char *table, const char *fmt, const
     snprintf(st->reason_table, sizeof(st->reason_table), "%s", table);
 }
 
-/* 1 if the row (seen entries from `base`) already used this name */
-static int seen_before(shred_t *st, size_t base, char tag, const char *name) {
-    for (size_t i = base; i < st->nseen; i++)
-        if (st->seen[i].name[0] == tag && strcmp(st->seen[i].name + 1, name) == 0)
+/* 1 if the row (seen entries from `base`) already used this column or
+   subtable (a collision), else records it and returns 0 */
+static int seen_before(shred_t *st, size_t base, char tag, size_t col, const char *name) {
+    for (size_t i = base; i < st->nseen; i++) {
+        const seen_t *e = &st->seen[i];
+        if (e->tag == tag && (tag == 'c' ? e->col == col : strcmp(e->name, name) == 0))
             return 1;
+    }
     if (grow((void **)&st->seen, &st->seencap, st->nseen + 1, sizeof(seen_t)) < 0) {
         st->oom = 1;
         return 1;
     }
-    size_t n = strlen(name);
-    char *s = arena_alloc(st->b, n + 2);
-    if (!s) {
+    seen_t *e = &st->seen[st->nseen];
+    e->tag = tag;
+    e->col = col;
+    e->name = NULL;
+    if (tag == 't' && !(e->name = arena_str(st->b, name, strlen(name)))) {
         st->oom = 1;
         return 1;
     }
-    s[0] = tag;
-    memcpy(s + 1, name, n + 1);
-    st->seen[st->nseen++].name = s;
+    st->nseen++;
     return 0;
 }
 
@@ -352,7 +357,10 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
         field_problem(st, tname, "column name too long: %.80s", name);
         return;
     }
-    if (seen_before(st, seen_base, 'c', name)) {
+    /* two fields giving one column name collide, whatever their types */
+    size_t base;
+    int had_base = wh_table_find(wh_layout_table(st->b->l, table), name, &base) != NULL;
+    if (had_base && seen_before(st, seen_base, 'c', base, NULL)) {
         field_problem(st, tname, "Field collision on column %.80s", name);
         return;
     }
@@ -371,6 +379,9 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
         field_problem(st, tname, "column type conflict: %.80s", name);
         return;
     }
+    /* a new base column: note it now that it exists */
+    if (!had_base && wh_table_find(wh_layout_table(st->b->l, table), name, &base))
+        seen_before(st, seen_base, 'c', base, NULL);
     c.col = (uint32_t)col;
     add_cell(st, table, &c);
 }
@@ -439,11 +450,16 @@ static void row_end(shred_t *st, size_t table) {
     r->ncells = tr->ncells - r->first;
 }
 
-/* flattens `obj` into the current row of `table`, names under `prefix` */
+static int is_pk_field(const wh_layout_t *l, const sink_json_node_t *m);
+
+/* flattens `obj` into the current row of `table`, names under `prefix`;
+   skip_pk: leave out the primary-key fields (written as key cells) */
 static void walk_object(shred_t *st, size_t table, size_t seen_base, int level,
-                        const char *prefix, const sink_json_node_t *obj) {
+                        const char *prefix, const sink_json_node_t *obj, int skip_pk) {
     char seg[1024], name[2048];
     for (const sink_json_node_t *m = obj->child; m && !st->oom; m = m->next) {
+        if (skip_pk && is_pk_field(st->b->l, m))
+            continue;
         const char *tname = wh_layout_table(st->b->l, table)->name;
         long n = wh_name_segment(m->key, m->key_len, seg, sizeof(seg));
         if (n <= 0) {
@@ -467,12 +483,12 @@ static void walk_object(shred_t *st, size_t table, size_t seen_base, int level,
                 field_problem(st, tname, "column name too long: %.80s", name);
                 break;
             }
-            walk_object(st, table, seen_base, level, name, m);
+            walk_object(st, table, seen_base, level, name, m, 0);
             break;
         case SINK_JSON_ARRAY: {
             char sub[4096];
             snprintf(sub, sizeof(sub), "%s__%s", tname, name);
-            if (seen_before(st, seen_base, 't', sub)) {
+            if (seen_before(st, seen_base, 't', 0, sub)) {
                 field_problem(st, tname, "Field collision on table %.80s", sub);
                 break;
             }
@@ -517,7 +533,7 @@ static void walk_array(shred_t *st, const char *table_name, int level,
             return;
         }
         if (e->type == SINK_JSON_OBJECT) {
-            walk_object(st, table, seen_base, level, "", e);
+            walk_object(st, table, seen_base, level, "", e, 0);
         } else if (e->type == SINK_JSON_ARRAY) {
             char sub[4096];
             snprintf(sub, sizeof(sub), "%s__value", table_name);
@@ -687,30 +703,13 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
     }
     if (wh_layout_has_pk(b->l)) {
         /* primary-key fields are the key columns: not again as values */
-        for (size_t k = 0; k < wh_layout_nkeys(b->l); k++)
-            seen_before(&st, 0, 'c', wh_layout_key(b->l, k));
-    }
-    {
-        /* the key fields themselves were written by row_begin: walk a copy
-           of the record without them */
-        sink_json_node_t copy = *root;
-        sink_json_node_t *members = NULL, **link = &members;
-        for (const sink_json_node_t *m = root->child; m; m = m->next) {
-            if (is_pk_field(b->l, m))
-                continue;
-            sink_json_node_t *n = arena_alloc(b, sizeof(*n));
-            if (!n) {
-                rc = -1;
-                goto done;
-            }
-            *n = *m;
-            n->next = NULL;
-            *link = n;
-            link = &n->next;
+        for (size_t k = 0; k < wh_layout_nkeys(b->l); k++) {
+            size_t col;
+            if (wh_table_find(wh_layout_table(b->l, table), wh_layout_key(b->l, k), &col))
+                seen_before(&st, 0, 'c', col, NULL);
         }
-        copy.child = members;
-        walk_object(&st, table, 0, 0, "", &copy);
     }
+    walk_object(&st, table, 0, 0, "", root, wh_layout_has_pk(b->l));
     row_end(&st, table);
     if (st.oom) {
         rc = -1;

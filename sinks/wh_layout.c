@@ -185,12 +185,15 @@ wh_table_t *wh_layout_find_table(wh_layout_t *l, const char *name) {
 }
 
 wh_column_t *wh_table_find(wh_table_t *t, const char *name, size_t *index) {
-    for (size_t i = 0; i < t->ncols; i++)
+    for (size_t k = 0; k < t->ncols; k++) {
+        size_t i = (t->hint + k) % t->ncols;
         if (strcmp(t->cols[i].name, name) == 0) {
             if (index)
                 *index = i;
+            t->hint = i + 1;
             return &t->cols[i];
         }
+    }
     return NULL;
 }
 

@@ -84,6 +84,8 @@ typedef struct wh_table {
     int pending;      /* the table itself must be created */
     wh_column_t *cols;
     size_t ncols, cap;
+    size_t hint;      /* where the next lookup starts (records repeat their
+                         field order, so this is usually the match) */
 } wh_table_t;
 
 typedef struct wh_layout wh_layout_t;

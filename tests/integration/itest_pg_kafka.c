@@ -225,9 +225,10 @@ static int restart_postgres(void) {
     snprintf(data, sizeof(data), "%s/postgres/data/PG_VERSION", run);
     if (access(data, R_OK) != 0 || glob("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &g) != 0)
         return 1;
-    snprintf(data, sizeof(data), "%s/postgres/data", run);
-    snprintf(cmd, sizeof(cmd), "%s%s restart -w -t 60 -m fast -D '%s' >/dev/null 2>&1",
-             getuid() == 0 ? "runuser -u postgres -- " : "", g.gl_pathv[g.gl_pathc - 1], data);
+    snprintf(data, sizeof(data), "%s/postgres", run);
+    /* the server keeps logging where the stack started it */
+    snprintf(cmd, sizeof(cmd), "%s%s restart -w -t 60 -m fast -D '%s/data' -l '%s/postgres.log' >/dev/null 2>&1",
+             getuid() == 0 ? "runuser -u postgres -- " : "", g.gl_pathv[g.gl_pathc - 1], data, data);
     globfree(&g);
     int rc = system(cmd);
     return rc == 0 ? 0 : -1;
