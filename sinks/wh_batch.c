@@ -281,10 +281,13 @@ static size_t table_index(wh_batch_t *b, const wh_table_t *t) {
 }
 
 /* the column for a value of type `type` under base name `name`: the base
- * column if it has that type, else "<name>__<suffix>" */
+ * column if it has that type, else "<name>__<suffix>"; 0, 1 if that name
+ * has another type, 2 if the table is full, -1 on out of memory */
 static int column_for(shred_t *st, size_t table, const char *name, wh_type_t type, size_t *col) {
     wh_table_t *t = wh_layout_table(st->b->l, table);
     wh_column_t *c = wh_table_find(t, name, col);
+    if (!c && t->ncols >= WH_TABLE_COLUMNS_MAX)
+        return 2;
     if (!c)
         return wh_layout_add_column(t, name, type, col) ? 0 : -1;
     if (c->type == type)
@@ -292,6 +295,8 @@ static int column_for(shred_t *st, size_t table, const char *name, wh_type_t typ
     char full[WH_COLUMN_MAX * 4 + 8];
     snprintf(full, sizeof(full), "%s__%s", name, wh_type_suffix(type));
     c = wh_table_find(t, full, col);
+    if (!c && t->ncols >= WH_TABLE_COLUMNS_MAX)
+        return 2;
     if (!c)
         return wh_layout_add_column(t, full, type, col) ? 0 : -1;
     return c->type == type ? 0 : 1;
@@ -376,7 +381,8 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
         return;
     }
     if (rc > 0) {
-        field_problem(st, tname, "column type conflict: %.80s", name);
+        field_problem(st, tname, rc == 2 ? "too many columns in the table for %.80s"
+                                         : "column type conflict: %.80s", name);
         return;
     }
     /* a new base column: note it now that it exists */

@@ -32,6 +32,9 @@
 
 #define WH_TABLE_MAX  63
 #define WH_COLUMN_MAX 59
+/* columns in one table, below PostgreSQL's hard 1600 and SQLite's default
+   2000: a field beyond it is rejected rather than failing every batch */
+#define WH_TABLE_COLUMNS_MAX 1500
 #define WH_ROOT_TABLE "data"
 #define WH_REJECTED_TABLE "_sdc_rejected"
 #define WH_SOURCE_KEY_PREFIX "_sdc_source_key_"

@@ -310,6 +310,30 @@ static void test_many_records(void) {
     wh_layout_destroy(l);
 }
 
+static void test_column_cap(void) {
+    /* a table stops growing at WH_TABLE_COLUMNS_MAX: later fields rejected */
+    char err[256];
+    const char *pk = "id";
+    wh_layout_t *l = wh_layout_new("it", &pk, 1, err, sizeof(err));
+    wh_batch_t *b = wh_batch_new(l, 1);
+    sink_json_parser_t *p = sink_json_parser_new(0, 0);
+    size_t cap = 16 * 2000;
+    char *rec = malloc(cap);
+    size_t n = (size_t)snprintf(rec, cap, "{\"id\":1");
+    for (int i = 0; i < 1600; i++)
+        n += (size_t)snprintf(rec + n, cap - n, ",\"f%d\":%d", i, i);
+    n += (size_t)snprintf(rec + n, cap - n, "}");
+    wh_msg_t m = {.topic = "t", .partition = 0, .offset = 0, .value = rec, .value_len = n};
+    CHECK_INT(wh_batch_add(b, p, &m), 0);
+    CHECK_INT(wh_layout_find_table(l, "data")->ncols, WH_TABLE_COLUMNS_MAX);
+    CHECK_INT(wh_batch_nrejects(b), 1);
+    CHECK_STR(wh_batch_reject_at(b, 0)->reason, "too many columns in the table for f1495");
+    free(rec);
+    sink_json_parser_destroy(p);
+    wh_batch_destroy(b);
+    wh_layout_destroy(l);
+}
+
 int main(void) {
     TEST(test_segments);
     TEST(test_reserved);
@@ -319,5 +343,6 @@ int main(void) {
     TEST(test_offsets_and_catalog);
     TEST(test_bad_keys);
     TEST(test_many_records);
+    TEST(test_column_cap);
     return test_done();
 }
