@@ -21,6 +21,15 @@ struct sr_state {
     int max_id;
 };
 
+/* Dirty-map values: this sentinel when the slot is held by the winner, else
+ * the losing record's schema text (malloc'd). */
+static const char sr_dirty_held[] = "";
+
+static void sr_dirty_free(void *v) {
+    if (v != sr_dirty_held)
+        free(v);
+}
+
 static void sr_schema_free(sr_schema_t *s) {
     if (!s)
         return;
@@ -55,6 +64,9 @@ void sr_state_destroy(sr_state_t *st) {
     sr_map_free(&st->subjects);
     sr_map_free(&st->by_id);
     sr_map_free(&st->by_canonical);
+    for (size_t i = 0; i < st->dirty.nbuckets; i++)
+        for (sr_entry_t *e = st->dirty.buckets[i]; e; e = e->next)
+            sr_dirty_free(e->val);
     sr_map_free(&st->dirty);
     free(st->list);
     free(st);
@@ -178,20 +190,36 @@ static size_t sr_dirty_key(const char *subject, int version, char *buf, size_t s
     return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }
 
-/* Remembers (or forgets) that the last record under a SCHEMA key lost. */
-static void sr_dirty_mark(sr_state_t *st, const char *subject, int version, int dirty) {
+/* Remembers that the last record under a SCHEMA key lost (loser_text: the
+ * loser's schema when the slot is free, NULL when a winner holds it), or
+ * forgets it (clear). */
+static void sr_dirty_mark(sr_state_t *st, const char *subject, int version, int clear,
+                          const char *loser_text) {
     char buf[1024];
     size_t len = sr_dirty_key(subject, version, buf, sizeof(buf));
     if (!len)
         return;
-    if (dirty)
-        sr_map_put(&st->dirty, buf, len, st);
-    else
-        sr_map_del(&st->dirty, buf, len);
+    void *old = sr_map_get(&st->dirty, buf, len);
+    if (clear) {
+        if (old) {
+            sr_map_del(&st->dirty, buf, len);
+            sr_dirty_free(old);
+        }
+        return;
+    }
+    void *val = loser_text ? strdup(loser_text) : (void *)sr_dirty_held;
+    if (!val || sr_map_put(&st->dirty, buf, len, val) < 0) {
+        sr_dirty_free(val);
+        return;
+    }
+    if (old)
+        sr_dirty_free(old);
 }
 
 void sr_state_each_dirty(const sr_state_t *st,
-                         void (*fn)(void *arg, const char *subject, int version), void *arg) {
+                         void (*fn)(void *arg, const char *subject, int version,
+                                    const char *loser_text),
+                         void *arg) {
     for (size_t i = 0; i < st->dirty.nbuckets; i++)
         for (sr_entry_t *e = st->dirty.buckets[i]; e; e = e->next) {
             const char *subject = e->key;
@@ -204,7 +232,7 @@ void sr_state_each_dirty(const sr_state_t *st,
                 continue;
             memcpy(num, e->key + slen + 1, nlen);
             num[nlen] = '\0';
-            fn(arg, subject, atoi(num));
+            fn(arg, subject, atoi(num), e->val == sr_dirty_held ? NULL : e->val);
         }
 }
 
@@ -213,7 +241,7 @@ static sr_apply_t sr_apply_schema(sr_state_t *st, const char *subject, int versi
     sr_subject_t *sub = sr_state_subject(st, subject);
     sr_version_t *slot = sr_state_version(sub, version);
     if (!val) {
-        sr_dirty_mark(st, subject, version, 0);
+        sr_dirty_mark(st, subject, version, 1, NULL);
         if (!slot)
             return SR_APPLY_SAME;
         sr_version_remove(st, sub, (size_t)(slot - sub->versions));
@@ -236,13 +264,8 @@ static sr_apply_t sr_apply_schema(sr_state_t *st, const char *subject, int versi
     if (by_id != by_canon || (by_canon && by_canon->id != id))
         goto out;
     if (slot) {
-        if (slot->schema != by_canon) {
-            /* this record is now the last under the key: until the winner's
-             * is written again, compaction would keep the loser */
-            sr_dirty_mark(st, subject, version, 1);
+        if (slot->schema != by_canon)
             goto out;
-        }
-        sr_dirty_mark(st, subject, version, 0);
         rc = slot->deleted == deleted ? SR_APPLY_SAME : SR_APPLY_WON;
         slot->deleted = deleted;
         goto out;
@@ -292,6 +315,12 @@ static sr_apply_t sr_apply_schema(sr_state_t *st, const char *subject, int versi
         st->max_id = (int)id;
     rc = SR_APPLY_WON;
 out:
+    /* a losing record is now the last under its key: compaction would keep
+     * it and drop what came before, until someone supersedes it */
+    if (rc == SR_APPLY_LOST)
+        sr_dirty_mark(st, subject, version, 0, slot ? NULL : text);
+    else if (rc != SR_APPLY_IGNORED)
+        sr_dirty_mark(st, subject, version, 1, NULL);
     sr_avro_destroy(avro);
     return rc;
 }

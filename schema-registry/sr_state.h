@@ -91,12 +91,17 @@ sr_compat_level_t sr_state_level(const sr_state_t *st, const char *subject);
 /* The global level and whether a CONFIG record set it. */
 sr_compat_level_t sr_state_global_level(const sr_state_t *st);
 
-/* Calls fn for every SCHEMA key whose last record lost to the schema the
- * slot holds (its writer may have died before writing the winner's record
- * again): someone must re-write the winner there, or compaction would keep
- * the loser. A later consistent record or a tombstone clears the mark. */
+/* Calls fn for every SCHEMA key whose last record lost (its writer may
+ * have died before superseding it): compaction keeps only the last record
+ * of a key, so someone must write a record there that folds consistently.
+ * loser_text is NULL when the slot holds the winner (write the winner's
+ * record again); otherwise the slot is free and loser_text is the losing
+ * schema (write it there as a soft-deleted version under a free id). Any
+ * later record under the key that is not lost clears the mark. */
 void sr_state_each_dirty(const sr_state_t *st,
-                         void (*fn)(void *arg, const char *subject, int version), void *arg);
+                         void (*fn)(void *arg, const char *subject, int version,
+                                    const char *loser_text),
+                         void *arg);
 
 /* Highest id ever applied (0 if none): proposals claim above it. */
 int sr_state_max_id(const sr_state_t *st);

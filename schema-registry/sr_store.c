@@ -81,15 +81,29 @@ static void sr_repairs_free(sr_repairs_t *r) {
     r->n = r->cap = 0;
 }
 
-static void sr_repair_collect(void *arg, const char *subject, int version) {
+static void sr_repair_collect(void *arg, const char *subject, int version,
+                              const char *loser_text) {
     sr_repairs_t *r = arg;
     sr_version_t *slot = sr_state_version(sr_state_subject(r->state, subject), version);
-    if (!slot)
+    char *key = NULL, *val = NULL, *item = NULL;
+    if (slot) {
+        val = sr_state_schema_value(subject, version, slot->schema->id, slot->schema->text,
+                                    slot->deleted);
+    } else if (loser_text) {
+        /* the loser's replica died before retrying: supersede its record
+         * with the same schema, soft-deleted, under an id of its own */
+        char err[256];
+        sr_avro_t *avro = sr_avro_parse(loser_text, strlen(loser_text), err, sizeof(err));
+        if (!avro)
+            return;
+        sr_schema_t *known = sr_state_schema_by_canonical(r->state, avro);
+        int id = known ? known->id : sr_state_max_id(r->state) + 1;
+        sr_avro_destroy(avro);
+        val = sr_state_schema_value(subject, version, id, loser_text, 1);
+    } else {
         return;
-    char *key = sr_state_schema_key(subject, version);
-    char *val = sr_state_schema_value(subject, version, slot->schema->id, slot->schema->text,
-                                      slot->deleted);
-    char *item = NULL;
+    }
+    key = sr_state_schema_key(subject, version);
     if (key && val && (item = malloc(strlen(key) + strlen(val) + 2)))
         sprintf(item, "%s\n%s", key, val);
     free(key);
@@ -109,10 +123,11 @@ static void sr_repair_collect(void *arg, const char *subject, int version) {
     r->items[r->n++] = item;
 }
 
-/* Writes again the winners of keys that stayed dirty since the previous
- * check: normally the losing replica repairs within milliseconds, so this
- * only acts when it died first. Several replicas may do it; the copies are
- * identical and fold to nothing. */
+/* Supersedes losing records that stayed last under their keys since the
+ * previous check (see sr_state_each_dirty): normally the losing replica
+ * repairs or retries within milliseconds, so this only acts when it died
+ * first. Several replicas may do it; their records are identical, or the
+ * later ones lose and are repaired in turn. */
 static void sr_repair(sr_store_t *st, sr_repairs_t *prev) {
     sr_repairs_t cur = {.state = sr_store_rdlock(st)};
     sr_state_each_dirty(cur.state, sr_repair_collect, &cur);
@@ -124,7 +139,7 @@ static void sr_repair(sr_store_t *st, sr_repairs_t *prev) {
         if (k == prev->n)
             continue;
         char *nl = strchr(cur.items[i], '\n');
-        log_info("%s: re-writing the winner of %.*s", st->topic, (int)(nl - cur.items[i]),
+        log_info("%s: superseding a lost record under %.*s", st->topic, (int)(nl - cur.items[i]),
                  cur.items[i]);
         rd_kafka_resp_err_t err = rd_kafka_producev(
             st->producer, RD_KAFKA_V_TOPIC(st->topic), RD_KAFKA_V_PARTITION(0),

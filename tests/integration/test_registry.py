@@ -479,33 +479,51 @@ def test_sigkill_during_registrations(replicas):
     assert after.dump() == d, (n_all, n_kept)
 
 
-def test_dead_losers_record_is_repaired(replicas):
-    """A losing record whose replica died before repairing it: the
-    surviving replicas write the winner again under its key."""
+def test_dead_losers_records_are_superseded(replicas):
+    """Losing records whose replica died before superseding them: one that
+    lost its version slot, one that lost only its id. The surviving replicas
+    supersede both, so that what compaction leaves folds to the same state
+    even after the winner is deleted."""
     from confluent_kafka import Producer
     a, b = replicas(2)
     winner = json.dumps(s_int("W"))
     sid = a.register("s", winner).json()["id"]
-    key = json.dumps({"keytype": "SCHEMA", "subject": "s", "version": 1, "magic": 1},
-                     separators=(",", ":"))
-    loser = json.dumps({"subject": "s", "version": 1, "id": sid + 1,
-                        "schema": json.dumps(s_int("L")), "deleted": False})
+
+    def key(subject, version):
+        return json.dumps({"keytype": "SCHEMA", "subject": subject, "version": version,
+                           "magic": 1}, separators=(",", ":"))
+
+    def value(subject, version, schema_id, text):
+        return json.dumps({"subject": subject, "version": version, "id": schema_id,
+                           "schema": text, "deleted": False})
+
     p = Producer({"bootstrap.servers": a.bootstrap, "acks": "all"})
-    p.produce(a.topic, key=key, value=loser, partition=0)
+    p.produce(a.topic, key=key("s", 1), partition=0,
+              value=value("s", 1, sid + 1, json.dumps(s_int("L"))))
+    p.produce(a.topic, key=key("t", 1), partition=0,
+              value=value("t", 1, sid, json.dumps(s_int("M"))))
     assert p.flush(10) == 0
-    before = None
+    # deleting the winner rewrites its key after the losers: without the
+    # supersedes, a compacted log would give its id to M
+    assert a.delete("/subjects/s/versions/1").status_code == 200
+
     deadline = time.time() + 20
-    while time.time() < deadline:
+    while True:
         topic, n_all, n_kept = compacted_copy(a.bootstrap, a.topic)
         (copy,) = replicas(1, topic=topic)
-        before = copy.dump()
+        compacted = copy.dump()
         copy.stop()
-        if before == a.dump():
+        if compacted == a.dump() or time.time() > deadline:
             break
         time.sleep(1)
-    assert before == a.dump() == b.dump()
-    assert a.get("/subjects/s/versions/1").json()["id"] == sid
-    assert "re-writing the winner" in a.log_path.read_text() + b.log_path.read_text()
+    assert compacted == a.dump() == b.dump()
+    assert a.get("/subjects/s/versions/1", params={"deleted": "true"}).json()["id"] == sid
+    assert json.loads(a.get(f"/schemas/ids/{sid}").json()["schema"]) == s_int("W")
+    # the dead proposer's schema M is there only as a soft-deleted version
+    assert error(a.get("/subjects/t/versions")) == (404, 40401)
+    m = a.get("/subjects/t/versions/1", params={"deleted": "true"}).json()
+    assert json.loads(m["schema"]) == s_int("M") and m["id"] != sid
+    assert "superseding a lost record" in a.log_path.read_text() + b.log_path.read_text()
 
 
 def test_replay_gives_same_state(replicas):
