@@ -198,6 +198,48 @@ static void test_stale_catalog(void) {
     sqlite_loader_destroy(NULL);
 }
 
+static void test_two_processes(void) {
+    /* two processes meet the same new fields at once, with different types */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/two.db", dir);
+    enum { ROUNDS = 40 };
+    pid_t pids[2];
+    for (int p = 0; p < 2; p++) {
+        if ((pids[p] = fork()) == 0) {
+            sqlite_loader_t *ld = open_loader(path);
+            const char *pk = "id";
+            wh_integration_t in = {"two", &pk, 1};
+            int bad = !ld;
+            for (int r = 0; ld && r < ROUNDS; r++) {
+                char json[128];
+                if (p == 0)
+                    snprintf(json, sizeof(json), "{\"id\":%d,\"f%d\":%d,\"l%d\":[%d]}", 2 * r, r, r, r, r);
+                else
+                    snprintf(json, sizeof(json), "{\"id\":%d,\"f%d\":\"s\",\"l%d\":[\"x\"]}", 2 * r + 1, r, r);
+                rec_t rec = {json, NULL, r + 1};
+                wh_msg_t m = {.topic = "t", .partition = p, .offset = r, .value = json, .value_len = strlen(json)};
+                m.sys.sequence = rec.seq;
+                char err[256];
+                if (sqlite_loader_write(ld, &in, &m, 1, 0, err, sizeof(err)) < 0) {
+                    fprintf(stderr, "process %d: %s\n", p, err);
+                    bad = 1;
+                }
+            }
+            sqlite_loader_destroy(ld);
+            _exit(bad);
+        }
+    }
+    for (int p = 0; p < 2; p++) {
+        int st = 0;
+        waitpid(pids[p], &st, 0);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"two.data\""), "80");
+    CHECK_STR(q1(path, "SELECT count(*) FROM pragma_table_info('two.data') WHERE name GLOB 'f7*'"), "2");
+    CHECK_STR(q1(path, "SELECT count(*) FROM sqlite_master WHERE name GLOB 'two.data__l*'"), "40");
+    CHECK_STR(q1(path, "SELECT group_concat(next_offset) FROM hookpipe_offsets"), "40,40");
+}
+
 enum { KILL_N = 3000, KILL_KEYS = 400 };
 
 /* the child: resumes at the stored offsets and loads the rest in batches */
@@ -350,6 +392,7 @@ int main(void) {
     TEST(test_stale_catalog);
     TEST(test_sigkill_exactly_once);
     TEST(test_sink_batches);
+    TEST(test_two_processes);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
