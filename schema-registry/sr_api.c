@@ -22,12 +22,15 @@ struct sr_api {
     struct MHD_Daemon *mhd;
     sr_store_t *store;
     int port;
+    size_t inflight;   /* request body bytes held, all connections (atomic) */
 };
+
+typedef enum { SR_BODY_OK, SR_BODY_TOO_LARGE, SR_BODY_BUSY } sr_body_t;
 
 typedef struct {
     char *body;
-    size_t len, cap;
-    int too_large;
+    size_t len, cap;   /* cap is counted in sr_api.inflight */
+    sr_body_t state;
 } sr_req_t;
 
 typedef struct {
@@ -673,26 +676,30 @@ static enum MHD_Result sr_handler(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
+        size_t need = req->len + *upload_size + 1;
         if (req->len + *upload_size > SR_API_MAX_BODY) {
-            req->too_large = 1;
-        } else if (!req->too_large) {
-            if (req->len + *upload_size + 1 > req->cap) {
-                size_t cap = req->cap ? req->cap : 4096;
-                while (cap < req->len + *upload_size + 1)
-                    cap *= 2;
-                char *b = realloc(req->body, cap);
-                if (!b)
-                    req->too_large = 1;
-                else {
-                    req->body = b;
-                    req->cap = cap;
-                }
+            req->state = SR_BODY_TOO_LARGE;
+        } else if (req->state == SR_BODY_OK && need > req->cap) {
+            size_t cap = req->cap ? req->cap : 4096;
+            while (cap < need)
+                cap *= 2;
+            /* every connection's body counts against one budget, so that
+             * many large bodies at once get 503 rather than all the memory */
+            size_t grow = cap - req->cap;
+            char *b = NULL;
+            if (__atomic_add_fetch(&api->inflight, grow, __ATOMIC_RELAXED) > SR_API_MAX_INFLIGHT ||
+                !(b = realloc(req->body, cap))) {
+                __atomic_sub_fetch(&api->inflight, grow, __ATOMIC_RELAXED);
+                req->state = SR_BODY_BUSY;
+            } else {
+                req->body = b;
+                req->cap = cap;
             }
-            if (!req->too_large) {
-                memcpy(req->body + req->len, upload, *upload_size);
-                req->len += *upload_size;
-                req->body[req->len] = '\0';
-            }
+        }
+        if (req->state == SR_BODY_OK) {
+            memcpy(req->body + req->len, upload, *upload_size);
+            req->len += *upload_size;
+            req->body[req->len] = '\0';
         }
         *upload_size = 0;
         return MHD_YES;
@@ -711,8 +718,10 @@ static enum MHD_Result sr_handler(void *cls, struct MHD_Connection *conn, const 
         c.seg[c.nseg++] = p;
     }
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-    if (req->too_large)
+    if (req->state == SR_BODY_TOO_LARGE)
         sr_fail(&c, SR_ERR_TOO_LARGE, "Request body larger than %d bytes", SR_API_MAX_BODY);
+    else if (req->state == SR_BODY_BUSY)
+        sr_fail(&c, SR_ERR_BUSY, NULL);
     else if (overflow || strlen(url) >= sizeof(path))
         sr_fail(&c, SR_ERR_NOT_FOUND, NULL);
     else if ((strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) && !sr_media_ok(ct))
@@ -728,6 +737,8 @@ static enum MHD_Result sr_handler(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", SR_CT);
+    if (req->state == SR_BODY_BUSY)
+        MHD_add_response_header(resp, "Retry-After", "1");
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)c.resp.status, resp);
     MHD_destroy_response(resp);
     if (c.resp.status >= 500 && c.resp.status != 503)   /* 503: not ready yet, polled */
@@ -739,11 +750,12 @@ static enum MHD_Result sr_handler(void *cls, struct MHD_Connection *conn, const 
 
 static void sr_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
+    sr_api_t *api = cls;
     (void)conn;
     (void)toe;
     sr_req_t *req = *con_cls;
     if (req) {
+        __atomic_sub_fetch(&api->inflight, req->cap, __ATOMIC_RELAXED);
         free(req->body);
         free(req);
         *con_cls = NULL;
@@ -785,7 +797,7 @@ sr_api_t *sr_api_start(const char *listen, sr_store_t *store, char *errstr, size
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                                MHD_OPTION_NOTIFY_COMPLETED, sr_completed, NULL,
+                                MHD_OPTION_NOTIFY_COMPLETED, sr_completed, api,
                                 MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!api->mhd) {

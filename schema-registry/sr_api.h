@@ -14,7 +14,8 @@
 
 #include "sr_store.h"
 
-#define SR_API_MAX_BODY (2 << 20)   /* request bytes; a schema is at most 1 MiB */
+#define SR_API_MAX_BODY (2 << 20)       /* request bytes; a schema is at most 1 MiB */
+#define SR_API_MAX_INFLIGHT (64 << 20)  /* body bytes held for all requests: 503 beyond */
 
 typedef struct sr_api sr_api_t;
 

@@ -27,6 +27,7 @@
     X(STORE, 500, 50001, "Error in the backend data store")                              \
     X(TIMEOUT, 500, 50002, "Operation timed out")                                        \
     X(NOT_READY, 503, 50003, "Not ready: still reading the schemas topic")              \
+    X(BUSY, 503, 503, "Too many request bytes in flight; retry later")                  \
     X(NOMEM, 503, 50001, "Out of memory")
 
 typedef enum {

@@ -237,6 +237,42 @@ def test_errors(replicas):
     assert r.get("/subjects").json() == ["s"]
 
 
+def test_many_large_bodies_get_503_not_memory(replicas):
+    """Bodies held at once share one budget (64 MiB): beyond it, 503 with
+    Retry-After; the memory comes back when they are done."""
+    (r,) = replicas(1)
+    size = 1536 * 1024
+    body = b'{"schema":"' + b"x" * (size - 13) + b'"}'
+    socks = []
+    try:
+        for _ in range(40):
+            sock = socket.create_connection(("127.0.0.1", r.port), timeout=30)
+            sock.sendall(b"POST /subjects/big/versions HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nConnection: close\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:1200 * 1024])
+            socks.append(sock)
+        time.sleep(1.0)
+        statuses = []
+        for sock in socks:
+            sock.sendall(body[1200 * 1024:])
+        for sock in socks:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            statuses.append(int(data.split(b" ", 2)[1]))
+            if statuses[-1] == 503:
+                assert b"Retry-After: 1" in data
+    finally:
+        for sock in socks:
+            sock.close()
+    assert statuses.count(503) >= 1, statuses
+    assert set(statuses) <= {422, 503}, statuses
+    assert r.register("s", '"int"').status_code == 200
+
+
 def test_compatibility_and_config(replicas):
     (r,) = replicas(1)
     v1 = record("R", [{"name": "a", "type": "int"}])
