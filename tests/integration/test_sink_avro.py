@@ -568,3 +568,46 @@ def test_sigkill_then_restart_loses_nothing(bootstrap, bin_dir, gateway_url, reg
     assert "refused" not in log, second.tail()
     if target == "avro-files":
         assert not list(out_dir.rglob("*.tmp")), "a .tmp file is left after SIGTERM"
+
+
+def test_new_integration_picked_up_without_restart(bootstrap, bin_dir, gateway_url, registry_url,
+                                                   sinks, prefix, tmp_path, unique_name):
+    out_dir = tmp_path / "files"
+    fs = sinks("avro-files", "--output.dir", str(out_dir), "--file.max.age.ms", "200")
+    time.sleep(2)   # subscribed, with no topic of the prefix yet
+    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    post(url, {"id": 1, "hello": "world"}, gateway_url)
+    t0 = time.monotonic()
+    # the regex subscription sees the topic at the next metadata refresh (5 s)
+    recs, seen = wait_files(out_dir / unique_name, {1}, timeout=30)
+    assert seen == {1}, fs.tail()
+    assert time.monotonic() - t0 < 20
+    assert fs.stop() == 0, fs.tail()
+
+
+def test_rebalance_hands_over_without_loss(bootstrap, bin_dir, gateway_url, registry_url, sinks,
+                                           prefix, tmp_path, unique_name):
+    """Two sinks in one group; one leaves (SIGTERM) during a load: on revoke
+    it flushes and commits, the other takes its partitions over."""
+    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    out_dir = tmp_path / "files"
+    group = f"test-rebalance-{uuid.uuid4().hex[:8]}"
+    extra = ["--output.dir", str(out_dir), "--file.max.age.ms", "60000"]
+    a = sinks("avro-files", *extra, group=group)
+    b = sinks("avro-files", *extra, group=group)
+    total = 600
+    for start in range(0, total // 2, 30):
+        post(url, [{"id": i, "side": "first"} for i in range(start, start + 30)], gateway_url)
+    time.sleep(3)
+    assert a.stop() == 0, a.tail()   # revoke: its open files are renamed, offsets committed
+    for start in range(total // 2, total, 30):
+        post(url, [{"id": i, "side": "second"} for i in range(start, start + 30)], gateway_url)
+    time.sleep(3)
+    assert b.stop() == 0, b.tail()
+    recs = read_files(out_dir / unique_name)
+    assert {rec["id"] for _, _, _, rec in recs} == set(range(total))
+    # a clean hand-over commits what was written: nothing is written twice
+    assert len(recs) == total, len(recs)
+    assert not list(out_dir.rglob("*.tmp"))
+    # files are only finished on a roll, a revoke or a stop: both sinks wrote some
+    assert "revoked" in a.tail(200) and "revoked" in b.tail(200)
