@@ -166,8 +166,10 @@ int sink_conv_record(sink_conv_t *c, const char *json, size_t len, const sink_sy
         return say(SINK_REJECT, errstr, errstr_size, "message has no key for " SINK_SYS_PRIMARY_KEY);
     if (!c->has_pk && !sink_json_utf8_valid(sys->key, sys->key_len))
         return say(SINK_REJECT, errstr, errstr_size, "message key is not valid UTF-8");
-    if (sink_json_parse(c->parser, json, len, &root, perr, sizeof(perr)) < 0)
-        return say(SINK_REJECT, errstr, errstr_size, "invalid JSON: %s", perr);
+    int prc = sink_json_parse(c->parser, json, len, &root, perr, sizeof(perr));
+    if (prc < 0)
+        return say(SINK_REJECT, errstr, errstr_size, "%s: %s",
+                   prc == -1 ? "invalid JSON" : "limit exceeded", perr);
     if (c->version == 0 || !sink_shape_matches(c->shape, root)) {
         sink_shape_t *next = NULL;
         rc = sink_shape_evolve(c->shape, root, &next, errstr, errstr_size);

@@ -21,6 +21,7 @@ struct sink_json_parser {
     size_t total;
     size_t max_depth, max_nodes, nodes;
     const char *buf, *end;
+    int limit;                /* the failure was a limit, not a syntax error */
     char *err;
     size_t errsz;
 };
@@ -221,6 +222,7 @@ static int parse_string(sink_json_parser_t *p, const char **sp, const char **out
     }
     char *dst = arena_alloc(p, (size_t)(q - s) + 1), *w = dst;
     if (!dst) {
+        p->limit = 1;
         fail(p, *sp, "out of memory");
         return -1;
     }
@@ -289,11 +291,15 @@ static int parse_string(sink_json_parser_t *p, const char **sp, const char **out
 }
 
 static sink_json_node_t *new_node(sink_json_parser_t *p, const char *at, uint8_t type) {
-    if (++p->nodes > p->max_nodes)
+    if (++p->nodes > p->max_nodes) {
+        p->limit = 1;
         return fail(p, at, "more than %zu values", p->max_nodes);
+    }
     sink_json_node_t *n = arena_alloc(p, sizeof(*n));
-    if (!n)
+    if (!n) {
+        p->limit = 1;
         return fail(p, at, "out of memory");
+    }
     memset(n, 0, sizeof(*n));
     n->type = type;
     return n;
@@ -340,8 +346,10 @@ static sink_json_node_t *parse_number(sink_json_parser_t *p, const char **sp) {
     if (n->num == SINK_NUM_DECIMAL || n->num == SINK_NUM_BAD) {
         /* keep the lexeme: the value is encoded (or quoted) from it later */
         char *lex = arena_alloc(p, (size_t)n->len + 1);
-        if (!lex)
+        if (!lex) {
+            p->limit = 1;
             return fail(p, s, "out of memory");
+        }
         memcpy(lex, s, n->len);
         lex[n->len] = '\0';
         n->str = lex;
@@ -356,8 +364,10 @@ static sink_json_node_t *parse_container(sink_json_parser_t *p, const char **sp,
                                          size_t depth, int object) {
     const char *s = *sp, *end = p->end;
     char close = object ? '}' : ']';
-    if (depth > p->max_depth)
+    if (depth > p->max_depth) {
+        p->limit = 1;
         return fail(p, s, "nesting deeper than %zu", p->max_depth);
+    }
     sink_json_node_t *n = new_node(p, s, object ? SINK_JSON_OBJECT : SINK_JSON_ARRAY);
     if (!n)
         return NULL;
@@ -444,6 +454,7 @@ int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
                     const sink_json_node_t **root, char *errstr, size_t errstr_size) {
     arena_reset(p);
     p->nodes = 0;
+    p->limit = 0;
     p->buf = buf;
     p->end = buf + len;
     p->err = errstr;
@@ -453,7 +464,7 @@ int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
     const char *s = skip_ws(buf, p->end);
     sink_json_node_t *n = parse_value(p, &s, 1);
     if (!n)
-        return -1;
+        return p->limit ? -2 : -1;
     s = skip_ws(s, p->end);
     if (s != p->end) {
         fail(p, s, "trailing characters after the JSON value");

@@ -65,8 +65,10 @@ void sink_json_parser_destroy(sink_json_parser_t *p);
 
 /* Parses buf[0..len) (no NUL needed). On success returns 0 and *root; the
  * tree is owned by the parser and lives until the next parse or destroy (it
- * does not point into buf). On error returns -1 with a reason and byte
- * offset in errstr ("invalid UTF-8 in string at byte 17"). */
+ * does not point into buf). On error returns -1 (not valid JSON) or -2 (a
+ * limit: nesting, value count, or out of memory; the text may be valid),
+ * with a reason and byte offset in errstr ("invalid UTF-8 in string at byte
+ * 17", "nesting deeper than 64 at byte 64"). */
 int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
                     const sink_json_node_t **root, char *errstr, size_t errstr_size);
 

@@ -69,7 +69,7 @@ const char *sink_rc_name(int rc) {
 
 void sink_limits_defaults(sink_limits_t *lim) {
     if (!lim->max_depth)
-        lim->max_depth = 32;
+        lim->max_depth = 15;
     if (!lim->max_fields)
         lim->max_fields = 2000;
     if (!lim->max_name)

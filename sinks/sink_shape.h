@@ -45,7 +45,9 @@ typedef enum {
 const char *sink_rc_name(int rc);
 
 typedef struct sink_limits {
-    size_t max_depth;   /* nesting of objects and arrays, the record is 1 (32) */
+    size_t max_depth;   /* nesting of objects and arrays, the record is 1 (15:
+                           each level nests the schema JSON up to 4 deeper, and
+                           the registry refuses schema JSON deeper than 64) */
     size_t max_fields;  /* fields in the whole schema, system ones excluded (2000) */
     size_t max_name;    /* bytes of one JSON member name, at most 512 (255) */
     size_t max_nodes;   /* JSON values in one record (1048576) */

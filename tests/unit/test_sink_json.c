@@ -107,7 +107,7 @@ static void test_hostile_sizes(void) {
     char *deep = malloc(2 * n);
     memset(deep, '[', n);
     memset(deep + n, ']', n);
-    CHECK_INT(parse(p, deep, 2 * n, &r, err, sizeof(err)), -1);
+    CHECK_INT(parse(p, deep, 2 * n, &r, err, sizeof(err)), -2);
     CHECK_STR(err, "nesting deeper than 64 at byte 64");
     CHECK_INT(parse(p, deep + n - 64, 128, &r, err, sizeof(err)), 0);
     free(deep);
@@ -120,7 +120,7 @@ static void test_hostile_sizes(void) {
         arr[2 + 2 * i] = ',';
     }
     arr[2 * items] = ']';
-    CHECK_INT(parse(p, arr, 2 * items + 1, &r, err, sizeof(err)), -1);
+    CHECK_INT(parse(p, arr, 2 * items + 1, &r, err, sizeof(err)), -2);
     CHECK_STR(err, "more than 100000 values at byte 199999");
     /* 99999 items + the array itself: exactly at the limit */
     size_t ok_items = 99999;

@@ -438,8 +438,8 @@ static void test_rejects(void) {
         {"[{'a':1}]", "record is not a JSON object"},
         {"'str'", "record is not a JSON object"},
         {"{'a':}", "invalid JSON: unexpected character at byte 5"},
-        {"{'d':[[[[[[[[1]]]]]]]]}", "invalid JSON: nesting deeper than 8 at byte 12"},
-        {"{'d':{'d':{'d':{'d':{'d':{'d':{'d':{'d':{'d':1}}}}}}}}}", "invalid JSON: nesting deeper than 8 at byte 40"},
+        {"{'d':[[[[[[[[1]]]]]]]]}", "limit exceeded: nesting deeper than 8 at byte 12"},
+        {"{'d':{'d':{'d':{'d':{'d':{'d':{'d':{'d':{'d':1}}}}}}}}}", "limit exceeded: nesting deeper than 8 at byte 40"},
         {"{'f1':1,'f2':2,'f3':3,'f4':4,'f5':5,'f6':6}", "more than 5 fields in the schema"},
         {"{'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa':1}",
          "field name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" is 41 bytes, longer than 40"},
@@ -575,6 +575,69 @@ static void test_hostile_conversion(void) {
     CHECK_STR(err, "more than 2000 fields in the schema");
     CHECK_INT(sink_conv_version(c), 2);
     free(buf);
+    sink_conv_destroy(c);
+}
+
+static size_t json_depth(const json_t *j) {
+    size_t d = 0, i, c;
+    const char *k;
+    json_t *v;
+    if (json_is_array(j))
+        json_array_foreach(j, i, v) if ((c = json_depth(v)) > d) d = c;
+    if (json_is_object(j))
+        json_object_foreach((json_t *)j, k, v) if ((c = json_depth(v)) > d) d = c;
+    return json_is_array(j) || json_is_object(j) ? d + 1 : 0;
+}
+
+/* The default depth limit keeps the schema JSON within the registry's
+ * nesting limit of 64, for the deepest shapes a record can make. */
+static void test_depth_limit_fits_registry(void) {
+    static const char *const leaves[] = {
+        "{'x':1.00000000000000000001,'y':[1.00000000000000000001,'s'],'z':[[{'w':1}]]}",
+        "{'x':[[[[[[[[[[[[[[1.00000000000000000001,1]]]]]]]]]]]]]]}",
+    };
+    char err[256], json[4096], tmp[4096];
+    for (size_t l = 0; l < N_ELEMS(leaves); l++) {
+        for (int levels = 1; levels <= 15; levels++) {
+            sink_conv_t *c = sink_conv_new("t", 1, NULL, err, sizeof(err));
+            size_t n = 0;
+            for (int i = 1; i < levels; i++)
+                n += (size_t)snprintf(json + n, sizeof(json) - n, "{'o%d':", i);
+            n += (size_t)snprintf(json + n, sizeof(json) - n, "%s", leaves[l]);
+            for (int i = 1; i < levels; i++)
+                n += (size_t)snprintf(json + n, sizeof(json) - n, "}");
+            snprintf(tmp, sizeof(tmp), "%s", json);
+            q(tmp, json, sizeof(json));
+            int rc = sink_conv_record(c, json, strlen(json), &sys, err, sizeof(err));
+            int deep = levels + (l == 0 ? 3 : 14) > 15;  /* containers in the leaf */
+            if (rc != (deep ? SINK_REJECT : SINK_NEW_VERSION))
+                HARNESS_FAIL("leaf %zu, %d levels: %s %s", l, levels, sink_rc_name(rc), err);
+            if (rc == SINK_NEW_VERSION) {
+                json_t *schema = json_loads(sink_conv_schema_text(c), 0, NULL);
+                if (json_depth(schema) > 64)
+                    HARNESS_FAIL("leaf %zu, %d levels: schema JSON depth %zu", l, levels,
+                                 json_depth(schema));
+                json_decref(schema);
+            }
+            sink_conv_destroy(c);
+        }
+    }
+    sink_conv_t *c = sink_conv_new("t", 1, NULL, err, sizeof(err));
+    size_t n = 0;
+    for (int i = 0; i < 15; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "{\"o\":");
+    n += (size_t)snprintf(json + n, sizeof(json) - n, "{\"d\":1.00000000000000000001}");
+    for (int i = 0; i < 15; i++)
+        n += (size_t)snprintf(json + n, sizeof(json) - n, "}");
+    CHECK_INT(sink_conv_record(c, json, n, &sys, err, sizeof(err)), SINK_REJECT);
+    CHECK_STR(err, "limit exceeded: nesting deeper than 15 at byte 75");
+    json[n - 1] = '\0';
+    CHECK_INT(sink_conv_record(c, json + 5, n - 6, &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    json_t *schema = json_loads(sink_conv_schema_text(c), 0, NULL);
+    CHECK(json_depth(schema) <= 64);
+    printf("schema JSON depth at the default depth limit: %zu (registry limit 64)\n",
+           json_depth(schema));
+    json_decref(schema);
     sink_conv_destroy(c);
 }
 
@@ -719,6 +782,7 @@ int main(void) {
     TEST(test_rejects);
     TEST(test_load_errors);
     TEST(test_hostile_conversion);
+    TEST(test_depth_limit_fits_registry);
     TEST(test_reject_before_first_version);
     TEST(test_values_and_wire_format);
     TEST(test_key_order_and_wide_records);
