@@ -237,6 +237,52 @@ def test_errors(replicas):
     assert r.get("/subjects").json() == ["s"]
 
 
+HOSTILE = [
+    # (method, path, raw body, expected status, expected error_code)
+    ("POST", "/subjects/s/versions", '{"schema":""}', 422, 42201),
+    ("POST", "/subjects/s/versions", '{"schema":5}', 422, 42201),
+    ("POST", "/subjects/s/versions", '{"schema":"' + "[" * 100000 + '"}', 422, 42201),
+    ("POST", "/subjects/s/versions", json.dumps({"schema": json.dumps(
+        {"type": "record", "name": "R", "fields": [{"name": "a", "type": "R"}] * 2})}), 422, 42201),
+    ("POST", "/subjects/s/versions", "[]", 400, 400),
+    ("POST", "/subjects/s/versions", "", 400, 400),
+    ("POST", "/subjects/s/versions", '{"schema":"\\"int\\"","schemaType":"JSON"}', 422, 42201),
+    ("POST", "/subjects/s", '{"schema":"{"}', 422, 42201),
+    ("POST", "/compatibility/subjects/s/versions/latest", '{"schema":"nope"}', 422, 42201),
+    ("PUT", "/config", "not json", 400, 400),
+    ("PUT", "/config/s", '{"compatibility":5}', 422, 42203),
+    ("GET", "/schemas/ids/abc", None, 404, 40403),
+    ("GET", "/schemas/ids/-1", None, 404, 40403),
+    ("GET", "/schemas/ids/99999999999", None, 404, 40403),
+    ("GET", "/schemas/ids/1/nope", None, 404, 404),
+    ("GET", "/subjects/empty/versions/latest", None, 404, 40401),
+    ("GET", "/subjects/s/versions/latest/nope", None, 404, 404),
+    ("GET", "/" + "/".join(["a"] * 20), None, 404, 404),
+    ("GET", "/subjects/" + "x" * 3000 + "/versions", None, 404, 404),
+    ("DELETE", "/schemas/ids/1", None, 405, 405),
+    ("POST", "/subjects", "{}", 405, 405),
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_target(bin_dir, bootstrap, tmp_path_factory):
+    """One replica with subject "s" -> "int" (id 1) for the hostile table."""
+    r = Replica(bin_dir, bootstrap, unique_topic(), tmp_path_factory.mktemp("hostile"), "h")
+    r.start()
+    assert r.register("s", '"int"').json() == {"id": 1}
+    yield r
+    r.stop()
+
+
+@pytest.mark.parametrize("method,path,body,status,code", HOSTILE)
+def test_hostile_requests(hostile_target, method, path, body, status, code):
+    r = hostile_target
+    resp = requests.request(method, r.url + path, data=body, timeout=30,
+                            headers={"Content-Type": CT} if body is not None else {})
+    assert (resp.status_code, resp.json()["error_code"]) == (status, code), resp.text[:300]
+    assert r.get("/schemas/types").json() == ["AVRO"]
+
+
 def test_many_large_bodies_get_503_not_memory(replicas):
     """Bodies held at once share one budget (64 MiB): beyond it, 503 with
     Retry-After; the memory comes back when they are done."""
