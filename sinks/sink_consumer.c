@@ -17,6 +17,7 @@
 #define SINK_CONSUMER_INTEG_MS   10000   /* bound on reading hookpipe.integrations */
 #define SINK_CONSUMER_REFRESH_MS "5000"  /* topic metadata refresh: new integrations */
 #define SINK_REASON_HEADER       "hookpipe-reject-reason"
+#define SINK_CONSUMER_DLQ_MAX_BYTES (64LL << 20)
 
 /* Per integration (event topic). */
 typedef struct sink_integ {
@@ -410,7 +411,7 @@ static int sink_reject(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_mess
              (long long)rkm->offset, reason);
     if (sink_kprod_produce(c->dlq, in->rejected, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
                            rkm->payload, rkm->len, copy, in->topic, rkm->partition, rkm->offset,
-                           err, sizeof(err)) < 0) {
+                           err, sizeof(err)) != 0) {
         sink_fatal(c, "dead letter", err);
         return -1;
     }
@@ -591,9 +592,16 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
         };
         rd_kafka_timestamp_type_t tstype;
         rec.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
-        if (c->target->ops->write(c->target, &rec, err, sizeof(err)) < 0) {
+        int wr = c->target->ops->write(c->target, &rec, err, sizeof(err));
+        if (wr < 0) {
             sink_fatal(c, "target write", err);
             return;
+        }
+        if (wr > 0) {
+            snprintf(reason, sizeof(reason), "target %s refused the record: %.400s",
+                     c->target->ops->name, err);
+            if (sink_reject(c, in, rkm, hdrs, reason) < 0)
+                return;
         }
     }
     if (p)
@@ -650,7 +658,9 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
     }
     c->conf.group_id = c->group_id;
     c->conf.topic_prefix = c->prefix;
-    if (!(c->dlq = sink_kprod_new(cfg, errstr, errstr_size)))
+    /* a source message the broker took must fit its dead-letter topic:
+     * leave the size check to the broker */
+    if (!(c->dlq = sink_kprod_new(cfg, SINK_CONSUMER_DLQ_MAX_BYTES, errstr, errstr_size)))
         goto fail;
 
     if (!(c->integ_conf = kafka_conf_new(cfg, errstr, errstr_size)) ||

@@ -65,7 +65,18 @@ static void sink_kprod_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *o
     free(m);
 }
 
-sink_kprod_t *sink_kprod_new(const cfg_t *cfg, char *errstr, size_t errstr_size) {
+static int sink_kprod_cfg_has(const cfg_t *cfg, const char *prop) {
+    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
+        const char *name, *value;
+        cfg_kafka_get(cfg, i, &name, &value);
+        if (strcmp(name, prop) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char *errstr,
+                             size_t errstr_size) {
     sink_kprod_t *kp = calloc(1, sizeof(*kp));
     if (!kp) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -79,6 +90,14 @@ sink_kprod_t *sink_kprod_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
         kafka_conf_set(conf, "acks", "all", errstr, errstr_size) < 0) {
         rd_kafka_conf_destroy(conf);
         goto fail;
+    }
+    if (message_max_bytes > 0 && !sink_kprod_cfg_has(cfg, "message.max.bytes")) {
+        char v[32];
+        snprintf(v, sizeof(v), "%lld", message_max_bytes);
+        if (kafka_conf_set(conf, "message.max.bytes", v, errstr, errstr_size) < 0) {
+            rd_kafka_conf_destroy(conf);
+            goto fail;
+        }
     }
     rd_kafka_conf_set_dr_msg_cb(conf, sink_kprod_dr);
     rd_kafka_conf_set_opaque(conf, kp);
@@ -144,6 +163,7 @@ int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
                        rd_kafka_headers_t *headers, const char *src_topic,
                        int32_t src_partition, int64_t src_offset,
                        char *errstr, size_t errstr_size) {
+    int rc = -1;
     sink_kprod_msg_t *m = NULL;
     if (sink_kprod_poll(kp, errstr, errstr_size) < 0)
         goto fail;
@@ -167,6 +187,10 @@ int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
             /* never queued: take the entry back (it is the newest) */
             tr->n--;
             snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
+            if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+                snprintf(errstr, errstr_size, "%zu bytes are more than %s takes", len, topic);
+                rc = 1;
+            }
             goto fail;
         }
         /* the local queue is full: let deliveries drain it, then retry */
@@ -182,7 +206,7 @@ fail:
     free(m);
     if (headers)
         rd_kafka_headers_destroy(headers);
-    return -1;
+    return rc;
 }
 
 int sink_kprod_poll(sink_kprod_t *kp, char *errstr, size_t errstr_size) {
@@ -281,6 +305,7 @@ void sink_kprod_destroy(sink_kprod_t *kp) {
 
 #define SINK_KAFKA_AVRO_FLUSH_MS 120000
 #define SINK_KAFKA_AVRO_ADMIN_MS 10000
+#define SINK_KAFKA_AVRO_MAX_BYTES 1048588
 
 typedef struct sink_kavro_topic {
     char *topic;                /* source */
@@ -449,7 +474,9 @@ sink_target_t *sink_kafka_avro_new(const cfg_t *cfg, char *errstr, size_t errstr
         return NULL;
     }
     ka->base.ops = &sink_kavro_ops;
-    if (!(ka->kp = sink_kprod_new(cfg, errstr, errstr_size))) {
+    /* the broker's default max.message.bytes: a larger record is refused
+     * here, before it is queued, and goes to the dead-letter topic */
+    if (!(ka->kp = sink_kprod_new(cfg, SINK_KAFKA_AVRO_MAX_BYTES, errstr, errstr_size))) {
         free(ka);
         return NULL;
     }

@@ -28,13 +28,18 @@
 typedef struct sink_kprod sink_kprod_t;
 
 /* A producer with the "kafka.*" properties of cfg (may be NULL), then
- * enable.idempotence=true and acks=all forced. NULL with errstr. */
-sink_kprod_t *sink_kprod_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
+ * enable.idempotence=true and acks=all forced. message_max_bytes (> 0) is
+ * its message.max.bytes unless cfg sets kafka.message.max.bytes. NULL with
+ * errstr. */
+sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char *errstr,
+                             size_t errstr_size);
 
 /* Produces one message for the source record (src_topic, src_partition,
  * src_offset). partition may be RD_KAFKA_PARTITION_UA. `headers` is taken
  * over in every case (may be NULL). Waits while the local queue is full.
- * 0, or -1 with errstr (the producer has failed, or a permanent error). */
+ * 0; 1 with errstr if this message can never be produced (larger than
+ * message.max.bytes): the caller routes the record elsewhere; -1 with errstr
+ * (the producer has failed, or another permanent error). */
 int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
                        const void *key, size_t key_len, const void *value, size_t len,
                        rd_kafka_headers_t *headers, const char *src_topic,

@@ -6,6 +6,9 @@
  *                         time its schema changes: later writes of that topic
  *                         use this schema (a file target rolls its files);
  *   write(rec)            hands over one converted record; may only buffer;
+ *                         1 = this target can never take this record (e.g.
+ *                         larger than its output allows): the consumer
+ *                         dead-letters it with errstr as the reason;
  *   poll()                time-driven work (roll aged files, serve delivery
  *                         reports); call often;
  *   pending(topic, part)  the lowest source offset written but not yet

@@ -257,7 +257,7 @@ static void test_kprod_tracks_acks_and_failures(void) {
     char err[256];
     cfg_t *cfg = mock_cfg();
     rd_kafka_mock_topic_create(mock, "out1", 1, 1);
-    sink_kprod_t *kp = sink_kprod_new(cfg, err, sizeof(err));
+    sink_kprod_t *kp = sink_kprod_new(cfg, 0, err, sizeof(err));
     CHECK(kp != NULL);
     if (!kp) {
         cfg_destroy(cfg);
@@ -282,6 +282,23 @@ static void test_kprod_tracks_acks_and_failures(void) {
     CHECK_INT(sink_kprod_pending(kp, "src", 0), 150);
     CHECK_INT(sink_kprod_poll(kp, err, sizeof(err)), -1);
     sink_kprod_destroy(kp);
+
+    /* a message larger than message.max.bytes is refused up front (1), so
+     * the consumer can dead-letter it; nothing is left pending for it */
+    kp = sink_kprod_new(cfg, 1000, err, sizeof(err));
+    CHECK(kp != NULL);
+    if (kp) {
+        static char big[4000];
+        memset(big, 'x', sizeof(big));
+        CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, big, sizeof(big), NULL, "src", 1, 9,
+                                     err, sizeof(err)), 1);
+        CHECK(strstr(err, "4000 bytes") != NULL);
+        CHECK_INT(sink_kprod_pending(kp, "src", 1), -1);
+        CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, big, 10, NULL, "src", 1, 10, err,
+                                     sizeof(err)), 0);
+        CHECK_INT(sink_kprod_flush(kp, 10000, err, sizeof(err)), 0);
+        sink_kprod_destroy(kp);
+    }
     cfg_destroy(cfg);
 }
 
