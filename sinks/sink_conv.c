@@ -13,6 +13,7 @@
 struct sink_conv {
     sink_json_parser_t *parser;
     sink_shape_t *shape;
+    sink_limits_t lim;
     int has_pk;
     int version;
     char *text;
@@ -50,6 +51,7 @@ sink_conv_t *sink_conv_new(const char *integration, int has_primary_key,
         return NULL;
     }
     c->has_pk = has_primary_key;
+    c->lim = l;
     c->shape = sink_shape_new(integration, has_primary_key, &l, errstr, errstr_size);
     if (!c->shape)
         goto fail;
@@ -98,15 +100,33 @@ void sink_conv_destroy(sink_conv_t *c) {
 }
 
 /* Makes shape (taken over) the current version: text, schema, class, value.
- * On failure nothing changes and shape is freed. */
+ * SINK_REJECT if the schema would exceed a limit, SINK_FAIL on an avro-c
+ * error; on failure nothing changes and shape is freed. */
 static int install(sink_conv_t *c, sink_shape_t *shape, char *err, size_t errsz) {
     avro_schema_t schema = NULL;
     avro_value_iface_t *iface = NULL;
     avro_value_t value;
+    sink_limits_t lim = *sink_shape_limits(shape);
+    size_t types = sink_shape_type_count(shape);
+    if (types > lim.max_schema_types) {
+        if (shape != c->shape)
+            sink_shape_destroy(shape);
+        return say(SINK_REJECT, err, errsz, "schema would have %zu types, more than %zu", types,
+                   lim.max_schema_types);
+    }
     char *text = sink_shape_schema_json(shape);
     if (!text) {
-        sink_shape_destroy(shape);
+        if (shape != c->shape)
+            sink_shape_destroy(shape);
         return say(SINK_FAIL, err, errsz, "out of memory");
+    }
+    if (strlen(text) > lim.max_schema_bytes) {
+        say(SINK_REJECT, err, errsz, "schema would be %zu bytes, more than %zu", strlen(text),
+            lim.max_schema_bytes);
+        free(text);
+        if (shape != c->shape)
+            sink_shape_destroy(shape);
+        return SINK_REJECT;
     }
     if (avro_schema_from_json_length(text, strlen(text), &schema)) {
         say(SINK_FAIL, err, errsz, "avro-c refused the generated schema: %s", avro_strerror());
@@ -142,9 +162,7 @@ fail:
 
 int sink_conv_load(sink_conv_t *c, const char *schema_text, char *errstr, size_t errstr_size) {
     int has_pk = 0;
-    sink_limits_t lim = {0};
-    sink_limits_defaults(&lim);
-    sink_shape_t *shape = sink_shape_from_json(schema_text, &lim, &has_pk, errstr, errstr_size);
+    sink_shape_t *shape = sink_shape_from_json(schema_text, &c->lim, &has_pk, errstr, errstr_size);
     if (!shape)
         return -1;
     if (has_pk != c->has_pk) {
@@ -176,8 +194,9 @@ int sink_conv_record(sink_conv_t *c, const char *json, size_t len, const sink_sy
         if (rc < 0)
             return rc;
         if (next || c->version == 0) {
-            if (install(c, next ? next : c->shape, errstr, errstr_size) < 0)
-                return SINK_FAIL;
+            int irc = install(c, next ? next : c->shape, errstr, errstr_size);
+            if (irc < 0)
+                return irc;
             rc = SINK_NEW_VERSION;
         }
     }

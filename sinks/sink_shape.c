@@ -78,6 +78,10 @@ void sink_limits_defaults(sink_limits_t *lim) {
         lim->max_name = NAME_MAX_LIMIT;
     if (!lim->max_nodes)
         lim->max_nodes = SINK_JSON_DEFAULT_MAX_NODES;
+    if (!lim->max_schema_bytes)
+        lim->max_schema_bytes = 512 * 1024;
+    if (!lim->max_schema_types)
+        lim->max_schema_types = 10000;
 }
 
 static int say(int rc, char *err, size_t errsz, const char *fmt, ...)
@@ -365,6 +369,34 @@ static sink_shape_t *shape_clone(const sink_shape_t *s) {
 
 size_t sink_shape_field_count(const sink_shape_t *s) {
     return s->nfields;
+}
+
+const sink_limits_t *sink_shape_limits(const sink_shape_t *s) {
+    return &s->lim;
+}
+
+static size_t rec_types(const rec_t *r);
+
+static size_t type_types(const type_t *t) {
+    size_t n = t->n > 1 ? 1 + t->n : 1;
+    if (t->rec)
+        n += rec_types(t->rec);
+    if (t->items)
+        n += type_types(t->items);
+    return n;
+}
+
+static size_t rec_types(const rec_t *r) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n; i++)
+        n += type_types(&r->f[i].t);
+    return n;
+}
+
+size_t sink_shape_type_count(const sink_shape_t *s) {
+    /* the root record, three longs, the table version's union of two, and
+     * the __sdc_primary_key string */
+    return 1 + 3 + 3 + (s->has_pk ? 0 : 1) + rec_types(s->root);
 }
 
 static int node_kind(const sink_json_node_t *n) {

@@ -51,6 +51,10 @@ typedef struct sink_limits {
     size_t max_fields;  /* fields in the whole schema, system ones excluded (2000) */
     size_t max_name;    /* bytes of one JSON member name, at most 512 (255) */
     size_t max_nodes;   /* JSON values in one record (1048576) */
+    size_t max_schema_bytes;  /* schema text (524288; the registry takes 1 MiB) */
+    size_t max_schema_types;  /* type nodes in the schema, unions and their
+                                 branches each count (10000; the registry
+                                 takes 20000) */
 } sink_limits_t;
 
 /* Fills zero members of *lim with the defaults above. */
@@ -98,6 +102,12 @@ char *sink_shape_schema_json(const sink_shape_t *s);
 
 /* Fields in the shape, all records, system fields excluded. */
 size_t sink_shape_field_count(const sink_shape_t *s);
+
+/* Type nodes of the shape's schema (as max_schema_types counts them). */
+size_t sink_shape_type_count(const sink_shape_t *s);
+
+/* The limits in force (defaults filled in). */
+const sink_limits_t *sink_shape_limits(const sink_shape_t *s);
 
 /* Writes `root` and the system fields into `rec`, a generic value of the
  * schema parsed from sink_shape_schema_json(s). `root` must match the shape

@@ -355,6 +355,20 @@ static void check_read_with_latest(sink_conv_t *c, const char *writer, const wri
     avro_schema_decref(ws);
 }
 
+/* Type nodes of schema JSON: every type, union and branch. */
+static size_t count_types(const json_t *t) {
+    size_t n = 1, i;
+    json_t *b;
+    if (json_is_array(t))
+        json_array_foreach(t, i, b) n += count_types(b);
+    if (json_is_object(t)) {
+        json_array_foreach(json_object_get(t, "fields"), i, b) n += count_types(json_object_get(b, "type"));
+        if (json_object_get(t, "items"))
+            n += count_types(json_object_get(t, "items"));
+    }
+    return n;
+}
+
 static void run_case(const evo_case_t *ec) {
     char err[256], json[256], want[MAX_TEXT], fields[MAX_TEXT] = "";
     char *versions[MAX_STEPS + 1] = {0};
@@ -402,6 +416,9 @@ static void run_case(const evo_case_t *ec) {
     for (size_t k = 0; k < nw; k++)
         check_read_with_latest(c, versions[ws[k].version], &ws[k]);
     CHECK_INT(sink_conv_version(c), last);
+    json_t *latest = json_loads(versions[last], 0, NULL);
+    CHECK_INT(sink_shape_type_count(sink_conv_shape(c)), count_types(latest));
+    json_decref(latest);
     /* a restarted sink loads the latest text and continues from it */
     sink_conv_t *again = sink_conv_new("t", 1, NULL, err, sizeof(err));
     if (sink_conv_load(again, versions[last], err, sizeof(err)) != 0)
@@ -641,6 +658,36 @@ static void test_depth_limit_fits_registry(void) {
     sink_conv_destroy(c);
 }
 
+/* A version whose schema would be too big for the registry is refused and
+ * the schema stays as it was. */
+static void test_schema_size_limits(void) {
+    char err[256];
+    const char *v1 = "{\"a\":1,\"b\":\"x\"}", *wide = "{\"c\":[1,\"x\"]}", *narrow = "{\"c\":1}";
+    sink_limits_t lim = {.max_schema_types = 18};
+    sink_conv_t *c = sink_conv_new("t", 1, &lim, err, sizeof(err));
+    CHECK_INT(sink_conv_record(c, v1, strlen(v1), &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    CHECK_INT(sink_shape_type_count(sink_conv_shape(c)), 13);
+    CHECK_INT(sink_conv_record(c, wide, strlen(wide), &sys, err, sizeof(err)), SINK_REJECT);
+    CHECK_STR(err, "schema would have 19 types, more than 18");
+    CHECK_INT(sink_conv_version(c), 1);
+    CHECK_INT(sink_conv_record(c, narrow, strlen(narrow), &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    CHECK_INT(sink_conv_version(c), 2);
+    size_t text_len = strlen(sink_conv_schema_text(c));
+    sink_conv_destroy(c);
+
+    sink_limits_t lim2 = {.max_schema_bytes = text_len + 10};
+    c = sink_conv_new("t", 1, &lim2, err, sizeof(err));
+    CHECK_INT(sink_conv_record(c, v1, strlen(v1), &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    CHECK_INT(sink_conv_record(c, narrow, strlen(narrow), &sys, err, sizeof(err)), SINK_NEW_VERSION);
+    CHECK_INT(sink_conv_record(c, wide, strlen(wide), &sys, err, sizeof(err)), SINK_REJECT);
+    char want[128];
+    snprintf(want, sizeof(want), "schema would be %zu bytes, more than %zu", text_len + 43,
+             text_len + 10);
+    CHECK_STR(err, want);
+    CHECK_INT(sink_conv_version(c), 2);
+    sink_conv_destroy(c);
+}
+
 /* A rejected first record makes no version at all. */
 static void test_reject_before_first_version(void) {
     char err[256];
@@ -783,6 +830,7 @@ int main(void) {
     TEST(test_load_errors);
     TEST(test_hostile_conversion);
     TEST(test_depth_limit_fits_registry);
+    TEST(test_schema_size_limits);
     TEST(test_reject_before_first_version);
     TEST(test_values_and_wire_format);
     TEST(test_key_order_and_wide_records);
