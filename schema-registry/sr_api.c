@@ -711,7 +711,8 @@ static enum MHD_Result sr_handler(void *cls, struct MHD_Connection *conn, const 
     char *save = NULL;
     int overflow = 0;
     for (char *p = strtok_r(path, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
-        if (c.nseg == SR_MAX_SEGS) {
+        /* an escaped NUL would cut the name short: no such resource */
+        if (c.nseg == SR_MAX_SEGS || MHD_http_unescape(p) != strlen(p)) {
             overflow = 1;
             break;
         }
@@ -746,6 +747,15 @@ static enum MHD_Result sr_handler(void *cls, struct MHD_Connection *conn, const 
     else
         log_debug("%s %s -> %d", method, url, c.resp.status);
     return r;
+}
+
+/* The path is split on '/' before its segments are unescaped (sr_handler),
+ * so that a subject name may contain an escaped '/'. Query values are left
+ * escaped too: the ones we read are plain words. */
+static size_t sr_unescape_later(void *cls, struct MHD_Connection *conn, char *s) {
+    (void)cls;
+    (void)conn;
+    return strlen(s);
 }
 
 static void sr_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -798,6 +808,7 @@ sr_api_t *sr_api_start(const char *listen, sr_store_t *store, char *errstr, size
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                                 MHD_OPTION_NOTIFY_COMPLETED, sr_completed, api,
+                                MHD_OPTION_UNESCAPE_CALLBACK, sr_unescape_later, NULL,
                                 MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!api->mhd) {

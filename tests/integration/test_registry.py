@@ -182,6 +182,14 @@ def test_register_lookup_fetch(replicas):
     assert look.status_code == 200
     assert look.json()["version"] == 1 and look.json()["id"] == id1
 
+    # subject names are any text: escaped '/', spaces, UTF-8
+    odd = "team/a b-ü-value"
+    q = requests.utils.quote(odd, safe="")
+    assert r.register(q, v1).json() == {"id": id1}
+    assert r.get(f"/subjects/{q}/versions/1").json()["subject"] == odd
+    assert odd in r.get("/subjects").json()
+    assert error(r.get("/subjects/x%00y/versions")) == (404, 404)
+
     # the three content types are accepted
     for ct in ("application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json",
                "application/json"):
