@@ -37,7 +37,6 @@ typedef struct {
     int status;
     char *body;        /* malloc'd */
     size_t len;
-    const char *ct;
 } sr_resp_t;
 
 typedef struct {
@@ -109,11 +108,13 @@ static void sr_bad_version(sr_call_t *c, const char *v) {
 static json_t *sr_body(sr_call_t *c) {
     json_error_t jerr;
     json_t *j = json_loadb(c->req->body ? c->req->body : "", c->req->len, 0, &jerr);
-    if (!j || !json_is_object(j)) {
-        if (j)
-            json_decref(j);
-        sr_fail(c, SR_ERR_BAD_REQUEST, "Unrecognized request body: %s",
-                j ? "expected a JSON object" : jerr.text);
+    if (!j) {
+        sr_fail(c, SR_ERR_BAD_REQUEST, "Unrecognized request body: %s", jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        sr_fail(c, SR_ERR_BAD_REQUEST, "Unrecognized request body: expected a JSON object");
         return NULL;
     }
     return j;
