@@ -302,6 +302,25 @@ static int sink_flush(sink_consumer_t *c) {
     return 0;
 }
 
+/* Applies an assignment change by the group's protocol: eager replaces the
+ * whole assignment, cooperative adds or removes only these partitions. */
+static void sink_assign(sink_consumer_t *c, rd_kafka_t *rk, int assign,
+                        rd_kafka_topic_partition_list_t *tpl) {
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0)
+        error = assign ? rd_kafka_incremental_assign(rk, tpl)
+                       : rd_kafka_incremental_unassign(rk, tpl);
+    else
+        err = rd_kafka_assign(rk, assign ? tpl : NULL);
+    if (error) {
+        sink_fatal(c, "assignment", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        sink_fatal(c, "assignment", rd_kafka_err2str(err));
+    }
+}
+
 static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t *tpl, void *opaque) {
     sink_consumer_t *c = opaque;
@@ -323,7 +342,7 @@ static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 (sink_part_t){topic, tpl->elems[i].partition, -1, -1};
         }
         log_info("assigned %d partitions", tpl->cnt);
-        rd_kafka_assign(rk, tpl);
+        sink_assign(c, rk, 1, tpl);
         return;
     }
     /* revoked (or lost): make what we wrote durable and commit it while we
@@ -350,7 +369,7 @@ static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
     }
     log_info("revoked %d partitions", tpl->cnt);
-    rd_kafka_assign(rk, NULL);
+    sink_assign(c, rk, 0, tpl);
 }
 
 /* ---- records ---- */

@@ -586,14 +586,16 @@ def test_new_integration_picked_up_without_restart(bootstrap, bin_dir, gateway_u
     assert fs.stop() == 0, fs.tail()
 
 
+@pytest.mark.parametrize("strategy", ["range,roundrobin", "cooperative-sticky"])
 def test_rebalance_hands_over_without_loss(bootstrap, bin_dir, gateway_url, registry_url, sinks,
-                                           prefix, tmp_path, unique_name):
+                                           prefix, tmp_path, unique_name, strategy):
     """Two sinks in one group; one leaves (SIGTERM) during a load: on revoke
     it flushes and commits, the other takes its partitions over."""
     url = create_integration(bin_dir, bootstrap, unique_name, prefix)
     out_dir = tmp_path / "files"
     group = f"test-rebalance-{uuid.uuid4().hex[:8]}"
-    extra = ["--output.dir", str(out_dir), "--file.max.age.ms", "60000"]
+    extra = ["--output.dir", str(out_dir), "--file.max.age.ms", "60000",
+             "--kafka.partition.assignment.strategy", strategy]
     a = sinks("avro-files", *extra, group=group)
     b = sinks("avro-files", *extra, group=group)
     total = 600
