@@ -169,7 +169,8 @@ static int sink_ocf_compress(sink_ocf_t *w, const unsigned char **data, size_t *
         z_stream zs;
         memset(&zs, 0, sizeof(zs));
         /* windowBits -15: raw deflate, as the Avro spec asks (no zlib header) */
-        if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+                         Z_DEFAULT_STRATEGY) != Z_OK) {
             snprintf(errstr, errstr_size, "deflateInit2 failed");
             return -1;
         }
