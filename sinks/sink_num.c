@@ -203,3 +203,13 @@ int sink_num_decimal_bytes(const char *lex, size_t len,
     memcpy(out, mag + start, *out_len);
     return 0;
 }
+
+int sink_num_decimal_fixed(const char *lex, size_t len, unsigned char out[SINK_DECIMAL_FIXED_SIZE]) {
+    unsigned char min[SINK_DECIMAL_MAX_BYTES];
+    size_t n;
+    if (sink_num_decimal_bytes(lex, len, min, &n) < 0 || n > SINK_DECIMAL_FIXED_SIZE)
+        return -1;
+    memset(out, min[0] & 0x80 ? 0xff : 0x00, SINK_DECIMAL_FIXED_SIZE - n);
+    memcpy(out + SINK_DECIMAL_FIXED_SIZE - n, min, n);
+    return 0;
+}

@@ -15,14 +15,14 @@
 #define NAME_BUF       (NAME_MAX_LIMIT * 8 + 2)  /* "_u10FFFF" per 4-byte char */
 #define QUOTE_MAX      64                       /* bytes of a name in a reason */
 
-/* Branch kinds, in no particular order: a type keeps its own union order. */
+/* Branch kinds, in union order (see sink_shape.h for why this order). */
 enum { K_NULL, K_BOOL, K_LONG, K_DOUBLE, K_DECIMAL, K_STRING, K_RECORD, K_ARRAY, K_COUNT };
 
 typedef struct rec rec_t;
 
 typedef struct type {
     uint8_t n;                /* branches */
-    uint8_t order[K_COUNT];   /* union order: kinds by first appearance */
+    uint8_t order[K_COUNT];   /* union order: present kinds, ascending */
     int8_t idx[K_COUNT];      /* kind -> union index, -1 if absent */
     rec_t *rec;               /* K_RECORD branch, owned */
     struct type *items;       /* K_ARRAY branch's item type, owned */
@@ -109,8 +109,13 @@ static void type_init(type_t *t) {
 }
 
 static void type_add(type_t *t, int k) {
-    t->idx[k] = (int8_t)t->n;
-    t->order[t->n++] = (uint8_t)k;
+    t->idx[k] = 0;
+    t->n = 0;
+    for (int j = 0; j < K_COUNT; j++)
+        if (t->idx[j] >= 0) {
+            t->idx[j] = (int8_t)t->n;
+            t->order[t->n++] = (uint8_t)j;
+        }
 }
 
 static void rec_free(rec_t *r);
@@ -611,6 +616,7 @@ typedef struct sb {
     char *p;
     size_t n, cap;
     int oom;
+    int decimal_defined;  /* the decimal fixed is defined once, then named */
 } sb_t;
 
 static void sb_put(sb_t *b, const char *s, size_t len) {
@@ -677,11 +683,16 @@ static void emit_type(sb_t *b, const sink_shape_t *s, const type_t *t) {
         case K_DOUBLE: sb_puts(b, "\"double\""); break;
         case K_STRING: sb_puts(b, "\"string\""); break;
         case K_DECIMAL: {
-            char dec[128];
-            snprintf(dec, sizeof(dec),
-                     "{\"type\":\"bytes\",\"logicalType\":\"decimal\",\"precision\":%d,"
-                     "\"scale\":%d}",
-                     SINK_DECIMAL_PRECISION, SINK_DECIMAL_SCALE);
+            char dec[192];
+            if (b->decimal_defined)
+                snprintf(dec, sizeof(dec), "\"%s\"", SINK_DECIMAL_FIXED_NAME);
+            else
+                snprintf(dec, sizeof(dec),
+                         "{\"type\":\"fixed\",\"name\":\"%s\",\"size\":%d,"
+                         "\"logicalType\":\"decimal\",\"precision\":%d,\"scale\":%d}",
+                         SINK_DECIMAL_FIXED_NAME, SINK_DECIMAL_FIXED_SIZE,
+                         SINK_DECIMAL_PRECISION, SINK_DECIMAL_SCALE);
+            b->decimal_defined = 1;
             sb_puts(b, dec);
             break;
         }
@@ -765,14 +776,17 @@ static int load_branch(load_t *l, type_t *t, json_t *j, size_t depth) {
     if (!tn)
         return say(-1, l->err, l->errsz, "a type without a name");
     if (json_is_string(j)) {
-        static const char *const prim[] = {"null", "boolean", "long", "double", "string"};
-        static const int kinds[] = {K_NULL, K_BOOL, K_LONG, K_DOUBLE, K_STRING};
+        static const char *const prim[] = {"null", "boolean", "long", "double", "string",
+                                           SINK_DECIMAL_FIXED_NAME};
+        static const int kinds[] = {K_NULL, K_BOOL, K_LONG, K_DOUBLE, K_STRING, K_DECIMAL};
         for (size_t i = 0; i < sizeof(prim) / sizeof(prim[0]); i++)
             if (!strcmp(tn, prim[i]))
                 k = kinds[i];
-    } else if (!strcmp(tn, "bytes")) {
+    } else if (!strcmp(tn, "fixed")) {
         const char *lt = json_string_value(json_object_get(j, "logicalType"));
-        if (lt && !strcmp(lt, "decimal") &&
+        const char *name = json_string_value(json_object_get(j, "name"));
+        if (lt && !strcmp(lt, "decimal") && name && !strcmp(name, SINK_DECIMAL_FIXED_NAME) &&
+            json_integer_value(json_object_get(j, "size")) == SINK_DECIMAL_FIXED_SIZE &&
             json_integer_value(json_object_get(j, "precision")) == SINK_DECIMAL_PRECISION &&
             json_integer_value(json_object_get(j, "scale")) == SINK_DECIMAL_SCALE)
             k = K_DECIMAL;
@@ -941,11 +955,10 @@ static int fill_type(fill_t *x, const type_t *t, const sink_json_node_t *n, avro
     case K_DOUBLE: rc = avro_value_set_double(dst, n->v.d); break;
     case K_STRING: rc = avro_value_set_string_len(dst, n->str, (size_t)n->len + 1); break;
     case K_DECIMAL: {
-        unsigned char buf[SINK_DECIMAL_MAX_BYTES];
-        size_t len;
-        if (sink_num_decimal_bytes(n->str, n->len, buf, &len) < 0)
+        unsigned char buf[SINK_DECIMAL_FIXED_SIZE];
+        if (sink_num_decimal_fixed(n->str, n->len, buf) < 0)
             return say(SINK_REJECT, x->err, x->errsz, "number %.40s out of decimal range", n->str);
-        rc = avro_value_set_bytes(dst, buf, len);
+        rc = avro_value_set_fixed(dst, buf, sizeof(buf));
         break;
     }
     case K_RECORD: return fill_rec(x, t->rec, n, dst, 0);

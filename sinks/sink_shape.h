@@ -14,15 +14,23 @@
  *    "fields":[<system fields>, <payload fields in order of first appearance>]}
  *   payload field: {"name":N,"type":T,"default":null} plus
  *     "hookpipe.json_name":"<original JSON name>" when it differs from N.
- *   T: "null" for a field only ever null, else ["null", branches in order of
- *     first appearance]; array items: the single type, or a union.
+ *   T: "null" for a field only ever null, else a union in the fixed order
+ *     null, boolean, long, double, decimal, string, record, array (of the
+ *     branches seen); array items: the single type, or a union in that order.
+ *     Why fixed: the Avro specification has a reader take the FIRST branch of
+ *     its union that matches the writer's, promotions included, so with
+ *     double before long a long would be read back as a double (rounded
+ *     beyond 2^53). Readers resolve branches by type, so inserting a branch
+ *     before others keeps every version readable.
+ *   decimal: the fixed "decimal_76_38" (sink_num.h), defined where it first
+ *     appears in the text and referred to by name after that.
  *   nested records are named <parent>__<field> (plus _2, _3 ... if taken),
  *   all in the root's namespace.
  *
- * Backward compatibility by construction: a new version only appends union
- * branches, appends fields (always with default null), and never renames,
- * reorders or removes anything, so a reader with the new schema reads data
- * written with any earlier one.
+ * Backward compatibility by construction: a new version only adds union
+ * branches, appends fields (always with default null), and never renames or
+ * removes anything, so a reader with the new schema reads data written with
+ * any earlier one.
  *
  * A shape is used by one thread at a time (the fast path writes stamps). */
 #ifndef HOOKPIPE_SINK_SHAPE_H

@@ -217,6 +217,15 @@ static void test_num_decimal_bytes(void) {
     CHECK_INT(len, 32);
     CHECK_INT(out[0], 0x00 + 0x16);
     CHECK_INT(sink_num_decimal_bytes(max, strlen(max) - 1, out, &len), 0);
+    unsigned char fixed[SINK_DECIMAL_FIXED_SIZE];
+    CHECK_INT(sink_num_decimal_fixed("-1e-38", 6, fixed), 0);
+    CHECK_MEM(fixed, 32, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+                         "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 32);
+    CHECK_INT(sink_num_decimal_fixed("1.28e-36", 8, fixed), 0);
+    CHECK_MEM(fixed + 29, 3, "\x00\x00\x80", 3);
+    CHECK_INT(sink_num_decimal_fixed(max, strlen(max), fixed), 0);
+    CHECK_INT(fixed[0], 0x16);
+    CHECK_INT(sink_num_decimal_fixed("1e39", 4, fixed), -1);
     const char *over = "100000000000000000000000000000000000000";
     CHECK_INT(sink_num_decimal_bytes(over, strlen(over), out, &len), -1);
     CHECK_INT(sink_num_decimal_bytes("1e-39", 5, out, &len), -1);
