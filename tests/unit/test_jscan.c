@@ -266,6 +266,39 @@ static void test_decode(void) {
     CHECK_MEM(out, n, "a\tb\xc3\xa9/", 6);
 }
 
+/* Paths that allocate: long escaped member names, many fields at once. */
+static void test_large_lookups(void) {
+    char name[101], obj[2048];
+    memset(name, 'k', 100);
+    name[100] = '\0';
+    size_t o = 0;
+    o += (size_t)sprintf(obj + o, "{\"");
+    for (int i = 0; i < 100; i++)
+        o += (size_t)sprintf(obj + o, "\\u006b");
+    o += (size_t)sprintf(obj + o, "\":1");
+    const char *fields[20];
+    char fnames[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(fnames[i], sizeof(fnames[i]), "f%d", i);
+        fields[i] = fnames[i];
+        o += (size_t)sprintf(obj + o, ",\"f%d\":%d", i, i);
+    }
+    obj[o++] = '}';
+    jscan_result_t r;
+    CHECK_INT(jscan_validate(obj, o, 8, &r), JSCAN_OK);
+    const char *names[] = {name};
+    jscan_member_t m;
+    jscan_members(obj, o, names, 1, &m);
+    CHECK_INT(m.type, JSCAN_NUMBER);
+    CHECK_MEM(obj + m.value.off, m.value.len, "1", 1);
+    char *key = NULL;
+    size_t klen = 0, bad = 0;
+    const char *why = NULL;
+    CHECK_INT(jscan_key(obj, o, fields, 20, &key, &klen, &why, &bad), JSCAN_KEY_OK);
+    CHECK_STR(key, "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]");
+    free(key);
+}
+
 int main(void) {
     TEST(test_validate_table);
     TEST(test_body_table);
@@ -275,5 +308,6 @@ int main(void) {
     TEST(test_members);
     TEST(test_keys);
     TEST(test_decode);
+    TEST(test_large_lookups);
     return test_done();
 }
