@@ -103,11 +103,13 @@ int gw_integs_apply(gw_integs_t *t, const char *name, size_t name_len, const cha
     }
     pthread_rwlock_unlock(&t->lock);
     gw_integ_release(old);
+    /* the replay at start is summarised by the "caught up" line */
+    log_level_t lvl = atomic_load(&t->caught_up) ? LOG_INFO : LOG_DEBUG;
     if (e)
-        log_info("integration %s %s (%s, %zu token(s))", e->in->name, old ? "updated" : "added",
+        log_msg(lvl, "integration %s %s (%s, %zu token(s))", e->in->name, old ? "updated" : "added",
                  e->in->paused ? "paused" : "active", e->in->ntokens);
     else if (old)
-        log_info("integration %.*s deleted", (int)name_len, name);
+        log_msg(lvl, "integration %.*s deleted", (int)name_len, name);
     return 0;
 }
 
