@@ -145,13 +145,14 @@ static int64_t gw_integs_ms(void) {
 }
 
 /* 1 if the topic exists with at least one partition, 0 if Kafka says it
- * does not, -1 if Kafka could not be asked. */
+ * does not, -1 if Kafka could not be asked (within 1 s, so that a stop
+ * request is never kept waiting long). */
 static int gw_integs_topic_exists(gw_integs_t *t) {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->rk, t->topic, NULL);
     if (!rkt)
         return -1;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(t->rk, 0, rkt, &md, 5000);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(t->rk, 0, rkt, &md, 1000);
     int rc = -1;
     if (!err && md->topic_cnt == 1)
         rc = !md->topics[0].err && md->topics[0].partition_cnt > 0;
