@@ -7,7 +7,9 @@
 #include <string.h>
 
 #define CHUNK_MIN        (64u * 1024)
-#define ARENA_KEEP_MAX   (16u * 1024 * 1024)  /* retained across parses */
+#define CHUNK_MAX        (16u * 1024 * 1024)  /* growth step cap */
+#define ARENA_KEEP_MAX   (1u * 1024 * 1024)   /* retained across parses: one
+                                                 converter per integration */
 #define DEPTH_HARD_MAX   512                  /* recursion bound whatever asked */
 
 typedef struct chunk {
@@ -41,8 +43,8 @@ static void *arena_alloc(sink_json_parser_t *p, size_t n) {
         c = c->next;
     }
     size_t size = c->size * 2 > n ? c->size * 2 : n;
-    if (size > ARENA_KEEP_MAX && n < ARENA_KEEP_MAX)
-        size = ARENA_KEEP_MAX;
+    if (size > CHUNK_MAX && n < CHUNK_MAX)
+        size = CHUNK_MAX;
     chunk_t *nc = malloc(sizeof(*nc) + size);
     if (!nc)
         return NULL;

@@ -14,6 +14,8 @@
  * trailing commas and trailing garbage are errors. "\u0000" is allowed and
  * yields a NUL byte inside the string (lengths are explicit).
  *
+ * Memory: the arena grows with the largest document and is cut back to its
+ * first 64 KiB chunk at the next parse when it went beyond 1 MiB.
  * A parser is used by one thread at a time. */
 #ifndef HOOKPIPE_SINK_JSON_H
 #define HOOKPIPE_SINK_JSON_H
