@@ -170,13 +170,15 @@ static void *sr_poll_main(void *arg) {
     return NULL;
 }
 
-/* The end offset of the topic's only partition, asked of the broker. */
-static int sr_end_offset(sr_store_t *st, int64_t *end) {
+/* The end offset of the topic's only partition, asked of the broker.
+ * Failures are logged at `level`: right after the topic is created they
+ * are expected for a moment, and retried. */
+static int sr_end_offset(sr_store_t *st, int64_t *end, log_level_t level) {
     int64_t lo, hi;
     rd_kafka_resp_err_t err =
         rd_kafka_query_watermark_offsets(st->consumer, st->topic, 0, &lo, &hi, st->timeout_ms);
     if (err) {
-        log_warn("%s: end offset unknown: %s", st->topic, rd_kafka_err2str(err));
+        log_msg(level, "%s: end offset unknown: %s", st->topic, rd_kafka_err2str(err));
         return -1;
     }
     *end = hi;
@@ -206,7 +208,7 @@ static void *sr_consume_main(void *arg) {
                 nanosleep(&ts, NULL);
                 continue;
             }
-            if (sr_end_offset(st, &end) == 0) {
+            if (sr_end_offset(st, &end, LOG_DEBUG) == 0) {
                 pthread_mutex_lock(&st->mu);
                 st->start_end = end;
                 pthread_mutex_unlock(&st->mu);
@@ -270,7 +272,7 @@ static sr_err_t sr_wait_applied(sr_store_t *st, int64_t offset) {
 /* Catches up with everything in the log now. */
 static sr_err_t sr_sync(sr_store_t *st) {
     int64_t end;
-    if (sr_end_offset(st, &end) < 0)
+    if (sr_end_offset(st, &end, LOG_WARN) < 0)
         return SR_ERR_STORE;
     return sr_wait_applied(st, end);
 }

@@ -47,6 +47,8 @@ id=$(curl -fsS -X POST -H "$ct" \
 # each request registers a schema no one registered before
 cat > "$work/register.lua" <<'LUA'
 local n = 0
+-- a tag per thread and run, so that runs and threads never repeat a schema
+math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
 local tag = tostring(math.random(1, 1e9))
 request = function()
   n = n + 1
@@ -92,3 +94,8 @@ done
 echo
 echo "Registrations are serialised per replica (each waits for its record to be"
 echo "acknowledged by Kafka and read back), so their rate is bounded by Kafka round trips."
+warns=$(grep -c -E " (WARN|ERROR): " "$work/registry.log" || true)
+if [ "$warns" -gt 0 ]; then
+  echo
+  echo "Registry warnings during the run: $warns; first: \`$(grep -m1 -E " (WARN|ERROR): " "$work/registry.log" | cut -c1-160)\`"
+fi
