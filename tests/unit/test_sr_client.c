@@ -1,10 +1,15 @@
 /* Unit tests for schema-registry/sr_client against an in-process fake
- * registry (libmicrohttpd): answers, caching, errors, basic auth, escaping. */
+ * registry (libmicrohttpd): answers, caching, errors, basic auth, escaping,
+ * and TLS with a throw-away self-signed certificate. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "../../schema-registry/sr_client.h"
 #include "harness.h"
@@ -199,6 +204,98 @@ static void test_basic_auth(void) {
     pthread_mutex_unlock(&fake_mu);
 }
 
+/* A self-signed certificate for 127.0.0.1, as PEM strings (malloc'd). */
+static int make_cert(char **cert_pem, char **key_pem) {
+    int ok = 0;
+    EVP_PKEY *pkey = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_mem());
+    if (!pkey || !x || !cb || !kb)
+        goto out;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pkey);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1",
+                               -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    if (!ext)
+        goto out;
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    if (!X509_sign(x, pkey, EVP_sha256()) || !PEM_write_bio_X509(cb, x) ||
+        !PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL, NULL))
+        goto out;
+    char *p;
+    long n = BIO_get_mem_data(cb, &p);
+    *cert_pem = strndup(p, (size_t)n);
+    n = BIO_get_mem_data(kb, &p);
+    *key_pem = strndup(p, (size_t)n);
+    ok = *cert_pem && *key_pem;
+out:
+    BIO_free(cb);
+    BIO_free(kb);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    return ok;
+}
+
+static void test_tls(void) {
+    char *cert = NULL, *key = NULL, err[512] = "", ca[] = "/tmp/hookpipe-sr-ca-XXXXXX";
+    int id = 0;
+    CHECK(make_cert(&cert, &key));
+    if (!cert || !key) {
+        free(cert);
+        free(key);
+        return;
+    }
+    int fd = mkstemp(ca);
+    CHECK(fd >= 0 && write(fd, cert, strlen(cert)) == (ssize_t)strlen(cert));
+    close(fd);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct MHD_Daemon *tls = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_TLS, 0, NULL,
+        NULL, fake_handler, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_NOTIFY_COMPLETED, fake_done, NULL,
+        MHD_OPTION_END);
+    CHECK(tls != NULL);
+    if (tls) {
+        char url[64];
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u",
+                 (unsigned)MHD_get_daemon_info(tls, MHD_DAEMON_INFO_BIND_PORT)->port);
+        static const struct { const char *ca; int insecure, want; } cases[] = {
+            {NULL, 0, -1},   /* not in the system store: refused */
+            {"ca", 0, 0},    /* trusted through ca_file */
+            {NULL, 1, 0},    /* verification off */
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            sr_client_conf_t conf = {.url = url, .ca_file = cases[i].ca ? ca : NULL,
+                                     .insecure = cases[i].insecure, .timeout_ms = 5000};
+            sr_client_t *c = sr_client_new(&conf, err, sizeof(err));
+            CHECK(c != NULL);
+            if (!c)
+                continue;
+            int rc = sr_client_register(c, "s-value", "\"int\"", &id, err, sizeof(err));
+            if (rc != cases[i].want)
+                HARNESS_FAIL("TLS case %zu: rc %d (%s), want %d", i, rc, err, cases[i].want);
+            if (rc == 0)
+                CHECK_INT(id, 5);
+            sr_client_destroy(c);
+        }
+        MHD_stop_daemon(tls);
+    }
+    remove(ca);
+    free(cert);
+    free(key);
+}
+
 int main(void) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -214,6 +311,7 @@ int main(void) {
     TEST(test_register_and_cache);
     TEST(test_errors);
     TEST(test_basic_auth);
+    TEST(test_tls);
     MHD_stop_daemon(fake);
     return test_done();
 }
