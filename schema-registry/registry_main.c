@@ -14,10 +14,12 @@
 
 static const cfg_opt_t registry_cfg[] = {
     {"listen", CFG_STR, "127.0.0.1:8081", 0, -1, 0, "HTTP listen address host:port"},
-    {"topic", CFG_STR, "_schemas", 0, -1, 0, "compacted single-partition topic holding the schemas"},
+    {"topic", CFG_STR, "_schemas", 0, -1, 0,
+     "compacted single-partition topic holding the schemas"},
     {"compatibility", CFG_STR, "BACKWARD", 0, -1, 0,
-     "default compatibility level (NONE, BACKWARD[_TRANSITIVE], FORWARD[_TRANSITIVE], FULL[_TRANSITIVE])"},
-    {"timeout.ms", CFG_INT, "10000", 100, 600000, 0, "Kafka round-trip deadline for a write or a catch-up"},
+     "default level: NONE, BACKWARD[_TRANSITIVE], FORWARD[_TRANSITIVE], FULL[_TRANSITIVE]"},
+    {"timeout.ms", CFG_INT, "10000", 100, 600000, 0,
+     "Kafka round-trip deadline for a write or a catch-up"},
     {"log.level", CFG_STR, "info", 0, -1, 0, "error, warn, info or debug"},
 };
 

@@ -81,6 +81,19 @@ static const char *sr_arg(sr_call_t *c, const char *name) {
     return MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* A query value unescaped into buf (values reach us escaped, see
+ * sr_unescape_later); NULL if absent, too long or holding a NUL. */
+static const char *sr_arg_text(sr_call_t *c, const char *name, char *buf, size_t size) {
+    const char *v = sr_arg(c, name);
+    if (!v || strlen(v) >= size)
+        return NULL;
+    memcpy(buf, v, strlen(v) + 1);
+    for (char *p = buf; *p; p++)
+        if (*p == '+')
+            *p = ' ';
+    return MHD_http_unescape(buf) == strlen(buf) ? buf : NULL;
+}
+
 static int sr_flag(sr_call_t *c, const char *name) {
     const char *v = sr_arg(c, name);
     return v && strcasecmp(v, "true") == 0;
@@ -185,6 +198,9 @@ static int sr_cmp_str(const void *a, const void *b) {
 
 static void sr_get_subjects(sr_call_t *c, const sr_state_t *state) {
     int deleted = sr_flag(c, "deleted");
+    char pbuf[1024];
+    const char *prefix = sr_arg_text(c, "subjectPrefix", pbuf, sizeof(pbuf));
+    size_t plen = prefix ? strlen(prefix) : 0;
     sr_subject_t *const *subs;
     size_t n = sr_state_subjects(state, &subs);
     const char **names = calloc(n ? n : 1, sizeof(*names));
@@ -194,7 +210,8 @@ static void sr_get_subjects(sr_call_t *c, const sr_state_t *state) {
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (sr_state_latest(subs[i], deleted))
+        if (sr_state_latest(subs[i], deleted) &&
+            strncmp(subs[i]->name, prefix ? prefix : "", plen) == 0)
             names[k++] = subs[i]->name;
     qsort(names, k, sizeof(*names), sr_cmp_str);
     json_t *arr = json_array();
@@ -427,7 +444,9 @@ static void sr_delete_subject(sr_call_t *c, const char *subject) {
         sr_fail(c, SR_ERR_SUBJECT_NOT_FOUND, "Subject '%.256s' not found.", subject);
         fail = 1;
     } else if (!permanent && !sr_state_latest(sub, 0)) {
-        sr_fail(c, SR_ERR_SUBJECT_SOFT_DELETED, "Subject '%.256s' was soft deleted.Set permanent=true to delete permanently", subject);
+        sr_fail(c, SR_ERR_SUBJECT_SOFT_DELETED,
+                "Subject '%.256s' was soft deleted. Set permanent=true to delete permanently",
+                subject);
         fail = 1;
     } else if (permanent && sr_state_latest(sub, 0)) {
         sr_fail(c, SR_ERR_SUBJECT_NOT_SOFT_DELETED,
@@ -478,12 +497,14 @@ static void sr_delete_version(sr_call_t *c, const char *subject, const char *vte
     int version = 0;
     if (v && !permanent && v->deleted) {
         sr_fail(c, SR_ERR_VERSION_SOFT_DELETED,
-                "Subject '%.256s' Version %d was soft deleted.Set permanent=true to delete permanently",
+                "Subject '%.256s' Version %d was soft deleted. "
+                "Set permanent=true to delete permanently",
                 subject, v->version);
         v = NULL;
     } else if (v && permanent && !v->deleted) {
         sr_fail(c, SR_ERR_VERSION_NOT_SOFT_DELETED,
-                "Subject '%.256s' Version %d was not deleted first before being permanently deleted",
+                "Subject '%.256s' Version %d was not deleted first "
+                "before being permanently deleted",
                 subject, v->version);
         v = NULL;
     }
@@ -658,7 +679,8 @@ static int sr_media_ok(const char *ct) {
         return 1;
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         size_t len = strlen(ok[i]);
-        if (strncasecmp(ct, ok[i], len) == 0 && (ct[len] == '\0' || ct[len] == ';' || ct[len] == ' '))
+        if (strncasecmp(ct, ok[i], len) == 0 &&
+            (ct[len] == '\0' || ct[len] == ';' || ct[len] == ' '))
             return 1;
     }
     return 0;

@@ -188,6 +188,8 @@ def test_register_lookup_fetch(replicas):
     assert r.register(q, v1).json() == {"id": id1}
     assert r.get(f"/subjects/{q}/versions/1").json()["subject"] == odd
     assert odd in r.get("/subjects").json()
+    assert r.get("/subjects", params={"subjectPrefix": "team/a b"}).json() == [odd]
+    assert r.get("/subjects", params={"subjectPrefix": "u-"}).json() == ["u-value"]
     assert error(r.get("/subjects/x%00y/versions")) == (404, 404)
 
     # the three content types are accepted
