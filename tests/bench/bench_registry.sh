@@ -24,8 +24,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_ready() { for _ in $(seq 1 600); do curl -fsS -o /dev/null "$1/readyz" 2>/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
 
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
-  export HOOKPIPE_RUN_DIR=$work/stack HOOKPIPE_KAFKA_PORT=$(free_port) HOOKPIPE_CONTROLLER_PORT=$(free_port) \
-         HOOKPIPE_GATEWAY_PORT=$(free_port) HOOKPIPE_METRICS_PORT=$(free_port) HOOKPIPE_REGISTRY_PORT=$(free_port)
+  export HOOKPIPE_RUN_DIR=$work/stack HOOKPIPE_STACK_KAFKA_PORT=$(free_port) HOOKPIPE_STACK_CONTROLLER_PORT=$(free_port) \
+         HOOKPIPE_STACK_GATEWAY_PORT=$(free_port) HOOKPIPE_STACK_METRICS_PORT=$(free_port) HOOKPIPE_STACK_REGISTRY_PORT=$(free_port)
   stack=1
   compose/local/stack up >/dev/null 2>&1
   set -a; . "$work/stack/stack.env"; set +a

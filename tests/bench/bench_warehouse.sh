@@ -16,9 +16,9 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 if [ -z "${HOOKPIPE_PG_URL:-}" ]; then
-  export HOOKPIPE_RUN_DIR=$work/stack HOOKPIPE_KAFKA_PORT=$(free_port) HOOKPIPE_CONTROLLER_PORT=$(free_port) \
-         HOOKPIPE_GATEWAY_PORT=$(free_port) HOOKPIPE_METRICS_PORT=$(free_port) HOOKPIPE_REGISTRY_PORT=$(free_port) \
-         HOOKPIPE_PG_PORT=$(free_port)
+  export HOOKPIPE_RUN_DIR=$work/stack HOOKPIPE_STACK_KAFKA_PORT=$(free_port) HOOKPIPE_STACK_CONTROLLER_PORT=$(free_port) \
+         HOOKPIPE_STACK_GATEWAY_PORT=$(free_port) HOOKPIPE_STACK_METRICS_PORT=$(free_port) HOOKPIPE_STACK_REGISTRY_PORT=$(free_port) \
+         HOOKPIPE_STACK_PG_PORT=$(free_port)
   stack=1
   compose/local/stack up >/dev/null 2>&1
   set -a; . "$HOOKPIPE_RUN_DIR/stack.env"; set +a
