@@ -63,6 +63,8 @@ static int exec_sql(sqlite_loader_t *ld, wh_sql_t *q) {
     return exec(ld, q->p);
 }
 
+static void nap(const sqlite_loader_t *ld, int ms);
+
 sqlite_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr,
                                    size_t errstr_size) {
     sqlite_loader_t *ld = calloc(1, sizeof(*ld));
@@ -85,7 +87,14 @@ sqlite_loader_t *sqlite_loader_new(const char *path, const char *group, char *er
     wh_sql_add(&q, " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
                    "next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, "
                    "PRIMARY KEY (consumer_group, topic, partition))");
-    int rc = exec_sql(ld, &q);
+    /* switching a new file to WAL while another process does the same can
+       fail at once with SQLITE_BUSY, without the busy handler: try again */
+    int rc = -1;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if ((rc = exec_sql(ld, &q)) == 0 || !ld->transient)
+            break;
+        nap(ld, 50);
+    }
     wh_sql_free(&q);
     if (rc < 0) {
         snprintf(errstr, errstr_size, "%s: %s", path, ld->err);
