@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../sinks/sink_sys.h"
 #include "../../sinks/wh_sink.h"
 #include "../unit/harness.h"
 
@@ -174,19 +173,12 @@ static void consumer(int slot) {
     while (!stop_flag) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 50);
         if (rkm && !rkm->err) {
-            wh_msg_t m = {.topic = rd_kafka_topic_name(rkm->rkt), .partition = rkm->partition,
-                          .offset = rkm->offset, .value = rkm->payload, .value_len = rkm->len};
-            m.sys.key = rkm->key;
-            m.sys.key_len = rkm->key_len;
             rd_kafka_headers_t *h = NULL;
-            const void *v;
-            size_t len;
-            if (rd_kafka_message_headers(rkm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                if (!rd_kafka_header_get_last(h, "hookpipe-sequence", &v, &len))
-                    sink_sys_parse_sequence(v, len, &m.sys.sequence);
-                if (!rd_kafka_header_get_last(h, "hookpipe-received-at", &v, &len))
-                    sink_sys_parse_time(v, len, &m.sys.received_at);
-            }
+            if (rd_kafka_message_headers(rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                h = NULL;
+            wh_msg_t m;
+            wh_msg_from_kafka(&m, rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset, rkm->key,
+                              rkm->key_len, rkm->payload, rkm->len, h);
             if (wh_sink_write(sink, &in, &m, err, sizeof(err)) < 0)
                 _exit(6);
         }
@@ -294,6 +286,9 @@ static void test_kill_and_restart(void) {
     CHECK_STR(q1("SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' AND "
                  "table_name = 'data' AND column_name ~ '^f[0-9]+$'", integ), "20");
     CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", integ), "0");
+    /* system fields come from the headers */
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data WHERE _sdc_received_at < '2026-11-26 20:14:37+00' "
+                 "OR _sdc_sequence < 1000000000000000000", integ), "0");
     CHECK(kills >= 6);
 }
 
