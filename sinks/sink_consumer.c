@@ -1,7 +1,6 @@
 /* sink_consumer: consumer group, conversion, dead letters and durable-only commits. */
 #include "sink_consumer.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,6 @@ typedef struct sink_integ {
     int schema_id;
     int opened;             /* the target has the current version */
     int has_pk;             /* the integration has a primary key */
-    int assigned;           /* partitions of it in the current assignment */
 } sink_integ_t;
 
 /* Per assigned partition. */
@@ -56,8 +54,10 @@ struct sink_consumer {
     rd_kafka_conf_t *integ_conf;  /* template for the integrations reader */
     sink_integ_t **integs;
     size_t ninteg;
+    sink_integ_t *last_integ;     /* lookup cache: messages come in runs */
     sink_part_t *parts;
     size_t nparts;
+    size_t last_part;             /* lookup cache (an index: parts moves) */
     sink_pk_t *pks;
     size_t npks;
     int fatal;
@@ -180,9 +180,11 @@ static int sink_seed(sink_consumer_t *c, sink_integ_t *in);
 
 static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *errstr,
                                 size_t errstr_size) {
+    if (c->last_integ && strcmp(c->last_integ->topic, topic) == 0)
+        return c->last_integ;
     for (size_t i = 0; i < c->ninteg; i++)
         if (strcmp(c->integs[i]->topic, topic) == 0)
-            return c->integs[i];
+            return c->last_integ = c->integs[i];
     sink_integ_t **integs = realloc(c->integs, (c->ninteg + 1) * sizeof(*integs));
     if (!integs)
         goto nomem;
@@ -226,9 +228,16 @@ static void sink_integ_free(sink_integ_t *in) {
 }
 
 static sink_part_t *sink_part(sink_consumer_t *c, const char *topic, int32_t partition) {
-    for (size_t i = 0; i < c->nparts; i++)
-        if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+    size_t k = c->last_part;
+    if (k < c->nparts && c->parts[k].partition == partition &&
+        strcmp(c->parts[k].topic, topic) == 0)
+        return &c->parts[k];
+    for (size_t i = 0; i < c->nparts; i++) {
+        if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0) {
+            c->last_part = i;
             return &c->parts[i];
+        }
+    }
     return NULL;
 }
 

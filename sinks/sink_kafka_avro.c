@@ -37,6 +37,7 @@ struct sink_kprod {
     rd_kafka_t *rk;
     sink_kprod_track_t **tracks;
     size_t ntracks;
+    sink_kprod_track_t *last;   /* lookup cache: records come in runs */
     int failed;
     char failure[512];
 };
@@ -116,6 +117,8 @@ fail:
 
 static sink_kprod_track_t *sink_kprod_track(const sink_kprod_t *kp, const char *topic,
                                             int32_t partition) {
+    if (kp->last && kp->last->partition == partition && strcmp(kp->last->topic, topic) == 0)
+        return kp->last;
     for (size_t i = 0; i < kp->ntracks; i++)
         if (kp->tracks[i]->partition == partition && strcmp(kp->tracks[i]->topic, topic) == 0)
             return kp->tracks[i];
@@ -170,6 +173,7 @@ int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
     sink_kprod_track_t *tr = sink_kprod_track(kp, src_topic, src_partition);
     if (!tr && !(tr = sink_kprod_track_add(kp, src_topic, src_partition)))
         goto nomem;
+    kp->last = tr;
     if (!(m = malloc(sizeof(*m))))
         goto nomem;
     m->tr = tr;
@@ -244,6 +248,7 @@ static void sink_kprod_track_free(sink_kprod_track_t *tr) {
 }
 
 void sink_kprod_forget(sink_kprod_t *kp, const char *src_topic) {
+    kp->last = NULL;
     for (size_t i = 0; i < kp->ntracks;) {
         if (strcmp(kp->tracks[i]->topic, src_topic) == 0 && kp->tracks[i]->n == 0) {
             sink_kprod_track_free(kp->tracks[i]);
@@ -319,14 +324,17 @@ typedef struct sink_kavro {
     sink_kprod_t *kp;
     sink_kavro_topic_t **topics;
     size_t ntopics;
+    sink_kavro_topic_t *last;   /* lookup cache */
     unsigned char *buf;         /* the wire-format value, reused */
     size_t cap;
 } sink_kavro_t;
 
 static sink_kavro_topic_t *sink_kavro_topic(sink_kavro_t *ka, const char *topic) {
+    if (ka->last && strcmp(ka->last->topic, topic) == 0)
+        return ka->last;
     for (size_t i = 0; i < ka->ntopics; i++)
         if (strcmp(ka->topics[i]->topic, topic) == 0)
-            return ka->topics[i];
+            return ka->last = ka->topics[i];
     return NULL;
 }
 
@@ -430,6 +438,7 @@ static int sink_kavro_flush(sink_target_t *t, char *errstr, size_t errstr_size) 
 static void sink_kavro_close(sink_target_t *t, const char *topic) {
     sink_kavro_t *ka = (sink_kavro_t *)t;
     sink_kprod_forget(ka->kp, topic);
+    ka->last = NULL;
     for (size_t i = 0; i < ka->ntopics; i++) {
         if (strcmp(ka->topics[i]->topic, topic) == 0) {
             free(ka->topics[i]->topic);

@@ -466,6 +466,10 @@ static void test_consumer_end_to_end(void) {
     }
     cfg_t *cfg = mock_cfg();
     cfg_set(cfg, "kafka.topic.metadata.refresh.interval.ms", "500", err, sizeof(err));
+    /* the mock coordinator answers a member's second JoinGroup (a rejoin
+     * after a metadata change) only at the rebalance timeout: keep it short */
+    cfg_set(cfg, "kafka.session.timeout.ms", "6000", err, sizeof(err));
+    cfg_set(cfg, "kafka.max.poll.interval.ms", "6000", err, sizeof(err));
     fake_reg_t reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
     sink_files_conf_t fc = {dir, 0, 100000, SINK_OCF_DEFLATE};
     sink_target_t *t = sink_files_new(&fc, err, sizeof(err));
@@ -486,7 +490,7 @@ static void test_consumer_end_to_end(void) {
     /* files roll only at 100 s of age, or when the schema changes (offsets
      * 0..4 of each partition are version 1): until the stop, nothing may be
      * committed beyond the first version's file */
-    for (int i = 0; i < 100 && (count_tmp(sub) < 2); i++)
+    for (int i = 0; i < 300 && (count_tmp(sub) < 2); i++)
         sleep_ms(100);
     sleep_ms(500);
     CHECK_INT(count_tmp(sub), 2);
@@ -553,7 +557,7 @@ static void test_consumer_end_to_end(void) {
     if (!arg.c)
         goto out;
     pthread_create(&th, NULL, run_thread, &arg);
-    for (int i = 0; i < 150 && count_tmp(sub) < 2; i++)
+    for (int i = 0; i < 300 && count_tmp(sub) < 2; i++)
         sleep_ms(100);
     sleep_ms(300);
     arg.stop = 1;
