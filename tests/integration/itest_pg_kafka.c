@@ -222,8 +222,25 @@ static int restart_postgres(void) {
     snprintf(cmd, sizeof(cmd), "%s%s restart -w -t 60 -m fast -D '%s/data' -l '%s/postgres.log' >/dev/null 2>&1",
              getuid() == 0 ? "runuser -u postgres -- " : "", g.gl_pathv[g.gl_pathc - 1], data, data);
     globfree(&g);
-    int rc = system(cmd);
-    return rc == 0 ? 0 : -1;
+    if (system(cmd) != 0)
+        return -1;
+    /* the stack knows its server by the postmaster's pid: keep that true, so
+       that `stack down` still stops the restarted server */
+    char pidfile[600], line[32] = "";
+    snprintf(pidfile, sizeof(pidfile), "%s/data/postmaster.pid", data);
+    FILE *f = fopen(pidfile, "r");
+    if (!f || !fgets(line, sizeof(line), f)) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    snprintf(pidfile, sizeof(pidfile), "%s/postgres.pid", run);
+    if (access(pidfile, F_OK) == 0 && (f = fopen(pidfile, "w"))) {
+        fputs(line, f);
+        fclose(f);
+    }
+    return 0;
 }
 
 static void test_kill_and_restart(void) {
