@@ -185,7 +185,31 @@ void integ_destroy(integ_t *in) {
     for (size_t i = 0; i < in->npk; i++)
         free(in->primary_key[i]);
     free(in->primary_key);
+    free(in->sig_secret);
+    free(in->sig_header);
+    free(in->sig_prefix);
+    free(in->delivery_header);
+    free(in->delivery_field);
     free(in);
+}
+
+int integ_header_check(const char *name, char *errstr, size_t errstr_size) {
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > INTEG_HEADER_MAX) {
+        integ_err(errstr, errstr_size, "header name must be 1..%d characters", INTEG_HEADER_MAX);
+        return -1;
+    }
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        /* RFC 9110 token characters */
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c && strchr("!#$%&'*+-.^_`|~", c)))) {
+            integ_err(errstr, errstr_size, "header name \"%s\" has a character not allowed in "
+                      "HTTP header names", name);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int integ_name_ok(const char *s) {
@@ -324,6 +348,104 @@ static int integ_parse_pk(integ_t *in, json_t *arr, char *errstr, size_t errstr_
     return 0;
 }
 
+/* An optional string member of obj into *dst (NULL if absent); -1 if it is
+ * there but not a string. */
+static int integ_opt_str(json_t *obj, const char *key, char **dst, char *errstr,
+                         size_t errstr_size) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        integ_err(errstr, errstr_size, "\"%s\" is not a string", key);
+        return -1;
+    }
+    return integ_dup_str(dst, json_string_value(v), errstr, errstr_size);
+}
+
+static int integ_parse_signature(integ_t *in, json_t *sig, char *errstr, size_t errstr_size) {
+    char *scheme = NULL, *enc = NULL;
+    int rc = -1;
+    if (!sig || json_is_null(sig))
+        return 0;
+    if (!json_is_object(sig)) {
+        integ_err(errstr, errstr_size, "\"signature\" is not an object");
+        return -1;
+    }
+    if (integ_opt_str(sig, "scheme", &scheme, errstr, errstr_size) < 0 ||
+        integ_opt_str(sig, "secret", &in->sig_secret, errstr, errstr_size) < 0 ||
+        integ_opt_str(sig, "header", &in->sig_header, errstr, errstr_size) < 0 ||
+        integ_opt_str(sig, "encoding", &enc, errstr, errstr_size) < 0 ||
+        integ_opt_str(sig, "prefix", &in->sig_prefix, errstr, errstr_size) < 0)
+        goto out;
+    int sc = scheme ? whsig_scheme_parse(scheme) : -1;
+    if (sc <= 0) {
+        integ_err(errstr, errstr_size, "signature.scheme \"%s\" is not one of standard, github, "
+                  "stripe, shopify, hmac", scheme ? scheme : "");
+        goto out;
+    }
+    in->sig_scheme = (whsig_scheme_t)sc;
+    if (!in->sig_secret || !*in->sig_secret) {
+        integ_err(errstr, errstr_size, "signature.secret is missing");
+        goto out;
+    }
+    json_t *tol = json_object_get(sig, "tolerance");
+    if (tol && (!json_is_integer(tol) || json_integer_value(tol) < 0)) {
+        integ_err(errstr, errstr_size, "signature.tolerance is not a non-negative integer");
+        goto out;
+    }
+    in->sig_tolerance = tol ? json_integer_value(tol) : 0;
+    if (in->sig_scheme == WHSIG_HMAC) {
+        if (integ_header_check(in->sig_header, errstr, errstr_size) < 0)
+            goto out;
+        if (enc && strcmp(enc, "hex") != 0 && strcmp(enc, "base64") != 0) {
+            integ_err(errstr, errstr_size, "signature.encoding \"%s\" is not hex or base64", enc);
+            goto out;
+        }
+        in->sig_encoding = enc && !strcmp(enc, "base64") ? WHSIG_BASE64 : WHSIG_HEX;
+    }
+    rc = 0;
+out:
+    free(scheme);
+    free(enc);
+    return rc;
+}
+
+static int integ_parse_extras(integ_t *in, json_t *root, char *errstr, size_t errstr_size) {
+    char why[256];
+    if (integ_parse_signature(in, json_object_get(root, "signature"), errstr, errstr_size) < 0)
+        return -1;
+    json_t *d = json_object_get(root, "delivery_id");
+    if (d && !json_is_null(d)) {
+        if (!json_is_object(d)) {
+            integ_err(errstr, errstr_size, "\"delivery_id\" is not an object");
+            return -1;
+        }
+        if (integ_opt_str(d, "header", &in->delivery_header, errstr, errstr_size) < 0 ||
+            integ_opt_str(d, "field", &in->delivery_field, errstr, errstr_size) < 0)
+            return -1;
+        if (in->delivery_header && integ_header_check(in->delivery_header, errstr, errstr_size) < 0)
+            return -1;
+        if (in->delivery_field && integ_pk_field_check(in->delivery_field, why, sizeof(why)) < 0) {
+            integ_err(errstr, errstr_size, "delivery_id.field: %s", why);
+            return -1;
+        }
+    }
+    json_t *r = json_object_get(root, "rate_limit");
+    if (r && !json_is_null(r)) {
+        json_t *ps = json_is_object(r) ? json_object_get(r, "per_second") : NULL;
+        json_t *b = json_is_object(r) ? json_object_get(r, "burst") : NULL;
+        if (!json_is_number(ps) || json_number_value(ps) < 0 || json_number_value(ps) > 1e9 ||
+            (b && (!json_is_integer(b) || json_integer_value(b) < 0))) {
+            integ_err(errstr, errstr_size, "\"rate_limit\" is not {\"per_second\":N,\"burst\":B}"
+                      " with 0 <= N <= 1e9 and B >= 0");
+            return -1;
+        }
+        in->rate_per_s = json_number_value(ps);
+        in->rate_burst = b ? json_integer_value(b) : 0;
+    }
+    return 0;
+}
+
 integ_t *integ_from_json(const char *buf, size_t len, char *errstr, size_t errstr_size) {
     json_error_t jerr;
     integ_t *in = NULL;
@@ -381,7 +503,8 @@ integ_t *integ_from_json(const char *buf, size_t len, char *errstr, size_t errst
     }
     in->max_body = json_integer_value(mb);
     if (integ_get_time(root, "created_at", in->created_at, errstr, errstr_size) < 0 ||
-        integ_get_time(root, "updated_at", in->updated_at, errstr, errstr_size) < 0)
+        integ_get_time(root, "updated_at", in->updated_at, errstr, errstr_size) < 0 ||
+        integ_parse_extras(in, root, errstr, errstr_size) < 0)
         goto fail;
     json_decref(root);
     return in;
@@ -436,6 +559,35 @@ char *integ_to_json(const integ_t *in) {
     integ_set(root, "max_body", json_integer(in->max_body), &bad);
     integ_set(root, "created_at", integ_json_str(in->created_at), &bad);
     integ_set(root, "updated_at", integ_json_str(in->updated_at), &bad);
+    if (in->sig_scheme != WHSIG_NONE) {
+        json_t *sig = json_object();
+        integ_set(sig, "scheme", json_string(whsig_scheme_name(in->sig_scheme)), &bad);
+        integ_set(sig, "secret", integ_json_str(in->sig_secret), &bad);
+        if (in->sig_tolerance)
+            integ_set(sig, "tolerance", json_integer(in->sig_tolerance), &bad);
+        if (in->sig_scheme == WHSIG_HMAC) {
+            integ_set(sig, "header", integ_json_str(in->sig_header), &bad);
+            integ_set(sig, "encoding",
+                      json_string(in->sig_encoding == WHSIG_BASE64 ? "base64" : "hex"), &bad);
+            if (in->sig_prefix)
+                integ_set(sig, "prefix", json_string(in->sig_prefix), &bad);
+        }
+        integ_set(root, "signature", sig, &bad);
+    }
+    if (in->delivery_header || in->delivery_field) {
+        json_t *d = json_object();
+        if (in->delivery_header)
+            integ_set(d, "header", json_string(in->delivery_header), &bad);
+        if (in->delivery_field)
+            integ_set(d, "field", json_string(in->delivery_field), &bad);
+        integ_set(root, "delivery_id", d, &bad);
+    }
+    if (in->rate_per_s > 0) {
+        json_t *r = json_object();
+        integ_set(r, "per_second", json_real(in->rate_per_s), &bad);
+        integ_set(r, "burst", json_integer(in->rate_burst), &bad);
+        integ_set(root, "rate_limit", r, &bad);
+    }
     if (bad)
         goto out;
     /* dump into our own malloc'd buffer so the caller can free() it whatever
@@ -462,10 +614,14 @@ integ_t *integ_dup(const integ_t *src) {
     in->name = in->display_name = in->client_id = in->topic = in->rejected_topic = NULL;
     in->primary_key = NULL;
     in->npk = 0;
+    in->sig_secret = in->sig_header = in->sig_prefix = NULL;
+    in->delivery_header = in->delivery_field = NULL;
     const char *const from[] = {src->name, src->display_name, src->client_id, src->topic,
-                                src->rejected_topic};
+                                src->rejected_topic, src->sig_secret, src->sig_header,
+                                src->sig_prefix, src->delivery_header, src->delivery_field};
     char **const to[] = {&in->name, &in->display_name, &in->client_id, &in->topic,
-                         &in->rejected_topic};
+                         &in->rejected_topic, &in->sig_secret, &in->sig_header,
+                         &in->sig_prefix, &in->delivery_header, &in->delivery_field};
     for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
         if (from[i] && !(*to[i] = strdup(from[i])))
             goto fail;

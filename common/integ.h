@@ -10,12 +10,23 @@
  *    "primary_key":["id"],            (empty array: no primary key)
  *    "tokens":[{"id":"3f9c2a17b0de","sha256":"<64 hex>","created_at":"..."}],
  *    "status":"active"|"paused", "max_body":4194304,
- *    "created_at":"2026-11-26T20:14:37.123456Z","updated_at":"..."}
- * Raw tokens are never stored: only their SHA-256. */
+ *    "created_at":"2026-11-26T20:14:37.123456Z","updated_at":"...",
+ *    optional (absent = off; records without them stay valid):
+ *    "signature":{"scheme":"standard"|"github"|"stripe"|"shopify"|"hmac",
+ *                 "secret":"A256GCM.<kid>.<nonce>.<ciphertext>" (secret.h),
+ *                 "tolerance":300,            (Standard/Stripe, seconds)
+ *                 "header":"X-Signature","encoding":"hex"|"base64",
+ *                 "prefix":"sha256="},        (hmac only; prefix optional)
+ *    "delivery_id":{"header":"X-Event-Id"} or {"field":"id"},
+ *    "rate_limit":{"per_second":10,"burst":20}}
+ * Raw tokens are never stored: only their SHA-256. Signing secrets are
+ * stored sealed with AES-256-GCM (secret.h), never in clear text. */
 #ifndef HOOKPIPE_INTEG_H
 #define HOOKPIPE_INTEG_H
 
 #include <stddef.h>
+
+#include "whsig.h"
 
 #define INTEG_TOPIC          "hookpipe.integrations"
 #define INTEG_MAX_TOKENS     2     /* active tokens per integration (Stitch) */
@@ -23,6 +34,8 @@
 #define INTEG_NAME_MAX       59    /* characters in an integration name */
 #define INTEG_TOKEN_HEX      64    /* a token is 32 random bytes as lowercase hex */
 #define INTEG_TOKEN_ID_HEX   12
+#define INTEG_HEADER_MAX     128   /* characters in a configured header name */
+#define INTEG_FIELD_MAX      INTEG_PK_FIELD_MAX
 
 typedef struct integ_token {
     char id[INTEG_TOKEN_ID_HEX + 1];   /* public handle, for `token revoke` */
@@ -42,6 +55,20 @@ typedef struct integ {
     size_t ntokens;
     int paused;
     long long max_body;     /* bytes; 0 = the gateway's default */
+    /* signature verification (WHSIG_NONE: none; then the sig_* are unset) */
+    whsig_scheme_t sig_scheme;
+    char *sig_secret;       /* sealed (secret.h); never the clear text */
+    long long sig_tolerance; /* seconds; 0 = whsig's default (300) */
+    char *sig_header;       /* WHSIG_HMAC: header holding the signature */
+    whsig_encoding_t sig_encoding;
+    char *sig_prefix;       /* WHSIG_HMAC: text before the signature, or NULL */
+    /* delivery id source besides the providers' standard headers (at most
+     * one of the two; NULL = none) */
+    char *delivery_header;  /* request header */
+    char *delivery_field;   /* top-level member of each record */
+    /* token bucket per gateway; rate_per_s 0 = no limit */
+    double rate_per_s;
+    long long rate_burst;   /* bucket size; 0 = max(1, rate_per_s) */
     char created_at[32], updated_at[32];
 } integ_t;
 
@@ -57,6 +84,10 @@ int integ_name_from_display(const char *display, char *out, size_t out_size,
 /* A primary-key field name: 1..INTEG_PK_FIELD_MAX characters, top level
  * only (no '.'), valid UTF-8, no control characters. 0 or -1 with errstr. */
 int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size);
+
+/* A configured header name: 1..INTEG_HEADER_MAX of HTTP token characters.
+ * 0 or -1 with errstr. */
+int integ_header_check(const char *name, char *errstr, size_t errstr_size);
 
 /* Parses a record; NULL with errstr on malformed input. Caller owns the
  * result (integ_destroy). */

@@ -214,6 +214,87 @@ static char *mutate(const char *from, const char *to) {
     return out;
 }
 
+/* The optional members of issue 8: signature, delivery id, rate limit. */
+static void test_extras(void) {
+    static const char extras[] =
+        "\"max_body\":4194304,"
+        "\"signature\":{\"scheme\":\"hmac\",\"secret\":\"A256GCM.0123456789abcdef.n.c\","
+        "\"header\":\"X-Sig\",\"encoding\":\"base64\",\"prefix\":\"v1=\",\"tolerance\":60},"
+        "\"delivery_id\":{\"field\":\"event_id\"},"
+        "\"rate_limit\":{\"per_second\":2.5,\"burst\":7}";
+    char err[256] = "";
+    char *json = mutate("\"max_body\":4194304", extras);
+    integ_t *in = json ? integ_from_json(json, strlen(json), err, sizeof(err)) : NULL;
+    free(json);
+    if (!in) {
+        HARNESS_FAIL("extras did not parse: %s", err);
+        return;
+    }
+    CHECK_INT(in->sig_scheme, WHSIG_HMAC);
+    CHECK_STR(in->sig_secret, "A256GCM.0123456789abcdef.n.c");
+    CHECK_STR(in->sig_header, "X-Sig");
+    CHECK_STR(in->sig_prefix, "v1=");
+    CHECK_INT(in->sig_encoding, WHSIG_BASE64);
+    CHECK_INT(in->sig_tolerance, 60);
+    CHECK_STR(in->delivery_field, "event_id");
+    CHECK(in->delivery_header == NULL);
+    CHECK(in->rate_per_s == 2.5);
+    CHECK_INT(in->rate_burst, 7);
+    integ_t *dup = integ_dup(in);
+    char *out = dup ? integ_to_json(dup) : NULL;
+    integ_t *back = out ? integ_from_json(out, strlen(out), err, sizeof(err)) : NULL;
+    CHECK(back != NULL);
+    if (back) {
+        check_same(in, back);
+        CHECK_INT(back->sig_scheme, WHSIG_HMAC);
+        CHECK_STR(back->sig_secret, in->sig_secret);
+        CHECK_STR(back->sig_header, "X-Sig");
+        CHECK_STR(back->sig_prefix, "v1=");
+        CHECK_INT(back->sig_encoding, WHSIG_BASE64);
+        CHECK_INT(back->sig_tolerance, 60);
+        CHECK_STR(back->delivery_field, "event_id");
+        CHECK(back->rate_per_s == 2.5);
+        CHECK_INT(back->rate_burst, 7);
+    }
+    integ_destroy(back);
+    integ_destroy(dup);
+    free(out);
+    integ_destroy(in);
+
+    static const struct {
+        const char *to, *msg;
+    } bad[] = {
+        {"\"signature\":{\"scheme\":\"ecdsa\",\"secret\":\"s\"}",
+         "signature.scheme \"ecdsa\" is not one of standard, github, stripe, shopify, hmac"},
+        {"\"signature\":{\"scheme\":\"github\"}", "signature.secret is missing"},
+        {"\"signature\":{\"scheme\":\"hmac\",\"secret\":\"s\"}",
+         "header name must be 1..128 characters"},
+        {"\"signature\":{\"scheme\":\"hmac\",\"secret\":\"s\",\"header\":\"X Sig\"}",
+         "header name \"X Sig\" has a character not allowed in HTTP header names"},
+        {"\"signature\":{\"scheme\":\"hmac\",\"secret\":\"s\",\"header\":\"X\",\"encoding\":\"b32\"}",
+         "signature.encoding \"b32\" is not hex or base64"},
+        {"\"signature\":{\"scheme\":\"stripe\",\"secret\":\"s\",\"tolerance\":-1}",
+         "signature.tolerance is not a non-negative integer"},
+        {"\"signature\":[]", "\"signature\" is not an object"},
+        {"\"delivery_id\":{\"field\":\"a.b\"}",
+         "delivery_id.field: primary-key field \"a.b\": only top-level fields ('.' not allowed)"},
+        {"\"rate_limit\":{\"per_second\":-1}",
+         "\"rate_limit\" is not {\"per_second\":N,\"burst\":B} with 0 <= N <= 1e9 and B >= 0"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        char with[512];
+        snprintf(with, sizeof(with), "\"max_body\":4194304,%s", bad[i].to);
+        json = mutate("\"max_body\":4194304", with);
+        in = json ? integ_from_json(json, strlen(json), err, sizeof(err)) : NULL;
+        if (in)
+            HARNESS_FAIL("bad[%zu] parsed", i);
+        CHECK_STR(err, bad[i].msg);
+        integ_destroy(in);
+        free(json);
+    }
+}
+
 static void test_malformed(void) {
     static const struct {
         const char *from, *to, *msg;
@@ -363,6 +444,7 @@ int main(void) {
     TEST(test_name_rules);
     TEST(test_pk_rules);
     TEST(test_json_round_trip);
+    TEST(test_extras);
     TEST(test_malformed);
     TEST(test_tokens);
     TEST(test_now);
