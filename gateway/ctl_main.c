@@ -20,6 +20,7 @@
  * - Changes to one integration are serialised across hookpipectl runs by a
  *   Kafka transaction (see ctl_store.h); the loser retries from a fresh read. */
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -35,6 +36,8 @@
 #include "ctl_store.h"
 #include "integ.h"
 #include "log.h"
+#include "secret.h"
+#include "whsig.h"
 
 #define CTL_PROG         "hookpipectl"
 #define CTL_OK           0
@@ -58,6 +61,32 @@ static const cfg_opt_t ctl_options[] = {
     {"base-url", CFG_STR, NULL, 0, -1, 0,
      "start of the webhook URL; default $HOOKPIPE_GATEWAY_URL, else " CTL_DEFAULT_URL},
     {"topic-prefix", CFG_STR, "webhooks.", 0, -1, 0, "event topic = prefix + name"},
+    {"signature", CFG_STR, NULL, 0, -1, 0,
+     "verify the provider's signature: standard (Standard Webhooks, e.g. Svix), github,\n"
+     "      stripe, shopify, or hmac (generic HMAC-SHA256; see --signature-header)"},
+    {"secret-file", CFG_STR, NULL, 0, -1, 0,
+     "read the signing secret from this file ('-' = standard input; one trailing\n"
+     "      newline is dropped). Stored sealed with $" SECRET_KEY_ENV "."},
+    {"secret-env", CFG_STR, NULL, 0, -1, 0,
+     "read the signing secret from this environment variable (never give a secret\n"
+     "      on the command line: other users see it in ps)"},
+    {"signature-header", CFG_STR, NULL, 0, -1, 0, "hmac: the header holding the signature"},
+    {"signature-encoding", CFG_STR, "hex", 0, -1, 0, "hmac: hex or base64"},
+    {"signature-prefix", CFG_STR, NULL, 0, -1, 0,
+     "hmac: text before the signature in the header, e.g. sha256="},
+    {"signature-tolerance", CFG_INT, "300", 1, 86400 * 7, 0,
+     "standard, stripe: seconds a signed timestamp may be away from now"},
+    {"delivery-id-header", CFG_STR, NULL, 0, -1, 0,
+     "header carrying the provider's delivery id (default: webhook-id,\n"
+     "      X-GitHub-Delivery or X-Shopify-Webhook-Id, whichever is present); 'none' clears"},
+    {"delivery-id-field", CFG_STR, NULL, 0, -1, 0,
+     "top-level member of each record holding its delivery id (default for stripe:\n"
+     "      id); 'none' clears"},
+    {"rate-limit", CFG_STR, NULL, 0, -1, 0,
+     "requests per second each gateway accepts for the integration, as N or N/s\n"
+     "      (N/m: per minute); over it: 429 with Retry-After. 'off' clears"},
+    {"burst", CFG_INT, "0", 0, 1000000000, 0,
+     "requests accepted at once above the rate (bucket size); 0 = max(1, rate)"},
     {"json", CFG_BOOL, "false", 0, -1, 0, "print a JSON array of the records"},
     {"timeout", CFG_INT, "30000", 100, 3600000, 0, "milliseconds to wait for Kafka per step"},
     {"verbose", CFG_BOOL, "false", 0, -1, 0, "also print librdkafka's log to stderr"},
@@ -284,6 +313,211 @@ out:
     return rc;
 }
 
+/* Reads the signing secret from --secret-file or --secret-env into a
+ * malloc'd string (the caller wipes and frees it with secret_free); NULL
+ * with the error printed. */
+static char *ctl_read_secret(const cfg_t *cfg) {
+    const char *file = cfg_str(cfg, "secret-file"), *env = cfg_str(cfg, "secret-env");
+    char *buf = NULL;
+    size_t n = 0;
+    if ((file != NULL) == (env != NULL)) {
+        ctl_fail("give the signing secret with exactly one of --secret-file PATH or "
+                 "--secret-env VAR");
+        return NULL;
+    }
+    if (env) {
+        const char *v = getenv(env);
+        if (!v || !*v) {
+            ctl_fail("environment variable %s is not set or empty", env);
+            return NULL;
+        }
+        n = strlen(v);
+        if (n > SECRET_MAX) {
+            ctl_fail("the secret in %s is longer than %d bytes", env, SECRET_MAX);
+            return NULL;
+        }
+        if (!(buf = strdup(v))) {
+            ctl_fail("out of memory");
+            return NULL;
+        }
+    } else {
+        FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+        if (!f) {
+            ctl_fail("cannot read %s: %s", file, strerror(errno));
+            return NULL;
+        }
+        if (!(buf = calloc(1, SECRET_MAX + 2))) {
+            ctl_fail("out of memory");
+        } else {
+            n = fread(buf, 1, SECRET_MAX + 1, f);
+            if (ferror(f) || n > SECRET_MAX) {
+                ctl_fail("cannot read %s: %s", file, n > SECRET_MAX ? "longer than 4096 bytes"
+                                                                   : strerror(errno));
+                secret_free(buf);
+                buf = NULL;
+            }
+        }
+        if (f != stdin)
+            fclose(f);
+        if (!buf)
+            return NULL;
+        if (n > 0 && buf[n - 1] == '\n')
+            buf[--n] = '\0';
+        if (n > 0 && buf[n - 1] == '\r')
+            buf[--n] = '\0';
+    }
+    if (n == 0 || strlen(buf) != n) {
+        ctl_fail("the signing secret is empty or contains a NUL byte");
+        secret_free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Replaces a string field: value NULL keeps it, "none" clears it. */
+static int ctl_set_str(char **field, const char *value) {
+    if (!value)
+        return 0;
+    free(*field);
+    *field = NULL;
+    if (strcmp(value, "none") == 0)
+        return 0;
+    return (*field = strdup(value)) ? 0 : -1;
+}
+
+/* Applies --delivery-id-*, --rate-limit and --burst to a record. 0 or -1
+ * (error printed). */
+static int ctl_apply_delivery_rate(const cfg_t *cfg, integ_t *in) {
+    char why[256];
+    const char *dh = cfg_str(cfg, "delivery-id-header"), *df = cfg_str(cfg, "delivery-id-field");
+    if (dh && df && strcmp(dh, "none") != 0 && strcmp(df, "none") != 0) {
+        ctl_fail("give --delivery-id-header or --delivery-id-field, not both");
+        return -1;
+    }
+    if (dh && strcmp(dh, "none") != 0 && integ_header_check(dh, why, sizeof(why)) < 0) {
+        ctl_fail("--delivery-id-header: %s", why);
+        return -1;
+    }
+    if (df && strcmp(df, "none") != 0 && integ_pk_field_check(df, why, sizeof(why)) < 0) {
+        ctl_fail("--delivery-id-field: %s", why);
+        return -1;
+    }
+    if (ctl_set_str(&in->delivery_header, dh) < 0 || ctl_set_str(&in->delivery_field, df) < 0) {
+        ctl_fail("out of memory");
+        return -1;
+    }
+    /* one source at a time: setting one clears the other */
+    if (dh && strcmp(dh, "none") != 0) {
+        free(in->delivery_field);
+        in->delivery_field = NULL;
+    }
+    if (df && strcmp(df, "none") != 0) {
+        free(in->delivery_header);
+        in->delivery_header = NULL;
+    }
+    const char *rl = cfg_str(cfg, "rate-limit");
+    if (rl) {
+        char *end;
+        double r = 0;
+        if (strcmp(rl, "off") != 0) {
+            r = strtod(rl, &end);
+            if (end != rl && (!strcmp(end, "/m") || !strcmp(end, "/min")))
+                r /= 60;
+            else if (end == rl || (*end && strcmp(end, "/s") != 0))
+                r = -1;
+            if (!(r > 0) || r > 1e9) {
+                ctl_fail("--rate-limit '%s': give N or N/s (or N/m), N > 0, or off", rl);
+                return -1;
+            }
+        }
+        in->rate_per_s = r;
+        in->rate_burst = r > 0 ? cfg_int(cfg, "burst") : 0;
+    } else if (cfg_int(cfg, "burst") != 0) {
+        ctl_fail("--burst goes with --rate-limit");
+        return -1;
+    }
+    return 0;
+}
+
+/* Sets the signature from --signature and its options, sealing the
+ * secret with $HOOKPIPE_SECRET_KEY. 0 (nothing given: unchanged) or -1. */
+static int ctl_apply_signature(const cfg_t *cfg, integ_t *in) {
+    char why[256];
+    secret_key_t key;
+    const char *scheme = cfg_str(cfg, "signature");
+    if (!scheme)
+        return 0;
+    int sc = whsig_scheme_parse(scheme);
+    if (sc <= 0) {
+        ctl_fail("--signature '%s': one of standard, github, stripe, shopify, hmac", scheme);
+        return -1;
+    }
+    const char *hdr = cfg_str(cfg, "signature-header"), *enc = cfg_str(cfg, "signature-encoding");
+    const char *prefix = cfg_str(cfg, "signature-prefix");
+    if (sc == WHSIG_HMAC) {
+        if (!hdr || integ_header_check(hdr, why, sizeof(why)) < 0) {
+            ctl_fail("--signature hmac needs --signature-header NAME%s%s", hdr ? ": " : "",
+                     hdr ? why : "");
+            return -1;
+        }
+        if (strcmp(enc, "hex") != 0 && strcmp(enc, "base64") != 0) {
+            ctl_fail("--signature-encoding '%s': hex or base64", enc);
+            return -1;
+        }
+    } else if (hdr || prefix) {
+        ctl_fail("--signature-header and --signature-prefix apply to --signature hmac only");
+        return -1;
+    }
+    int kr = secret_key_from_env(&key, why, sizeof(why));
+    if (kr <= 0) {
+        ctl_fail("%s", kr < 0 ? why
+                              : SECRET_KEY_ENV " is not set: signing secrets are stored sealed "
+                                "with it (64 hex characters, e.g. from 'openssl rand -hex 32'); "
+                                "give every gateway the same key");
+        return -1;
+    }
+    char *plain = ctl_read_secret(cfg), *sealed = NULL;
+    int rc = -1;
+    if (!plain)
+        goto out;
+    if (sc == WHSIG_STANDARD) {
+        unsigned char raw[512];
+        const char *b = strncmp(plain, "whsec_", 6) == 0 ? plain + 6 : plain;
+        int n = whsig_base64_decode(b, strlen(b), raw, sizeof(raw));
+        OPENSSL_cleanse(raw, sizeof(raw));
+        if (n <= 0) {
+            ctl_fail("a Standard Webhooks secret is whsec_ followed by base64");
+            goto out;
+        }
+    }
+    if (!(sealed = secret_seal(&key, in->name, plain, strlen(plain), why, sizeof(why)))) {
+        ctl_fail("cannot seal the secret: %s", why);
+        goto out;
+    }
+    free(in->sig_secret);
+    free(in->sig_header);
+    free(in->sig_prefix);
+    in->sig_header = in->sig_prefix = NULL;
+    in->sig_secret = sealed;
+    in->sig_scheme = (whsig_scheme_t)sc;
+    in->sig_tolerance = cfg_int(cfg, "signature-tolerance");
+    if (in->sig_tolerance == 300)
+        in->sig_tolerance = 0;
+    in->sig_encoding = WHSIG_HEX;
+    if (sc == WHSIG_HMAC) {
+        in->sig_encoding = strcmp(enc, "base64") == 0 ? WHSIG_BASE64 : WHSIG_HEX;
+        if (!(in->sig_header = strdup(hdr)) || (prefix && !(in->sig_prefix = strdup(prefix)))) {
+            ctl_fail("out of memory");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    secret_free(plain);
+    OPENSSL_cleanse(&key, sizeof(key));
+    return rc;
+}
+
 /* Checks that the record reads back as the gateways will read it, so that a
  * value they would refuse never reaches the topic. */
 static int ctl_validate(const integ_t *in) {
@@ -385,6 +619,8 @@ static int ctl_cmd_create(ctl_ctx_t *ctx) {
         goto out;
     }
     in->max_body = cfg_int(cfg, "max-body");
+    if (ctl_apply_signature(cfg, in) < 0 || ctl_apply_delivery_rate(cfg, in) < 0)
+        goto out;
     integ_now_rfc3339(in->created_at);
     memcpy(in->updated_at, in->created_at, sizeof(in->updated_at));
     if (ctl_validate(in) < 0)
@@ -553,6 +789,41 @@ static int ctl_change_resume(ctl_ctx_t *ctx, integ_t *in) {
     return 1;
 }
 
+static int ctl_change_signature_set(ctl_ctx_t *ctx, integ_t *in) {
+    if (!cfg_str(ctx->cfg, "signature")) {
+        ctl_fail("give --signature SCHEME (see --help)");
+        return -1;
+    }
+    if (ctl_apply_signature(ctx->cfg, in) < 0 || ctl_apply_delivery_rate(ctx->cfg, in) < 0 ||
+        ctl_validate(in) < 0)
+        return -1;
+    return 1;
+}
+
+static int ctl_change_signature_clear(ctl_ctx_t *ctx, integ_t *in) {
+    (void)ctx;
+    if (in->sig_scheme == WHSIG_NONE)
+        return 0;
+    free(in->sig_secret);
+    free(in->sig_header);
+    free(in->sig_prefix);
+    in->sig_secret = in->sig_header = in->sig_prefix = NULL;
+    in->sig_scheme = WHSIG_NONE;
+    in->sig_tolerance = 0;
+    return 1;
+}
+
+static int ctl_change_update(ctl_ctx_t *ctx, integ_t *in) {
+    if (ctl_apply_delivery_rate(ctx->cfg, in) < 0 || ctl_validate(in) < 0)
+        return -1;
+    return 1;
+}
+
+static int ctl_cmd_signature_set(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_signature_set); }
+static int ctl_cmd_signature_clear(ctl_ctx_t *ctx) {
+    return ctl_update(ctx, ctl_change_signature_clear);
+}
+static int ctl_cmd_update(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_update); }
 static int ctl_cmd_token_revoke(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_token_revoke); }
 static int ctl_cmd_pause(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_pause); }
 static int ctl_cmd_resume(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_resume); }
@@ -573,9 +844,16 @@ static int ctl_cmd_delete(ctl_ctx_t *ctx) {
     return ctl_cycle(ctx, key, ctl_step_delete, NULL);
 }
 
-static const char *const ctl_create_opts[] = {"primary-key", "partitions", "replication-factor",
-                                              "max-body", "client-id", "base-url",
-                                              "topic-prefix", NULL};
+static const char *const ctl_create_opts[] = {
+    "primary-key", "partitions", "replication-factor", "max-body", "client-id", "base-url",
+    "topic-prefix", "signature", "secret-file", "secret-env", "signature-header",
+    "signature-encoding", "signature-prefix", "signature-tolerance", "delivery-id-header",
+    "delivery-id-field", "rate-limit", "burst", NULL};
+static const char *const ctl_signature_opts[] = {
+    "signature", "secret-file", "secret-env", "signature-header", "signature-encoding",
+    "signature-prefix", "signature-tolerance", "delivery-id-header", "delivery-id-field", NULL};
+static const char *const ctl_update_opts[] = {"delivery-id-header", "delivery-id-field",
+                                              "rate-limit", "burst", NULL};
 static const char *const ctl_list_opts[] = {"json", NULL};
 static const char *const ctl_token_add_opts[] = {"base-url", NULL};
 static const char *const ctl_no_opts[] = {NULL};
@@ -589,6 +867,9 @@ static const ctl_cmd_t ctl_cmds[] = {
      "with a digit. It names the topics and cannot change afterwards.\n"
      "Creates the topics <prefix><name> and <prefix><name>.rejected (and the\n"
      "compacted " INTEG_TOPIC " if missing), then writes the record."},
+    {"integration", "update", "NAME", 1, ctl_update_opts, ctl_cmd_update,
+     "changes the delivery-id source and the rate limit of an integration.\n"
+     "--rate-limit off removes the limit; --burst goes with --rate-limit (0 = default)."},
     {"integration", "list", "", 0, ctl_list_opts, ctl_cmd_list,
      "lists the integrations, one per line: name, status, topic, primary key, tokens.\n"
      "Fields are tab-separated; the primary key is comma-joined (- if none), tokens\n"
@@ -601,6 +882,14 @@ static const ctl_cmd_t ctl_cmds[] = {
     {"token", "revoke", "NAME TOKEN_ID", 2, ctl_no_opts, ctl_cmd_token_revoke,
      "revokes a token: every gateway refuses it within a second.\n"
      "Token ids: " CTL_PROG " integration show NAME."},
+    {"signature", "set", "NAME", 1, ctl_signature_opts, ctl_cmd_signature_set,
+     "makes the gateways verify the provider's signature on every webhook of NAME:\n"
+     "a webhook whose signature does not verify is answered 401 Not Authorized.\n"
+     "The secret is read from --secret-file or --secret-env and stored sealed with\n"
+     "AES-256-GCM under $" SECRET_KEY_ENV " (64 hex characters); every gateway needs\n"
+     "the same key, and one without it answers 503 for such integrations."},
+    {"signature", "clear", "NAME", 1, ctl_no_opts, ctl_cmd_signature_clear,
+     "stops verifying signatures for NAME (the URL token remains the only lock)."},
     {"pause", NULL, "NAME", 1, ctl_no_opts, ctl_cmd_pause,
      "the gateways refuse the integration's webhooks until it is resumed."},
     {"resume", NULL, "NAME", 1, ctl_no_opts, ctl_cmd_resume,
@@ -625,7 +914,11 @@ static const char *ctl_metavar(const cfg_opt_t *o) {
     static const char *const names[][2] = {
         {"primary-key", "F1[,F2...]"}, {"partitions", "N"}, {"replication-factor", "N"},
         {"max-body", "BYTES"}, {"client-id", "ID"}, {"base-url", "URL"},
-        {"topic-prefix", "PREFIX"}, {"timeout", "MS"},
+        {"topic-prefix", "PREFIX"}, {"timeout", "MS"}, {"signature", "SCHEME"},
+        {"secret-file", "PATH"}, {"secret-env", "VAR"}, {"signature-header", "HEADER"},
+        {"signature-encoding", "hex|base64"}, {"signature-prefix", "PREFIX"},
+        {"signature-tolerance", "SECONDS"}, {"delivery-id-header", "HEADER"},
+        {"delivery-id-field", "FIELD"}, {"rate-limit", "N/s"}, {"burst", "N"},
     };
     if (o->type == CFG_BOOL)
         return "";

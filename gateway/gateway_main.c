@@ -1,4 +1,5 @@
 /* hookpipe-gateway: receives webhooks over HTTP and publishes them to Kafka. */
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "gw_metrics.h"
 #include "gw_producer.h"
 #include "log.h"
+#include "secret.h"
 
 static volatile sig_atomic_t gw_stop;
 
@@ -52,6 +54,13 @@ int main(int argc, char **argv) {
         goto out;
     }
     log_init("hookpipe-gateway", (log_level_t)conf.log_level);
+    secret_key_t key;
+    int kr = secret_key_from_env(&key, err, sizeof(err));
+    if (kr < 0) {
+        log_error("%s", err);
+        rc = 2;
+        goto out;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -61,7 +70,12 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!(integs = gw_integs_new(cfg, conf.integrations_topic, err, sizeof(err))) ||
+    if ((integs = gw_integs_new(cfg, conf.integrations_topic, err, sizeof(err))) && kr > 0) {
+        gw_integs_set_key(integs, &key);
+        log_info("signing secrets open with %s key %s", SECRET_KEY_ENV, key.kid);
+    }
+    OPENSSL_cleanse(&key, sizeof(key));
+    if (!integs ||
         !(producer = gw_producer_new(cfg, conf.ack_timeout_ms, gw_http_on_delivery, err,
                                      sizeof(err))) ||
         !(http = gw_http_new(&conf, integs, producer, err, sizeof(err))) ||

@@ -18,6 +18,7 @@
 #include "gw_route.h"
 #include "jscan.h"
 #include "log.h"
+#include "whsig.h"
 
 /* Our errors and their HTTP answers: the one table. */
 #define GW_ERR_MAP(X)                                                             \
@@ -25,6 +26,8 @@
     X(NOT_FOUND, 404, "not found")                                                \
     X(METHOD, 405, "method not allowed")                                          \
     X(UNAUTHORIZED, 401, "Not Authorized")                                        \
+    X(SIGNATURE, 401, "Not Authorized")                                           \
+    X(RATE, 429, "rate limit exceeded, retry later")                              \
     X(PAUSED, 403, "integration is paused")                                       \
     X(MEDIA_TYPE, 415, "Content-Type must be application/json")                   \
     X(CHARSET, 415, "JSON must be encoded as UTF-8")                              \
@@ -37,7 +40,8 @@
     X(KAFKA, 503, "Kafka did not accept the records, retry later")                \
     X(NOT_READY, 503, "gateway not ready, retry later")                           \
     X(STOPPING, 503, "gateway shutting down, retry later")                        \
-    X(NOMEM, 503, "out of memory, retry later")
+    X(NOMEM, 503, "out of memory, retry later")                                   \
+    X(NO_SECRET, 503, "signature verification unavailable, retry later")
 
 typedef enum {
 #define GW_ERR_ENUM(name, status, msg) GW_E_##name,
@@ -79,6 +83,9 @@ typedef struct gw_req {
     int64_t deadline_ms;         /* monotonic */
     struct gw_req *prev, *next;  /* waiting list, guarded by the list lock */
     int listed;
+    int retry_after;             /* seconds, for a 429 */
+    const char *delivery_id;     /* from a header (lives with the request), or NULL */
+    int verified;                /* the signature was checked and matched */
 } gw_req_t;
 
 struct gw_http {
@@ -167,9 +174,9 @@ static enum MHD_Result gw_req_answer(gw_req_t *req, gw_err_t e, const char *msg,
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
-    if (status == 503) {
+    if (status == 503 || status == 429) {
         char ra[16];
-        snprintf(ra, sizeof(ra), "%d", h->conf->retry_after);
+        snprintf(ra, sizeof(ra), "%d", status == 429 ? req->retry_after : h->conf->retry_after);
         MHD_add_response_header(resp, "Retry-After", ra);
     }
     if (status == 405)
@@ -216,6 +223,10 @@ static gw_err_t gw_req_admit(gw_req_t *req, const char *url, const char *method)
     req->integ = e;
     if (e->in->paused)
         return GW_E_PAUSED;
+    if (!gw_integ_rate_take(e, gw_http_mono_ms() * 1000000, &req->retry_after))
+        return GW_E_RATE;
+    if (e->sig_state != GW_SIG_OFF && e->sig_state != GW_SIG_READY)
+        return GW_E_NO_SECRET;
     gw_ct_t ct = gw_route_content_type(
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
     if (ct == GW_CT_NOT_JSON)
@@ -294,16 +305,23 @@ static void gw_http_unlist(gw_http_t *h, gw_req_t *req) {
 /* Produces one record; 0 or the librdkafka error. */
 static rd_kafka_resp_err_t gw_req_produce(gw_req_t *req, const char *topic, const char *value,
                                           size_t len, const char *key, size_t key_len,
-                                          const char *reject_reason, const char *received_at) {
+                                          const char *reject_reason, const char *received_at,
+                                          const char *delivery_id, size_t delivery_len) {
     char seq[24];
     snprintf(seq, sizeof(seq), "%lld", (long long)gw_ids_sequence());
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(reject_reason ? 5 : 4);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(7);
     rd_kafka_header_add(hdrs, "hookpipe-received-at", -1, received_at, -1);
     rd_kafka_header_add(hdrs, "hookpipe-sequence", -1, seq, -1);
     rd_kafka_header_add(hdrs, "hookpipe-request-id", -1, req->request_id, -1);
     rd_kafka_header_add(hdrs, "hookpipe-integration", -1, req->integ->in->name, -1);
     if (reject_reason)
         rd_kafka_header_add(hdrs, "hookpipe-reject-reason", -1, reject_reason, -1);
+    if (req->verified)
+        rd_kafka_header_add(hdrs, "hookpipe-signature", -1,
+                            whsig_scheme_name(req->integ->in->sig_scheme), -1);
+    if (delivery_id)
+        rd_kafka_header_add(hdrs, "hookpipe-delivery-id", -1, delivery_id,
+                            (ssize_t)delivery_len);
     /* no copy of the value: req (holding the body) lives until the report */
     rd_kafka_resp_err_t err = rd_kafka_producev(
         gw_producer_rk(req->http->producer), RD_KAFKA_V_TOPIC(topic),
@@ -315,12 +333,112 @@ static rd_kafka_resp_err_t gw_req_produce(gw_req_t *req, const char *topic, cons
     return err;
 }
 
+/* whsig's view of the request headers (libmicrohttpd looks them up
+ * case-insensitively). */
+static const char *gw_req_header(void *opaque, const char *name) {
+    return MHD_lookup_connection_value(opaque, MHD_HEADER_KIND, name);
+}
+
+/* A usable delivery id: 1..GW_DELIVERY_MAX bytes of printable ASCII. */
+#define GW_DELIVERY_MAX 256
+static int gw_delivery_ok(const char *s, size_t n) {
+    if (n == 0 || n > GW_DELIVERY_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* The delivery id the request's headers give: the configured header, else
+ * the first of the providers' standard ones; NULL if none is usable. */
+static const char *gw_req_delivery_header(gw_req_t *req) {
+    static const char *const standard[] = {"webhook-id", "X-GitHub-Delivery",
+                                           "X-Shopify-Webhook-Id"};
+    const integ_t *in = req->integ->in;
+    const char *v = NULL;
+    if (in->delivery_header) {
+        v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, in->delivery_header);
+    } else {
+        for (size_t i = 0; !v && i < sizeof(standard) / sizeof(standard[0]); i++)
+            v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, standard[i]);
+    }
+    return v && gw_delivery_ok(v, strlen(v)) ? v : NULL;
+}
+
+/* The member of a record naming its delivery id (configured, or Stripe's
+ * event "id"), or NULL. */
+static const char *gw_req_delivery_field(const integ_t *in) {
+    if (in->delivery_field)
+        return in->delivery_field;
+    if (!in->delivery_header && in->sig_scheme == WHSIG_STRIPE)
+        return "id";
+    return NULL;
+}
+
+/* The delivery id of one record from its member `field` (a string, decoded,
+ * or a number's literal) into buf (room for a quoted GW_DELIVERY_MAX-byte
+ * string before decoding); its length, or 0 if none is usable. */
+static size_t gw_record_delivery(const char *obj, size_t len, const char *field,
+                                 char buf[GW_DELIVERY_MAX + 3]) {
+    jscan_member_t m;
+    jscan_members(obj, len, &field, 1, &m);
+    const char *v = obj + m.value.off;
+    size_t n = m.value.len;
+    if (m.type == JSCAN_STRING) {
+        if (n > GW_DELIVERY_MAX + 2)
+            return 0;
+        n = jscan_string_decode(v, n, buf);
+    } else if (m.type == JSCAN_NUMBER && n <= GW_DELIVERY_MAX) {
+        memcpy(buf, v, n);
+    } else {
+        return 0;
+    }
+    buf[n] = '\0';
+    return gw_delivery_ok(buf, n) ? n : 0;
+}
+
+/* Checks the integration's signature on the raw body. GW_E_OK, or
+ * GW_E_SIGNATURE with the reason logged and counted (never answered). */
+static gw_err_t gw_req_verify(gw_req_t *req) {
+    const gw_integ_t *e = req->integ;
+    const integ_t *in = e->in;
+    char reason[256];
+    if (in->sig_scheme == WHSIG_NONE)
+        return GW_E_OK;
+    whsig_config_t cfg = {
+        .scheme = in->sig_scheme,
+        .secret = e->secret,
+        .tolerance_s = (long)in->sig_tolerance,
+        .header = in->sig_header,
+        .encoding = in->sig_encoding,
+        .prefix = in->sig_prefix,
+    };
+    whsig_result_t r = whsig_verify(&cfg, gw_req_header, req->conn, req->body ? req->body : "",
+                                    req->len, time(NULL), reason, sizeof(reason));
+    if (r == WHSIG_OK) {
+        req->verified = 1;
+        return GW_E_OK;
+    }
+    static const char *const names[] = {"ok", "missing", "malformed", "timestamp", "mismatch"};
+    const char *why = (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "other";
+    gw_metrics_signature_failure(in->name, why);
+    log_warn("request %s integration %s: %s signature refused (%s): %s", req->request_id,
+             in->name, whsig_scheme_name(in->sig_scheme), why, reason);
+    return GW_E_SIGNATURE;
+}
+
 /* Scans the complete body and produces its records. Returns GW_E_OK when
  * the records are on their way (answer later) or the error to answer now. */
 static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
     gw_http_t *h = req->http;
     const integ_t *in = req->integ->in;
     jscan_result_t res;
+    gw_err_t ve = gw_req_verify(req);
+    if (ve != GW_E_OK)
+        return ve;
+    const char *dfield = gw_req_delivery_field(in);
+    req->delivery_id = dfield ? NULL : gw_req_delivery_header(req);
     jscan_err_t je = jscan_body(req->body ? req->body : "", req->len, h->conf->max_depth,
                                 (size_t)h->conf->max_records, &res);
     if (je == JSCAN_ERR_NOMEM)
@@ -364,14 +482,22 @@ static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
     for (i = 0; i < n; i++) {
         const char *value = req->body + res.records[i].off;
         size_t vlen = res.records[i].len;
-        char uuid[GW_UUID_LEN + 1], *key = NULL;
+        char uuid[GW_UUID_LEN + 1], *key = NULL, dbuf[GW_DELIVERY_MAX + 3];
         size_t key_len = 0, bad = 0;
-        const char *why = NULL;
+        const char *why = NULL, *did = req->delivery_id;
+        size_t dlen = did ? strlen(did) : 0;
         char reason[160];
         rd_kafka_resp_err_t err;
+        if (dfield && (dlen = gw_record_delivery(value, vlen, dfield, dbuf)) > 0)
+            did = dbuf;
         if (in->npk == 0) {
-            gw_ids_uuid(uuid);
-            err = gw_req_produce(req, in->topic, value, vlen, uuid, GW_UUID_LEN, NULL, received_at);
+            /* a retried delivery gets the same keys, so it updates its rows */
+            if (did)
+                gw_ids_delivery_key(in->name, did, dlen, i, uuid);
+            else
+                gw_ids_uuid(uuid);
+            err = gw_req_produce(req, in->topic, value, vlen, uuid, GW_UUID_LEN, NULL, received_at,
+                                 did, dlen);
             if (!err)
                 req->records++;
         } else {
@@ -382,13 +508,14 @@ static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
                 break;
             }
             if (krc == JSCAN_KEY_OK) {
-                err = gw_req_produce(req, in->topic, value, vlen, key, key_len, NULL, received_at);
+                err = gw_req_produce(req, in->topic, value, vlen, key, key_len, NULL, received_at,
+                                     did, dlen);
                 if (!err)
                     req->records++;
             } else {
                 snprintf(reason, sizeof(reason), "%s: %s", why, in->primary_key[bad]);
                 err = gw_req_produce(req, in->rejected_topic, value, vlen, NULL, 0, reason,
-                                     received_at);
+                                     received_at, did, dlen);
                 if (!err)
                     req->rejected++;
             }

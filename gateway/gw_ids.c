@@ -1,8 +1,10 @@
 /* gw_ids: UUIDs, the message sequence and timestamps. */
 #include "gw_ids.h"
 
+#include <openssl/evp.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -76,4 +78,47 @@ void gw_ids_rfc3339(int64_t ns, char out[32]) {
     gmtime_r(&sec, &tm);
     strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out, 32, "%.19s.%06uZ", date, us);
+}
+
+static void gw_ids_format(const unsigned char b[16], char out[GW_UUID_LEN + 1]) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+void gw_ids_delivery_key(const char *integration, const char *delivery_id, size_t id_len,
+                         size_t index, char out[GW_UUID_LEN + 1]) {
+    unsigned char ns[16], h[EVP_MAX_MD_SIZE];
+    unsigned int hl = 0;
+    char idx[24];
+    const char *p = GW_IDS_DELIVERY_NS;
+    for (size_t i = 0; i < 16; p++) {
+        if (*p == '-')
+            continue;
+        unsigned hi = (unsigned)(p[0] <= '9' ? p[0] - '0' : p[0] - 'a' + 10);
+        unsigned lo = (unsigned)(p[1] <= '9' ? p[1] - '0' : p[1] - 'a' + 10);
+        ns[i++] = (unsigned char)(hi << 4 | lo);
+        p++;
+    }
+    int n = snprintf(idx, sizeof(idx), "\n%zu", index);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha1(), NULL) && EVP_DigestUpdate(md, ns, 16) &&
+             EVP_DigestUpdate(md, integration, strlen(integration)) &&
+             EVP_DigestUpdate(md, "\n", 1) && EVP_DigestUpdate(md, delivery_id, id_len) &&
+             EVP_DigestUpdate(md, idx, (size_t)n) && EVP_DigestFinal_ex(md, h, &hl);
+    EVP_MD_CTX_free(md);
+    if (!ok) {
+        /* no SHA-1 (a broken library): a random key, as without an id */
+        gw_ids_uuid(out);
+        return;
+    }
+    h[6] = (unsigned char)((h[6] & 0x0f) | 0x50);
+    h[8] = (unsigned char)((h[8] & 0x3f) | 0x80);
+    gw_ids_format(h, out);
 }

@@ -1,6 +1,7 @@
 /* gw_integrations: integrations table and the thread that follows the topic. */
 #include "gw_integrations.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ struct gw_integs {
     pthread_t thread;
     int started;
     atomic_int stop, caught_up, kafka_ok;
+    int has_key;
+    secret_key_t key;
 };
 
 gw_integs_t *gw_integs_new(const cfg_t *cfg, const char *topic, char *errstr,
@@ -40,8 +43,57 @@ void gw_integ_release(gw_integ_t *e) {
         return;
     if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
         integ_destroy(e->in);
+        secret_free(e->secret);
+        pthread_mutex_destroy(&e->rate_lock);
         free(e);
     }
+}
+
+void gw_integs_set_key(gw_integs_t *t, const secret_key_t *key) {
+    t->key = *key;
+    t->has_key = 1;
+}
+
+int gw_integ_rate_take(gw_integ_t *e, int64_t now_ns, int *retry_after_s) {
+    if (e->in->rate_per_s <= 0)
+        return 1;
+    pthread_mutex_lock(&e->rate_lock);
+    int ok = gw_rate_take(&e->rate, e->in->rate_per_s, e->in->rate_burst, now_ns, retry_after_s);
+    pthread_mutex_unlock(&e->rate_lock);
+    return ok;
+}
+
+/* Opens the entry's signing secret, or records why it cannot (logged). */
+static void gw_integs_open_secret(gw_integs_t *t, gw_integ_t *e) {
+    const integ_t *in = e->in;
+    char kid[SECRET_KID_HEX + 1] = "?";
+    size_t len;
+    if (in->sig_scheme == WHSIG_NONE) {
+        e->sig_state = GW_SIG_OFF;
+        return;
+    }
+    secret_sealed_kid(in->sig_secret, kid);
+    if (!t->has_key) {
+        e->sig_state = GW_SIG_NO_KEY;
+        log_warn("integration %s: its %s signing secret is sealed with key %s but this gateway "
+                 "has no %s: its webhooks are answered 503 until it has", in->name,
+                 whsig_scheme_name(in->sig_scheme), kid, SECRET_KEY_ENV);
+        return;
+    }
+    secret_rc_t rc = secret_open(&t->key, in->name, in->sig_secret, &e->secret, &len);
+    if (rc == SECRET_OK) {
+        e->sig_state = GW_SIG_READY;
+        return;
+    }
+    e->sig_state = rc == SECRET_EKID ? GW_SIG_WRONG_KEY : GW_SIG_BROKEN;
+    if (rc == SECRET_EKID)
+        log_warn("integration %s: its signing secret is sealed with key %s, but this gateway's "
+                 "%s is key %s: its webhooks are answered 503 until the keys agree", in->name,
+                 kid, SECRET_KEY_ENV, t->key.kid);
+    else
+        log_warn("integration %s: its signing secret cannot be opened (%s): its webhooks are "
+                 "answered 503; set the secret again with hookpipectl signature set", in->name,
+                 secret_strerror(rc));
 }
 
 static gw_integ_t *gw_integ_retain(gw_integ_t *e) {
@@ -78,15 +130,23 @@ int gw_integs_apply(gw_integs_t *t, const char *name, size_t name_len, const cha
         }
         e->in = in;
         e->refs = 1;
+        pthread_mutex_init(&e->rate_lock, NULL);
+        gw_integs_open_secret(t, e);
     }
     pthread_rwlock_wrlock(&t->lock);
     ssize_t i = gw_integs_find(t, name, name_len);
     if (i >= 0) {
         old = t->entries[i];
-        if (e)
+        if (e) {
+            /* a changed record keeps the bucket: an update is no reset */
+            pthread_mutex_lock(&old->rate_lock);
+            e->rate = old->rate;
+            pthread_mutex_unlock(&old->rate_lock);
             t->entries[i] = e;
-        else
+        }
+        else {
             t->entries[i] = t->entries[--t->n];
+        }
     } else if (e) {
         if (t->n == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 16;
@@ -106,8 +166,9 @@ int gw_integs_apply(gw_integs_t *t, const char *name, size_t name_len, const cha
     /* the replay at start is summarised by the "caught up" line */
     log_level_t lvl = atomic_load(&t->caught_up) ? LOG_INFO : LOG_DEBUG;
     if (e)
-        log_msg(lvl, "integration %s %s (%s, %zu token(s))", e->in->name, old ? "updated" : "added",
-                 e->in->paused ? "paused" : "active", e->in->ntokens);
+        log_msg(lvl, "integration %s %s (%s, %zu token(s), signature %s)", e->in->name,
+                old ? "updated" : "added", e->in->paused ? "paused" : "active", e->in->ntokens,
+                whsig_scheme_name(e->in->sig_scheme));
     else if (old)
         log_msg(lvl, "integration %.*s deleted", (int)name_len, name);
     return 0;
@@ -283,6 +344,7 @@ void gw_integs_destroy(gw_integs_t *t) {
     }
     for (size_t i = 0; i < t->n; i++)
         gw_integ_release(t->entries[i]);
+    OPENSSL_cleanse(&t->key, sizeof(t->key));
     free(t->entries);
     pthread_rwlock_destroy(&t->lock);
     free(t->topic);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const int gw_metrics_codes[] = {200, 400, 401, 403, 404, 405, 413, 415, 500, 503};
+static const int gw_metrics_codes[] = {200, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503};
 #define GW_NCODES (sizeof(gw_metrics_codes) / sizeof(gw_metrics_codes[0]))
 static const double gw_metrics_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                        0.25,  0.5,    1,     2.5,  5,     10};
@@ -18,7 +18,12 @@ typedef struct {
     char name[64];
     uint64_t by_code[GW_NCODES + 1];   /* last: any other code */
     uint64_t accepted, rejected, bytes;
+    uint64_t sig_fail[5];              /* by gw_metrics_sig_reasons */
 } gw_series_t;
+
+static const char *const gw_metrics_sig_reasons[] = {"missing", "malformed", "timestamp",
+                                                     "mismatch", "other"};
+#define GW_NSIG (sizeof(gw_metrics_sig_reasons) / sizeof(gw_metrics_sig_reasons[0]))
 
 static pthread_mutex_t gw_metrics_lock = PTHREAD_MUTEX_INITIALIZER;
 static gw_series_t *gw_series;
@@ -72,6 +77,17 @@ void gw_metrics_records(const char *integration, size_t accepted, size_t rejecte
         s->accepted += accepted;
         s->rejected += rejected;
     }
+    pthread_mutex_unlock(&gw_metrics_lock);
+}
+
+void gw_metrics_signature_failure(const char *integration, const char *reason) {
+    size_t r = 0;
+    while (r < GW_NSIG - 1 && strcmp(gw_metrics_sig_reasons[r], reason) != 0)
+        r++;
+    pthread_mutex_lock(&gw_metrics_lock);
+    gw_series_t *s = gw_metrics_series(integration);
+    if (s)
+        s->sig_fail[r]++;
     pthread_mutex_unlock(&gw_metrics_lock);
 }
 
@@ -139,6 +155,14 @@ char *gw_metrics_render(const gw_metrics_gauges_t *g, size_t *len) {
         gw_text(&t, P "records_total{integration=\"%s\",outcome=\"rejected\"} %llu\n",
                 gw_series[i].name, (unsigned long long)gw_series[i].rejected);
     }
+    gw_text(&t, "# HELP " P "signature_failures_total Webhooks refused for their signature.\n"
+                "# TYPE " P "signature_failures_total counter\n");
+    for (size_t i = 0; i < gw_nseries; i++)
+        for (size_t r = 0; r < GW_NSIG; r++)
+            if (gw_series[i].sig_fail[r])
+                gw_text(&t, P "signature_failures_total{integration=\"%s\",reason=\"%s\"} %llu\n",
+                        gw_series[i].name, gw_metrics_sig_reasons[r],
+                        (unsigned long long)gw_series[i].sig_fail[r]);
     gw_text(&t, "# HELP " P "request_bytes_total Body bytes of answered requests.\n"
                 "# TYPE " P "request_bytes_total counter\n");
     for (size_t i = 0; i < gw_nseries; i++)

@@ -12,6 +12,9 @@
  *   producer_queue_messages            librdkafka's out queue
  *   kafka_errors_total                 failed deliveries and client errors
  *   integrations, ready                gauges
+ *   signature_failures_total{integration,reason}
+ *                                      refused signatures; reason = missing,
+ *                                      malformed, timestamp or mismatch
  * State is process-wide; every function is thread-safe. Label values are
  * integration names ([a-z0-9_], from the integrations topic, never from a
  * request), so the series are bounded by the number of integrations. */
@@ -27,6 +30,9 @@ void gw_metrics_request(const char *integration, int status, size_t bytes, doubl
 void gw_metrics_records(const char *integration, size_t accepted, size_t rejected);
 
 void gw_metrics_kafka_error(void);
+
+/* Counts a refused signature; reason is a short static word. */
+void gw_metrics_signature_failure(const char *integration, const char *reason);
 
 typedef struct gw_metrics_gauges {
     long long inflight_requests, inflight_bytes, queue_messages;

@@ -20,6 +20,36 @@ static void test_uuid(void) {
     }
 }
 
+static void test_delivery_key(void) {
+    /* known answers from Python: uuid.uuid5(UUID(GW_IDS_DELIVERY_NS), name) */
+    static const struct {
+        const char *integ, *id;
+        size_t index;
+        const char *want;
+    } cases[] = {
+        {"stripe_events", "evt_1NG8Du2eZvKYlo2CUI79vXWy", 0, "4fffb676-3ecf-53b2-be35-536f31ef6e72"},
+        {"github", "72d3162e-cc78-11e3-81ab-4c9367dc0958", 3, "b4c7b233-8bd0-5684-8541-4534b0f0681e"},
+        {"a", "x\ny", 10, "1ee80486-31c9-5898-9dbc-cd8c41031a4c"},
+    };
+    char out[GW_UUID_LEN + 1], again[GW_UUID_LEN + 1];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gw_ids_delivery_key(cases[i].integ, cases[i].id, strlen(cases[i].id), cases[i].index, out);
+        CHECK_STR(out, cases[i].want);
+    }
+    /* deterministic, and distinct per index, id and integration */
+    gw_ids_delivery_key("shop", "d1", 2, 0, out);
+    gw_ids_delivery_key("shop", "d1", 2, 0, again);
+    CHECK_STR(out, again);
+    gw_ids_delivery_key("shop", "d1", 2, 1, again);
+    CHECK(strcmp(out, again) != 0);
+    gw_ids_delivery_key("shop", "d2", 2, 0, again);
+    CHECK(strcmp(out, again) != 0);
+    gw_ids_delivery_key("shop2", "d1", 2, 0, again);
+    CHECK(strcmp(out, again) != 0);
+    CHECK_INT(out[14], '5');
+    CHECK(strchr("89ab", out[19]) != NULL);
+}
+
 static void test_sequence(void) {
     int64_t prev = gw_ids_sequence();
     int64_t now = gw_ids_now_ns();
@@ -45,6 +75,7 @@ static void test_rfc3339(void) {
 
 int main(void) {
     TEST(test_uuid);
+    TEST(test_delivery_key);
     TEST(test_sequence);
     TEST(test_rfc3339);
     return test_done();
