@@ -29,6 +29,9 @@ static const cfg_opt_t gw_config_table[] = {
     {"shutdown.timeout.ms", CFG_INT, "30000", 0, 600000, 0,
      "on SIGTERM, how long requests in flight may take to finish"},
     {"log.level", CFG_STR, "info", 0, -1, 0, "error, warn, info or debug"},
+    {"tls.cert", CFG_STR, NULL, 0, -1, 0,
+     "PEM certificate (chain) file: serve the webhook listener over HTTPS"},
+    {"tls.key", CFG_STR, NULL, 0, -1, 0, "PEM private key file of tls.cert"},
 };
 
 cfg_t *gw_config_cfg_new(void) {
@@ -57,6 +60,16 @@ int gw_config_read(const cfg_t *cfg, gw_config_t *out, char *errstr, size_t errs
     out->log_level = lvl ? log_level_parse(lvl) : LOG_INFO;
     if (out->log_level < 0) {
         snprintf(errstr, errstr_size, "log.level: '%s' is not error, warn, info or debug", lvl);
+        return -1;
+    }
+    out->tls_cert = cfg_str(cfg, "tls.cert");
+    out->tls_key = cfg_str(cfg, "tls.key");
+    if (out->tls_cert && !*out->tls_cert)
+        out->tls_cert = NULL;
+    if (out->tls_key && !*out->tls_key)
+        out->tls_key = NULL;
+    if (!out->tls_cert != !out->tls_key) {
+        snprintf(errstr, errstr_size, "tls.cert and tls.key go together: give both or neither");
         return -1;
     }
     if (!out->integrations_topic || !*out->integrations_topic) {

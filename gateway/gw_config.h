@@ -20,6 +20,10 @@
  *                                is closed
  *   shutdown.timeout.ms  30000   drain limit on SIGTERM/SIGINT
  *   log.level            info
+ *   tls.cert, tls.key            PEM files: the webhook listener speaks
+ *                                HTTPS only (libmicrohttpd with GnuTLS;
+ *                                read once at start). The metrics listener
+ *                                stays plain HTTP (loopback by default).
  *   kafka.*                      librdkafka properties. The gateway forces
  *                                enable.idempotence=true, acks=all and sets
  *                                partitioner=murmur2_random (Java clients'
@@ -41,6 +45,7 @@ typedef struct gw_config {
     long long max_records;
     int ack_timeout_ms, retry_after, threads, connections_max, connection_timeout;
     int shutdown_timeout_ms, log_level;
+    const char *tls_cert, *tls_key;     /* both or neither */
 } gw_config_t;
 
 /* A cfg_t for the gateway's table (caller destroys it with cfg_destroy). */

@@ -1,7 +1,9 @@
 /* gw_http: webhook and metrics listeners, request state and publication. */
 #include "gw_http.h"
 
+#include <errno.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -97,6 +99,7 @@ struct gw_http {
     atomic_int stopping;
     pthread_mutex_t list_lock;
     gw_req_t *waiting;           /* requests whose records are produced */
+    char *tls_cert, *tls_key;    /* PEM texts, kept while the daemon runs */
 };
 
 static int64_t gw_http_mono_ms(void) {
@@ -833,6 +836,14 @@ static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d;
+    /* the TLS options come last so that without TLS they end the list */
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (webhook && h->tls_cert)
+        flags |= MHD_USE_TLS;
     if (webhook)
         d = MHD_start_daemon(
             flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, gw_http_handle, h,
@@ -842,6 +853,7 @@ static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->conf->connections_max,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->conf->connection_timeout,
             MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, h,
+            MHD_OPTION_ARRAY, h->tls_cert ? tls : tls + 2,
             MHD_OPTION_END);
     else
         d = MHD_start_daemon(flags | MHD_USE_POLL, 0, NULL, NULL, gw_http_metrics_handle, h,
@@ -851,8 +863,35 @@ static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int
                              MHD_OPTION_CONNECTION_TIMEOUT, 10U,
                              MHD_OPTION_END);
     if (!d)
-        snprintf(errstr, errstr_size, "cannot listen on %s", addr_text);
+        snprintf(errstr, errstr_size, "cannot listen on %s%s", addr_text,
+                 webhook && h->tls_cert ? " (or the TLS certificate and key were refused)" : "");
     return d;
+}
+
+/* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated string. */
+static char *gw_http_read_pem(const char *path, char *errstr, size_t errstr_size) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0;
+    if (!(buf = malloc(cap + 1))) {
+        snprintf(errstr, errstr_size, "out of memory");
+    } else {
+        n = fread(buf, 1, cap + 1, f);
+        if (ferror(f) || n == 0 || n > cap) {
+            snprintf(errstr, errstr_size, "cannot read %s: %s", path,
+                     n > cap ? "larger than 1 MiB" : n == 0 ? "empty" : strerror(errno));
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
 }
 
 gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer_t *producer,
@@ -866,6 +905,18 @@ gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer
     h->integs = integs;
     h->producer = producer;
     pthread_mutex_init(&h->list_lock, NULL);
+    if (conf->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(errstr, errstr_size, "tls.cert given but this libmicrohttpd has no TLS support");
+            gw_http_destroy(h);
+            return NULL;
+        }
+        if (!(h->tls_cert = gw_http_read_pem(conf->tls_cert, errstr, errstr_size)) ||
+            !(h->tls_key = gw_http_read_pem(conf->tls_key, errstr, errstr_size))) {
+            gw_http_destroy(h);
+            return NULL;
+        }
+    }
     if (!(h->mhd = gw_http_start(h, conf->listen, 1, errstr, errstr_size)) ||
         !(h->metrics = gw_http_start(h, conf->metrics_listen, 0, errstr, errstr_size))) {
         gw_http_destroy(h);
@@ -893,5 +944,10 @@ void gw_http_destroy(gw_http_t *h) {
     if (h->metrics)
         MHD_stop_daemon(h->metrics);
     pthread_mutex_destroy(&h->list_lock);
+    free(h->tls_cert);
+    if (h->tls_key) {
+        OPENSSL_cleanse(h->tls_key, strlen(h->tls_key));
+        free(h->tls_key);
+    }
     free(h);
 }

@@ -4,12 +4,18 @@
  * A request is checked, in this order, as soon as its headers arrive:
  *   path (404), method (405 + Allow: POST), shutting down (503),
  *   integrations not yet caught up (503), token (401), client id (401),
- *   paused (403), Content-Type (415), Content-Length over the limit (413),
- *   in-flight byte budget (503 + Retry-After).
+ *   paused (403), the integration's rate limit (429 + Retry-After: the
+ *   seconds until its bucket has a token), a signing secret this gateway
+ *   cannot open (503 + Retry-After: a fault of this gateway's set-up, not of
+ *   the sender, which retries), Content-Type (415), Content-Length over the
+ *   limit (413), in-flight byte budget (503 + Retry-After).
  * Errors found then are answered before the body is read (the connection
  * is closed after, as the body is not consumed). While a body is read
  * (chunked or not) it is counted against the limit (413) and the budget
- * (503). Then it is scanned (400 for malformed JSON with the byte offset,
+ * (503). Then the integration's signature, if any, is verified on the raw
+ * bytes (whsig.h): a failure is 401 "Not Authorized" like a bad token, its
+ * reason only logged and counted (signature_failures_total). Then it is
+ * scanned (400 for malformed JSON with the byte offset,
  * invalid UTF-8, NUL bytes, empty body, bad top level, too deep; 413 for
  * more than max.records records) and every record is produced, without
  * blocking the HTTP thread: the connection is suspended and resumed from
@@ -19,6 +25,16 @@
  * storage of some of the request's records; the provider's retry then
  * stores them again (at-least-once, like every webhook sender's retries),
  * which the sink's upsert by key and hookpipe-sequence absorbs.
+ *
+ * Every record gets the headers of DESIGN.md, plus hookpipe-signature
+ * (the scheme) when the signature was verified and hookpipe-delivery-id
+ * when the delivery has an id: the integration's delivery_id header or
+ * field, else webhook-id, X-GitHub-Delivery or X-Shopify-Webhook-Id
+ * (Stripe: the record's "id"); 1..256 printable ASCII bytes, else ignored.
+ * Without a primary key, such a record's key is gw_ids_delivery_key(), so
+ * a retried delivery replaces its rows instead of adding new ones.
+ *
+ * With tls.cert/tls.key the webhook listener speaks HTTPS only.
  *
  * Every answer is JSON {"status","message","request_id"} (+ "records" and
  * "rejected" on 200), with an X-Request-Id header; 503s carry Retry-After.
