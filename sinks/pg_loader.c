@@ -17,6 +17,10 @@
 #define PG_HARD_RETRIES 3
 /* schema-change rounds for one batch (each adds what the last one found) */
 #define PG_DDL_ROUNDS 8
+/* per integration schema, a counter every schema change increments: a
+   batch checks that its catalog is current, so that a process never merges
+   with a stale column or subtable list */
+#define PG_LAYOUTS_TABLE "layouts"
 /* advisory lock class of our schema changes */
 #define PG_LOCK_CLASS 0x486b
 
@@ -24,6 +28,7 @@ typedef struct layout_entry {
     char *name;
     wh_layout_t *layout;
     int loaded;          /* catalog read from the database */
+    long long version;   /* layout version the catalog was read at */
 } layout_entry_t;
 
 struct pg_loader {
@@ -198,7 +203,9 @@ static int connect_db(pg_loader_t *ld) {
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
     wh_sql_add(&q, " (consumer_group text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
                    "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
-                   "PRIMARY KEY (consumer_group, topic, partition)); COMMIT");
+                   "PRIMARY KEY (consumer_group, topic, partition)); CREATE TABLE IF NOT EXISTS ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
+    wh_sql_add(&q, " (schema_name text PRIMARY KEY, version bigint NOT NULL); COMMIT");
     int rc = run_sql(ld, &q);
     wh_sql_free(&q);
     if (rc < 0) {
@@ -271,11 +278,32 @@ static layout_entry_t *layout_for(pg_loader_t *ld, const wh_integration_t *in) {
     return e;
 }
 
-/* reads the integration's tables and columns back from the database */
+/* the layout version of a schema (0 before its first change); lock: share
+   the row until the end of the transaction (a schema change waits) */
+static int read_version(pg_loader_t *ld, const char *schema, int lock, long long *version) {
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "SELECT version FROM ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
+    wh_sql_add(&q, lock ? " WHERE schema_name = $1 FOR SHARE" : " WHERE schema_name = $1");
+    PGresult *res = NULL;
+    const char *params[] = {schema};
+    int rc = q.oom ? -1 : run(ld, q.p, 1, params, &res);
+    wh_sql_free(&q);
+    if (rc < 0)
+        return -1;
+    *version = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return 0;
+}
+
+/* reads the integration's tables and columns back from the database (the
+   version first: a change in between only makes the next batch read again) */
 static int load_catalog(pg_loader_t *ld, layout_entry_t *e) {
     const char *schema = wh_layout_integration(e->layout);
     PGresult *res = NULL;
     const char *params[] = {schema, WH_REJECTED_TABLE};
+    if (read_version(ld, schema, 0, &e->version) < 0)
+        return -1;
     if (run(ld,
             "SELECT table_name::text, column_name::text, data_type::text "
             "FROM information_schema.columns WHERE table_schema = $1 AND table_name <> $2 "
@@ -315,7 +343,14 @@ static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
     wh_sql_t q = {0};
     wh_sql_addf(&q, "BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext(", PG_LOCK_CLASS);
     wh_sql_literal(&q, schema);
-    wh_sql_add(&q, ")); CREATE SCHEMA IF NOT EXISTS ");
+    /* first, so that batches holding the version row are waited for before
+       this takes any lock they might wait for */
+    wh_sql_add(&q, ")); INSERT INTO ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
+    wh_sql_add(&q, " AS v VALUES (");
+    wh_sql_literal(&q, schema);
+    wh_sql_add(&q, ", 1) ON CONFLICT (schema_name) DO UPDATE SET version = v.version + 1;\n"
+                   "CREATE SCHEMA IF NOT EXISTS ");
     wh_sql_ident(&q, schema);
     wh_sql_add(&q, "; CREATE TABLE IF NOT EXISTS ");
     wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
@@ -705,10 +740,21 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
         return -1;
     for (int round = 0; round < PG_DDL_ROUNDS; round++) {
         wh_floors_t floors = {0};
-        if (run(ld, "BEGIN", 0, NULL, NULL) < 0 || read_floors(ld, msgs, n, &floors) < 0) {
+        long long version = 0;
+        if (run(ld, "BEGIN", 0, NULL, NULL) < 0 ||
+            read_version(ld, wh_layout_integration(e->layout), 1, &version) < 0 ||
+            read_floors(ld, msgs, n, &floors) < 0) {
             wh_floors_clear(&floors);
             rollback(ld);
             return -1;
+        }
+        if (version != e->version) {
+            /* another process changed the schema since we read it */
+            wh_floors_clear(&floors);
+            rollback(ld);
+            if (load_catalog(ld, e) < 0)
+                return -1;
+            continue;
         }
         wh_batch_t *b = wh_batch_new(e->layout, batched_at);
         int rc = b ? 0 : -1;

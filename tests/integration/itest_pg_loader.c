@@ -323,6 +323,30 @@ static void test_reconnect(void) {
     pg_loader_destroy(NULL);
 }
 
+static void test_stale_catalog(void) {
+    /* B's catalog predates A's new column and subtable; B's newer record
+       must still replace the whole row and its subtable rows */
+    char schema[64];
+    name(schema, sizeof(schema), "stale");
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *a = loader("g1"), *b = loader("g1");
+    const rec_t r1[] = {{"{\"id\":1,\"v\":1}", NULL, 1}};
+    const rec_t r2[] = {{"{\"id\":1,\"v\":2,\"x\":[1,2],\"newcol\":5}", NULL, 2}};
+    const rec_t r3[] = {{"{\"id\":1,\"v\":3}", NULL, 3}};
+    partition = 0;
+    CHECK_INT(write_recs(b, &in, "webhooks.stale", 0, r1, 1), 0);
+    partition = 1;
+    CHECK_INT(write_recs(a, &in, "webhooks.stale", 0, r2, 1), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__x", schema), "2");
+    partition = 0;
+    CHECK_INT(write_recs(b, &in, "webhooks.stale", 1, r3, 1), 0);
+    CHECK_STR(q1("SELECT v || ' ' || coalesce(newcol::text, 'null') FROM \"%s\".data", schema), "3 null");
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__x", schema), "0");
+    pg_loader_destroy(a);
+    pg_loader_destroy(b);
+}
+
 static void test_bulk(void) {
     /* a batch of thousands, half of them updates, timed */
     char schema[64];
@@ -374,6 +398,7 @@ int main(void) {
     TEST(test_hostile_schema);
     TEST(test_concurrent_columns);
     TEST(test_reconnect);
+    TEST(test_stale_catalog);
     TEST(test_bulk);
     PQfinish(db);
     return test_done();
