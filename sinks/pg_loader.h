@@ -7,11 +7,15 @@
  *   text, record text). Root key: PRIMARY KEY on the primary-key columns,
  *   or on "__sdc_primary_key" without one; subtables: PRIMARY KEY on their
  *   _sdc_source_key_* and _sdc_level_N_id columns.
- *   schema "hookpipe-sink" (a name no integration can have), table
- *   "offsets"(consumer_group, topic, partition, next_offset, updated_at):
- *   the next Kafka offset to read, per group and partition.
+ *   schema "hookpipe-sink" (a name no integration can have): table
+ *   "offsets"(consumer_group, topic, partition, next_offset, updated_at),
+ *   the next Kafka offset to read, per group and partition; table
+ *   "layouts"(schema_name, version), a counter each schema change bumps.
  *
- * One batch (pg_loader_write) is one transaction: COPY into temporary
+ * One batch (pg_loader_write) is one transaction: it share-locks its
+ * schema's layout version (a stale catalog is read again first) and locks
+ * its partitions' offsets rows, skips messages below the stored offsets (a
+ * redelivery loads nothing twice, rejections included), COPYs into temporary
  * staging tables, then a merge — INSERT ... ON CONFLICT (key) DO UPDATE ...
  * WHERE EXCLUDED._sdc_sequence > current _sdc_sequence (without a primary
  * key: DO NOTHING, so a replayed message adds no row) —, the subtable rows

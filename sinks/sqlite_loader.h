@@ -20,7 +20,9 @@
  * "YYYY-MM-DD HH:MM:SS.ffffff+00:00" (SQLite date functions read it).
  *
  * One batch is one transaction (BEGIN IMMEDIATE: SQLite's write lock also
- * serialises schema changes between processes): create what is missing,
+ * serialises schema changes between processes; PRAGMA schema_version tells
+ * when another process changed the tables): skip messages below the stored
+ * offsets (a redelivery loads nothing twice), create what is missing,
  * upsert each root row (ON CONFLICT DO UPDATE ... WHERE excluded._sdc_sequence
  * > current; without a primary key DO NOTHING), replace the subtable rows of
  * the rows that changed, insert rejections, advance the offsets (never
