@@ -59,6 +59,7 @@ typedef struct {
     size_t rec;
     int oom;
     char reason[256];        /* first field-level problem */
+    size_t nproblems;
     char reason_table[WH_TABLE_MAX * 2 + 8];
     wh_cell_t keys[16];      /* key values copied into subtable rows */
     wh_type_t key_types[16];
@@ -236,6 +237,7 @@ static int note_offset(wh_batch_t *b, const wh_msg_t *msg) {
 /* ---- shredding ---- */
 
 static void field_problem(shred_t *st, const char *table, const char *fmt, const char *name) {
+    st->nproblems++;
     if (st->reason[0])
         return;
     snprintf(st->reason, sizeof(st->reason), fmt, name);
@@ -721,8 +723,13 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
         rc = -1;
         goto done;
     }
-    if (st.reason[0])
+    if (st.reason[0]) {
+        if (st.nproblems > 1) {
+            size_t len = strlen(st.reason);
+            snprintf(st.reason + len, sizeof(st.reason) - len, " (and %zu more)", st.nproblems - 1);
+        }
         rc = add_reject(b, st.reason_table, st.reason, msg);
+    }
 done:
     free(st.seen);
     return rc;

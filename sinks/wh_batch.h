@@ -13,7 +13,8 @@
  *     the same column ("Field collision", duplicate keys included), a value
  *     out of range (a number beyond numeric(76,38), a string holding NUL):
  *     that field is left out of the row, and the whole record is written to
- *     `_sdc_rejected` with the reason, so nothing is dropped silently;
+ *     `_sdc_rejected` once, with the first reason ("... (and N more)"), so
+ *     nothing is dropped silently;
  *   - null values give no cell (and so no column until a value appears);
  *   - in one batch, only the record with the highest _sdc_sequence per key
  *     is kept (ties: the first), so a merge never touches a row twice.

@@ -147,6 +147,46 @@ static void test_layout(void) {
     pg_loader_destroy(ld);
 }
 
+static void test_limits_and_collisions(void) {
+    /* names at the limits exist in PostgreSQL exactly (no truncation);
+       one byte over is rejected; multi-byte characters count as bytes */
+    char schema[64], json[1024], c59[60], c60[61], t57[58], t58[59], u[64];
+    name(schema, sizeof(schema), "limits");
+    memset(c59, 'c', 59), c59[59] = '\0';
+    memset(c60, 'd', 60), c60[60] = '\0';
+    memset(t57, 't', 57), t57[57] = '\0';   /* data__ + 57 = 63 */
+    memset(t58, 's', 58), t58[58] = '\0';
+    for (int i = 0; i < 29; i++)
+        memcpy(u + 2 * i, "\xc3\xa9", 2);    /* 29 x U+00E9: 58 bytes */
+    u[58] = 'e', u[59] = '\0';                /* 59 bytes */
+    snprintf(json, sizeof(json),
+             "{\"id\":1,\"%s\":1,\"%s\":2,\"%s\":[1],\"%s\":[2],\"%s\":3,\"a b\":4,\"a_b\":5,"
+             "\"m\":[[1,2],null,[]],\"dup\":1,\"dup\":2}",
+             c59, c60, t57, t58, u);
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *ld = loader("g1");
+    const rec_t r[] = {{json, NULL, 1}};
+    CHECK_INT(write_recs(ld, &in, "webhooks.limits", 0, r, 1), 0);
+    CHECK_STR(q1("SELECT \"%s\" FROM \"%s\".data", c59, schema), "1");
+    CHECK_STR(q1("SELECT \"%s\" FROM \"%s\".data", u, schema), "3");
+    CHECK_STR(q1("SELECT a_b FROM \"%s\".data", schema), "4");
+    CHECK_STR(q1("SELECT dup FROM \"%s\".data", schema), "1");
+    CHECK_STR(q1("SELECT value FROM \"%s\".\"data__%s\"", schema, t57), "1");
+    CHECK_STR(q1("SELECT count(*) FROM pg_tables WHERE schemaname = '%s' AND tablename LIKE 'data__s%%'",
+                 schema), "0");
+    CHECK_STR(q1("SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' "
+                 "AND column_name LIKE 'dddd%%'", schema), "0");
+    /* the array of arrays: rows for each element, values one level down */
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__m", schema), "3");
+    CHECK_STR(q1("SELECT string_agg(_sdc_level_0_id || '/' || _sdc_level_1_id || '=' || value, ',' "
+                 "ORDER BY _sdc_level_1_id) FROM \"%s\".data__m__value", schema), "0/0=1,0/1=2");
+    /* one rejection for the record, with the first reason */
+    CHECK_STR(q1("SELECT count(*) || ' ' || min(reason) FROM \"%s\"._sdc_rejected", schema),
+              "1 column name too long: dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd (and 3 more)");
+    pg_loader_destroy(ld);
+}
+
 static void test_upsert_sequence(void) {
     char schema[64];
     name(schema, sizeof(schema), "upsert");
@@ -393,6 +433,7 @@ int main(void) {
     PQsetNoticeProcessor(db, quiet, NULL);
     snprintf(run_id, sizeof(run_id), "%lx%d", (unsigned long)time(NULL) & 0xfffff, (int)getpid());
     TEST(test_layout);
+    TEST(test_limits_and_collisions);
     TEST(test_upsert_sequence);
     TEST(test_no_pk);
     TEST(test_hostile_schema);
