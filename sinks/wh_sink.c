@@ -28,6 +28,7 @@ struct wh_sink {
     sqlite_loader_t *sq;
     ibuf_t *bufs;
     size_t nbufs;
+    size_t bytes;       /* buffered payload bytes, all integrations */
 };
 
 static int64_t mono_ms(void) {
@@ -68,9 +69,10 @@ wh_sink_t *wh_sink_new(const wh_sink_conf_t *conf, char *errstr, size_t errstr_s
     return s;
 }
 
-static void ibuf_drop(ibuf_t *b) {
+static void ibuf_drop(wh_sink_t *s, ibuf_t *b) {
     for (size_t i = 0; i < b->n; i++)
         free(b->mem[i]);
+    s->bytes -= b->bytes;
     b->n = 0;
     b->bytes = 0;
 }
@@ -80,7 +82,7 @@ void wh_sink_destroy(wh_sink_t *s) {
         return;
     for (size_t i = 0; i < s->nbufs; i++) {
         ibuf_t *b = &s->bufs[i];
-        ibuf_drop(b);
+        ibuf_drop(s, b);
         for (size_t k = 0; k < b->npk; k++)
             free(b->pk[k]);
         free(b->pk);
@@ -110,7 +112,7 @@ static int load(wh_sink_t *s, ibuf_t *b, char *errstr, size_t errstr_size) {
     int rc = s->pg ? pg_loader_write(s->pg, &in, b->msgs, b->n, 0, errstr, errstr_size)
                    : sqlite_loader_write(s->sq, &in, b->msgs, b->n, 0, errstr, errstr_size);
     if (rc == 0)
-        ibuf_drop(b);
+        ibuf_drop(s, b);
     return rc;
 }
 
@@ -178,8 +180,12 @@ int wh_sink_write(wh_sink_t *s, const wh_integration_t *in, const wh_msg_t *msg,
     if (b->n == 1)
         b->first_ms = mono_ms();
     b->bytes += msg->value_len;
+    s->bytes += msg->value_len;
     if (b->n >= s->conf.batch_max_records || b->bytes >= s->conf.batch_max_bytes)
         return load(s, b, errstr, errstr_size);
+    /* many integrations each below their limit: bound the sum too */
+    if (s->bytes >= 4 * s->conf.batch_max_bytes)
+        return wh_sink_flush(s, errstr, errstr_size);
     return 0;
 oom:
     snprintf(errstr, errstr_size, "out of memory");
@@ -224,6 +230,7 @@ void wh_sink_forget(wh_sink_t *s, const char *topic) {
         for (size_t k = 0; k < b->n; k++) {
             if (strcmp(b->msgs[k].topic, topic) == 0) {
                 b->bytes -= b->msgs[k].value_len;
+                s->bytes -= b->msgs[k].value_len;
                 free(b->mem[k]);
                 continue;
             }

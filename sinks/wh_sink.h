@@ -3,7 +3,8 @@
  * that the `postgres` and `sqlite` targets are a thin adapter over it.
  *
  *   write    copies one message into its integration's batch; a batch that
- *            reaches batch_max_records or batch_max_bytes is loaded at once;
+ *            reaches batch_max_records or batch_max_bytes is loaded at once,
+ *            and every batch when all of them hold 4 x batch_max_bytes;
  *   poll     loads every batch older than batch_max_ms (call often: this is
  *            what makes rows visible within batch_max_ms of consumption);
  *   pending  the lowest offset of a partition that is buffered and not yet

@@ -240,7 +240,7 @@ static void test_two_processes(void) {
     CHECK_STR(q1(path, "SELECT group_concat(next_offset) FROM hookpipe_offsets"), "40,40");
 }
 
-enum { KILL_N = 3000, KILL_KEYS = 400 };
+enum { KILL_N = 8000, KILL_KEYS = 400 };
 
 /* the child: resumes at the stored offsets and loads the rest in batches */
 static void kill_child(const char *path) {
@@ -291,7 +291,7 @@ static void test_sigkill_exactly_once(void) {
         pid_t pid = fork();
         if (pid == 0)
             kill_child(path);
-        struct timespec ts = {0, (long)(5 + rand() % 40) * 1000000L};
+        struct timespec ts = {0, (long)(3 + rand() % 25) * 1000000L};
         nanosleep(&ts, NULL);
         int st = 0;
         if (waitpid(pid, &st, WNOHANG) == 0) {
@@ -329,7 +329,7 @@ static void test_sigkill_exactly_once(void) {
     CHECK_STR(q1(path, "SELECT count(DISTINCT v) FROM \"kn.data\""), want);
     snprintf(want, sizeof(want), "%d", 2 * KILL_N);
     CHECK_STR(q1(path, "SELECT count(*) FROM \"kn.data__l\""), want);
-    CHECK_STR(q1(path, "SELECT group_concat(next_offset) FROM hookpipe_offsets"), "3000,3000");
+    CHECK_STR(q1(path, "SELECT group_concat(next_offset) FROM hookpipe_offsets"), "8000,8000");
 }
 
 static void test_sink_batches(void) {
@@ -378,6 +378,23 @@ static void test_sink_batches(void) {
     CHECK_STR(q1(path, "SELECT count(*) FROM \"sk.data\""), "15");
     wh_sink_destroy(s);
     wh_sink_destroy(NULL);
+    /* many integrations below their own limit: the total bounds memory */
+    wh_sink_conf_t small = {.kind = WH_SINK_SQLITE, .location = path, .group = "g",
+                            .batch_max_bytes = 100};
+    s = wh_sink_new(&small, err, sizeof(err));
+    char names[8][8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(names[i], sizeof(names[i]), "m%d", i);
+        wh_integration_t mi = {names[i], &pk, 1};
+        char j[64];
+        int n = snprintf(j, sizeof(j), "{\"id\":%d,\"pad\":\"%040d\"}", i, 0);
+        wh_msg_t mm = {.topic = names[i], .partition = 0, .offset = 0, .value = j, .value_len = (size_t)n};
+        CHECK_INT(wh_sink_write(s, &mi, &mm, err, sizeof(err)), 0);
+    }
+    /* 8 x 52 bytes: the 8th write passed 400 bytes and loaded all */
+    CHECK_STR(q1(path, "SELECT count(*) FROM sqlite_master WHERE name GLOB 'm?.data'"), "8");
+    CHECK_INT(wh_sink_pending(s, "m0", 0), -1);
+    wh_sink_destroy(s);
 }
 
 int main(void) {
