@@ -418,12 +418,43 @@ def test_tls_listener(bin_dir, bootstrap, unique_name, tmp_path, secret_key):
 
 # --- Kafka over SASL ------------------------------------------------------------------
 
-def test_sasl_plain_listener(bin_dir, bootstrap, unique_name, tmp_path):
-    sasl = os.environ.get("HOOKPIPE_STACK_SASL_BOOTSTRAP")
-    if not sasl:
-        pytest.skip("the stack has no SASL listener (start it with HOOKPIPE_STACK_SASL_PORT)")
-    user = os.environ["HOOKPIPE_STACK_SASL_USER"]
-    password = os.environ["HOOKPIPE_STACK_SASL_PASSWORD"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def sasl_broker(tmp_path_factory, pg_url):
+    """(sasl bootstrap, plaintext bootstrap, user, password) of a broker with
+    the stack's opt-in SASL/PLAIN listener: the running stack's when it was
+    started with HOOKPIPE_STACK_SASL_PORT, else a Kafka-only stack of our own
+    (compose/local/stack with no programs and the running PostgreSQL), so
+    the listener is tested in every run."""
+    if os.environ.get("HOOKPIPE_STACK_SASL_BOOTSTRAP"):
+        yield (os.environ["HOOKPIPE_STACK_SASL_BOOTSTRAP"], os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+               os.environ["HOOKPIPE_STACK_SASL_USER"], os.environ["HOOKPIPE_STACK_SASL_PASSWORD"])
+        return
+    from test_gateway import free_port
+    run_dir = tmp_path_factory.mktemp("sasl-stack")
+    empty = tmp_path_factory.mktemp("no-programs")
+    env = {k: v for k, v in os.environ.items()
+           if k != "KAFKA_BOOTSTRAP_SERVERS" and not k.startswith("HOOKPIPE_STACK_")}
+    env.update(HOOKPIPE_RUN_DIR=str(run_dir), HOOKPIPE_BIN=str(empty), HOOKPIPE_PG_URL=pg_url,
+               HOOKPIPE_STACK_KAFKA_PORT=str(free_port()),
+               HOOKPIPE_STACK_CONTROLLER_PORT=str(free_port()),
+               HOOKPIPE_STACK_SASL_PORT=str(free_port()), HOOKPIPE_STACK_KAFKA_HEAP="384m")
+    stack = os.path.join(ROOT, "compose", "local", "stack")
+    try:
+        r = subprocess.run([stack, "up"], env=env, capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stderr
+        conf = dict(line.split("=", 1) for line in
+                    (run_dir / "stack.env").read_text().splitlines() if "=" in line)
+        yield (conf["HOOKPIPE_STACK_SASL_BOOTSTRAP"], conf["KAFKA_BOOTSTRAP_SERVERS"],
+               conf["HOOKPIPE_STACK_SASL_USER"], conf["HOOKPIPE_STACK_SASL_PASSWORD"])
+    finally:
+        subprocess.run([stack, "down", "--purge"], env=env, capture_output=True, timeout=120)
+
+
+def test_sasl_plain_listener(bin_dir, unique_name, tmp_path, sasl_broker):
+    sasl, bootstrap, user, password = sasl_broker
     x = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN",
          "-X", f"sasl.username={user}"]
     # the password through the environment, as an operator would (not in ps)
