@@ -11,6 +11,7 @@
 
 #include "../../sinks/sqlite_loader.h"
 #include "../../sinks/wh_sink.h"
+#include "../../sinks/wh_target.h"
 #include "harness.h"
 
 static char dir[64];
@@ -196,6 +197,47 @@ static void test_stale_catalog(void) {
     CHECK(sqlite_loader_new("/nonexistent/dir/x.db", "g", err, sizeof(err)) == NULL);
     CHECK(err[0] != '\0');
     sqlite_loader_destroy(NULL);
+}
+
+static void test_target_interface(void) {
+    /* the sink's target interface, driven as the consumer drives it */
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/target.db", dir);
+    wh_sink_conf_t conf = {.kind = WH_SINK_SQLITE, .location = path, .group = "g", .batch_max_ms = 1};
+    sink_target_t *t = wh_target_new(&conf, err, sizeof(err));
+    CHECK(t && wh_target_is(t));
+    if (!t)
+        return;
+    CHECK_INT(t->ops->open(t, "webhooks.tg", "tg", NULL, err, sizeof(err)), 0);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    rd_kafka_header_add(h, "hookpipe-sequence", -1, "1795724077123456789", -1);
+    rd_kafka_header_add(h, "hookpipe-received-at", -1, "2026-11-26T20:14:37.123456Z", -1);
+    sink_rec_t rec = {.topic = "webhooks.tg", .integration = "tg", .partition = 2, .offset = 41,
+                      .key = "k1", .key_len = 2, .headers = h};
+    const char *pk = "id";
+    const char *v = "{\"id\":7,\"n\":123456789012345678901234567890}";
+    CHECK_INT(t->ops->write(t, &rec, err, sizeof(err)), -1);
+    CHECK_INT(wh_target_write_json(t, &rec, v, strlen(v), &pk, 1, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->pending(t, "webhooks.tg", 2), 41);
+    struct timespec ts = {0, 5 * 1000000L};
+    nanosleep(&ts, NULL);
+    CHECK_INT(t->ops->poll(t, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->pending(t, "webhooks.tg", 2), -1);
+    CHECK_STR(q1(path, "SELECT n || ' ' || _sdc_sequence || ' ' || _sdc_received_at FROM \"tg.data\""),
+              "123456789012345678901234567890 1795724077123456789 2026-11-26 20:14:37.123456+00:00");
+    int64_t next = 0;
+    CHECK_INT(wh_target_assigned(t, "webhooks.tg", 2, &next, err, sizeof(err)), 0);
+    CHECK_INT(next, 42);
+    CHECK_INT(wh_target_assigned(t, "webhooks.tg", 0, &next, err, sizeof(err)), 1);
+    rec.offset = 42;
+    CHECK_INT(wh_target_write_json(t, &rec, v, strlen(v), &pk, 1, err, sizeof(err)), 0);
+    t->ops->close(t, "webhooks.tg");
+    CHECK_INT(t->ops->flush(t, err, sizeof(err)), 0);
+    CHECK_INT(wh_target_assigned(t, "webhooks.tg", 2, &next, err, sizeof(err)), 0);
+    CHECK_INT(next, 42);
+    rd_kafka_headers_destroy(h);
+    t->ops->destroy(t);
+    CHECK(!wh_target_is(NULL));
 }
 
 static void test_two_processes(void) {
@@ -410,6 +452,7 @@ int main(void) {
     TEST(test_sigkill_exactly_once);
     TEST(test_sink_batches);
     TEST(test_two_processes);
+    TEST(test_target_interface);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
