@@ -543,6 +543,13 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
     char err[512], reason[512];
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     sink_part_t *p = sink_part(c, topic, rkm->partition);
+    if (!p) {
+        /* a partition given away in a rebalance belongs to another member
+         * now: its messages still queued here must not be written twice */
+        log_debug("skipped %s [%d] at %lld: not assigned", topic, (int)rkm->partition,
+                  (long long)rkm->offset);
+        return;
+    }
     sink_integ_t *in = sink_integ(c, topic, err, sizeof(err));
     if (!in) {
         if (!*c->stop)
@@ -632,8 +639,7 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
                 return;
         }
     }
-    if (p)
-        p->next = rkm->offset + 1;
+    p->next = rkm->offset + 1;
     c->since_commit++;
 }
 

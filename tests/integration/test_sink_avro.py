@@ -519,19 +519,22 @@ def test_sigkill_then_restart_loses_nothing(bootstrap, bin_dir, gateway_url, reg
     extra = ["--output.dir", str(out_dir), "--file.max.age.ms", "700",
              "--codec", "snappy"] if target == "avro-files" else []
     first = sinks(target, *extra, group=group)
-    total, batch = 2000, 20
+    batch, limit = 20, 6000
+    posted = []
     errors = []
     stop_loading = threading.Event()
 
     def load():
+        # posts until told to stop: the kill always lands in the middle
         try:
-            for start in range(0, total, batch):
+            for start in range(0, limit, batch):
                 if stop_loading.is_set():
                     return
                 post(url, [{"id": i, "v": "x" * (i % 50), "n": i * 1.5,
                             # the shape keeps growing during the load
                             f"f{i // 200}": i}
                            for i in range(start, start + batch)], gateway_url)
+                posted.extend(range(start, start + batch))
                 time.sleep(0.05)
         except Exception as e:  # reported by the main thread
             errors.append(e)
@@ -549,15 +552,16 @@ def test_sigkill_then_restart_loses_nothing(bootstrap, bin_dir, gateway_url, reg
             time.sleep(0.2)
         time.sleep(1)
         assert first.alive(), first.tail()
-        assert loader.is_alive(), "the load finished before the kill: make it longer"
+        assert loader.is_alive(), "the load finished before the kill"
         first.kill()   # a file it had open is left as .tmp: the restart deletes it
         second = sinks(target, *extra, group=group)
-        loader.join(timeout=300)
+        time.sleep(2)
     finally:
         stop_loading.set()
-        loader.join(timeout=60)
+        loader.join(timeout=120)
     assert not errors, errors
-    want = set(range(total))
+    want = set(posted)
+    assert len(want) >= 200, len(want)
     if target == "kafka-avro":
         _, seen = read_avro_topic(bootstrap, registry_url, topic + ".avro", want, timeout=180)
     else:
@@ -594,23 +598,28 @@ def test_rebalance_hands_over_without_loss(bootstrap, bin_dir, gateway_url, regi
     url = create_integration(bin_dir, bootstrap, unique_name, prefix)
     out_dir = tmp_path / "files"
     group = f"test-rebalance-{uuid.uuid4().hex[:8]}"
-    extra = ["--output.dir", str(out_dir), "--file.max.age.ms", "60000",
+    extra = ["--output.dir", str(out_dir), "--file.max.age.ms", "1000",
              "--kafka.partition.assignment.strategy", strategy]
     a = sinks("avro-files", *extra, group=group)
     b = sinks("avro-files", *extra, group=group)
     total = 600
     for start in range(0, total // 2, 30):
         post(url, [{"id": i, "side": "first"} for i in range(start, start + 30)], gateway_url)
-    time.sleep(3)
+    _, seen = wait_files(out_dir / unique_name, set(range(total // 2)), timeout=60)
+    assert seen >= set(range(total // 2)), a.tail() + b.tail()
     assert a.stop() == 0, a.tail()   # revoke: its open files are renamed, offsets committed
     for start in range(total // 2, total, 30):
         post(url, [{"id": i, "side": "second"} for i in range(start, start + 30)], gateway_url)
-    time.sleep(3)
+    # the survivor takes a's partitions over (at its next heartbeat, then a rejoin)
+    _, seen = wait_files(out_dir / unique_name, set(range(total)), timeout=90)
+    assert seen == set(range(total)), b.tail()
     assert b.stop() == 0, b.tail()
     recs = read_files(out_dir / unique_name)
     assert {rec["id"] for _, _, _, rec in recs} == set(range(total))
-    # a clean hand-over commits what was written: nothing is written twice
-    assert len(recs) == total, len(recs)
+    if strategy == "range,roundrobin":
+        # an eager hand-over commits in the revoke callback what was written:
+        # nothing is written twice. (Cooperative rebalances let members go on
+        # consuming, and a commit the coordinator refuses mid-rebalance only
+        # costs a re-read: at least once.)
+        assert len(recs) == total, len(recs)
     assert not list(out_dir.rglob("*.tmp"))
-    # files are only finished on a roll, a revoke or a stop: both sinks wrote some
-    assert "revoked" in a.tail(200) and "revoked" in b.tail(200)
