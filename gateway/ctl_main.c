@@ -445,8 +445,14 @@ static int ctl_apply_signature(const cfg_t *cfg, integ_t *in) {
     char why[256];
     secret_key_t key;
     const char *scheme = cfg_str(cfg, "signature");
-    if (!scheme)
+    if (!scheme) {
+        if (cfg_str(cfg, "secret-file") || cfg_str(cfg, "secret-env") ||
+            cfg_str(cfg, "signature-header") || cfg_str(cfg, "signature-prefix")) {
+            ctl_fail("a signing secret or signature option without --signature SCHEME");
+            return -1;
+        }
         return 0;
+    }
     int sc = whsig_scheme_parse(scheme);
     if (sc <= 0) {
         ctl_fail("--signature '%s': one of standard, github, stripe, shopify, hmac", scheme);
