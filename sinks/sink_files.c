@@ -63,12 +63,17 @@ static int sink_files_fsync_dir(const char *path, char *errstr, size_t errstr_si
     return 0;
 }
 
-static int sink_files_mkdir(const char *path, char *errstr, size_t errstr_size) {
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+/* Creates path unless it exists; a new directory's entry is made durable
+ * by an fsync of `parent` (NULL: not needed). */
+static int sink_files_mkdir(const char *path, const char *parent, char *errstr,
+                            size_t errstr_size) {
+    if (mkdir(path, 0755) < 0) {
+        if (errno == EEXIST)
+            return 0;
         snprintf(errstr, errstr_size, "%s: mkdir: %s", path, strerror(errno));
         return -1;
     }
-    return 0;
+    return parent ? sink_files_fsync_dir(parent, errstr, errstr_size) : 0;
 }
 
 static sink_files_topic_t *sink_files_topic(sink_files_t *f, const char *topic) {
@@ -103,28 +108,28 @@ static int sink_files_roll(sink_files_t *f, size_t i, const char *why, char *err
     file->ocf = NULL;
     if (rc < 0)
         return -1;
-    /* a restarted sink may reopen at the same offset within one millisecond
-     * of an earlier run; never replace an existing file */
-    if (access(file->final_path, F_OK) == 0) {
-        size_t n = strlen(file->final_path) + 16;
-        char *alt = malloc(n);
-        if (!alt) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return -1;
-        }
-        for (int k = 2; k < 1000; k++) {
-            snprintf(alt, n, "%.*s_%d.avro", (int)(strlen(file->final_path) - 5),
-                     file->final_path, k);
-            if (access(alt, F_OK) != 0)
-                break;
-        }
-        free(file->final_path);
-        file->final_path = alt;
-    }
-    if (rename(file->tmp_path, file->final_path) < 0) {
-        snprintf(errstr, errstr_size, "rename %s: %s", file->tmp_path, strerror(errno));
+    /* never replace an existing file: a restarted sink (or another member
+     * during a hand-over) may open at the same offset in the same ms */
+    size_t n = strlen(file->final_path) + 16;
+    char *name = malloc(n);
+    if (!name) {
+        snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
+    snprintf(name, n, "%s", file->final_path);
+    for (int k = 2;; k++) {
+        if (renameat2(AT_FDCWD, file->tmp_path, AT_FDCWD, name, RENAME_NOREPLACE) == 0)
+            break;
+        if (errno != EEXIST || k >= 1000) {
+            snprintf(errstr, errstr_size, "rename %s: %s", file->tmp_path, strerror(errno));
+            free(name);
+            return -1;
+        }
+        snprintf(name, n, "%.*s_%d.avro", (int)(strlen(file->final_path) - 5),
+                 file->final_path, k);
+    }
+    free(file->final_path);
+    file->final_path = name;
     if (sink_files_fsync_dir(file->dir_path, errstr, errstr_size) < 0)
         return -1;
     log_info("wrote %s (%llu records, %llu bytes, %s)", file->final_path,
@@ -166,7 +171,7 @@ static int sink_files_open_file(sink_files_t *f, sink_files_topic_t *tp, const s
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (sink_files_mkdir(file->dir_path, errstr, errstr_size) < 0)
+    if (sink_files_mkdir(file->dir_path, f->dir, errstr, errstr_size) < 0)
         goto fail;
     file->ocf = sink_ocf_open(file->tmp_path, tp->schema, tp->schema_len, f->codec, 0, errstr,
                               errstr_size);
@@ -393,7 +398,7 @@ sink_target_t *sink_files_new(const sink_files_conf_t *conf, char *errstr, size_
     f->max_bytes = conf->max_bytes;
     f->max_age_ms = conf->max_age_ms;
     f->codec = conf->codec;
-    if (sink_files_mkdir(f->dir, errstr, errstr_size) < 0 ||
+    if (sink_files_mkdir(f->dir, NULL, errstr, errstr_size) < 0 ||
         sink_files_clean(f->dir, errstr, errstr_size) < 0) {
         sink_files_destroy(&f->base);
         return NULL;

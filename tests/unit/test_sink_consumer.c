@@ -168,6 +168,45 @@ static void test_files_pending_and_flush(void) {
     t->ops->destroy(t);
 }
 
+/* A finished file is never replaced: a name already taken gets a suffix. */
+static void test_files_never_replace(void) {
+    char dir[512], sub[600], err[256], names[8][256];
+    snprintf(dir, sizeof(dir), "%s/noreplace", tmpdir);
+    snprintf(sub, sizeof(sub), "%s/c", dir);
+    sink_files_conf_t conf = {dir, 0, 0, SINK_OCF_NULL};
+    sink_target_t *t = sink_files_new(&conf, err, sizeof(err));
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    sink_schema_t s1 = {1, schema_v1, sizeof(schema_v1) - 1};
+    CHECK_INT(t->ops->open(t, "webhooks.c", "c", &s1, err, sizeof(err)), 0);
+    CHECK_INT(write_rec(t, "webhooks.c", 0, 0, &s1, 0), 0);
+    /* take the final name of the open file (".<name>.tmp") first */
+    DIR *d = opendir(sub);
+    struct dirent *de;
+    char taken[1024] = "";
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp"))
+            snprintf(taken, sizeof(taken), "%s/%.*s", sub, (int)strlen(de->d_name) - 5,
+                     de->d_name + 1);
+    if (d)
+        closedir(d);
+    CHECK(taken[0] != 0);
+    FILE *f = fopen(taken, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("someone else's", f);
+        fclose(f);
+    }
+    CHECK_INT(t->ops->flush(t, err, sizeof(err)), 0);
+    CHECK_INT(list_files(sub, names, 8), 2);
+    CHECK(strstr(names[0], "_2.avro") != NULL || strstr(names[1], "_2.avro") != NULL);
+    struct stat st;
+    CHECK_INT(stat(taken, &st), 0);
+    CHECK_INT(st.st_size, 14);
+    t->ops->destroy(t);
+}
+
 static void test_files_roll_on_schema_size_age(void) {
     char dir[512], sub[600], err[256], names[32][256];
     snprintf(dir, sizeof(dir), "%s/roll", tmpdir);
@@ -586,6 +625,7 @@ int main(void) {
     log_init("test_sink_consumer", LOG_ERROR);
     TEST(test_files_pending_and_flush);
     TEST(test_files_roll_on_schema_size_age);
+    TEST(test_files_never_replace);
     if (mock_up() < 0) {
         fprintf(stderr, "mock cluster did not start\n");
         harness_failed++;
