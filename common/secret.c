@@ -117,8 +117,11 @@ char *secret_seal(const secret_key_t *key, const char *aad, const char *plain, s
         snprintf(errstr, errstr_size, "no randomness available for a nonce");
         return NULL;
     }
-    if (!(ct = malloc(len + SECRET_TAG)) ||
-        !(out = malloc(sizeof(SECRET_PREFIX) + SECRET_KID_HEX + 2 + 16 + 4 * ((len + SECRET_TAG + 2) / 3) + 1))) {
+    /* prefix, kid, two dots, 16 base64 characters of nonce, the ciphertext
+     * and tag in base64, NUL */
+    size_t out_size = sizeof(SECRET_PREFIX) + SECRET_KID_HEX + 2 + 16 +
+                      4 * ((len + SECRET_TAG + 2) / 3) + 1;
+    if (!(ct = malloc(len + SECRET_TAG)) || !(out = malloc(out_size))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }

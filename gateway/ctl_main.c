@@ -825,7 +825,9 @@ static int ctl_change_update(ctl_ctx_t *ctx, integ_t *in) {
     return 1;
 }
 
-static int ctl_cmd_signature_set(ctl_ctx_t *ctx) { return ctl_update(ctx, ctl_change_signature_set); }
+static int ctl_cmd_signature_set(ctl_ctx_t *ctx) {
+    return ctl_update(ctx, ctl_change_signature_set);
+}
 static int ctl_cmd_signature_clear(ctl_ctx_t *ctx) {
     return ctl_update(ctx, ctl_change_signature_clear);
 }

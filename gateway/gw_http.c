@@ -907,7 +907,8 @@ gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer
     pthread_mutex_init(&h->list_lock, NULL);
     if (conf->tls_cert) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(errstr, errstr_size, "tls.cert given but this libmicrohttpd has no TLS support");
+            snprintf(errstr, errstr_size,
+                     "tls.cert given but this libmicrohttpd has no TLS support");
             gw_http_destroy(h);
             return NULL;
         }

@@ -271,7 +271,8 @@ static void test_extras(void) {
          "header name must be 1..128 characters"},
         {"\"signature\":{\"scheme\":\"hmac\",\"secret\":\"s\",\"header\":\"X Sig\"}",
          "header name \"X Sig\" has a character not allowed in HTTP header names"},
-        {"\"signature\":{\"scheme\":\"hmac\",\"secret\":\"s\",\"header\":\"X\",\"encoding\":\"b32\"}",
+        {"\"signature\":{\"scheme\":\"hmac\",\"secret\":\"s\",\"header\":\"X\","
+         "\"encoding\":\"b32\"}",
          "signature.encoding \"b32\" is not hex or base64"},
         {"\"signature\":{\"scheme\":\"stripe\",\"secret\":\"s\",\"tolerance\":-1}",
          "signature.tolerance is not a non-negative integer"},
