@@ -253,7 +253,8 @@ int sink_ocf_append(sink_ocf_t *w, const void *datum, size_t len, char *errstr,
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    memcpy(w->buf + w->len, datum, len);
+    if (len > 0) /* an empty record (schema "null") leaves buf unallocated */
+        memcpy(w->buf + w->len, datum, len);
     w->len += len;
     w->count++;
     w->records++;
