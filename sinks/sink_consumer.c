@@ -1,6 +1,7 @@
 /* sink_consumer: consumer group, conversion, dead letters and durable-only commits. */
 #include "sink_consumer.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,12 @@ struct sink_consumer {
     volatile sig_atomic_t *stop;
     long long since_commit;
     int64_t last_commit_ms;
+    /* read by the metrics thread */
+    atomic_ullong n_consumed, n_written, n_rejected, n_versions, n_commits, n_commit_errors,
+        n_assigned;
 };
+
+#define SINK_COUNT(c, field) atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
 
 static int64_t sink_mono_ms(void) {
     struct timespec ts;
@@ -278,8 +284,10 @@ static int sink_commit(sink_consumer_t *c, const rd_kafka_topic_partition_list_t
         if (err) {
             log_warn("commit of %d partitions failed: %s (retried later)", tpl->cnt,
                      rd_kafka_err2str(err));
+            SINK_COUNT(c, n_commit_errors);
             rc = -1;
         } else {
+            SINK_COUNT(c, n_commits);
             for (int i = 0; i < tpl->cnt; i++) {
                 sink_part_t *p = sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition);
                 if (p)
@@ -351,6 +359,7 @@ static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 (sink_part_t){topic, tpl->elems[i].partition, -1, -1};
         }
         log_info("assigned %d partitions", tpl->cnt);
+        atomic_store_explicit(&c->n_assigned, c->nparts, memory_order_relaxed);
         sink_assign(c, rk, 1, tpl);
         return;
     }
@@ -378,6 +387,7 @@ static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
     }
     log_info("revoked %d partitions", tpl->cnt);
+    atomic_store_explicit(&c->n_assigned, c->nparts, memory_order_relaxed);
     sink_assign(c, rk, 0, tpl);
 }
 
@@ -437,6 +447,7 @@ static int sink_reject(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_mess
     rd_kafka_header_add(copy, SINK_REASON_HEADER, -1, reason, -1);
     log_warn("rejected %s [%d] at %lld: %s", in->topic, (int)rkm->partition,
              (long long)rkm->offset, reason);
+    SINK_COUNT(c, n_rejected);
     if (sink_kprod_produce(c->dlq, in->rejected, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
                            rkm->payload, rkm->len, copy, in->topic, rkm->partition, rkm->offset,
                            err, sizeof(err)) != 0) {
@@ -506,6 +517,7 @@ static int sink_register(sink_consumer_t *c, sink_integ_t *in, char *errstr,
                                                   errstr, errstr_size);
         if (rc == SINK_REG_OK) {
             in->schema_id = id;
+            SINK_COUNT(c, n_versions);
             log_info("%s: version %d registered as schema id %d", subject,
                      sink_conv_version(in->conv), id);
             return 0;
@@ -632,6 +644,8 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
             sink_fatal(c, "target write", err);
             return;
         }
+        if (wr == 0)
+            SINK_COUNT(c, n_written);
         if (wr > 0) {
             snprintf(reason, sizeof(reason), "target %s refused the record: %.400s",
                      c->target->ops->name, err);
@@ -758,8 +772,10 @@ int sink_consumer_run(sink_consumer_t *c, volatile sig_atomic_t *stop, char *err
     while (!*stop && !c->fatal) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 100);
         if (rkm) {
-            if (!rkm->err)
+            if (!rkm->err) {
+                SINK_COUNT(c, n_consumed);
                 sink_process(c, rkm, sink_now_us());
+            }
             else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consumer: %s", rd_kafka_message_errstr(rkm));
             rd_kafka_message_destroy(rkm);
@@ -782,6 +798,16 @@ int sink_consumer_run(sink_consumer_t *c, volatile sig_atomic_t *stop, char *err
         return -1;
     }
     return 0;
+}
+
+void sink_consumer_stats(const sink_consumer_t *c, sink_consumer_stats_t *out) {
+    out->consumed = atomic_load_explicit(&c->n_consumed, memory_order_relaxed);
+    out->written = atomic_load_explicit(&c->n_written, memory_order_relaxed);
+    out->rejected = atomic_load_explicit(&c->n_rejected, memory_order_relaxed);
+    out->versions = atomic_load_explicit(&c->n_versions, memory_order_relaxed);
+    out->commits = atomic_load_explicit(&c->n_commits, memory_order_relaxed);
+    out->commit_errors = atomic_load_explicit(&c->n_commit_errors, memory_order_relaxed);
+    out->assigned = atomic_load_explicit(&c->n_assigned, memory_order_relaxed);
 }
 
 void sink_consumer_destroy(sink_consumer_t *c) {

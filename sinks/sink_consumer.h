@@ -76,6 +76,20 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
 int sink_consumer_run(sink_consumer_t *c, volatile sig_atomic_t *stop, char *errstr,
                       size_t errstr_size);
 
+/* Counters since start, for GET /metrics. */
+typedef struct sink_consumer_stats {
+    unsigned long long consumed;   /* messages taken from the event topics */
+    unsigned long long written;    /* records handed to the target */
+    unsigned long long rejected;   /* records sent to <topic>.rejected */
+    unsigned long long versions;   /* schema versions registered */
+    unsigned long long commits;    /* successful offset commits */
+    unsigned long long commit_errors;
+    unsigned long long assigned;   /* partitions assigned now */
+} sink_consumer_stats_t;
+
+/* Reads the counters; safe from any thread while the consumer lives. */
+void sink_consumer_stats(const sink_consumer_t *c, sink_consumer_stats_t *out);
+
 /* Frees everything; does not flush. NULL is a no-op. */
 void sink_consumer_destroy(sink_consumer_t *c);
 

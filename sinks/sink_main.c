@@ -1,10 +1,12 @@
 /* hookpipe-sink: consumes the webhook event topics into Avro targets. */
+#include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
+#include "../gateway/gw_config.h"
 #include "log.h"
 #include "sink_consumer.h"
 #include "sink_files.h"
@@ -33,6 +35,8 @@ static const cfg_opt_t sink_opts[] = {
      "avro-files: roll a file this long after it opened"},
     {"codec", CFG_STR, "deflate", 0, -1, 0, "avro-files: null, deflate or snappy"},
     {"log.level", CFG_STR, "info", 0, -1, 0, "error, warn, info or debug"},
+    {"metrics.listen", CFG_STR, NULL, 0, -1, 0,
+     "host:port of GET /metrics (Prometheus text); unset: no listener"},
 };
 
 /* The registry calls of the consumer over sr_client, with the registry's
@@ -62,6 +66,69 @@ static int sink_reg_latest(void *opaque, const char *subject, int *id, char **sc
                                         errstr_size), 1);
 }
 
+/* GET /metrics: the consumer's counters in Prometheus' text format. */
+typedef struct sink_metrics {
+    const sink_consumer_t *consumer;
+    const char *target;
+} sink_metrics_t;
+
+static enum MHD_Result sink_metrics_handle(void *cls, struct MHD_Connection *conn,
+                                           const char *url, const char *method,
+                                           const char *version, const char *data,
+                                           size_t *data_size, void **state) {
+    (void)version;
+    (void)data;
+    (void)data_size;
+    (void)state;
+    sink_metrics_t *m = cls;
+    char body[2048];
+    unsigned status = MHD_HTTP_OK;
+    if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
+        status = MHD_HTTP_NOT_FOUND;
+        snprintf(body, sizeof(body), "not found\n");
+    } else {
+        sink_consumer_stats_t st;
+        sink_consumer_stats(m->consumer, &st);
+        snprintf(body, sizeof(body),
+                 "hookpipe_sink_consumed_total{target=\"%s\"} %llu\n"
+                 "hookpipe_sink_written_total{target=\"%s\"} %llu\n"
+                 "hookpipe_sink_rejected_total{target=\"%s\"} %llu\n"
+                 "hookpipe_sink_schema_versions_total{target=\"%s\"} %llu\n"
+                 "hookpipe_sink_commits_total{target=\"%s\"} %llu\n"
+                 "hookpipe_sink_commit_errors_total{target=\"%s\"} %llu\n"
+                 "hookpipe_sink_assigned_partitions{target=\"%s\"} %llu\n",
+                 m->target, st.consumed, m->target, st.written, m->target, st.rejected,
+                 m->target, st.versions, m->target, st.commits, m->target, st.commit_errors,
+                 m->target, st.assigned);
+    }
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+    if (!res)
+        return MHD_NO;
+    MHD_add_response_header(res, "Content-Type", "text/plain; version=0.0.4");
+    enum MHD_Result r = MHD_queue_response(conn, status, res);
+    MHD_destroy_response(res);
+    return r;
+}
+
+static struct MHD_Daemon *sink_metrics_start(const char *listen, sink_metrics_t *m,
+                                             char *errstr, size_t errstr_size) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (gw_config_addr(listen, &ss, &sl, errstr, errstr_size) < 0)
+        return NULL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, sink_metrics_handle, m,
+                                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                            MHD_OPTION_CONNECTION_LIMIT, 16U,
+                                            MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
+    if (!d)
+        snprintf(errstr, errstr_size, "cannot listen on %s", listen);
+    return d;
+}
+
 static volatile sig_atomic_t sink_stop;
 
 static void sink_on_signal(int sig) {
@@ -75,6 +142,7 @@ int main(int argc, char **argv) {
     sink_target_t *target = NULL;
     sink_consumer_t *consumer = NULL;
     sr_client_t *reg = NULL;
+    struct MHD_Daemon *metrics = NULL;
     cfg_t *cfg = cfg_new("hookpipe-sink", "--target kafka-avro|avro-files [options]",
                          sink_opts, sizeof(sink_opts) / sizeof(sink_opts[0]),
                          "HOOKPIPE_SINK");
@@ -171,7 +239,14 @@ int main(int argc, char **argv) {
         log_error("consumer: %s", err);
         goto out;
     }
-    log_info("target %s, group %s, registry %s", tname, group_id, url);
+    sink_metrics_t mctx = {consumer, tname};
+    const char *mlisten = cfg_str(cfg, "metrics.listen");
+    if (mlisten && !(metrics = sink_metrics_start(mlisten, &mctx, err, sizeof(err)))) {
+        log_error("metrics: %s", err);
+        goto out;
+    }
+    log_info("target %s, group %s, registry %s%s%s", tname, group_id, url,
+             mlisten ? ", metrics on " : "", mlisten ? mlisten : "");
     if (sink_consumer_run(consumer, &sink_stop, err, sizeof(err)) < 0) {
         log_error("stopped on error, nothing more committed: %s", err);
         goto out;
@@ -179,6 +254,8 @@ int main(int argc, char **argv) {
     log_info("stopped");
     rc = 0;
 out:
+    if (metrics)
+        MHD_stop_daemon(metrics);
     sink_consumer_destroy(consumer);
     if (target)
         target->ops->destroy(target);

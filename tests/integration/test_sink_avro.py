@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -461,7 +462,10 @@ def test_size_roll(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix,
 
 def test_no_primary_key(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix, unique_name):
     url = create_integration(bin_dir, bootstrap, unique_name, prefix, primary_key=False)
-    ka = sinks("kafka-avro")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        metrics = "127.0.0.1:%d" % sock.getsockname()[1]
+    ka = sinks("kafka-avro", "--metrics.listen", metrics)
     tags = {f"t{i}" for i in range(5)}
     post(url, [{"tag": t} for t in sorted(tags)], gateway_url)
     msgs, seen = read_avro_topic(bootstrap, registry_url, f"{prefix}{unique_name}.avro", tags,
@@ -471,6 +475,10 @@ def test_no_primary_key(bootstrap, bin_dir, gateway_url, registry_url, sinks, pr
         # the gateway's generated key becomes __sdc_primary_key
         assert rec["__sdc_primary_key"] == key.decode()
         uuid.UUID(rec["__sdc_primary_key"])
+    text = requests.get(f"http://{metrics}/metrics", timeout=10).text
+    counters = dict(line.split("} ") for line in text.splitlines())
+    assert int(counters['hookpipe_sink_written_total{target="kafka-avro"']) >= len(tags), text
+    assert int(counters['hookpipe_sink_assigned_partitions{target="kafka-avro"']) == 3, text
     assert ka.stop() == 0, ka.tail()
 
 
