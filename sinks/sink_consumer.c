@@ -12,6 +12,7 @@
 #include "log.h"
 #include "sink_conv.h"
 #include "sink_kafka_avro.h"
+#include "wh_target.h"
 
 #define SINK_CONSUMER_FLUSH_MS   120000
 #define SINK_CONSUMER_INTEG_MS   10000   /* bound on reading hookpipe.integrations */
@@ -30,6 +31,8 @@ typedef struct sink_integ {
     int schema_id;
     int opened;             /* the target has the current version */
     int has_pk;             /* the integration has a primary key */
+    char **pk;              /* its primary-key field names (npk; owned) */
+    size_t npk;
 } sink_integ_t;
 
 /* Per assigned partition. */
@@ -40,16 +43,18 @@ typedef struct sink_part {
     int64_t committed;      /* last offset we committed; -1 none */
 } sink_part_t;
 
-/* Last known primary key setting of an integration, from hookpipe.integrations. */
+/* Last known primary key of an integration, from hookpipe.integrations. */
 typedef struct sink_pk {
     char *name;
-    int has_pk;
+    char **pk;              /* field names, npk of them (0: none or deleted) */
+    size_t npk;
 } sink_pk_t;
 
 struct sink_consumer {
     rd_kafka_t *rk;
     sink_kprod_t *dlq;
     sink_target_t *target;
+    int warehouse;                /* wh_target_is(target): JSON, no Avro, no registry */
     sink_consumer_conf_t conf;
     char *group_id, *prefix;
     rd_kafka_conf_t *integ_conf;  /* template for the integrations reader */
@@ -91,23 +96,60 @@ static void sink_fatal(sink_consumer_t *c, const char *what, const char *why) {
     c->fatal = 1;
 }
 
-/* ---- hookpipe.integrations: whether an integration has a primary key ---- */
+/* ---- hookpipe.integrations: each integration's primary-key fields ---- */
 
-static void sink_pk_set(sink_consumer_t *c, const char *name, size_t len, int has_pk) {
+static void sink_names_free(char **v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* A copy of v[0..n) in *out (NULL when n is 0). 0, or -1 on out of memory. */
+static int sink_names_dup(char *const *v, size_t n, char ***out) {
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    char **d = calloc(n, sizeof(*d));
+    if (!d)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!(d[i] = strdup(v[i]))) {
+            sink_names_free(d, i);
+            return -1;
+        }
+    }
+    *out = d;
+    return 0;
+}
+
+/* Records name's primary-key fields (pk[0..npk) copied). On out of memory
+ * the integration stays unknown, so it is looked up again when needed. */
+static void sink_pk_set(sink_consumer_t *c, const char *name, size_t len, char *const *pk,
+                        size_t npk) {
+    char **copy;
+    if (sink_names_dup(pk, npk, &copy) < 0)
+        return;
     for (size_t i = 0; i < c->npks; i++) {
         if (strlen(c->pks[i].name) == len && memcmp(c->pks[i].name, name, len) == 0) {
-            c->pks[i].has_pk = has_pk;
+            sink_names_free(c->pks[i].pk, c->pks[i].npk);
+            c->pks[i].pk = copy;
+            c->pks[i].npk = npk;
             return;
         }
     }
     sink_pk_t *pks = realloc(c->pks, (c->npks + 1) * sizeof(*pks));
-    if (!pks)
+    if (!pks) {
+        sink_names_free(copy, npk);
         return;
-    c->pks = pks;
-    if ((pks[c->npks].name = strndup(name, len))) {
-        pks[c->npks].has_pk = has_pk;
-        c->npks++;
     }
+    c->pks = pks;
+    if (!(pks[c->npks].name = strndup(name, len))) {
+        sink_names_free(copy, npk);
+        return;
+    }
+    pks[c->npks].pk = copy;
+    pks[c->npks].npk = npk;
+    c->npks++;
 }
 
 /* Reads hookpipe.integrations from the start to its end (bounded in time)
@@ -147,12 +189,12 @@ static void sink_pk_scan(sink_consumer_t *c) {
         if (!rkm->err && rkm->key) {
             seen = rkm->offset + 1;
             if (!rkm->payload) {
-                sink_pk_set(c, rkm->key, rkm->key_len, 0);
+                sink_pk_set(c, rkm->key, rkm->key_len, NULL, 0);
             } else {
                 char e[256];
                 integ_t *in = integ_from_json(rkm->payload, rkm->len, e, sizeof(e));
                 if (in) {
-                    sink_pk_set(c, rkm->key, rkm->key_len, in->npk > 0);
+                    sink_pk_set(c, rkm->key, rkm->key_len, in->primary_key, in->npk);
                     integ_destroy(in);
                 }
             }
@@ -167,22 +209,30 @@ out:
     rd_kafka_destroy(rk);
 }
 
-static int sink_has_pk(sink_consumer_t *c, const char *name) {
+/* The primary-key fields of integration `name` (borrowed from c->pks until
+ * the next scan; *npk 0: none). An integration not seen yet (created while
+ * we run) makes us read hookpipe.integrations again. */
+static char **sink_pk_of(sink_consumer_t *c, const char *name, size_t *npk) {
     for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < c->npks; i++)
-            if (strcmp(c->pks[i].name, name) == 0)
-                return c->pks[i].has_pk;
+        for (size_t i = 0; i < c->npks; i++) {
+            if (strcmp(c->pks[i].name, name) == 0) {
+                *npk = c->pks[i].npk;
+                return c->pks[i].pk;
+            }
+        }
         if (pass == 0)
             sink_pk_scan(c);
     }
     log_warn("integration %s is not in %s: records get __sdc_primary_key from the key",
              name, INTEG_TOPIC);
-    return 0;
+    *npk = 0;
+    return NULL;
 }
 
 /* ---- state ---- */
 
 static int sink_seed(sink_consumer_t *c, sink_integ_t *in);
+static void sink_integ_free(sink_integ_t *in);
 
 static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *errstr,
                                 size_t errstr_size) {
@@ -205,18 +255,24 @@ static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *err
     }
     in->name = in->topic + strlen(c->prefix);
     in->schema_id = -1;
-    int has_pk = in->has_pk = sink_has_pk(c, in->name);
-    in->conv = sink_conv_new(in->name, has_pk, NULL, errstr, errstr_size);
-    if (!in->conv) {
-        free(in->topic);
-        free(in->rejected);
-        free(in);
+    size_t npk;
+    char **pk = sink_pk_of(c, in->name, &npk);
+    if (sink_names_dup(pk, npk, &in->pk) < 0) {
+        sink_integ_free(in);
+        goto nomem;
+    }
+    in->npk = npk;
+    int has_pk = in->has_pk = npk > 0;
+    /* the warehouse lays out the JSON itself: no converter, no registry */
+    if (!c->warehouse && !(in->conv = sink_conv_new(in->name, has_pk, NULL, errstr,
+                                                    errstr_size))) {
+        sink_integ_free(in);
         return NULL;
     }
     log_info("integration %s: topic %s, %s", in->name, topic,
              has_pk ? "primary key" : "no primary key (__sdc_primary_key)");
     c->integs[c->ninteg++] = in;
-    if (sink_seed(c, in) < 0) {
+    if (!c->warehouse && sink_seed(c, in) < 0) {
         snprintf(errstr, errstr_size, "stopping");
         return NULL;
     }
@@ -228,6 +284,7 @@ nomem:
 
 static void sink_integ_free(sink_integ_t *in) {
     sink_conv_destroy(in->conv);
+    sink_names_free(in->pk, in->npk);
     free(in->topic);
     free(in->rejected);
     free(in);
@@ -338,11 +395,28 @@ static void sink_assign(sink_consumer_t *c, rd_kafka_t *rk, int assign,
     }
 }
 
+/* A warehouse keeps the next offset with its rows: start a newly assigned
+ * partition there (the same list goes to assign and incremental_assign). */
+static void sink_stored_offset(sink_consumer_t *c, rd_kafka_topic_partition_t *tp) {
+    char err[512];
+    int64_t next;
+    int rc = wh_target_assigned(c->target, tp->topic, tp->partition, &next, err, sizeof(err));
+    if (rc < 0) {
+        sink_fatal(c, "stored offset", err);
+    } else if (rc == 0) {
+        tp->offset = next;
+        log_info("%s [%d]: starting at %lld, stored with the rows", tp->topic,
+                 (int)tp->partition, (long long)next);
+    }
+}
+
 static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t *tpl, void *opaque) {
     sink_consumer_t *c = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < tpl->cnt; i++) {
+            if (c->warehouse)
+                sink_stored_offset(c, &tpl->elems[i]);
             if (sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition))
                 continue;
             sink_part_t *parts = realloc(c->parts, (c->nparts + 1) * sizeof(*parts));
@@ -549,6 +623,31 @@ static int sink_conv_reset(sink_consumer_t *c, sink_integ_t *in) {
 
 #define SINK_REGISTER_ATTEMPTS 5
 
+/* Hands one message to a warehouse target as JSON; a message with no value
+ * is dead-lettered (there is nothing to lay out). */
+static void sink_write_json(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_message_t *rkm,
+                            const rd_kafka_headers_t *hdrs) {
+    char err[512];
+    if (!rkm->payload) {
+        sink_reject(c, in, rkm, hdrs, "message has no value");
+        return;
+    }
+    sink_rec_t rec = {
+        .topic = in->topic, .integration = in->name, .partition = rkm->partition,
+        .offset = rkm->offset, .key = rkm->key, .key_len = rkm->key_len, .headers = hdrs,
+    };
+    rd_kafka_timestamp_type_t tstype;
+    rec.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
+    if (wh_target_write_json(c->target, &rec, rkm->payload, rkm->len,
+                             (const char *const *)in->pk, in->npk, err, sizeof(err)) < 0) {
+        sink_fatal(c, "target write", err);
+        return;
+    }
+    /* the target forgets what it buffered for a topic we no longer read */
+    in->opened = 1;
+    SINK_COUNT(c, n_written);
+}
+
 /* Converts and writes one message; every outcome advances the partition
  * (written, or dead-lettered), except a fatal error. */
 static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int64_t batched_at) {
@@ -571,6 +670,14 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         hdrs = NULL;
+    if (c->warehouse) {
+        sink_write_json(c, in, rkm, hdrs);
+        if (!c->fatal) {
+            p->next = rkm->offset + 1;
+            c->since_commit++;
+        }
+        return;
+    }
     sink_sys_t sys;
     sink_sys_from(rkm, hdrs, batched_at, &sys);
     int rc = SINK_REJECT;
@@ -696,6 +803,7 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
         return NULL;
     }
     c->target = target;
+    c->warehouse = wh_target_is(target);
     c->conf = *conf;
     c->group_id = strdup(conf->group_id);
     c->prefix = strdup(conf->topic_prefix);
@@ -824,8 +932,10 @@ void sink_consumer_destroy(sink_consumer_t *c) {
     for (size_t i = 0; i < c->nparts; i++)
         free(c->parts[i].topic);
     free(c->parts);
-    for (size_t i = 0; i < c->npks; i++)
+    for (size_t i = 0; i < c->npks; i++) {
         free(c->pks[i].name);
+        sink_names_free(c->pks[i].pk, c->pks[i].npk);
+    }
     free(c->pks);
     free(c->group_id);
     free(c->prefix);

@@ -13,6 +13,14 @@
  * a record that cannot be converted goes to <topic>.rejected with the
  * original key, value and headers plus hookpipe-reject-reason.
  *
+ * A warehouse target (wh_target_is) gets instead the message's JSON value
+ * and the integration's primary-key field names through
+ * wh_target_write_json: no conversion, no registry (conf->registry may be
+ * all NULL). The field names come from hookpipe.integrations, read at start
+ * and again when a topic of an integration not seen yet appears. A newly
+ * assigned partition starts at the offset stored with the rows
+ * (wh_target_assigned), on the eager and the cooperative path alike.
+ *
  * Offsets: auto commit is off. The committed offset of a partition is the
  * lowest of (next offset to process, the target's lowest pending offset,
  * the dead-letter producer's lowest unacknowledged offset), so nothing is
@@ -59,7 +67,8 @@ typedef struct sink_consumer_conf {
     const char *topic_prefix;     /* e.g. "webhooks." */
     long long batch_max_records;  /* commit at least every this many records */
     long long batch_max_ms;       /* ... and at least this often */
-    sink_registry_t registry;     /* copied; opaque is borrowed */
+    sink_registry_t registry;     /* copied; opaque is borrowed; unused (may be
+                                     all NULL) for a warehouse target */
 } sink_consumer_conf_t;
 
 typedef struct sink_consumer sink_consumer_t;

@@ -1,4 +1,5 @@
-/* hookpipe-sink: consumes the webhook event topics into Avro targets. */
+/* hookpipe-sink: consumes the webhook event topics into Avro targets
+ * (kafka-avro, avro-files) or warehouse tables (postgres, sqlite). */
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,23 +13,33 @@
 #include "sink_files.h"
 #include "sink_kafka_avro.h"
 #include "sink_ocf.h"
+#include "wh_target.h"
 #include "../schema-registry/sr_client.h"
 
 static const cfg_opt_t sink_opts[] = {
-    {"target", CFG_STR, NULL, 0, -1, 0, "kafka-avro or avro-files (required)"},
+    {"target", CFG_STR, NULL, 0, -1, 0,
+     "kafka-avro, avro-files, postgres or sqlite (required)"},
     {"group.id", CFG_STR, NULL, 0, -1, 0, "consumer group (default hookpipe-sink-<target>)"},
     {"topic.prefix", CFG_STR, "webhooks.", 0, -1, 0,
      "event topics are <prefix><integration>"},
     {"registry.url", CFG_STR, NULL, 0, -1, 0,
-     "schema registry (default $HOOKPIPE_REGISTRY_URL)"},
+     "kafka-avro, avro-files: schema registry (default $HOOKPIPE_REGISTRY_URL)"},
     {"registry.user", CFG_STR, NULL, 0, -1, 0, "registry basic-auth user"},
     {"registry.password", CFG_STR, NULL, 0, -1, 1, "registry basic-auth password"},
     {"registry.ca.file", CFG_STR, NULL, 0, -1, 0,
      "PEM CA bundle for an https registry (default: the system's)"},
     {"batch.max.records", CFG_INT, "10000", 1, 100000000, 0,
-     "commit durable offsets at least every this many records"},
-    {"batch.max.ms", CFG_INT, "1000", 10, 3600000, 0,
-     "commit durable offsets at least this often"},
+     "commit durable offsets at least every this many records; postgres, sqlite: "
+     "load a batch of an integration at this many records"},
+    {"batch.max.ms", CFG_INT, "500", 10, 3600000, 0,
+     "commit durable offsets at least this often; postgres, sqlite: load a batch "
+     "this old (rows visible within about this time)"},
+    {"batch.max.bytes", CFG_INT, "16m", 1024, 1LL << 34, 0,
+     "postgres, sqlite: load a batch of an integration at this many payload bytes"},
+    {"pg.url", CFG_STR, NULL, 0, -1, 1,
+     "postgres: postgresql:// URL of the warehouse (default $HOOKPIPE_PG_URL)"},
+    {"sqlite.path", CFG_STR, "hookpipe.db", 0, -1, 0,
+     "sqlite: database file (created if missing)"},
     {"output.dir", CFG_STR, NULL, 0, -1, 0, "avro-files: directory of the files"},
     {"file.max.bytes", CFG_INT, "128m", 1024, 1LL << 40, 0, "avro-files: roll at this size"},
     {"file.max.age.ms", CFG_INT, "60000", 100, 86400000, 0,
@@ -143,7 +154,8 @@ int main(int argc, char **argv) {
     sink_consumer_t *consumer = NULL;
     sr_client_t *reg = NULL;
     struct MHD_Daemon *metrics = NULL;
-    cfg_t *cfg = cfg_new("hookpipe-sink", "--target kafka-avro|avro-files [options]",
+    cfg_t *cfg = cfg_new("hookpipe-sink",
+                         "--target kafka-avro|avro-files|postgres|sqlite [options]",
                          sink_opts, sizeof(sink_opts) / sizeof(sink_opts[0]),
                          "HOOKPIPE_SINK");
     if (!cfg) {
@@ -172,22 +184,42 @@ int main(int argc, char **argv) {
         goto out;
     }
     const char *tname = cfg_str(cfg, "target");
-    if (!tname || (strcmp(tname, "kafka-avro") != 0 && strcmp(tname, "avro-files") != 0)) {
-        fprintf(stderr, "hookpipe-sink: --target must be kafka-avro or avro-files\n");
+    if (!tname || (strcmp(tname, "kafka-avro") != 0 && strcmp(tname, "avro-files") != 0 &&
+                   strcmp(tname, "postgres") != 0 && strcmp(tname, "sqlite") != 0)) {
+        fprintf(stderr,
+                "hookpipe-sink: --target must be kafka-avro, avro-files, postgres or sqlite\n");
         goto out;
     }
+    int warehouse = strcmp(tname, "postgres") == 0 || strcmp(tname, "sqlite") == 0;
     int codec = sink_ocf_codec_parse(cfg_str(cfg, "codec"));
     if (codec < 0) {
         fprintf(stderr, "hookpipe-sink: codec: unknown codec '%s' (null, deflate, snappy)\n",
                 cfg_str(cfg, "codec"));
         goto out;
     }
+    /* the warehouse targets lay out the JSON themselves: no registry */
     const char *url = cfg_str(cfg, "registry.url");
     if (!url)
         url = getenv("HOOKPIPE_REGISTRY_URL");
-    if (!url || !*url) {
+    if (!warehouse && (!url || !*url)) {
         fprintf(stderr, "hookpipe-sink: registry.url (or HOOKPIPE_REGISTRY_URL) is required\n");
         goto out;
+    }
+    const char *where = NULL;
+    if (strcmp(tname, "postgres") == 0) {
+        where = cfg_str(cfg, "pg.url");
+        if (!where)
+            where = getenv("HOOKPIPE_PG_URL");
+        if (!where || !*where) {
+            fprintf(stderr, "hookpipe-sink: pg.url (or HOOKPIPE_PG_URL) is required\n");
+            goto out;
+        }
+    } else if (strcmp(tname, "sqlite") == 0) {
+        where = cfg_str(cfg, "sqlite.path");
+        if (!where || !*where) {
+            fprintf(stderr, "hookpipe-sink: sqlite.path must not be empty\n");
+            goto out;
+        }
     }
     char group[256];
     snprintf(group, sizeof(group), "hookpipe-sink-%s", tname);
@@ -203,17 +235,30 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    sr_client_conf_t rc_conf = {
-        .url = url,
-        .username = cfg_str(cfg, "registry.user"),
-        .password = cfg_str(cfg, "registry.password"),
-        .ca_file = cfg_str(cfg, "registry.ca.file"),
-    };
-    if (!(reg = sr_client_new(&rc_conf, err, sizeof(err)))) {
-        log_error("registry: %s", err);
-        goto out;
+    if (!warehouse) {
+        sr_client_conf_t rc_conf = {
+            .url = url,
+            .username = cfg_str(cfg, "registry.user"),
+            .password = cfg_str(cfg, "registry.password"),
+            .ca_file = cfg_str(cfg, "registry.ca.file"),
+        };
+        if (!(reg = sr_client_new(&rc_conf, err, sizeof(err)))) {
+            log_error("registry: %s", err);
+            goto out;
+        }
     }
-    if (strcmp(tname, "kafka-avro") == 0) {
+    if (warehouse) {
+        wh_sink_conf_t wc = {
+            .kind = strcmp(tname, "postgres") == 0 ? WH_SINK_POSTGRES : WH_SINK_SQLITE,
+            .location = where,
+            .group = group_id,
+            .batch_max_records = (size_t)cfg_int(cfg, "batch.max.records"),
+            .batch_max_bytes = (size_t)cfg_int(cfg, "batch.max.bytes"),
+            .batch_max_ms = (int)cfg_int(cfg, "batch.max.ms"),
+            .stop = &sink_stop,
+        };
+        target = wh_target_new(&wc, err, sizeof(err));
+    } else if (strcmp(tname, "kafka-avro") == 0) {
         target = sink_kafka_avro_new(cfg, err, sizeof(err));
     } else {
         sink_files_conf_t fc = {
@@ -233,8 +278,9 @@ int main(int argc, char **argv) {
         .topic_prefix = cfg_str(cfg, "topic.prefix"),
         .batch_max_records = cfg_int(cfg, "batch.max.records"),
         .batch_max_ms = cfg_int(cfg, "batch.max.ms"),
-        .registry = {sink_reg_register, sink_reg_latest, reg},
     };
+    if (reg)
+        cc.registry = (sink_registry_t){sink_reg_register, sink_reg_latest, reg};
     if (!(consumer = sink_consumer_new(cfg, &cc, target, err, sizeof(err)))) {
         log_error("consumer: %s", err);
         goto out;
@@ -245,7 +291,10 @@ int main(int argc, char **argv) {
         log_error("metrics: %s", err);
         goto out;
     }
-    log_info("target %s, group %s, registry %s%s%s", tname, group_id, url,
+    /* a PostgreSQL URL may hold a password: name the target only */
+    log_info("target %s, group %s, %s %s%s%s", tname, group_id,
+             warehouse ? "database" : "registry",
+             !warehouse ? url : strcmp(tname, "sqlite") == 0 ? where : "from pg.url",
              mlisten ? ", metrics on " : "", mlisten ? mlisten : "");
     if (sink_consumer_run(consumer, &sink_stop, err, sizeof(err)) < 0) {
         log_error("stopped on error, nothing more committed: %s", err);
