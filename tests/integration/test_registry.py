@@ -479,11 +479,19 @@ def compacted_copy(bootstrap, topic):
     for off, key, value in records:
         last[key] = off
     out = unique_topic()
+    # create it first: a broker need not auto-create topics (the test stack's
+    # does not), and a produce to a missing topic fails only per message
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(out, 1, -1, config={"cleanup.policy": "compact"})])[out].result(30)
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    errors = []
     for off, key, value in records:
         if last[key] == off:
-            p.produce(out, key=key, value=value, partition=0)
+            p.produce(out, key=key, value=value, partition=0,
+                      on_delivery=lambda err, msg: err and errors.append(err))
     assert p.flush(30) == 0
+    assert not errors, errors[:3]
     return out, len(records), len(last)
 
 
