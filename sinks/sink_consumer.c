@@ -623,15 +623,13 @@ static int sink_conv_reset(sink_consumer_t *c, sink_integ_t *in) {
 
 #define SINK_REGISTER_ATTEMPTS 5
 
-/* Hands one message to a warehouse target as JSON; a message with no value
- * is dead-lettered (there is nothing to lay out). */
+/* Hands one message to a warehouse target as JSON. Every message goes
+ * there, one with no value or invalid JSON included (the warehouse puts it
+ * in _sdc_rejected): so its offset is stored with the rows, and a restart
+ * neither loses nor repeats its rejection. */
 static void sink_write_json(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_message_t *rkm,
                             const rd_kafka_headers_t *hdrs) {
     char err[512];
-    if (!rkm->payload) {
-        sink_reject(c, in, rkm, hdrs, "message has no value");
-        return;
-    }
     sink_rec_t rec = {
         .topic = in->topic, .integration = in->name, .partition = rkm->partition,
         .offset = rkm->offset, .key = rkm->key, .key_len = rkm->key_len, .headers = hdrs,

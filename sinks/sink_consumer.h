@@ -16,8 +16,11 @@
  * A warehouse target (wh_target_is) gets instead the message's JSON value
  * and the integration's primary-key field names through
  * wh_target_write_json: no conversion, no registry (conf->registry may be
- * all NULL). The field names come from hookpipe.integrations, read at start
- * and again when a topic of an integration not seen yet appears. A newly
+ * all NULL); every message goes there, one with no value or invalid JSON
+ * too (it lands in _sdc_rejected with its offset stored with the rows, not
+ * in <topic>.rejected). The field names come from hookpipe.integrations,
+ * read at start and again when a topic of an integration not seen yet
+ * appears. A newly
  * assigned partition starts at the offset stored with the rows
  * (wh_target_assigned), on the eager and the cooperative path alike.
  *

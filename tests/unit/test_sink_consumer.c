@@ -1,11 +1,13 @@
 /* Unit tests for the sink's client-side logic: the avro-files target's rolls
  * and pending offsets, the tracking producer and the whole consumer loop on
- * librdkafka's mock cluster (with an in-memory registry). */
+ * librdkafka's mock cluster (with an in-memory registry), and the consumer
+ * driving a warehouse (sqlite) target. */
 #include <avro.h>
 #include <dirent.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,10 +15,12 @@
 
 #include "cfg.h"
 #include "harness.h"
+#include "integ.h"
 #include "log.h"
 #include "../../sinks/sink_consumer.h"
 #include "../../sinks/sink_files.h"
 #include "../../sinks/sink_kafka_avro.h"
+#include "../../sinks/wh_target.h"
 
 static char tmpdir[] = "/tmp/test_sink_consumer.XXXXXX";
 
@@ -462,7 +466,13 @@ static int count_messages(const char *topic, int partitions, char *reason, size_
     return n;
 }
 
+static void produce_to(const char *topic, int32_t partition, const char *key, const char *val);
+
 static void produce_json(int32_t partition, const char *key, const char *val) {
+    produce_to("webhooks.shop", partition, key, val);
+}
+
+static void produce_to(const char *topic, int32_t partition, const char *key, const char *val) {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), err,
@@ -472,8 +482,9 @@ static void produce_json(int32_t partition, const char *key, const char *val) {
     if (!prod)
         return;
     CHECK_INT(rd_kafka_producev(
-                  prod, RD_KAFKA_V_TOPIC("webhooks.shop"), RD_KAFKA_V_PARTITION(partition),
-                  RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)val, strlen(val)),
+                  prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                  RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                  RD_KAFKA_V_VALUE((void *)val, val ? strlen(val) : 0),
                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                   RD_KAFKA_V_HEADER("hookpipe-received-at", "2026-11-26T20:14:37.123456Z", -1),
                   RD_KAFKA_V_HEADER("hookpipe-sequence", "1795725050119600885", -1),
@@ -617,6 +628,118 @@ out:
     cfg_destroy(cfg);
 }
 
+/* One integer from a query on the SQLite file; -1 on error. */
+static long long sqlite_count(const char *path, const char *sql) {
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The consumer with a warehouse target: the primary-key field names come
+ * from hookpipe.integrations (an integration the consumer has not seen is
+ * looked up when its topic appears), no registry is used, and a partition
+ * starts from the offset stored with the rows, not from Kafka's. */
+static void test_consumer_warehouse(void) {
+    char err[512], db[512], integ_key[] = "wh";
+    snprintf(db, sizeof(db), "%s/wh.db", tmpdir);
+    rd_kafka_mock_topic_create(mock, "webhooks.wh", 2, 1);
+    rd_kafka_mock_topic_create(mock, "webhooks.wh.rejected", 2, 1);
+    rd_kafka_mock_topic_create(mock, "hookpipe.integrations", 1, 1);
+    char *pk[] = {"id"};
+    integ_t in = {.name = "wh", .display_name = "wh", .client_id = "1", .topic = "webhooks.wh",
+                  .rejected_topic = "webhooks.wh.rejected", .primary_key = pk, .npk = 1};
+    char *rec = integ_to_json(&in);
+    CHECK(rec != NULL);
+    produce_to(INTEG_TOPIC, 0, integ_key, rec);
+    free(rec);
+    /* ids 0..9, id 3 twice, and one without a value */
+    for (int i = 0; i < 12; i++) {
+        char key[32], val[128];
+        int id = i == 10 ? 3 : i;
+        snprintf(key, sizeof(key), "%d", id);
+        snprintf(val, sizeof(val), "{\"id\":%d,\"n\":%d,\"o\":{\"a\":[1,2]}}", id, i);
+        produce_to("webhooks.wh", id % 2, key, i == 11 ? NULL : val);
+    }
+    cfg_t *cfg = mock_cfg();
+    cfg_set(cfg, "kafka.topic.metadata.refresh.interval.ms", "500", err, sizeof(err));
+    cfg_set(cfg, "kafka.session.timeout.ms", "6000", err, sizeof(err));
+    cfg_set(cfg, "kafka.max.poll.interval.ms", "6000", err, sizeof(err));
+    volatile sig_atomic_t never = 0;
+    wh_sink_conf_t wc = {.kind = WH_SINK_SQLITE, .location = db, .group = "g-wh",
+                         .batch_max_ms = 50, .stop = &never};
+    sink_target_t *t = wh_target_new(&wc, err, sizeof(err));
+    CHECK(t != NULL);
+    CHECK(wh_target_is(t));
+    /* no registry at all */
+    sink_consumer_conf_t cc = {.group_id = "g-wh-kafka", .topic_prefix = "webhooks.",
+                               .batch_max_records = 5, .batch_max_ms = 100};
+    run_arg_t arg = {0};
+    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    CHECK(arg.c != NULL);
+    if (!arg.c) {
+        fprintf(stderr, "consumer: %s\n", err);
+        goto out;
+    }
+    pthread_t th;
+    pthread_create(&th, NULL, run_thread, &arg);
+    const char *loaded = "SELECT COALESCE(SUM(next_offset), 0) FROM hookpipe_offsets "
+                         "WHERE consumer_group = 'g-wh' AND topic = 'webhooks.wh'";
+    for (int i = 0; i < 300 && sqlite_count(db, loaded) < 12; i++)
+        sleep_ms(100);
+    arg.stop = 1;
+    pthread_join(th, NULL);
+    CHECK_INT(arg.rc, 0);
+    CHECK_INT(sqlite_count(db, loaded), 12);
+    CHECK_INT(sqlite_count(db, "SELECT COUNT(*) FROM \"wh.data\""), 10);
+    /* keyed by the field "id", not by __sdc_primary_key */
+    CHECK_INT(sqlite_count(db, "SELECT pk FROM pragma_table_info('wh.data') WHERE name = 'id'"),
+              1);
+    /* the update of id 3 carries the same _sdc_sequence: not newer, so
+     * the first row stays */
+    CHECK_INT(sqlite_count(db, "SELECT n FROM \"wh.data\" WHERE id = 3"), 3);
+    CHECK_INT(sqlite_count(db, "SELECT COUNT(*) FROM \"wh.data__o__a\""), 20);
+    /* the message without a value is rejected in the warehouse, where its
+     * offset is stored with the rows */
+    CHECK_INT(sqlite_count(db, "SELECT COUNT(*) FROM \"wh._sdc_rejected\""), 1);
+    CHECK_INT(count_messages("webhooks.wh.rejected", 2, NULL, 0), 0);
+    sink_consumer_stats_t st;
+    sink_consumer_stats(arg.c, &st);
+    CHECK((long long)st.written >= 12); /* and webhooks.shop's records */
+    CHECK_INT((long long)st.versions, 0);
+
+    /* another Kafka group, the same warehouse: it starts where the rows
+     * end, so only the two new records are handed to the target */
+    produce_to("webhooks.wh", 0, "20", "{\"id\":20}");
+    produce_to("webhooks.wh", 1, "21", "{\"id\":21}");
+    sink_consumer_destroy(arg.c);
+    cc.group_id = "g-wh-kafka-2";
+    arg = (run_arg_t){0};
+    arg.c = sink_consumer_new(cfg, &cc, t, err, sizeof(err));
+    CHECK(arg.c != NULL);
+    if (!arg.c)
+        goto out;
+    pthread_create(&th, NULL, run_thread, &arg);
+    for (int i = 0; i < 300 && sqlite_count(db, loaded) < 14; i++)
+        sleep_ms(100);
+    arg.stop = 1;
+    pthread_join(th, NULL);
+    CHECK_INT(arg.rc, 0);
+    CHECK_INT(sqlite_count(db, "SELECT COUNT(*) FROM \"wh.data\""), 12);
+    sink_consumer_stats(arg.c, &st);
+    CHECK_INT((long long)st.written, 2);
+out:
+    sink_consumer_destroy(arg.c);
+    if (t)
+        t->ops->destroy(t);
+    cfg_destroy(cfg);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -632,6 +755,7 @@ int main(void) {
     } else {
         TEST(test_kprod_tracks_acks_and_failures);
         TEST(test_consumer_end_to_end);
+        TEST(test_consumer_warehouse);
     }
     if (mock)
         rd_kafka_mock_cluster_destroy(mock);
