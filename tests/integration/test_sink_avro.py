@@ -442,17 +442,35 @@ def test_size_roll(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix,
                    unique_name):
     url = create_integration(bin_dir, bootstrap, unique_name, prefix)
     out_dir = tmp_path / "files"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        metrics = "127.0.0.1:%d" % sock.getsockname()[1]
     fs = sinks("avro-files", "--output.dir", str(out_dir), "--file.max.bytes", "4096",
-               "--file.max.age.ms", "600000", "--codec", "null")
+               "--file.max.age.ms", "600000", "--codec", "null", "--metrics.listen", metrics)
     ids = set(range(1, 201))
     for start in range(1, 201, 50):
         post(url, [{"id": i, "pad": "p" * 100} for i in range(start, start + 50)], gateway_url)
-    # size alone rolls files; what is left open is renamed by SIGTERM's flush
+    # size alone rolls files; what is left open is renamed by SIGTERM's flush,
+    # so stop only once every record was consumed (on a busy machine the
+    # third file can come before the last records)
     deadline = time.monotonic() + 60
     mine = out_dir / unique_name
-    while time.monotonic() < deadline and len(list(mine.rglob("*.avro"))) < 3:
+
+    def consumed():
+        try:
+            text = requests.get(f"http://{metrics}/metrics", timeout=5).text
+        except requests.ConnectionError:
+            return 0
+        for line in text.splitlines():
+            if line.startswith("hookpipe_sink_consumed_total"):
+                return int(line.split()[-1])
+        return 0
+
+    while time.monotonic() < deadline and (len(list(mine.rglob("*.avro"))) < 3
+                                           or consumed() < len(ids)):
         time.sleep(0.5)
     assert len(list(mine.rglob("*.avro"))) >= 3, fs.tail()
+    assert consumed() >= len(ids), fs.tail()
     assert fs.stop() == 0, fs.tail()
     recs = read_files(mine)
     assert ids <= {rec["id"] for _, _, _, rec in recs}
