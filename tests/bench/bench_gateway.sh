@@ -108,8 +108,8 @@ kill -TERM "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
 
 # (c) the real broker, through the local stack on ports of its own
 export HOOKPIPE_RUN_DIR=$work/stack HOOKPIPE_STACK_KAFKA_PORT=$(free_port) HOOKPIPE_STACK_CONTROLLER_PORT=$(free_port) \
-       HOOKPIPE_STACK_GATEWAY_PORT=$(free_port) HOOKPIPE_STACK_METRICS_PORT=$(free_port) HOOKPIPE_STACK_REGISTRY_PORT=$(free_port)
-compose/local/stack up >/dev/null 2>&1
+       HOOKPIPE_STACK_GATEWAY_PORT=$(free_port) HOOKPIPE_STACK_METRICS_PORT=$(free_port) HOOKPIPE_STACK_REGISTRY_PORT=$(free_port) HOOKPIPE_STACK_PG_PORT=$(free_port)
+compose/local/stack up > "$work/stack.log" 2>&1 || { tail -n 20 "$work/stack.log" >&2; exit 1; }
 set -a; . "$work/stack/stack.env"; set +a
 real_url=$("$bin/hookpipectl" integration create "bench real" --primary-key id --partitions 6)
 for c in 64 256; do

@@ -25,7 +25,7 @@ wait_ready() { for _ in $(seq 1 600); do curl -fsS -o /dev/null "$1/readyz" 2>/d
 
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   export HOOKPIPE_RUN_DIR=$work/stack HOOKPIPE_STACK_KAFKA_PORT=$(free_port) HOOKPIPE_STACK_CONTROLLER_PORT=$(free_port) \
-         HOOKPIPE_STACK_GATEWAY_PORT=$(free_port) HOOKPIPE_STACK_METRICS_PORT=$(free_port) HOOKPIPE_STACK_REGISTRY_PORT=$(free_port)
+         HOOKPIPE_STACK_GATEWAY_PORT=$(free_port) HOOKPIPE_STACK_METRICS_PORT=$(free_port) HOOKPIPE_STACK_REGISTRY_PORT=$(free_port) HOOKPIPE_STACK_PG_PORT=$(free_port)
   stack=1
   compose/local/stack up >/dev/null 2>&1
   set -a; . "$work/stack/stack.env"; set +a
