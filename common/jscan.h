@@ -25,7 +25,9 @@
  *
  * Member lookup (jscan_members) compares member names after decoding their
  * escapes ("\u0069d" is "id"). When a name occurs more than once, the last
- * occurrence wins, as in jansson (and so in the sink).
+ * occurrence wins, as in jansson. The record still passes through unchanged;
+ * the sink refuses a record with duplicate members (to its dead-letter topic
+ * or the warehouse's _sdc_rejected), so nothing is lost either way.
  *
  * Thread use: every function is reentrant; none keeps state. */
 #ifndef HOOKPIPE_JSCAN_H
