@@ -33,7 +33,7 @@ def ms(v, u): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[u]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", t); p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-print(rps, ms(*p50.groups()), ms(*p99.groups()), bad.group(1) if bad else 0)'
+print(f"{rps:.0f} {ms(*p50.groups()):.2f} {ms(*p99.groups()):.2f} {bad.group(1) if bad else 0}")'
   done | sort -n | awk -v n="$runs" '{a[NR]=$0} END {print a[int((n+1)/2)]}'
 }
 
