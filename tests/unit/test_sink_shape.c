@@ -419,8 +419,9 @@ static void run_case(const evo_case_t *ec) {
         CHECK_INT(sink_conv_version(c), before + (rc == SINK_NEW_VERSION));
         if (!sink_conv_schema_text(c))
             continue;
-        snprintf(want, sizeof(want), "%s%s%s]}", q(PREFIX, (char[1024]){0}, 1024),
-                 fields[0] ? "," : "", fields);
+        int wn = snprintf(want, sizeof(want), "%s%s%s]}", q(PREFIX, (char[1024]){0}, 1024),
+                          fields[0] ? "," : "", fields);
+        CHECK(wn > 0 && (size_t)wn < sizeof(want));
         if (strcmp(sink_conv_schema_text(c), want))
             HARNESS_FAIL("%s step %d %s:\n  schema %s\n  want   %s", ec->name, i, json,
                          sink_conv_schema_text(c), want);

@@ -424,7 +424,7 @@ static void test_sink_batches(void) {
     wh_sink_conf_t small = {.kind = WH_SINK_SQLITE, .location = path, .group = "g",
                             .batch_max_bytes = 100};
     s = wh_sink_new(&small, err, sizeof(err));
-    char names[8][8];
+    char names[8][16];   /* room for "m" and any int */
     for (int i = 0; i < 8; i++) {
         snprintf(names[i], sizeof(names[i]), "m%d", i);
         wh_integration_t mi = {names[i], &pk, 1};
