@@ -182,7 +182,7 @@ static void test_answers(void) {
         {NULL, 413, "limit of 1000 bytes"},
     };
     char big[1200];
-    memset(big, ' ', sizeof(big) - 3);
+    memset(big, ' ', sizeof(big) - 1);
     memcpy(big, "{}", 2);
     big[sizeof(big) - 1] = '\0';
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
