@@ -281,8 +281,12 @@ def test_postgres_restart_under_load(bin_dir, bootstrap, gateway_url, pg_url, un
         assert [int(v) for (v,) in rejected] == list(range(0, EVENTS, 10)), \
             f"{len(rejected)} rejections for {EVENTS // 10} rejected events"
         if stack_sink_pid:
-            # the stack's own postgres sink lived through the outage too
+            # the stack's own postgres sink, idle with a connection the
+            # restart broke, lived through it and loads a new integration
             assert os.path.exists(f"/proc/{stack_sink_pid}"), "the stack's postgres sink died"
+            after = unique_name + "_after"
+            post(create(bin_dir, bootstrap, gateway_url, after, "--primary-key", "id"), {"id": 1})
+            wait_loaded(pg, "hookpipe-sink-postgres", "webhooks." + after, 1, timeout=30)
         print(f"\nPostgreSQL down {outage:.1f}s after {before} of {EVENTS} loaded; "
               f"{len(retries)} retries logged")
     finally:
