@@ -44,7 +44,7 @@ def loaded(pg, group, topic):
     return int(r[0][0]) if r else 0
 
 
-def wait_loaded(pg, group, topic, n, timeout=60):
+def wait_loaded(pg, group, topic, n, timeout=30):
     wait_for(f"{n} messages of {topic} loaded by {group}",
              lambda: loaded(pg, group, topic) >= n, timeout, interval=0.2)
     assert loaded(pg, group, topic) == n
