@@ -10,10 +10,13 @@ and appends the figures to $HOOKPIPE_FAULTS_RESULTS (JSON lines), from which
 tests/run writes tests/faults/RESULTS.md. "lost" counts events that got a 2xx
 and are not in the warehouse; "duplicated" counts extra rows for a key.
 """
+import collections
+import io
 import json
 import os
 import pathlib
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -221,6 +224,46 @@ class Stack:
         finally:
             c.close()
 
+    def avro_decoded(self, topic, timeout=60):
+        """The records of a Confluent wire-format topic (the kafka-avro sink's
+        <topic>.avro), decoded with their schemas from the registry
+        (fastavro): a list of (key text, record dict or None when it does not
+        decode)."""
+        import fastavro
+        schemas, out = {}, []
+        for k, v, _ in self.avro_records(topic, timeout):
+            rec = None
+            if v and len(v) > 5 and v[0] == 0:
+                sid = struct.unpack(">I", v[1:5])[0]
+                if sid not in schemas:
+                    r = requests.get(f"{self.registry_url}/schemas/ids/{sid}", timeout=10)
+                    r.raise_for_status()
+                    schemas[sid] = fastavro.parse_schema(json.loads(r.json()["schema"]))
+                try:
+                    rec = fastavro.schemaless_reader(io.BytesIO(v[5:]), schemas[sid])
+                except Exception:
+                    rec = None
+            out.append((k.decode() if k is not None else None, rec))
+        self.avro_schema_ids = set(schemas)
+        return out
+
+    def wait_avro(self, topic, want, timeout=90):
+        """Reads <topic>.avro until it holds every event of `want` (a set of
+        (key text, version or None)) or timeout; returns (records, lost,
+        duplicated, undecodable): lost = events of want missing, duplicated =
+        extra copies of an event, undecodable = records that do not decode or
+        whose id is not their key."""
+        deadline = time.time() + timeout
+        while True:
+            recs = self.avro_decoded(topic)
+            seen = collections.Counter(
+                (k, r.get("v")) for k, r in recs if r is not None and str(r.get("id")) == k)
+            if want <= seen.keys() or time.time() > deadline:
+                break
+            time.sleep(2)
+        bad = sum(1 for k, r in recs if r is None or str(r.get("id")) != k)
+        return (len(recs), len(want - seen.keys()), sum(n - 1 for n in seen.values()), bad)
+
     def wait_loaded(self, schema, key, acked, timeout=120):
         """Polls the warehouse until every acked key is there (or timeout); returns key_counts."""
         deadline = time.time() + timeout
@@ -342,6 +385,10 @@ class Updates:
         if self.items:
             b["items"] = [{"n": n, "v": v} for n in range(self.items)]
         return b
+
+    def events(self, ids):
+        """{(key text, version)} of the events `ids`."""
+        return {(str(self.key(i)), self.version(i)) for i in ids}
 
     def want(self, acked):
         """{key text: the highest acknowledged version}"""

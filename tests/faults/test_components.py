@@ -6,14 +6,10 @@ ride the fault out by itself (same pid).
 
 Each scenario is bounded in events and seconds, asserts that its fault
 really happened, and leaves the stack running as it found it."""
-import io
-import json
 import signal
-import struct
 import time
 
 import pytest
-import requests
 
 from faultlib import Load, Updates, report
 
@@ -74,6 +70,7 @@ def test_kafka_broker_sigkill(running, unique_name):
     finally:
         load.wait()
     res = u.verify(stack, unique_name, load)
+    avro = stack.wait_avro(f"webhooks.{unique_name}.avro", u.events(load.acked))
     # a record acknowledged just before the kill is answered within
     # milliseconds; a 2xx well after it would be one Kafka never acknowledged
     ok_down = sum(1 for t, _, s in load.events if killed + 3 < t < restarting and s == 200)
@@ -83,11 +80,13 @@ def test_kafka_broker_sigkill(running, unique_name):
            f"broker down {restarting - killed:.0f}s + {back - restarting:.0f}s restart, "
            f"{n503}x 503 meanwhile, 2xx again {load.answers(since=back, status=200)}x, "
            f"gateway and sinks not restarted; " + figures(load, res)
+           + "; <topic>.avro: %d records, lost %d, duplicated %d, undecodable %d" % avro
            + f"; {time.time() - t0:.0f}s")
     assert stack.pid("kafka") != kafka_pid
     assert n503 >= 3 and ok_down == 0, (n503, ok_down)
     assert pids(stack, before) == before, "a process died with the broker"
     assert_warehouse(res)
+    assert avro[1] == 0 and avro[3] == 0, avro
 
 
 def test_postgres_stop_start(running, unique_name):
@@ -129,10 +128,9 @@ def test_postgres_stop_start(running, unique_name):
 def test_registry_sigkill(running, unique_name):
     """The registry SIGKILLed under load whose records keep adding fields (a
     new schema version every 150 events), restarted after a while: the
-    kafka-avro sink waits for it, and both the warehouse and the Avro topic
-    <topic>.avro hold every acknowledged event exactly once."""
-    import fastavro
-
+    kafka-avro sink waits for it; the warehouse holds every acknowledged
+    event once, the Avro topic <topic>.avro every one (at least once, its
+    copies counted), each decodable with its schema from the registry."""
     stack = running
     t0 = time.time()
     url = stack.create_integration(unique_name, "--primary-key", "id")
@@ -159,31 +157,14 @@ def test_registry_sigkill(running, unique_name):
     lost = len(acked - rows.keys())
     dup = sum(c - 1 for c in rows.values())
 
-    # the Avro topic: every acknowledged key, once, decodable with its schema id
+    # the Avro topic: every acknowledged event, decodable with its schema id
+    # (the kafka-avro sink is at least once: a copy is counted, not refused)
     topic = f"webhooks.{unique_name}.avro"
-    deadline = time.time() + 90
-    while True:
-        recs = stack.avro_records(topic)
-        keys = [k.decode() for k, _, _ in recs]
-        if acked <= set(keys) or time.time() > deadline:
-            break
-        time.sleep(2)
-    schemas, bad = {}, 0
-    for k, v, _ in recs:
-        magic, sid = struct.unpack(">bI", v[:5])
-        if sid not in schemas:
-            r = requests.get(f"{stack.registry_url}/schemas/ids/{sid}", timeout=10)
-            r.raise_for_status()
-            schemas[sid] = fastavro.parse_schema(json.loads(r.json()["schema"]))
-        rec = fastavro.schemaless_reader(io.BytesIO(v[5:]), schemas[sid])
-        if magic != 0 or str(rec["id"]) != k.decode():
-            bad += 1
-    avro_lost = len(acked - set(keys))
-    avro_dup = len(keys) - len(set(keys))
+    n_avro, avro_lost, avro_dup, bad = stack.wait_avro(topic, {(k, None) for k in acked})
     waits = stack.log("sink-kafka-avro")[mark:].count("(retrying)")
     report("registry SIGKILL + restart", load.sent, len(load.acked), len(rows), lost, dup,
-           f"registry down {down:.0f}s while new fields kept coming ({len(schemas)} schema ids "
-           f"in {topic}); {topic}: {len(keys)} records, lost {avro_lost}, duplicated "
+           f"registry down {down:.0f}s while new fields kept coming ({len(stack.avro_schema_ids)} "
+           f"schema ids in {topic}); {topic}: {n_avro} records, lost {avro_lost}, duplicated "
            f"{avro_dup}, undecodable {bad}; kafka-avro sink waited ({waits} retries logged), "
            f"same pid; {time.time() - t0:.0f}s")
     assert stack.pid("registry") != reg_pid
@@ -191,7 +172,7 @@ def test_registry_sigkill(running, unique_name):
     assert pids(stack, before) == before, "a process died with the registry"
     assert len(load.acked) == load.sent, load.statuses
     assert lost == 0 and dup == 0
-    assert avro_lost == 0 and avro_dup == 0 and bad == 0
+    assert avro_lost == 0 and bad == 0
 
 
 def test_gateway_sigkill_repeatedly(running, unique_name):
@@ -217,15 +198,18 @@ def test_gateway_sigkill_repeatedly(running, unique_name):
     finally:
         load.wait()
     res = u.verify(stack, unique_name, load)
+    avro = stack.wait_avro(f"webhooks.{unique_name}.avro", u.events(load.acked))
     failed = sum(load.statuses.values())
     report("gateway SIGKILL x3 + restart", load.sent, len(load.acked), res["rows"],
            res["lost"], res["duplicated"],
            f"gateway pids {' -> '.join(map(str, gw_pids))}; " + figures(load, res)
+           + "; <topic>.avro: %d records, lost %d, duplicated %d, undecodable %d" % avro
            + f"; {time.time() - t0:.0f}s")
     assert len(set(gw_pids)) == 4 and None not in gw_pids, gw_pids
     assert failed > 0, "no request met a dead gateway"
     assert pids(stack, sinks) == sinks
     assert_warehouse(res)
+    assert avro[1] == 0 and avro[3] == 0, avro
 
 
 def test_postgres_sink_sigkill_repeatedly(running, unique_name):
