@@ -71,6 +71,12 @@ def test_kafka_broker_sigkill(running, unique_name):
         load.wait()
     res = u.verify(stack, unique_name, load)
     avro = stack.wait_avro(f"webhooks.{unique_name}.avro", u.events(load.acked))
+    # the gateway and the sinks still follow what is new in Kafka: an
+    # integration created now flows end to end
+    later = stack.create_integration(unique_name + "_after", "--primary-key", "id")
+    after = Load(later, 20, workers=2, max_seconds=30).start().wait()
+    after_rows = stack.wait_loaded(unique_name + "_after", "id", {str(i) for i in after.acked},
+                                   timeout=60)
     # a record acknowledged just before the kill is answered within
     # milliseconds; a 2xx well after it would be one Kafka never acknowledged
     ok_down = sum(1 for t, _, s in load.events if killed + 3 < t < restarting and s == 200)
@@ -79,7 +85,8 @@ def test_kafka_broker_sigkill(running, unique_name):
            res["lost"], res["duplicated"],
            f"broker down {restarting - killed:.0f}s + {back - restarting:.0f}s restart, "
            f"{n503}x 503 meanwhile, 2xx again {load.answers(since=back, status=200)}x, "
-           f"gateway and sinks not restarted; " + figures(load, res)
+           f"gateway and sinks not restarted, and an integration created afterwards "
+           f"flowed end to end; " + figures(load, res)
            + "; <topic>.avro: %d records, lost %d, duplicated %d, undecodable %d" % avro
            + f"; {time.time() - t0:.0f}s")
     assert stack.pid("kafka") != kafka_pid
@@ -87,6 +94,7 @@ def test_kafka_broker_sigkill(running, unique_name):
     assert pids(stack, before) == before, "a process died with the broker"
     assert_warehouse(res)
     assert avro[1] == 0 and avro[3] == 0, avro
+    assert len(after.acked) == 20 and len(after_rows) == 20, (after.statuses, len(after_rows))
 
 
 def test_postgres_stop_start(running, unique_name):
