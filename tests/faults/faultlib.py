@@ -288,6 +288,7 @@ class Load:
         self.body = body or (lambda i: {"id": i, "kind": "fault", "pad": "x" * 200})
         self.acked, self.statuses = set(), {}
         self.events = []        # (seconds since start at the answer, id, status)
+        self.reasons = collections.Counter()   # (status, message) of the non-2xx answers
         self.sent = 0
         self._lock = threading.Lock()
         self._next = iter(range(count))
@@ -336,8 +337,14 @@ class Load:
             try:
                 r = s.post(self.url, data=json.dumps(self.body(i)), headers=JSON, timeout=self.timeout)
                 status = r.status_code
+                reason = None
+                if status != 200:
+                    try:
+                        reason = str(r.json().get("message"))[:80]
+                    except ValueError:
+                        reason = r.text[:80]
             except requests.RequestException as e:
-                status = type(e).__name__
+                status, reason = type(e).__name__, None
                 s = requests.Session()
             with self._lock:
                 self.events.append((time.time() - self._t0, i, status))
@@ -345,6 +352,7 @@ class Load:
                     self.acked.add(i)
                 else:
                     self.statuses[status] = self.statuses.get(status, 0) + 1
+                    self.reasons[(status, reason)] += 1
 
 
 def report(scenario, sent, acked, warehouse, lost, duplicated, note=""):

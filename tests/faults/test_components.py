@@ -28,13 +28,24 @@ def pids(stack, names):
     return {n: stack.pid(n) for n in names}
 
 
+def non2xx(load):
+    """The answers other than 2xx, by status and message."""
+    return ", ".join(f"{n}x {st}" + (f" ({why})" if why else "")
+                     for (st, why), n in sorted(load.reasons.items(), key=str))
+
+
 def figures(load, res):
-    """The result line's note: what the load got besides 2xx, and the check of versions."""
-    other = ", ".join(f"{n}x {s}" for s, n in sorted(load.statuses.items(), key=str))
-    return (f"events are updates of {res['keys_acked']} keys (one row each), the row is the "
-            f"last acked version for {res['exact']}"
+    """The result line's note: the check of versions, and what the load got besides 2xx."""
+    other = non2xx(load)
+    return (f"{load.sent} updates of {res['keys_acked']} keys: the row is the last acked "
+            f"version for {res['exact']}"
             + (f", a later non-2xx one for {res['newer']}" if res["newer"] else "")
             + (f"; non-2xx: {other}" if other else ""))
+
+
+def avro_note(avro):
+    n, lost, dup, bad = avro
+    return f"<topic>.avro: {n} records, lost {lost}, copies {dup}, undecodable {bad}"
 
 
 def assert_warehouse(res):
@@ -83,11 +94,11 @@ def test_kafka_broker_sigkill(running, unique_name):
     n503 = load.answers(since=killed, status=503)
     report("Kafka broker SIGKILL + restart", load.sent, len(load.acked), res["rows"],
            res["lost"], res["duplicated"],
-           f"broker down {restarting - killed:.0f}s + {back - restarting:.0f}s restart, "
-           f"{n503}x 503 meanwhile, 2xx again {load.answers(since=back, status=200)}x, "
-           f"gateway and sinks not restarted, and an integration created afterwards "
-           f"flowed end to end; " + figures(load, res)
-           + "; <topic>.avro: %d records, lost %d, duplicated %d, undecodable %d" % avro
+           f"broker down {restarting - killed:.0f}s + {back - restarting:.0f}s restart: "
+           f"{n503}x 503 and no 2xx meanwhile, then {load.answers(since=back, status=200)}x "
+           f"2xx from the same gateway, sinks not restarted, a new integration flowed end "
+           f"to end; " + figures(load, res)
+           + "; " + avro_note(avro)
            + f"; {time.time() - t0:.0f}s")
     assert stack.pid("kafka") != kafka_pid
     assert n503 >= 3 and ok_down == 0, (n503, ok_down)
@@ -171,10 +182,10 @@ def test_registry_sigkill(running, unique_name):
     n_avro, avro_lost, avro_dup, bad = stack.wait_avro(topic, {(k, None) for k in acked})
     waits = stack.log("sink-kafka-avro")[mark:].count("(retrying)")
     report("registry SIGKILL + restart", load.sent, len(load.acked), len(rows), lost, dup,
-           f"registry down {down:.0f}s while new fields kept coming ({len(stack.avro_schema_ids)} "
-           f"schema ids in {topic}); {topic}: {n_avro} records, lost {avro_lost}, duplicated "
-           f"{avro_dup}, undecodable {bad}; kafka-avro sink waited ({waits} retries logged), "
-           f"same pid; {time.time() - t0:.0f}s")
+           f"registry down {down:.0f}s while new fields kept coming, kafka-avro sink waited "
+           f"({waits} retries logged), same pid; "
+           + avro_note((n_avro, avro_lost, avro_dup, bad))
+           + f" with {len(stack.avro_schema_ids)} schema ids; {time.time() - t0:.0f}s")
     assert stack.pid("registry") != reg_pid
     assert waits > 0
     assert pids(stack, before) == before, "a process died with the registry"
@@ -211,7 +222,7 @@ def test_gateway_sigkill_repeatedly(running, unique_name):
     report("gateway SIGKILL x3 + restart", load.sent, len(load.acked), res["rows"],
            res["lost"], res["duplicated"],
            f"gateway pids {' -> '.join(map(str, gw_pids))}; " + figures(load, res)
-           + "; <topic>.avro: %d records, lost %d, duplicated %d, undecodable %d" % avro
+           + "; " + avro_note(avro)
            + f"; {time.time() - t0:.0f}s")
     assert len(set(gw_pids)) == 4 and None not in gw_pids, gw_pids
     assert failed > 0, "no request met a dead gateway"
