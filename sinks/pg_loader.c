@@ -42,6 +42,7 @@ struct pg_loader {
     size_t nlayouts;
     pg_loader_stats_t stats;
     int transient;       /* the last error is worth waiting out */
+    int oom;             /* an allocation failed in this write */
     char err[512];
 };
 
@@ -153,12 +154,17 @@ static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const 
     return 0;
 }
 
+/* notes an allocation failure; -1 */
+static int out_of_memory(pg_loader_t *ld) {
+    snprintf(ld->err, sizeof(ld->err), "out of memory");
+    ld->transient = 0;
+    ld->oom = 1;
+    return -1;
+}
+
 static int run_sql(pg_loader_t *ld, wh_sql_t *q) {
-    if (q->oom) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
-    }
+    if (q->oom)
+        return out_of_memory(ld);
     return run(ld, q->p, 0, NULL, NULL);
 }
 
@@ -301,28 +307,52 @@ static int read_version(pg_loader_t *ld, const char *schema, int lock, long long
 static int load_catalog(pg_loader_t *ld, layout_entry_t *e) {
     const char *schema = wh_layout_integration(e->layout);
     PGresult *res = NULL;
-    const char *params[] = {schema, WH_REJECTED_TABLE};
+    const char *params[] = {schema};
     if (read_version(ld, schema, 0, &e->version) < 0)
         return -1;
     if (run(ld,
             "SELECT table_name::text, column_name::text, data_type::text "
-            "FROM information_schema.columns WHERE table_schema = $1 AND table_name <> $2 "
+            "FROM information_schema.columns WHERE table_schema = $1 "
             "ORDER BY table_name, ordinal_position",
-            2, params, &res) < 0)
+            1, params, &res) < 0)
         return -1;
     wh_layout_reset(e->layout);
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
         int t = wh_type_from_pg(PQgetvalue(res, i, 2));
-        rc = wh_layout_load_column(e->layout, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                                   t < 0 ? WH_NTYPES : (wh_type_t)t);
+        rc = wh_layout_load_column_decl(e->layout, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                                        t < 0 ? WH_NTYPES : (wh_type_t)t, PQgetvalue(res, i, 2));
     }
     PQclear(res);
-    if (rc < 0) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
+    /* unique indexes (primary keys included) on plain columns: the upsert's
+       ON CONFLICT needs one on exactly the key columns */
+    if (rc == 0 &&
+        run(ld,
+            "SELECT c.relname::text, i.indexrelid::bigint, a.attname::text FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey) "
+            "WHERE n.nspname = $1 AND i.indisunique AND i.indpred IS NULL "
+            "AND i.indexprs IS NULL ORDER BY 2",
+            1, params, &res) < 0)
         return -1;
+    int n = rc == 0 ? PQntuples(res) : 0;
+    for (int i = 0; i < n && rc == 0;) {
+        const char *cols[64];
+        size_t ncols = 0;
+        int j = i;
+        for (; j < n && strcmp(PQgetvalue(res, j, 1), PQgetvalue(res, i, 1)) == 0; j++)
+            if (ncols < 64)
+                cols[ncols++] = PQgetvalue(res, j, 2);
+        rc = wh_layout_load_unique(e->layout, PQgetvalue(res, i, 0), cols, ncols);
+        i = j;
     }
+    if (rc == 0 || n)
+        PQclear(res);
+    if (rc == 0)
+        rc = wh_layout_check(e->layout, wh_type_pg);
+    if (rc < 0)
+        return out_of_memory(ld);
     e->loaded = 1;
     return 0;
 }
@@ -412,9 +442,7 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
     wh_sql_add(&q, ") FROM STDIN");
     if (q.oom) {
         wh_sql_free(&q);
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
+        return out_of_memory(ld);
     }
     PGresult *res = PQexec(ld->conn, q.p);
     wh_sql_free(&q);
@@ -430,7 +458,7 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
     char tcache[2][64];
     int tnext = 0;
     wh_sql_t buf = {0};
-    int rc = by_col ? 0 : -1;
+    int rc = by_col ? 0 : out_of_memory(ld);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ti); r++) {
         const wh_row_t *row = wh_batch_row(b, ti, r);
         if (!wh_batch_row_live(b, row))
@@ -643,7 +671,9 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
         wh_sql_free(&ins);
         for (size_t ti = 0; ti < wh_layout_ntables(l); ti++) {
             wh_table_t *t = wh_layout_table(l, ti);
-            if (t->level == 0)
+            /* a table that is not ours is never written (its rows were
+               rejected) */
+            if (t->level == 0 || t->mismatch)
                 continue;
             if (wh_layout_has_pk(l)) {
                 /* an updated parent's old subtable rows go with it */
@@ -684,7 +714,7 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
                        "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
                        "next_offset = EXCLUDED.next_offset, updated_at = now() "
                        "WHERE EXCLUDED.next_offset > o.next_offset");
-        rc = q.oom ? -1 : run(ld, q.p, 4, params, NULL);
+        rc = q.oom ? out_of_memory(ld) : run(ld, q.p, 4, params, NULL);
         wh_sql_free(&q);
     }
     if (rc == 0)
@@ -713,7 +743,7 @@ static int read_floors(pg_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floor
     wh_sql_add(&q, "SELECT partition, next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
     wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 FOR UPDATE");
-    int rc = q.oom ? -1 : 0;
+    int rc = q.oom ? out_of_memory(ld) : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int seen = 0;
         for (size_t j = 0; j < i && !seen; j++)
@@ -725,8 +755,9 @@ static int read_floors(pg_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floor
         if ((rc = run(ld, q.p, 2, params, &res)) < 0)
             break;
         for (int r = 0; rc == 0 && r < PQntuples(res); r++)
-            rc = wh_floors_add(f, msgs[i].topic, (int32_t)atoi(PQgetvalue(res, r, 0)),
-                               strtoll(PQgetvalue(res, r, 1), NULL, 10));
+            if (wh_floors_add(f, msgs[i].topic, (int32_t)atoi(PQgetvalue(res, r, 0)),
+                              strtoll(PQgetvalue(res, r, 1), NULL, 10)) < 0)
+                rc = out_of_memory(ld);
         PQclear(res);
     }
     wh_sql_free(&q);
@@ -736,7 +767,9 @@ static int read_floors(pg_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floor
 /* one attempt: lay the batch out, create what is missing, write it */
 static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
                    int64_t batched_at) {
-    if (!e->loaded && load_catalog(ld, e) < 0)
+    /* tables made by something else change without our version counter:
+       while there are any, read the catalog afresh */
+    if ((!e->loaded || wh_layout_mismatched(e->layout)) && load_catalog(ld, e) < 0)
         return -1;
     for (int round = 0; round < PG_DDL_ROUNDS; round++) {
         wh_floors_t floors = {0};
@@ -765,11 +798,22 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
         if (rc < 0) {
             wh_batch_destroy(b);
             rollback(ld);
-            snprintf(ld->err, sizeof(ld->err), "out of memory");
+            return out_of_memory(ld);
+        }
+        const char *rej = wh_layout_rejected_mismatch(e->layout);
+        if (rej && wh_batch_nrejects(b) > 0) {
+            /* nowhere to put this batch's rejections: hold the integration */
+            wh_batch_destroy(b);
+            rollback(ld);
+            snprintf(ld->err, sizeof(ld->err), "%s", rej);
             ld->transient = 0;
+            e->loaded = 0;
             return -1;
         }
-        if (!wh_layout_pending(e->layout)) {
+        /* rejections need their table: a batch of nothing else may be
+           the integration's first */
+        if (!wh_layout_pending(e->layout) &&
+            (wh_batch_nrejects(b) == 0 || wh_layout_has_rejected(e->layout))) {
             rc = write_batch(ld, e->layout, b);
             wh_batch_destroy(b);
             return rc;
@@ -790,11 +834,14 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
 
 int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
                     int64_t batched_at, char *errstr, size_t errstr_size) {
+    ld->oom = 0;
+    ld->err[0] = '\0';
     layout_entry_t *e = layout_for(ld, in);
     if (!e) {
         snprintf(errstr, errstr_size, "integration %s: %s", in->name,
                  ld->err[0] ? ld->err : "out of memory");
-        return -1;
+        /* an unusable key name is this integration's alone */
+        return ld->err[0] && strcmp(ld->err, "out of memory") != 0 ? 1 : -1;
     }
     if (batched_at == 0)
         batched_at = now_us();
@@ -807,6 +854,10 @@ int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t 
         if (backoff(ld, &delay, &hard) < 0)
             break;
     }
-    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
-    return -1;
+    if (stopped(ld) || ld->oom) {
+        snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
+        return -1;
+    }
+    snprintf(errstr, errstr_size, "integration %s: %s", in->name, ld->err);
+    return 1;
 }

@@ -75,9 +75,19 @@ int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int6
                      char *errstr, size_t errstr_size);
 
 /* Writes msgs[0..n) (one integration; borrowed for the call) and their
- * offsets in one transaction, as described above. 0 once committed, -1
- * with errstr if nothing was committed (stopped, or a persistent error).
- * batched_at (µs since the epoch, 0: now) is every row's _sdc_batched_at. */
+ * offsets in one transaction, as described above. batched_at (µs since the
+ * epoch, 0: now) is every row's _sdc_batched_at. Returns
+ *    0  committed;
+ *    1  nothing committed, for a reason of this integration's own that
+ *       retrying now does not cure (errstr names the integration and the
+ *       cause, e.g. its _sdc_rejected table is not ours, or the server
+ *       refuses its statements): hold its records and try again later;
+ *       other integrations are not affected;
+ *   -1  nothing committed: stopped, or out of memory (errstr says which).
+ * Existing tables that do not have the layout (a key, array-index or
+ * system column missing or of another type, no unique index on the root's
+ * key; see wh_layout_check) are never written or altered: the records
+ * meant for them go to _sdc_rejected with that precise reason. */
 int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
                     int64_t batched_at, char *errstr, size_t errstr_size);
 

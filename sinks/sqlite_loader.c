@@ -30,6 +30,7 @@ struct sqlite_loader {
     size_t nlayouts;
     int schema_version;   /* when the catalogs were read */
     int transient;
+    int oom;              /* an allocation failed in this write */
     char err[512];
 };
 
@@ -45,6 +46,10 @@ static int fail(sqlite_loader_t *ld, const char *what) {
     snprintf(ld->err, sizeof(ld->err), "%s: %s", what, sqlite3_errmsg(ld->db));
     ld->transient = code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ||
                     code == SQLITE_IOERR || code == SQLITE_CANTOPEN;
+    if (code == SQLITE_NOMEM || sqlite3_extended_errcode(ld->db) == SQLITE_IOERR_NOMEM) {
+        ld->oom = 1;
+        ld->transient = 0;
+    }
     return -1;
 }
 
@@ -54,12 +59,17 @@ static int exec(sqlite_loader_t *ld, const char *sql) {
     return 0;
 }
 
+/* notes an allocation failure; -1 */
+static int out_of_memory(sqlite_loader_t *ld) {
+    snprintf(ld->err, sizeof(ld->err), "out of memory");
+    ld->transient = 0;
+    ld->oom = 1;
+    return -1;
+}
+
 static int exec_sql(sqlite_loader_t *ld, wh_sql_t *q) {
-    if (q->oom) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
-    }
+    if (q->oom)
+        return out_of_memory(ld);
     return exec(ld, q->p);
 }
 
@@ -149,11 +159,8 @@ static int backoff(sqlite_loader_t *ld, int *delay, int *hard) {
 }
 
 static int prepare(sqlite_loader_t *ld, wh_sql_t *q, sqlite3_stmt **st) {
-    if (q->oom) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
-    }
+    if (q->oom)
+        return out_of_memory(ld);
     if (sqlite3_prepare_v2(ld->db, q->p, (int)q->len, st, NULL) != SQLITE_OK)
         return fail(ld, "prepare");
     return 0;
@@ -208,12 +215,12 @@ static layout_entry_t *layout_for(sqlite_loader_t *ld, const wh_integration_t *i
     return e;
 }
 
-/* reads "<integration>.*" tables and their columns (inside the write lock) */
+/* reads "<integration>.*" tables, their columns and unique indexes, and
+   checks them against the layout (inside the write lock) */
 static int load_catalog(sqlite_loader_t *ld, layout_entry_t *e) {
     const char *integ = wh_layout_integration(e->layout);
-    char prefix[SQ_NAME_MAX], rejected[SQ_NAME_MAX];
-    if (sqlite_table_name(integ, "", prefix, sizeof(prefix)) < 0 ||
-        sqlite_table_name(integ, WH_REJECTED_TABLE, rejected, sizeof(rejected)) < 0) {
+    char prefix[SQ_NAME_MAX];
+    if (sqlite_table_name(integ, "", prefix, sizeof(prefix)) < 0) {
         snprintf(ld->err, sizeof(ld->err), "integration name too long");
         ld->transient = 0;
         return -1;
@@ -222,30 +229,79 @@ static int load_catalog(sqlite_loader_t *ld, layout_entry_t *e) {
     if (sqlite3_prepare_v2(ld->db,
                            "SELECT m.name, p.name, p.type FROM sqlite_master AS m "
                            "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' "
-                           "AND substr(m.name, 1, length(?1)) = ?1 AND m.name <> ?2 "
+                           "AND substr(m.name, 1, length(?1)) = ?1 "
                            "ORDER BY m.name, p.cid",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(ld, "catalog");
     sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rejected, -1, SQLITE_STATIC);
     wh_layout_reset(e->layout);
     size_t plen = strlen(prefix);
     int step, rc = 0;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *table = (const char *)sqlite3_column_text(st, 0);
         const char *col = (const char *)sqlite3_column_text(st, 1);
-        int t = wh_type_from_sqlite((const char *)sqlite3_column_text(st, 2));
+        const char *decl = (const char *)sqlite3_column_text(st, 2);
+        int t = wh_type_from_sqlite(decl);
         if (!table || !col)
             continue;
-        if (wh_layout_load_column(e->layout, table + plen, col, t < 0 ? WH_NTYPES : (wh_type_t)t) < 0) {
-            snprintf(ld->err, sizeof(ld->err), "out of memory");
-            ld->transient = 0;
-            rc = -1;
-        }
+        if (wh_layout_load_column_decl(e->layout, table + plen, col,
+                                       t < 0 ? WH_NTYPES : (wh_type_t)t,
+                                       decl && *decl ? decl : "untyped") < 0)
+            rc = out_of_memory(ld);
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = fail(ld, "catalog");
     sqlite3_finalize(st);
+    /* unique indexes, the primary key's among them (a rowid alias has no
+       index: its pk column counts) — an upsert's ON CONFLICT needs one */
+    if (rc == 0 &&
+        sqlite3_prepare_v2(ld->db,
+                           "SELECT m.name, 'pk', p.name FROM sqlite_master AS m "
+                           "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' "
+                           "AND substr(m.name, 1, length(?1)) = ?1 AND p.pk > 0 "
+                           "UNION ALL SELECT m.name, 'i' || il.name, ii.name "
+                           "FROM sqlite_master AS m JOIN pragma_index_list(m.name) AS il "
+                           "JOIN pragma_index_info(il.name) AS ii WHERE m.type = 'table' "
+                           "AND substr(m.name, 1, length(?1)) = ?1 AND il.\"unique\" "
+                           "AND il.partial = 0 ORDER BY 1, 2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(ld, "catalog");
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        char table[SQ_NAME_MAX] = "", index[SQ_NAME_MAX] = "";
+        char *cols[64];
+        size_t ncols = 0;
+        for (;;) {
+            step = sqlite3_step(st);
+            const char *tn = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+            const char *in = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
+            const char *cn = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 2) : NULL;
+            if (step == SQLITE_ROW && (!tn || !in || !cn))
+                continue;
+            if (ncols && (step != SQLITE_ROW || strcmp(tn, table) || strcmp(in, index))) {
+                if (strlen(table) >= plen && rc == 0 &&
+                    wh_layout_load_unique(e->layout, table + plen, (const char *const *)cols,
+                                          ncols) < 0)
+                    rc = out_of_memory(ld);
+                for (size_t i = 0; i < ncols; i++)
+                    free(cols[i]);
+                ncols = 0;
+            }
+            if (step != SQLITE_ROW)
+                break;
+            snprintf(table, sizeof(table), "%s", tn);
+            snprintf(index, sizeof(index), "%s", in);
+            if (ncols < 64 && !(cols[ncols++] = strdup(cn))) {
+                ncols--;
+                rc = out_of_memory(ld);
+            }
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = fail(ld, "catalog");
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && wh_layout_check(e->layout, wh_type_sqlite) < 0)
+        rc = out_of_memory(ld);
     if (rc == 0)
         e->loaded = 1;
     return rc;
@@ -400,9 +456,12 @@ static int step_done(sqlite_loader_t *ld, sqlite3_stmt *st, const char *what) {
 
 static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
-    if (!root)
+    /* a root table that is not ours gets no rows (they were rejected) */
+    if (!root || root->mismatch)
         return 0;
     size_t ri = (size_t)(root - wh_layout_table(l, 0));
+    if (wh_batch_live_rows(b, ri) == 0)
+        return 0;
     size_t nrec = wh_batch_nrecords(b), nt = wh_layout_ntables(l);
     char *won = calloc(nrec ? nrec : 1, 1);
     const wh_cell_t **by_col = NULL;
@@ -412,11 +471,7 @@ static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) 
             maxcols = wh_layout_table(l, ti)->ncols;
     by_col = calloc(maxcols, sizeof(*by_col));
     sqlite3_stmt *ins = NULL, *del = NULL;
-    int rc = won && by_col ? 0 : -1;
-    if (rc < 0) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-    }
+    int rc = won && by_col ? 0 : out_of_memory(ld);
     if (rc == 0)
         rc = prepare_insert(ld, l, root, &ins);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ri); r++) {
@@ -434,7 +489,8 @@ static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) 
     ins = NULL;
     for (size_t ti = 0; rc == 0 && ti < nt; ti++) {
         wh_table_t *t = wh_layout_table(l, ti);
-        if (t->level == 0)
+        /* a table that is not ours is never written (its rows were rejected) */
+        if (t->level == 0 || t->mismatch)
             continue;
         if (wh_layout_has_pk(l)) {
             /* an updated parent's old subtable rows go with it */
@@ -558,11 +614,8 @@ static int read_floors(sqlite_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_f
         sqlite3_bind_text(st, 2, msgs[i].topic, -1, SQLITE_STATIC);
         int step;
         while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-            if (wh_floors_add(f, msgs[i].topic, sqlite3_column_int(st, 0), sqlite3_column_int64(st, 1)) < 0) {
-                snprintf(ld->err, sizeof(ld->err), "out of memory");
-                ld->transient = 0;
-                rc = -1;
-            }
+            if (wh_floors_add(f, msgs[i].topic, sqlite3_column_int(st, 0), sqlite3_column_int64(st, 1)) < 0)
+                rc = out_of_memory(ld);
         if (rc == 0 && step != SQLITE_DONE)
             rc = fail(ld, "offsets");
         sqlite3_reset(st);
@@ -583,7 +636,7 @@ static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs,
             ld->layouts[i].loaded = 0;
         ld->schema_version = version;
     }
-    if (rc == 0 && !e->loaded)
+    if (rc == 0 && (!e->loaded || wh_layout_mismatched(e->layout)))
         rc = load_catalog(ld, e);
     wh_floors_t floors = {0};
     if (rc == 0)
@@ -595,9 +648,14 @@ static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs,
         if (!wh_floors_done(&floors, &msgs[i]))
             rc = wh_batch_add(b, ld->parser, &msgs[i]);
     wh_floors_clear(&floors);
-    if (rc < 0 && !ld->err[0]) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
+    if (rc < 0 && (!ld->err[0] || b))
+        out_of_memory(ld);
+    const char *rej = rc == 0 ? wh_layout_rejected_mismatch(e->layout) : NULL;
+    if (rej && wh_batch_nrejects(b) > 0) {
+        /* nowhere to put this batch's rejections: hold the integration */
+        snprintf(ld->err, sizeof(ld->err), "%s", rej);
         ld->transient = 0;
+        rc = -1;
     }
     int ddl = rc == 0 && (wh_layout_pending(e->layout) || wh_batch_nrejects(b) > 0);
     if (ddl)
@@ -628,11 +686,13 @@ static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs,
 int sqlite_loader_write(sqlite_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs,
                         size_t n, int64_t batched_at, char *errstr, size_t errstr_size) {
     ld->err[0] = '\0';
+    ld->oom = 0;
     layout_entry_t *e = layout_for(ld, in);
     if (!e) {
         snprintf(errstr, errstr_size, "integration %s: %s", in->name,
                  ld->err[0] ? ld->err : "out of memory");
-        return -1;
+        /* an unusable key name is this integration's alone */
+        return ld->err[0] && strcmp(ld->err, "out of memory") != 0 ? 1 : -1;
     }
     if (batched_at == 0)
         batched_at = now_us();
@@ -644,6 +704,10 @@ int sqlite_loader_write(sqlite_loader_t *ld, const wh_integration_t *in, const w
         if (backoff(ld, &delay, &hard) < 0)
             break;
     }
-    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
-    return -1;
+    if (stopped(ld) || ld->oom) {
+        snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
+        return -1;
+    }
+    snprintf(errstr, errstr_size, "integration %s: %s", in->name, ld->err);
+    return 1;
 }

@@ -58,7 +58,7 @@ typedef struct {
     const wh_msg_t *msg;
     size_t rec;
     int oom;
-    char reason[256];        /* first field-level problem */
+    char reason[640];        /* first field-level problem */
     size_t nproblems;
     char reason_table[WH_TABLE_MAX * 2 + 8];
     wh_cell_t keys[16];      /* key values copied into subtable rows */
@@ -397,9 +397,48 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
 static void walk_array(shred_t *st, const char *table_name, int level,
                        const sink_json_node_t *arr);
 
-/* the system and key cells of a new row */
+/* the columns of a new row's key, array index and system cells, in the
+ * order row_begin writes them; 0, or -2 with the missing column's name in
+ * `missing` (a table that wh_layout_check did not vet) */
+#define ROW_SYS_COLS 3
+static int row_columns(wh_batch_t *b, wh_table_t *t, int level, uint32_t *cols,
+                       char *missing, size_t missing_size) {
+    static const char *const sys[ROW_SYS_COLS] = {WH_COL_SEQUENCE, WH_COL_RECEIVED_AT,
+                                                  WH_COL_BATCHED_AT};
+    char buf[WH_COLUMN_MAX * 2 + 64];
+    size_t nkeys = wh_layout_nkeys(b->l), n = 0, col;
+    for (size_t k = 0; k < nkeys + (size_t)level + ROW_SYS_COLS; k++) {
+        if (k < nkeys && level == 0)
+            snprintf(buf, sizeof(buf), "%s", wh_layout_key(b->l, k));
+        else if (k < nkeys)
+            wh_source_key_name(wh_layout_key(b->l, k), buf, sizeof(buf));
+        else if (k < nkeys + (size_t)level)
+            snprintf(buf, sizeof(buf), "_sdc_level_%zu_id", k - nkeys);
+        else
+            snprintf(buf, sizeof(buf), "%s", sys[k - nkeys - (size_t)level]);
+        if (!wh_table_find(t, buf, &col)) {
+            snprintf(missing, missing_size, "%s", buf);
+            return -2;
+        }
+        cols[n++] = (uint32_t)col;
+    }
+    return 0;
+}
+
+/* the system and key cells of a new row; -1 out of memory, -2 a column is
+ * missing (noted as the record's problem) */
 static int row_begin(shred_t *st, size_t table, int level) {
     wh_batch_t *b = st->b;
+    wh_table_t *t = wh_layout_table(b->l, table);
+    uint32_t cols[16 + WH_MAX_LEVELS + ROW_SYS_COLS];
+    char missing[WH_COLUMN_MAX * 2 + 64];
+    if (row_columns(b, t, level, cols, missing, sizeof(missing)) < 0) {
+        char why[WH_COLUMN_MAX * 4 + 160];
+        snprintf(why, sizeof(why), "table %s.%s: column \"%s\" is missing",
+                 wh_layout_integration(b->l), t->name, missing);
+        field_problem(st, t->name, "%s", why);
+        return -2;
+    }
     table_rows_t *tr = rows_of(b, table);
     if (!tr || grow((void **)&tr->rows, &tr->rcap, tr->nrows + 1, sizeof(wh_row_t)) < 0)
         return -1;
@@ -407,45 +446,29 @@ static int row_begin(shred_t *st, size_t table, int level) {
     r->first = tr->ncells;
     r->ncells = 0;
     r->rec = st->rec;
-    wh_table_t *t = wh_layout_table(b->l, table);
-    char buf[WH_COLUMN_MAX * 2 + 64];
-    size_t col;
+    size_t nkeys = wh_layout_nkeys(b->l), n = 0;
     wh_cell_t c;
-    size_t nkeys = wh_layout_nkeys(b->l);
     for (size_t k = 0; k < nkeys; k++) {
-        const char *kn = wh_layout_key(b->l, k);
-        if (level > 0) {
-            wh_source_key_name(kn, buf, sizeof(buf));
-            kn = buf;
-        }
-        if (!wh_table_find(t, kn, &col))
-            return -1;
         c = st->keys[k];
-        c.col = (uint32_t)col;
+        c.col = cols[n++];
         if (add_cell(st, table, &c) < 0)
             return -1;
     }
     for (int k = 0; k < level; k++) {
-        snprintf(buf, sizeof(buf), "_sdc_level_%d_id", k);
-        if (!wh_table_find(t, buf, &col))
-            return -1;
-        c = (wh_cell_t){.col = (uint32_t)col, .type = WH_BIGINT, .i = st->levels[k]};
+        c = (wh_cell_t){.col = cols[n++], .type = WH_BIGINT, .i = st->levels[k]};
         if (add_cell(st, table, &c) < 0)
             return -1;
     }
     const struct {
-        const char *name;
         wh_type_t type;
         int64_t v;
-    } sys[] = {
-        {WH_COL_SEQUENCE, WH_BIGINT, st->msg->sys.sequence},
-        {WH_COL_RECEIVED_AT, WH_TIMESTAMP, st->msg->sys.received_at},
-        {WH_COL_BATCHED_AT, WH_TIMESTAMP, b->batched_at},
+    } sys[ROW_SYS_COLS] = {
+        {WH_BIGINT, st->msg->sys.sequence},
+        {WH_TIMESTAMP, st->msg->sys.received_at},
+        {WH_TIMESTAMP, b->batched_at},
     };
-    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
-        if (!wh_table_find(t, sys[i].name, &col))
-            return -1;
-        c = (wh_cell_t){.col = (uint32_t)col, .type = (uint8_t)sys[i].type, .i = sys[i].v};
+    for (size_t i = 0; i < ROW_SYS_COLS; i++) {
+        c = (wh_cell_t){.col = cols[n++], .type = (uint8_t)sys[i].type, .i = sys[i].v};
         if (add_cell(st, table, &c) < 0)
             return -1;
     }
@@ -527,6 +550,11 @@ static void walk_array(shred_t *st, const char *table_name, int level,
         st->oom = 1;
         return;
     }
+    if (t->mismatch) {
+        /* a table that is not ours: never written or altered */
+        field_problem(st, table_name, "%s", t->mismatch);
+        return;
+    }
     if (t->level != level) {
         field_problem(st, table_name, "table %.80s exists at another nesting level", table_name);
         return;
@@ -536,8 +564,9 @@ static void walk_array(shred_t *st, const char *table_name, int level,
     for (const sink_json_node_t *e = arr->child; e && !st->oom; e = e->next, idx++) {
         st->levels[level - 1] = idx;
         size_t seen_base = st->nseen;
-        if (row_begin(st, table, level) < 0) {
-            st->oom = 1;
+        int rb = row_begin(st, table, level);
+        if (rb < 0) {
+            st->oom = rb == -1;
             return;
         }
         if (e->type == SINK_JSON_OBJECT) {
@@ -660,6 +689,22 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
     st.msg = msg;
     if (wh_layout_nkeys(b->l) > sizeof(st.keys) / sizeof(st.keys[0]))
         return add_reject(b, WH_ROOT_TABLE, "too many primary-key fields", msg);
+    wh_table_t *rt = wh_layout_find_table(b->l, WH_ROOT_TABLE);
+    if (rt && rt->mismatch)
+        return add_reject(b, WH_ROOT_TABLE, rt->mismatch, msg);
+    if (rt) {
+        /* vetted by wh_layout_check in the loaders; a layout that was not
+           (or a table without its key or system columns) rejects, never
+           fails the batch */
+        uint32_t cols[16 + ROW_SYS_COLS];
+        char missing[WH_COLUMN_MAX * 2 + 64], why[WH_COLUMN_MAX * 4 + 160];
+        if (wh_layout_nkeys(b->l) <= 16 &&
+            row_columns(b, rt, 0, cols, missing, sizeof(missing)) < 0) {
+            snprintf(why, sizeof(why), "table %s.%s: column \"%s\" is missing",
+                     wh_layout_integration(b->l), rt->name, missing);
+            return add_reject(b, WH_ROOT_TABLE, why, msg);
+        }
+    }
     char key[4096];
     size_t key_len = sizeof(key);
     const char *why = record_key(&st, root, key, &key_len);
@@ -705,6 +750,7 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
         return -1;
     size_t table = table_index(b, t);
     int rc = 0;
+    /* -2 (a missing column) cannot happen: the columns were checked above */
     if (row_begin(&st, table, 0) < 0) {
         rc = -1;
         goto done;
