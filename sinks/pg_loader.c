@@ -1,20 +1,16 @@
 /* pg_loader: the PostgreSQL warehouse target, exactly-once batches (see pg_loader.h). */
 #include "pg_loader.h"
 
-#include <errno.h>
 /* the Makefile has no -I for libpq: its headers include each other with
    quotes, so the subdirectory path is enough */
 #include <postgresql/libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "log.h"
+#include "wh_loader.h"
 #include "wh_sql.h"
 
-/* attempts at a batch that fails with a non-transient error */
-#define PG_HARD_RETRIES 3
 /* schema-change rounds for one batch (each adds what the last one found) */
 #define PG_DDL_ROUNDS 8
 /* per integration schema, a counter every schema change increments: a
@@ -24,38 +20,29 @@
 /* advisory lock class of our schema changes */
 #define PG_LOCK_CLASS 0x486b
 
-typedef struct layout_entry {
-    char *name;
-    wh_layout_t *layout;
-    int loaded;          /* catalog read from the database */
-    long long version;   /* layout version the catalog was read at */
-} layout_entry_t;
-
 struct pg_loader {
-    char *url, *group;
+    wh_loader_t base;    /* group, layouts, errors, retries */
+    char *url;
     PGconn *conn;
     int ready;           /* offsets table made on this connection */
-    volatile sig_atomic_t *stop;
-    int backoff_min, backoff_max;
-    sink_json_parser_t *parser;
-    layout_entry_t *layouts;
-    size_t nlayouts;
     pg_loader_stats_t stats;
-    int transient;       /* the last error is worth waiting out */
-    int oom;             /* an allocation failed in this write */
-    char err[512];
 };
 
 pg_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size) {
     pg_loader_t *ld = calloc(1, sizeof(*ld));
-    if (!ld || !(ld->url = strdup(url)) || !(ld->group = strdup(group)) ||
-        !(ld->parser = sink_json_parser_new(0, 0))) {
+    if (!ld) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (wh_loader_init(&ld->base, "postgres", group, errstr, errstr_size) < 0) {
+        free(ld);
+        return NULL;
+    }
+    if (!(ld->url = strdup(url))) {
         snprintf(errstr, errstr_size, "out of memory");
         pg_loader_destroy(ld);
         return NULL;
     }
-    ld->backoff_min = 100;
-    ld->backoff_max = 5000;
     return ld;
 }
 
@@ -64,37 +51,22 @@ void pg_loader_destroy(pg_loader_t *ld) {
         return;
     if (ld->conn)
         PQfinish(ld->conn);
-    for (size_t i = 0; i < ld->nlayouts; i++) {
-        free(ld->layouts[i].name);
-        wh_layout_destroy(ld->layouts[i].layout);
-    }
-    free(ld->layouts);
-    sink_json_parser_destroy(ld->parser);
+    wh_loader_fini(&ld->base);
     free(ld->url);
-    free(ld->group);
     free(ld);
 }
 
-void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop) { ld->stop = stop; }
-
-void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms) {
-    ld->backoff_min = min_ms > 0 ? min_ms : 1;
-    ld->backoff_max = max_ms >= ld->backoff_min ? max_ms : ld->backoff_min;
+void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop) {
+    wh_loader_set_stop(&ld->base, stop);
 }
 
-void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out) { *out = ld->stats; }
+void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms) {
+    wh_loader_set_backoff(&ld->base, min_ms, max_ms);
+}
 
-static int stopped(const pg_loader_t *ld) { return ld->stop && *ld->stop; }
-
-/* sleeps ms in short steps so that a stop request is seen quickly */
-static void nap(const pg_loader_t *ld, int ms) {
-    while (ms > 0 && !stopped(ld)) {
-        int step = ms < 50 ? ms : 50;
-        struct timespec ts = {0, (long)step * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-        ms -= step;
-    }
+void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out) {
+    *out = ld->stats;
+    out->retries = ld->base.retries;
 }
 
 static void quiet_notices(void *arg, const char *msg) {
@@ -102,41 +74,24 @@ static void quiet_notices(void *arg, const char *msg) {
     (void)msg;
 }
 
-/* libpq messages span lines; a log event is one line */
-static void one_line(char *s) {
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (*r == '\n' || *r == '\t' || *r == '\r') {
-            if (w > s && w[-1] != ' ')
-                *w++ = ' ';
-        } else {
-            *w++ = *r;
-        }
-    }
-    while (w > s && w[-1] == ' ')
-        w--;
-    *w = '\0';
-}
-
-/* classifies a failed result (or a NULL one) into ld->err / ld->transient */
+/* classifies a failed result (or a NULL one) into the loader's error */
 static void note_error(pg_loader_t *ld, const PGresult *res, const char *what) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : "";
     if (!msg || !*msg)
         msg = PQerrorMessage(ld->conn);
-    snprintf(ld->err, sizeof(ld->err), "%s: %s%s%s", what, state ? state : "", state ? " " : "",
-             msg);
-    one_line(ld->err);
-    ld->transient = PQstatus(ld->conn) != CONNECTION_OK || !state ||
+    int transient = PQstatus(ld->conn) != CONNECTION_OK || !state ||
                     strncmp(state, "08", 2) == 0 ||      /* connection exception */
                     strncmp(state, "57P", 3) == 0 ||     /* shutdown, cannot connect now */
                     strcmp(state, "53300") == 0 ||       /* too many connections */
                     strcmp(state, "40001") == 0 ||       /* serialization failure */
                     strcmp(state, "40P01") == 0 ||       /* deadlock */
                     strcmp(state, "55P03") == 0;         /* lock not available */
+    wh_loader_fail(&ld->base, transient, "%s: %s%s%s", what, state ? state : "",
+                   state ? " " : "", msg);
 }
 
-/* runs one statement (text or with parameters); 0 or -1 (ld->err) */
+/* runs one statement (text or with parameters); 0 or -1 (the loader's error) */
 static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const *params,
                PGresult **out) {
     PGresult *res = nparams ? PQexecParams(ld->conn, sql, nparams, NULL, params, NULL, NULL, 0)
@@ -154,13 +109,7 @@ static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const 
     return 0;
 }
 
-/* notes an allocation failure; -1 */
-static int out_of_memory(pg_loader_t *ld) {
-    snprintf(ld->err, sizeof(ld->err), "out of memory");
-    ld->transient = 0;
-    ld->oom = 1;
-    return -1;
-}
+static int out_of_memory(pg_loader_t *ld) { return wh_loader_oom(&ld->base); }
 
 static int run_sql(pg_loader_t *ld, wh_sql_t *q) {
     if (q->oom)
@@ -174,7 +123,7 @@ static void rollback(pg_loader_t *ld) {
         PQclear(PQexec(ld->conn, "ROLLBACK"));
 }
 
-/* a working connection with the offsets table; 0 or -1 (ld->err) */
+/* a working connection with the offsets table; 0 or -1 (the loader's error) */
 static int connect_db(pg_loader_t *ld) {
     if (ld->conn && PQstatus(ld->conn) == CONNECTION_OK && ld->ready)
         return 0;
@@ -182,21 +131,16 @@ static int connect_db(pg_loader_t *ld) {
         PQfinish(ld->conn);
         ld->conn = NULL;
         /* catalogs may have changed while we were away */
-        for (size_t i = 0; i < ld->nlayouts; i++)
-            ld->layouts[i].loaded = 0;
+        wh_loader_invalidate(&ld->base);
     }
     ld->ready = 0;
     /* the URL may name the application; else we do */
     const char *keys[] = {"dbname", "fallback_application_name", NULL};
     const char *vals[] = {ld->url, "hookpipe-sink", NULL};
     ld->conn = PQconnectdbParams(keys, vals, 1);
-    if (!ld->conn || PQstatus(ld->conn) != CONNECTION_OK) {
-        snprintf(ld->err, sizeof(ld->err), "connect: %s",
-                 ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
-        one_line(ld->err);
-        ld->transient = 1;
-        return -1;
-    }
+    if (!ld->conn || PQstatus(ld->conn) != CONNECTION_OK)
+        return wh_loader_fail(&ld->base, 1, "connect: %s",
+                              ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
     PQsetNoticeProcessor(ld->conn, quiet_notices, NULL);
     wh_sql_t q = {0};
     /* staging tables live in temp buffers: room for a whole batch, so
@@ -222,66 +166,34 @@ static int connect_db(pg_loader_t *ld) {
     return 0;
 }
 
-/* waits out a transient error: 0 to try again, -1 to give up */
-static int backoff(pg_loader_t *ld, int *delay, int *hard) {
-    if (stopped(ld))
+/* one try at reading an offset: 0 found, 1 none, -1 failed */
+static int offset_once(void *arg, const char *topic, int32_t partition, int64_t *next) {
+    pg_loader_t *ld = arg;
+    if (connect_db(ld) < 0)
         return -1;
-    if (!ld->transient && ++*hard >= PG_HARD_RETRIES)
+    char part[16];
+    snprintf(part, sizeof(part), "%d", (int)partition);
+    const char *params[] = {ld->base.group, topic, part};
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "SELECT next_offset FROM ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
+    wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
+    PGresult *res = NULL;
+    int rc = q.oom ? out_of_memory(ld) : run(ld, q.p, 3, params, &res);
+    wh_sql_free(&q);
+    if (rc < 0)
         return -1;
-    ld->stats.retries++;
-    log_warn("postgres: %s; retrying in %d ms", ld->err, *delay);
-    nap(ld, *delay);
-    *delay = *delay * 2 > ld->backoff_max ? ld->backoff_max : *delay * 2;
-    return stopped(ld) ? -1 : 0;
+    int found = PQntuples(res) == 1;
+    if (found)
+        *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return found ? 0 : 1;
 }
 
 int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
                      char *errstr, size_t errstr_size) {
-    int delay = ld->backoff_min, hard = 0;
-    for (;;) {
-        if (connect_db(ld) == 0) {
-            char part[16];
-            snprintf(part, sizeof(part), "%d", (int)partition);
-            const char *params[] = {ld->group, topic, part};
-            wh_sql_t q = {0};
-            wh_sql_add(&q, "SELECT next_offset FROM ");
-            wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-            wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
-            PGresult *res = NULL;
-            int rc = q.oom ? -1 : run(ld, q.p, 3, params, &res);
-            wh_sql_free(&q);
-            if (rc == 0) {
-                int found = PQntuples(res) == 1;
-                if (found)
-                    *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-                PQclear(res);
-                return found ? 0 : 1;
-            }
-        }
-        if (backoff(ld, &delay, &hard) < 0)
-            break;
-    }
-    snprintf(errstr, errstr_size, "%s", stopped(ld) ? "stopped" : ld->err);
-    return -1;
-}
-
-static layout_entry_t *layout_for(pg_loader_t *ld, const wh_integration_t *in) {
-    for (size_t i = 0; i < ld->nlayouts; i++)
-        if (strcmp(ld->layouts[i].name, in->name) == 0)
-            return &ld->layouts[i];
-    layout_entry_t *nl = realloc(ld->layouts, (ld->nlayouts + 1) * sizeof(*nl));
-    if (!nl)
-        return NULL;
-    ld->layouts = nl;
-    layout_entry_t *e = &nl[ld->nlayouts];
-    memset(e, 0, sizeof(*e));
-    e->layout = wh_layout_new(in->name, in->pk, in->npk, ld->err, sizeof(ld->err));
-    if (!e->layout || !(e->name = strdup(in->name))) {
-        wh_layout_destroy(e->layout);
-        return NULL;
-    }
-    ld->nlayouts++;
-    return e;
+    return wh_loader_offset(&ld->base, topic, partition, next, offset_once, ld, errstr,
+                            errstr_size);
 }
 
 /* the layout version of a schema (0 before its first change); lock: share
@@ -304,7 +216,7 @@ static int read_version(pg_loader_t *ld, const char *schema, int lock, long long
 
 /* reads the integration's tables and columns back from the database (the
    version first: a change in between only makes the next batch read again) */
-static int load_catalog(pg_loader_t *ld, layout_entry_t *e) {
+static int load_catalog(pg_loader_t *ld, wh_loader_entry_t *e) {
     const char *schema = wh_layout_integration(e->layout);
     PGresult *res = NULL;
     const char *params[] = {schema};
@@ -362,9 +274,9 @@ static void column_def(wh_sql_t *q, const wh_column_t *c) {
     wh_sql_addf(q, " %s", wh_type_pg(c->type));
 }
 
-/* the key columns of table t: root keys, or source keys and level ids */
-static size_t key_columns(const wh_layout_t *l, const wh_table_t *t) {
-    return wh_layout_nkeys(l) + (size_t)t->level;
+/* "schema"."table" */
+static void pg_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
+    wh_sql_qualified(q, wh_layout_integration(l), table);
 }
 
 /* creates what the catalog has pending; its own transaction */
@@ -387,27 +299,8 @@ static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
     wh_sql_add(&q, " (_sdc_rejected_at timestamptz, table_name text, reason text, record text);\n");
     for (size_t i = 0; i < wh_layout_ntables(l); i++) {
         wh_table_t *t = wh_layout_table(l, i);
-        if (t->pending) {
-            /* the key and system columns come first in a new table */
-            size_t nkey = key_columns(l, t);
-            wh_sql_add(&q, "CREATE TABLE IF NOT EXISTS ");
-            wh_sql_qualified(&q, schema, t->name);
-            wh_sql_add(&q, " (");
-            for (size_t c = 0; c < t->ncols; c++) {
-                if (c)
-                    wh_sql_add(&q, ", ");
-                column_def(&q, &t->cols[c]);
-                if (c < nkey)
-                    wh_sql_add(&q, " NOT NULL");
-            }
-            wh_sql_add(&q, ", PRIMARY KEY (");
-            for (size_t c = 0; c < nkey; c++) {
-                if (c)
-                    wh_sql_add(&q, ", ");
-                wh_sql_ident(&q, t->cols[c].name);
-            }
-            wh_sql_add(&q, "));\n");
-        }
+        if (t->pending)
+            wh_loader_sql_create(&q, l, t, pg_ident, wh_type_pg);
         /* also for a new table: another process may have made it first */
         for (size_t c = 0; c < t->ncols; c++) {
             if (!t->cols[c].pending)
@@ -585,16 +478,6 @@ static void key_join(wh_sql_t *q, const wh_layout_t *l, const char *a, int a_sou
     }
 }
 
-static void column_list(wh_sql_t *q, const wh_table_t *t, const char *prefix) {
-    for (size_t c = 0; c < t->ncols; c++) {
-        if (c)
-            wh_sql_add(q, ", ");
-        if (prefix)
-            wh_sql_addf(q, "%s.", prefix);
-        wh_sql_ident(q, t->cols[c].name);
-    }
-}
-
 /* the data transaction (begun by the caller): staging, merge, subtables,
    rejects, offsets, commit */
 static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
@@ -618,33 +501,11 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
         wh_sql_add(&ins, "INSERT INTO ");
         wh_sql_qualified(&ins, schema, WH_ROOT_TABLE);
         wh_sql_add(&ins, " AS t (");
-        column_list(&ins, root, NULL);
+        wh_loader_sql_columns(&ins, root, NULL);
         wh_sql_add(&ins, ") SELECT ");
-        column_list(&ins, root, NULL);
-        wh_sql_addf(&ins, " FROM \"_hp_s%zu\" ON CONFLICT (", root_i);
-        for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-            if (k)
-                wh_sql_add(&ins, ", ");
-            wh_sql_ident(&ins, wh_layout_key(l, k));
-        }
-        if (wh_layout_has_pk(l)) {
-            /* the newer record replaces the whole row */
-            wh_sql_add(&ins, ") DO UPDATE SET ");
-            int first = 1;
-            for (size_t c = 0; c < root->ncols; c++) {
-                if (c < wh_layout_nkeys(l))
-                    continue;
-                if (!first)
-                    wh_sql_add(&ins, ", ");
-                first = 0;
-                wh_sql_ident(&ins, root->cols[c].name);
-                wh_sql_add(&ins, " = EXCLUDED.");
-                wh_sql_ident(&ins, root->cols[c].name);
-            }
-            wh_sql_add(&ins, " WHERE EXCLUDED._sdc_sequence > t._sdc_sequence");
-        } else {
-            wh_sql_add(&ins, ") DO NOTHING");
-        }
+        wh_loader_sql_columns(&ins, root, NULL);
+        wh_sql_addf(&ins, " FROM \"_hp_s%zu\"", root_i);
+        wh_loader_sql_upsert(&ins, l, root, "t");
         wh_sql_t q = {0};
         if (!subs) {
             wh_sql_addf(&q, "%s;\n", ins.p ? ins.p : "");
@@ -688,9 +549,9 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
             wh_sql_add(&q, "INSERT INTO ");
             wh_sql_qualified(&q, schema, t->name);
             wh_sql_add(&q, " (");
-            column_list(&q, t, NULL);
+            wh_loader_sql_columns(&q, t, NULL);
             wh_sql_add(&q, ") SELECT ");
-            column_list(&q, t, "s");
+            wh_loader_sql_columns(&q, t, "s");
             wh_sql_addf(&q, " FROM \"_hp_s%zu\" AS s JOIN \"_hp_w\" AS w ON ", ti);
             key_join(&q, l, "s", 1, "w");
             wh_sql_add(&q, ";\n");
@@ -706,7 +567,7 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
         char part[16], next[32];
         snprintf(part, sizeof(part), "%d", (int)o->partition);
         snprintf(next, sizeof(next), "%lld", (long long)o->next);
-        const char *params[] = {ld->group, o->topic, part, next};
+        const char *params[] = {ld->base.group, o->topic, part, next};
         wh_sql_t q = {0};
         wh_sql_add(&q, "INSERT INTO ");
         wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
@@ -729,43 +590,43 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     return 0;
 }
 
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* the offsets stored for the topics of msgs, locked until the end of the
    transaction so that a second process holding the same partitions (a
    zombie after a rebalance) waits and then skips what we loaded */
+typedef struct floors_ctx {
+    pg_loader_t *ld;
+    const char *sql;
+    wh_floors_t *f;
+} floors_ctx_t;
+
+static int read_topic_floors(void *arg, const char *topic) {
+    floors_ctx_t *c = arg;
+    const char *params[] = {c->ld->base.group, topic};
+    PGresult *res = NULL;
+    if (run(c->ld, c->sql, 2, params, &res) < 0)
+        return -1;
+    int rc = 0;
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+        if (wh_floors_add(c->f, topic, (int32_t)atoi(PQgetvalue(res, r, 0)),
+                          strtoll(PQgetvalue(res, r, 1), NULL, 10)) < 0)
+            rc = out_of_memory(c->ld);
+    PQclear(res);
+    return rc;
+}
+
 static int read_floors(pg_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
     wh_sql_t q = {0};
     wh_sql_add(&q, "SELECT partition, next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
     wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 FOR UPDATE");
-    int rc = q.oom ? out_of_memory(ld) : 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(msgs[j].topic, msgs[i].topic) == 0;
-        if (seen)
-            continue;
-        const char *params[] = {ld->group, msgs[i].topic};
-        PGresult *res = NULL;
-        if ((rc = run(ld, q.p, 2, params, &res)) < 0)
-            break;
-        for (int r = 0; rc == 0 && r < PQntuples(res); r++)
-            if (wh_floors_add(f, msgs[i].topic, (int32_t)atoi(PQgetvalue(res, r, 0)),
-                              strtoll(PQgetvalue(res, r, 1), NULL, 10)) < 0)
-                rc = out_of_memory(ld);
-        PQclear(res);
-    }
+    floors_ctx_t c = {ld, q.p, f};
+    int rc = q.oom ? out_of_memory(ld) : wh_loader_floors(msgs, n, read_topic_floors, &c);
     wh_sql_free(&q);
     return rc;
 }
 
 /* one attempt: lay the batch out, create what is missing, write it */
-static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
+static int attempt(pg_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
                    int64_t batched_at) {
     /* tables made by something else change without our version counter:
        while there are any, read the catalog afresh */
@@ -789,32 +650,25 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
                 return -1;
             continue;
         }
-        wh_batch_t *b = wh_batch_new(e->layout, batched_at);
-        int rc = b ? 0 : -1;
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            if (!wh_floors_done(&floors, &msgs[i]))
-                rc = wh_batch_add(b, ld->parser, &msgs[i]);
+        wh_batch_t *b = wh_loader_batch(&ld->base, e->layout, msgs, n, &floors, batched_at);
         wh_floors_clear(&floors);
-        if (rc < 0) {
-            wh_batch_destroy(b);
+        if (!b) {
             rollback(ld);
-            return out_of_memory(ld);
+            return -1;
         }
         const char *rej = wh_layout_rejected_mismatch(e->layout);
         if (rej && wh_batch_nrejects(b) > 0) {
             /* nowhere to put this batch's rejections: hold the integration */
             wh_batch_destroy(b);
             rollback(ld);
-            snprintf(ld->err, sizeof(ld->err), "%s", rej);
-            ld->transient = 0;
             e->loaded = 0;
-            return -1;
+            return wh_loader_fail(&ld->base, 0, "%s", rej);
         }
         /* rejections need their table: a batch of nothing else may be
            the integration's first */
         if (!wh_layout_pending(e->layout) &&
             (wh_batch_nrejects(b) == 0 || wh_layout_has_rejected(e->layout))) {
-            rc = write_batch(ld, e->layout, b);
+            int rc = write_batch(ld, e->layout, b);
             wh_batch_destroy(b);
             return rc;
         }
@@ -826,38 +680,23 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
         if (apply_ddl(ld, e->layout) < 0 || load_catalog(ld, e) < 0)
             return -1;
     }
-    snprintf(ld->err, sizeof(ld->err), "schema still changing after %d rounds", PG_DDL_ROUNDS);
-    ld->transient = 0;
+    e->loaded = 0;
+    return wh_loader_fail(&ld->base, 0, "schema still changing after %d rounds", PG_DDL_ROUNDS);
+}
+
+/* one try at a batch (wh_loader_write_fn) */
+static int write_once(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
+                      int64_t batched_at) {
+    pg_loader_t *ld = db;
+    if (connect_db(ld) == 0 && attempt(ld, e, msgs, n, batched_at) == 0)
+        return 0;
+    /* the catalog may be what failed: read it again next time */
     e->loaded = 0;
     return -1;
 }
 
 int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
                     int64_t batched_at, char *errstr, size_t errstr_size) {
-    ld->oom = 0;
-    ld->err[0] = '\0';
-    layout_entry_t *e = layout_for(ld, in);
-    if (!e) {
-        snprintf(errstr, errstr_size, "integration %s: %s", in->name,
-                 ld->err[0] ? ld->err : "out of memory");
-        /* an unusable key name is this integration's alone */
-        return ld->err[0] && strcmp(ld->err, "out of memory") != 0 ? 1 : -1;
-    }
-    if (batched_at == 0)
-        batched_at = now_us();
-    int delay = ld->backoff_min, hard = 0;
-    for (;;) {
-        if (connect_db(ld) == 0 && attempt(ld, e, msgs, n, batched_at) == 0)
-            return 0;
-        /* the catalog may be what failed: read it again next time */
-        e->loaded = 0;
-        if (backoff(ld, &delay, &hard) < 0)
-            break;
-    }
-    if (stopped(ld) || ld->oom) {
-        snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
-        return -1;
-    }
-    snprintf(errstr, errstr_size, "integration %s: %s", in->name, ld->err);
-    return 1;
+    return wh_loader_write(&ld->base, in, msgs, n, batched_at, write_once, ld, errstr,
+                           errstr_size);
 }

@@ -35,7 +35,8 @@
  * connections, a deadlock or serialisation failure are waited out with
  * exponential backoff (reconnecting) until they pass or the stop flag is
  * set; any other error is retried a few times with a fresh catalog, then
- * returned.
+ * returned (the retry loop and the layout cache are wh_loader's, shared
+ * with sqlite_loader).
  *
  * A loader is used by one thread at a time. */
 #ifndef HOOKPIPE_PG_LOADER_H

@@ -30,8 +30,8 @@
  *
  * A busy database (another writer beyond the busy timeout), a full disk or
  * an I/O error is waited out with exponential backoff until it passes or
- * the stop flag is set; other errors are retried a few times, then returned.
- * A loader is used by one thread at a time. */
+ * the stop flag is set; other errors are retried a few times, then returned
+ * (wh_loader's retry loop, shared with pg_loader). A loader is used by one thread at a time. */
 #ifndef HOOKPIPE_SQLITE_LOADER_H
 #define HOOKPIPE_SQLITE_LOADER_H
 

@@ -293,9 +293,13 @@ static void key_name(const wh_layout_t *l, const wh_table_t *t, size_t k, char *
         snprintf(out, n, "%s", l->keys[k]);
 }
 
+size_t wh_table_nkeys(const wh_layout_t *l, const wh_table_t *t) {
+    return l->nkeys + (size_t)t->level;
+}
+
 int wh_layout_load_unique(wh_layout_t *l, const char *table, const char *const *cols, size_t n) {
     wh_table_t *t = wh_layout_find_table(l, table);
-    size_t nkey = t ? l->nkeys + (size_t)t->level : 0;
+    size_t nkey = t ? wh_table_nkeys(l, t) : 0;
     if (!t || n != nkey)
         return 0;
     char name[WH_COLUMN_MAX * 2 + 64];

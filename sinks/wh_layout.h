@@ -124,6 +124,10 @@ const char *wh_layout_pk_json(const wh_layout_t *l, size_t i);
 size_t wh_layout_ntables(const wh_layout_t *l);
 wh_table_t *wh_layout_table(wh_layout_t *l, size_t i);
 
+/* Key columns of table t, its first ones: the root's keys, or in a
+ * subtable the _sdc_source_key_* and _sdc_level_N_id columns. */
+size_t wh_table_nkeys(const wh_layout_t *l, const wh_table_t *t);
+
 /* Finds a table or a column; NULL if absent. */
 wh_table_t *wh_layout_find_table(wh_layout_t *l, const char *name);
 wh_column_t *wh_table_find(wh_table_t *t, const char *name, size_t *index);
