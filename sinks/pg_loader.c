@@ -25,6 +25,7 @@ struct pg_loader {
     char *url;
     PGconn *conn;
     int ready;           /* offsets table made on this connection */
+    wh_sql_t copybuf;    /* COPY data, kept from one batch to the next */
     pg_loader_stats_t stats;
 };
 
@@ -52,6 +53,7 @@ void pg_loader_destroy(pg_loader_t *ld) {
     if (ld->conn)
         PQfinish(ld->conn);
     wh_loader_fini(&ld->base);
+    wh_sql_free(&ld->copybuf);
     free(ld->url);
     free(ld);
 }
@@ -320,49 +322,74 @@ static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
     return rc;
 }
 
-/* COPY rows[] of catalog table ti into the staging table "_hp_s<ti>" */
-static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti) {
-    wh_table_t *t = wh_layout_table(l, ti);
-    wh_sql_t q = {0};
-    wh_sql_addf(&q, "CREATE TEMP TABLE \"_hp_s%zu\" (LIKE ", ti);
-    wh_sql_qualified(&q, wh_layout_integration(l), t->name);
-    wh_sql_addf(&q, ") ON COMMIT DROP; COPY \"_hp_s%zu\" (", ti);
-    for (size_t c = 0; c < t->ncols; c++) {
-        if (c)
-            wh_sql_add(&q, ", ");
-        wh_sql_ident(&q, t->cols[c].name);
+/* ends a COPY begun on the connection: sends the end (or an abort when
+   rc < 0) and reads its result; rc, or -1 */
+static int copy_end(pg_loader_t *ld, int rc, const char *what) {
+    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
+        rc = -1;
+    PGresult *res = PQgetResult(ld->conn);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        if (rc == 0)
+            note_error(ld, res, what);
+        rc = -1;
     }
-    wh_sql_add(&q, ") FROM STDIN");
-    if (q.oom) {
-        wh_sql_free(&q);
+    PQclear(res);
+    while ((res = PQgetResult(ld->conn)))
+        PQclear(res);
+    return rc;
+}
+
+/* starts `sql`, whose last statement is a COPY FROM STDIN; 0 or -1 */
+static int copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
+    if (q->oom)
         return out_of_memory(ld);
-    }
-    PGresult *res = PQexec(ld->conn, q.p);
-    wh_sql_free(&q);
+    PGresult *res = PQexec(ld->conn, q->p);
     /* a multi-statement string returns the last result: the COPY */
     if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
-        note_error(ld, res, "copy");
+        note_error(ld, res, what);
         PQclear(res);
         return -1;
     }
     PQclear(res);
+    return 0;
+}
+
+/* COPY the live rows of catalog table ti whose record is to be written
+   (write[rec]) straight into the table */
+static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti,
+                     const char *write) {
+    wh_table_t *t = wh_layout_table(l, ti);
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "COPY ");
+    wh_sql_qualified(&q, wh_layout_integration(l), t->name);
+    wh_sql_add(&q, " (");
+    wh_loader_sql_columns(&q, t, NULL);
+    wh_sql_add(&q, ") FROM STDIN");
+    int rc = copy_begin(ld, &q, "copy");
+    wh_sql_free(&q);
+    if (rc < 0)
+        return -1;
     const wh_cell_t **by_col = calloc(t->ncols ? t->ncols : 1, sizeof(*by_col));
     int64_t tcache_us[2] = {INT64_MIN, INT64_MIN};
     char tcache[2][64];
+    size_t tlen[2] = {0, 0};
     int tnext = 0;
-    wh_sql_t buf = {0};
-    int rc = by_col ? 0 : out_of_memory(ld);
+    wh_sql_t *buf = &ld->copybuf;
+    wh_sql_clear(buf);
+    buf->oom = 0;
+    rc = by_col ? 0 : out_of_memory(ld);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ti); r++) {
         const wh_row_t *row = wh_batch_row(b, ti, r);
-        if (!wh_batch_row_live(b, row))
+        if (!wh_batch_row_live(b, row) || !write[row->rec])
             continue;
         wh_batch_row_values(b, ti, row, by_col, t->ncols);
+        /* every row passes here: lengths known, no printf */
         for (size_t c = 0; c < t->ncols; c++) {
             if (c)
-                wh_sql_add(&buf, "\t");
+                wh_sql_addn(buf, "\t", 1);
             const wh_cell_t *v = by_col[c];
             if (!v)
-                wh_sql_add(&buf, "\\N");
+                wh_sql_addn(buf, "\\N", 2);
             else if (v->type == WH_TIMESTAMP) {
                 /* rows of a batch share their times: format each once */
                 int slot = v->i == tcache_us[0] ? 0 : v->i == tcache_us[1] ? 1 : -1;
@@ -371,37 +398,31 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
                     tnext ^= 1;
                     tcache_us[slot] = v->i;
                     wh_format_time(v->i, tcache[slot]);
+                    tlen[slot] = strlen(tcache[slot]);
                 }
-                wh_sql_add(&buf, tcache[slot]);
+                wh_sql_addn(buf, tcache[slot], tlen[slot]);
             } else if (v->type == WH_BOOLEAN)
-                wh_sql_add(&buf, v->i ? "t" : "f");
+                wh_sql_addn(buf, v->i ? "t" : "f", 1);
             else if (v->s)
-                wh_sql_copy_text(&buf, v->s, v->len);
+                wh_sql_copy_text(buf, v->s, v->len);
             else
-                wh_sql_addf(&buf, "%lld", (long long)v->i);
+                wh_sql_int(buf, v->i);
         }
-        wh_sql_add(&buf, "\n");
-        if (buf.len > 256 * 1024) {
-            if (buf.oom || PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1)
-                rc = -1;
-            wh_sql_clear(&buf);
+        wh_sql_addn(buf, "\n", 1);
+        if (buf->len > 256 * 1024) {
+            if (buf->oom)
+                rc = out_of_memory(ld);
+            else if (PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
+                rc = wh_loader_fail(&ld->base, 1, "copy: %s", PQerrorMessage(ld->conn));
+            wh_sql_clear(buf);
         }
     }
-    if (rc == 0 && buf.len && (buf.oom || PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1))
-        rc = -1;
-    wh_sql_free(&buf);
+    if (rc == 0 && buf->oom)
+        rc = out_of_memory(ld);
+    if (rc == 0 && buf->len && PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
+        rc = wh_loader_fail(&ld->base, 1, "copy: %s", PQerrorMessage(ld->conn));
     free(by_col);
-    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
-        rc = -1;
-    res = PQgetResult(ld->conn);
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        note_error(ld, res, "copy");
-        rc = -1;
-    }
-    PQclear(res);
-    while ((res = PQgetResult(ld->conn)))
-        PQclear(res);
-    return rc;
+    return copy_end(ld, rc, "copy");
 }
 
 /* a rejected record as text PostgreSQL accepts: hex when not UTF-8 or NUL-free */
@@ -433,153 +454,264 @@ static int copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *schema
     wh_sql_add(&q, "COPY ");
     wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
     wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) FROM STDIN");
-    PGresult *res = q.oom ? NULL : PQexec(ld->conn, q.p);
+    int rc = copy_begin(ld, &q, "copy rejects");
     wh_sql_free(&q);
-    if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
-        note_error(ld, res, "copy rejects");
-        PQclear(res);
+    if (rc < 0)
         return -1;
-    }
-    PQclear(res);
     wh_sql_t buf = {0};
     for (size_t i = 0; i < wh_batch_nrejects(b); i++)
         reject_copy_line(&buf, wh_batch_reject_at(b, i));
-    int rc = 0;
-    if (buf.oom || (buf.len && PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1))
-        rc = -1;
+    if (buf.oom)
+        rc = out_of_memory(ld);
+    else if (buf.len && PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1)
+        rc = wh_loader_fail(&ld->base, 1, "copy rejects: %s", PQerrorMessage(ld->conn));
     wh_sql_free(&buf);
-    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
-        rc = -1;
-    res = PQgetResult(ld->conn);
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        note_error(ld, res, "copy rejects");
-        rc = -1;
+    return copy_end(ld, rc, "copy rejects");
+}
+
+/* one array literal per key column ('{"v1","v2",...}') of the live root
+   rows (write NULL), or of those whose record is to be written; in the
+   order of the rows. The ordinality of an element is its place among
+   them, from 1. */
+static int key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l, size_t root_i,
+                      const char *write, wh_sql_t *arrays, size_t *count) {
+    size_t nkeys = wh_layout_nkeys(l), n = 0;
+    for (size_t k = 0; k < nkeys; k++)
+        wh_sql_add(&arrays[k], "{");
+    const wh_cell_t *cells = wh_batch_cells(b, root_i);
+    for (size_t r = 0; r < wh_batch_nrows(b, root_i); r++) {
+        const wh_row_t *row = wh_batch_row(b, root_i, r);
+        if (!wh_batch_row_live(b, row) || (write && !write[row->rec]))
+            continue;
+        /* row_begin writes the key cells first, in key order */
+        for (size_t k = 0; k < nkeys; k++) {
+            const wh_cell_t *c = &cells[row->first + k];
+            wh_sql_t *a = &arrays[k];
+            wh_sql_add(a, n ? ",\"" : "\"");
+            if (c->type == WH_BOOLEAN) {
+                wh_sql_add(a, c->i ? "t" : "f");
+            } else {
+                size_t start = 0;
+                for (size_t i = 0; i < c->len; i++)
+                    if (c->s[i] == '"' || c->s[i] == '\\') {
+                        wh_sql_addn(a, c->s + start, i - start);
+                        wh_sql_add(a, "\\");
+                        start = i;
+                    }
+                wh_sql_addn(a, c->s + start, c->len - start);
+            }
+            wh_sql_add(a, "\"");
+        }
+        n++;
     }
+    for (size_t k = 0; k < nkeys; k++) {
+        wh_sql_add(&arrays[k], "}");
+        if (arrays[k].oom)
+            return out_of_memory(ld);
+    }
+    *count = n;
+    return 0;
+}
+
+/* "unnest($1::t0[], ...) WITH ORDINALITY AS u(k0, ..., i)" over the key
+   columns' types */
+static void key_unnest(wh_sql_t *q, const wh_layout_t *l, wh_table_t *root) {
+    size_t nkeys = wh_layout_nkeys(l);
+    wh_sql_add(q, "unnest(");
+    for (size_t k = 0; k < nkeys; k++) {
+        const wh_column_t *c = wh_table_find(root, wh_layout_key(l, k), NULL);
+        wh_sql_addf(q, "%s$%zu::%s[]", k ? ", " : "", k + 1, wh_type_pg(c ? c->type : WH_TEXT));
+    }
+    wh_sql_add(q, ") WITH ORDINALITY AS u(");
+    for (size_t k = 0; k < nkeys; k++)
+        wh_sql_addf(q, "k%zu, ", k);
+    wh_sql_add(q, "i)");
+}
+
+/* runs q with the key arrays as its parameters */
+static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t nkeys,
+                         PGresult **res) {
+    const char *params[16];
+    for (size_t k = 0; k < nkeys; k++)
+        params[k] = arrays[k].p;
+    return q->oom ? out_of_memory(ld) : run(ld, q->p, (int)nkeys, params, res);
+}
+
+/* decides, by record, which live root rows are written (write[rec]): a
+ * key the table does not hold; with a primary key, also a key whose row
+ * has a lower _sdc_sequence — that row is deleted first (by its ctid:
+ * *nreplaced of them). Others are older or replayed records, left out. */
+static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
+                      char *write, size_t *nwrite) {
+    wh_table_t *root = wh_layout_table(l, root_i);
+    size_t nkeys = wh_layout_nkeys(l), n = 0;
+    wh_sql_t arrays[16], q = {0}, tids = {0};
+    memset(arrays, 0, sizeof(arrays));
+    int rc = key_arrays(ld, b, l, root_i, NULL, arrays, &n);
+    /* one index probe per key (LATERAL ... LIMIT 1 is never turned into a
+       join that scans the whole table) */
+    wh_sql_add(&q, "SELECT u.i, x._sdc_sequence, x.ctid FROM ");
+    key_unnest(&q, l, root);
+    wh_sql_add(&q, " CROSS JOIN LATERAL (SELECT d._sdc_sequence, d.ctid FROM ");
+    wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
+    wh_sql_add(&q, " AS d WHERE ");
+    for (size_t k = 0; k < nkeys; k++) {
+        wh_sql_addf(&q, "%sd.", k ? " AND " : "");
+        wh_sql_ident(&q, wh_layout_key(l, k));
+        wh_sql_addf(&q, " = u.k%zu", k);
+    }
+    wh_sql_add(&q, " LIMIT 1) AS x");
+    PGresult *res = NULL;
+    if (rc == 0)
+        rc = run_with_keys(ld, &q, arrays, nkeys, &res);
+    /* ordinal i (from 1) is the i-th live root row: the row held for it */
+    int *held = rc == 0 ? calloc(n + 1, sizeof(*held)) : NULL;
+    if (rc == 0 && !held)
+        rc = out_of_memory(ld);
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        long long at = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        if (at >= 1 && (size_t)at <= n)
+            held[at] = i + 1;
+    }
+    size_t replaced = 0;
+    *nwrite = 0;
+    wh_sql_add(&tids, "{");
+    for (size_t r = 0, i = 0; rc == 0 && r < wh_batch_nrows(b, root_i); r++) {
+        const wh_row_t *row = wh_batch_row(b, root_i, r);
+        if (!wh_batch_row_live(b, row))
+            continue;
+        int h = held[++i] - 1;
+        int w = h < 0;
+        if (!w && wh_layout_has_pk(l) && !PQgetisnull(res, h, 1) &&
+            wh_batch_row_sequence(b, row) > strtoll(PQgetvalue(res, h, 1), NULL, 10)) {
+            /* a newer record replaces the whole row */
+            wh_sql_addf(&tids, "%s\"%s\"", replaced++ ? "," : "", PQgetvalue(res, h, 2));
+            w = 1;
+        }
+        write[row->rec] = (char)w;
+        *nwrite += (size_t)w;
+    }
+    wh_sql_add(&tids, "}");
     PQclear(res);
-    while ((res = PQgetResult(ld->conn)))
+    free(held);
+    if (rc == 0 && tids.oom)
+        rc = out_of_memory(ld);
+    if (rc == 0 && replaced) {
+        wh_sql_clear(&q);
+        wh_sql_add(&q, "DELETE FROM ");
+        wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
+        wh_sql_add(&q, " WHERE ctid = ANY ($1::tid[])");
+        const char *params[] = {tids.p};
+        res = NULL;
+        rc = q.oom ? out_of_memory(ld) : run(ld, q.p, 1, params, &res);
+        /* a row another writer changed since the probe is not deleted:
+           try the batch again (the probe then sees the change) */
+        if (rc == 0 && strtoull(PQcmdTuples(res), NULL, 10) != replaced)
+            rc = wh_loader_fail(&ld->base, 1, "rows of %s changed while loading; trying again",
+                                wh_layout_integration(l));
         PQclear(res);
+    }
+    for (size_t k = 0; k < nkeys; k++)
+        wh_sql_free(&arrays[k]);
+    wh_sql_free(&q);
+    wh_sql_free(&tids);
     return rc;
 }
 
-/* "a"."k1" = "b"."k1" AND ... over the key columns */
-static void key_join(wh_sql_t *q, const wh_layout_t *l, const char *a, int a_source,
-                     const char *b) {
+/* the subtable rows of the parents about to be written go: a replaced
+   parent's (its new record brings its own), and any a parent deleted by
+   hand left behind */
+static int delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
+                          const char *write) {
+    size_t nkeys = wh_layout_nkeys(l), n = 0;
+    wh_sql_t arrays[16], q = {0};
+    memset(arrays, 0, sizeof(arrays));
+    int rc = key_arrays(ld, b, l, root_i, write, arrays, &n);
     char name[WH_COLUMN_MAX * 2 + 64];
-    for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-        if (k)
-            wh_sql_add(q, " AND ");
-        const char *key = wh_layout_key(l, k);
-        if (a_source)
-            wh_source_key_name(key, name, sizeof(name));
-        wh_sql_addf(q, "%s.", a);
-        wh_sql_ident(q, a_source ? name : key);
-        wh_sql_addf(q, " = %s.", b);
-        wh_sql_ident(q, key);
+    for (size_t ti = 0; rc == 0 && ti < wh_layout_ntables(l); ti++) {
+        wh_table_t *t = wh_layout_table(l, ti);
+        if (t->level == 0 || t->mismatch)
+            continue;
+        wh_sql_clear(&q);
+        wh_sql_add(&q, "DELETE FROM ");
+        wh_sql_qualified(&q, wh_layout_integration(l), t->name);
+        wh_sql_add(&q, " AS d USING ");
+        key_unnest(&q, l, wh_layout_table(l, root_i));
+        wh_sql_add(&q, " WHERE ");
+        for (size_t k = 0; k < nkeys; k++) {
+            wh_source_key_name(wh_layout_key(l, k), name, sizeof(name));
+            wh_sql_add(&q, k ? " AND d." : "d.");
+            wh_sql_ident(&q, name);
+            wh_sql_addf(&q, " = u.k%zu", k);
+        }
+        rc = run_with_keys(ld, &q, arrays, nkeys, NULL);
     }
+    for (size_t k = 0; k < nkeys; k++)
+        wh_sql_free(&arrays[k]);
+    wh_sql_free(&q);
+    return rc;
 }
 
-/* the data transaction (begun by the caller): staging, merge, subtables,
-   rejects, offsets, commit */
+/* 1 if table ti has live rows of records to be written */
+static int has_rows(const wh_batch_t *b, size_t ti, const char *write) {
+    for (size_t r = 0; r < wh_batch_nrows(b, ti); r++) {
+        const wh_row_t *row = wh_batch_row(b, ti, r);
+        if (wh_batch_row_live(b, row) && write[row->rec])
+            return 1;
+    }
+    return 0;
+}
+
+/* the data transaction (begun by the caller): rejections; which records
+   are written (probe_keys: new keys, and with a primary key newer records
+   of existing keys, whose rows are deleted); their subtable rows' old
+   versions deleted; their rows COPYed into every table; then the offsets
+   and the commit, sent together */
 static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     const char *schema = wh_layout_integration(l);
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
     size_t root_i = root ? (size_t)(root - wh_layout_table(l, 0)) : 0;
     int rc = 0;
     size_t rows = 0;
-    if (root && wh_batch_live_rows(b, root_i) > 0) {
-        for (size_t ti = 0; rc == 0 && ti < wh_layout_ntables(l); ti++)
-            if (wh_batch_live_rows(b, ti) > 0) {
-                rc = copy_rows(ld, b, l, ti);
-                rows += wh_batch_live_rows(b, ti);
-            }
+    if (wh_batch_nrejects(b) > 0)
+        rc = copy_rejects(ld, b, schema);
+    wh_sql_t q = {0};
+    char *write = NULL;
+    if (rc == 0 && root && !root->mismatch && wh_batch_live_rows(b, root_i) > 0 &&
+        wh_layout_nkeys(l) <= 16) {
+        size_t nwrite = 0;
+        write = calloc(wh_batch_nrecords(b) + 1, 1);
+        rc = write ? probe_keys(ld, b, l, root_i, write, &nwrite) : out_of_memory(ld);
         int subs = 0;
         for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
-            subs |= wh_layout_table(l, ti)->level > 0;
-        /* the merge; with subtables, it also keeps the keys of the root rows
-           it inserted or updated, whose subtable rows are replaced */
-        wh_sql_t ins = {0};
-        wh_sql_add(&ins, "INSERT INTO ");
-        wh_sql_qualified(&ins, schema, WH_ROOT_TABLE);
-        wh_sql_add(&ins, " AS t (");
-        wh_loader_sql_columns(&ins, root, NULL);
-        wh_sql_add(&ins, ") SELECT ");
-        wh_loader_sql_columns(&ins, root, NULL);
-        wh_sql_addf(&ins, " FROM \"_hp_s%zu\"", root_i);
-        wh_loader_sql_upsert(&ins, l, root, "t");
-        wh_sql_t q = {0};
-        if (!subs) {
-            wh_sql_addf(&q, "%s;\n", ins.p ? ins.p : "");
-        } else {
-            wh_sql_add(&q, "CREATE TEMP TABLE \"_hp_w\" ON COMMIT DROP AS SELECT ");
-            for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-                if (k)
-                    wh_sql_add(&q, ", ");
-                wh_sql_ident(&q, wh_layout_key(l, k));
+            subs |= wh_layout_table(l, ti)->level > 0 && !wh_layout_table(l, ti)->mismatch;
+        if (rc == 0 && nwrite > 0 && subs)
+            rc = delete_subrows(ld, b, l, root_i, write);
+        for (size_t ti = 0; rc == 0 && nwrite > 0 && ti < wh_layout_ntables(l); ti++)
+            if (!wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write)) {
+                rc = copy_rows(ld, b, l, ti, write);
+                rows += wh_batch_live_rows(b, ti);
             }
-            wh_sql_add(&q, " FROM ");
-            wh_sql_qualified(&q, schema, WH_ROOT_TABLE);
-            wh_sql_addf(&q, " WITH NO DATA;\nWITH up AS (%s RETURNING ", ins.p ? ins.p : "");
-            for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-                if (k)
-                    wh_sql_add(&q, ", ");
-                wh_sql_add(&q, "t.");
-                wh_sql_ident(&q, wh_layout_key(l, k));
-            }
-            wh_sql_add(&q, ") INSERT INTO \"_hp_w\" SELECT * FROM up;\n");
-        }
-        if (ins.oom)
-            q.oom = 1;
-        wh_sql_free(&ins);
-        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++) {
-            wh_table_t *t = wh_layout_table(l, ti);
-            /* a table that is not ours is never written (its rows were
-               rejected) */
-            if (t->level == 0 || t->mismatch)
-                continue;
-            if (wh_layout_has_pk(l)) {
-                /* an updated parent's old subtable rows go with it */
-                wh_sql_add(&q, "DELETE FROM ");
-                wh_sql_qualified(&q, schema, t->name);
-                wh_sql_add(&q, " AS d USING \"_hp_w\" AS w WHERE ");
-                key_join(&q, l, "d", 1, "w");
-                wh_sql_add(&q, ";\n");
-            }
-            if (wh_batch_live_rows(b, ti) == 0)
-                continue;
-            wh_sql_add(&q, "INSERT INTO ");
-            wh_sql_qualified(&q, schema, t->name);
-            wh_sql_add(&q, " (");
-            wh_loader_sql_columns(&q, t, NULL);
-            wh_sql_add(&q, ") SELECT ");
-            wh_loader_sql_columns(&q, t, "s");
-            wh_sql_addf(&q, " FROM \"_hp_s%zu\" AS s JOIN \"_hp_w\" AS w ON ", ti);
-            key_join(&q, l, "s", 1, "w");
-            wh_sql_add(&q, ";\n");
-        }
-        if (rc == 0)
-            rc = run_sql(ld, &q);
-        wh_sql_free(&q);
     }
-    if (rc == 0 && wh_batch_nrejects(b) > 0)
-        rc = copy_rejects(ld, b, schema);
     for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
-        char part[16], next[32];
-        snprintf(part, sizeof(part), "%d", (int)o->partition);
-        snprintf(next, sizeof(next), "%lld", (long long)o->next);
-        const char *params[] = {ld->base.group, o->topic, part, next};
-        wh_sql_t q = {0};
         wh_sql_add(&q, "INSERT INTO ");
         wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-        wh_sql_add(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4) "
-                       "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-                       "next_offset = EXCLUDED.next_offset, updated_at = now() "
-                       "WHERE EXCLUDED.next_offset > o.next_offset");
-        rc = q.oom ? out_of_memory(ld) : run(ld, q.p, 4, params, NULL);
-        wh_sql_free(&q);
+        wh_sql_add(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES (");
+        wh_sql_literal(&q, ld->base.group);
+        wh_sql_add(&q, ", ");
+        wh_sql_literal(&q, o->topic);
+        wh_sql_addf(&q, ", %d, %lld) ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                        "next_offset = EXCLUDED.next_offset, updated_at = now() "
+                        "WHERE EXCLUDED.next_offset > o.next_offset;\n",
+                    (int)o->partition, (long long)o->next);
     }
+    /* one round trip: the offsets and the commit */
+    wh_sql_add(&q, "COMMIT");
     if (rc == 0)
-        rc = run(ld, "COMMIT", 0, NULL, NULL);
+        rc = run_sql(ld, &q);
+    wh_sql_free(&q);
+    free(write);
     if (rc < 0) {
         rollback(ld);
         return -1;
@@ -659,7 +791,6 @@ static int attempt(pg_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, 
         const char *rej = wh_layout_rejected_mismatch(e->layout);
         if (rej && wh_batch_nrejects(b) > 0) {
             /* nowhere to put this batch's rejections: hold the integration */
-            wh_batch_destroy(b);
             rollback(ld);
             e->loaded = 0;
             return wh_loader_fail(&ld->base, 0, "%s", rej);
@@ -668,11 +799,8 @@ static int attempt(pg_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, 
            the integration's first */
         if (!wh_layout_pending(e->layout) &&
             (wh_batch_nrejects(b) == 0 || wh_layout_has_rejected(e->layout))) {
-            int rc = write_batch(ld, e->layout, b);
-            wh_batch_destroy(b);
-            return rc;
+            return write_batch(ld, e->layout, b);
         }
-        wh_batch_destroy(b);
         rollback(ld);
         /* create what is missing, read back what is there (another process
            may have made a column first, with another type), lay out again */

@@ -15,15 +15,22 @@
  * One batch (pg_loader_write) is one transaction: it share-locks its
  * schema's layout version (a stale catalog is read again first) and locks
  * its partitions' offsets rows, skips messages below the stored offsets (a
- * redelivery loads nothing twice, rejections included), COPYs into temporary
- * staging tables, then a merge — INSERT ... ON CONFLICT (key) DO UPDATE ...
- * WHERE EXCLUDED._sdc_sequence > current _sdc_sequence (without a primary
- * key: DO NOTHING, so a replayed message adds no row) —, the subtable rows
- * of every parent row that was inserted or updated are replaced, the
- * rejections are inserted, and the offsets are advanced (never backwards),
- * all committed together. A crash at any point leaves either all of it or
- * none, so reading the offsets back on assignment (pg_loader_offset) gives
- * exactly-once tables.
+ * redelivery loads nothing twice, rejections included), COPYs the
+ * rejections, then looks up each of the batch's keys in the root table
+ * (one index probe each, reading the row's _sdc_sequence). A record is
+ * written when its key is new, or — with a primary key — when its
+ * _sdc_sequence is higher than the row's: that row is deleted (by the
+ * ctid the probe read; a row another writer changed meanwhile is not, and
+ * the batch is tried again). An older or replayed record is left out (the
+ * sequence guard), and so is, without a primary key, a key the table holds
+ * (a replayed message). The subtable rows of the written parents are
+ * deleted (a replaced parent's, or any a hand-deleted parent left), the
+ * written records' rows are COPYed straight into their tables, the offsets
+ * are advanced (never backwards) and the transaction committed, these two
+ * in one round trip. A crash at any point leaves either all of it or none,
+ * so reading the offsets back on assignment (pg_loader_offset) gives
+ * exactly-once tables. (Another process inserting a key between the probe
+ * and the COPY makes the COPY fail; the batch is then tried again.)
  *
  * Schema changes run first, in their own transaction, serialised between
  * sink processes by an advisory lock on the schema name: CREATE SCHEMA /

@@ -544,7 +544,6 @@ static int attempt(sqlite_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *ms
         rc = write_offsets(ld, b);
     if (rc == 0)
         rc = exec(ld, "COMMIT");
-    wh_batch_destroy(b);
     if (rc < 0) {
         if (!sqlite3_get_autocommit(ld->db))
             sqlite3_exec(ld->db, "ROLLBACK", NULL, NULL, NULL);

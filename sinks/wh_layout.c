@@ -84,6 +84,9 @@ long wh_name_segment(const char *json, size_t len, char *out, size_t out_size) {
 
 int wh_name_reserved(const char *seg) {
     size_t n = strlen(seg);
+    /* most names neither start with '_' nor hold "__" where a suffix goes */
+    if (seg[0] != '_' && (n < 4 || seg[n - 4] != '_' || seg[n - 3] != '_'))
+        return 0;
     if (strncasecmp(seg, "_sdc", 4) == 0 || strncasecmp(seg, "_rjm", 4) == 0)
         return 1;
     for (size_t i = 0; i < sizeof(reserved_suffixes) / sizeof(reserved_suffixes[0]); i++)

@@ -30,6 +30,8 @@ void wh_loader_fini(wh_loader_t *b) {
         wh_layout_destroy(b->entries[i].layout);
     }
     free(b->entries);
+    wh_batch_destroy(b->batch);
+    b->batch = NULL;
     sink_json_parser_destroy(b->parser);
     free(b->group);
     b->entries = NULL;
@@ -223,13 +225,19 @@ int wh_loader_floors(const wh_msg_t *msgs, size_t n, int (*read)(void *ctx, cons
 
 wh_batch_t *wh_loader_batch(wh_loader_t *b, wh_layout_t *l, const wh_msg_t *msgs, size_t n,
                             const wh_floors_t *f, int64_t batched_at) {
-    wh_batch_t *batch = wh_batch_new(l, batched_at);
+    if (b->batch)
+        wh_batch_reset(b->batch, l, batched_at);
+    else
+        b->batch = wh_batch_new(l, batched_at);
+    wh_batch_t *batch = b->batch;
     int rc = batch ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (!wh_floors_done(f, &msgs[i]))
             rc = wh_batch_add(batch, b->parser, &msgs[i]);
     if (rc < 0) {
+        /* "unusable" after a failed add: start afresh next time */
         wh_batch_destroy(batch);
+        b->batch = NULL;
         wh_loader_oom(b);
         return NULL;
     }

@@ -49,6 +49,7 @@ typedef struct wh_loader {
     int transient;                  /* the last error is worth waiting out */
     int oom;                        /* an allocation failed in this call */
     uint64_t retries;               /* waits after errors, since init */
+    wh_batch_t *batch;              /* owned: reused by wh_loader_batch */
     char err[512];                  /* the last error, one line */
 } wh_loader_t;
 
@@ -130,9 +131,9 @@ int64_t wh_now_us(void);
 int wh_loader_floors(const wh_msg_t *msgs, size_t n, int (*read)(void *ctx, const char *topic),
                      void *ctx);
 
-/* A new batch over l of the messages of msgs[0..n) that the floors f do
- * not mark as loaded already. NULL on out of memory (noted in b). The
- * caller destroys it. */
+/* The batch over l of the messages of msgs[0..n) that the floors f do not
+ * mark as loaded already. NULL on out of memory (noted in b). Owned by b:
+ * valid until the next call (which reuses its memory) or wh_loader_fini. */
 wh_batch_t *wh_loader_batch(wh_loader_t *b, wh_layout_t *l, const wh_msg_t *msgs, size_t n,
                             const wh_floors_t *f, int64_t batched_at);
 

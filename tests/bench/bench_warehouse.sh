@@ -23,8 +23,4 @@ if [ -z "${HOOKPIPE_PG_URL:-}" ]; then
   compose/local/stack up >/dev/null 2>&1
   set -a; . "$HOOKPIPE_RUN_DIR/stack.env"; set +a
 fi
-"$root/$build/bench/bench_warehouse" "$HOOKPIPE_PG_URL" "${BENCH_WAREHOUSE_RECORDS:-50000}" "${BENCH_WAREHOUSE_RUNS:-3}"
-echo
-echo "Not measured yet: latency from POST to row visible at 2,000 events/s (needs the"
-echo "\`postgres\` target in hookpipe-sink); the loader's share of it is one batch, at most"
-echo "batch_max_ms (500 ms by default) plus one merge."
+"$root/$build/bench/bench_warehouse" "$HOOKPIPE_PG_URL" "${BENCH_WAREHOUSE_RECORDS:-50000}" "${BENCH_WAREHOUSE_RUNS:-5}"
