@@ -238,6 +238,28 @@ static int plain8_copy(const char *s) {
 static int parse_string(sink_json_parser_t *p, const char **sp, const char **out,
                         uint32_t *out_len) {
     const char *s = *sp + 1, *q = s, *end = p->end;
+    /* most strings are printable ASCII without escapes: find the closing
+       quote in one pass and copy them whole */
+    while (end - q >= 8 && plain8_copy(q) && plain8_scan(q))
+        q += 8;
+    while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 && *q != '\\' &&
+           *q != '"')
+        q++;
+    if (q < end && *q == '"' && (size_t)(q - s) <= UINT32_MAX - 1) {
+        char *dst = arena_alloc(p, (size_t)(q - s) + 1);
+        if (!dst) {
+            p->limit = 1;
+            fail(p, *sp, "out of memory");
+            return -1;
+        }
+        memcpy(dst, s, (size_t)(q - s));
+        dst[q - s] = '\0';
+        *out = dst;
+        *out_len = (uint32_t)(q - s);
+        *sp = q + 1;
+        return 0;
+    }
+    q = s;
     for (;;) {
         while (end - q >= 8 && plain8_scan(q))
             q += 8;
