@@ -145,9 +145,8 @@ static int connect_db(pg_loader_t *ld) {
                               ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
     PQsetNoticeProcessor(ld->conn, quiet_notices, NULL);
     wh_sql_t q = {0};
-    /* staging tables live in temp buffers: room for a whole batch, so
-       that they never spill to disk */
-    wh_sql_addf(&q, "SET temp_buffers = '64MB'; BEGIN; "
+    /* literals we write keep their backslashes as they are */
+    wh_sql_addf(&q, "SET standard_conforming_strings = on; BEGIN; "
                     "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
                 PG_LOCK_CLASS);
     wh_sql_ident(&q, PG_OFFSETS_SCHEMA);
@@ -198,13 +197,13 @@ int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int6
                             errstr_size);
 }
 
-/* the layout version of a schema (0 before its first change); lock: share
-   the row until the end of the transaction (a schema change waits) */
-static int read_version(pg_loader_t *ld, const char *schema, int lock, long long *version) {
+/* the layout version of a schema (0 before its first change), read when
+   the catalog is (begin_batch reads it again, locked) */
+static int read_version(pg_loader_t *ld, const char *schema, long long *version) {
     wh_sql_t q = {0};
     wh_sql_add(&q, "SELECT version FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, lock ? " WHERE schema_name = $1 FOR SHARE" : " WHERE schema_name = $1");
+    wh_sql_add(&q, " WHERE schema_name = $1");
     PGresult *res = NULL;
     const char *params[] = {schema};
     int rc = q.oom ? -1 : run(ld, q.p, 1, params, &res);
@@ -222,7 +221,7 @@ static int load_catalog(pg_loader_t *ld, wh_loader_entry_t *e) {
     const char *schema = wh_layout_integration(e->layout);
     PGresult *res = NULL;
     const char *params[] = {schema};
-    if (read_version(ld, schema, 0, &e->version) < 0)
+    if (read_version(ld, schema, &e->version) < 0)
         return -1;
     if (run(ld,
             "SELECT table_name::text, column_name::text, data_type::text "
@@ -355,20 +354,24 @@ static int copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
 }
 
 /* COPY the live rows of catalog table ti whose record is to be written
-   (write[rec]) straight into the table */
+   (write[rec]) straight into the table (started: its COPY is already
+   waiting for rows) */
 static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti,
-                     const char *write) {
+                     const char *write, int started) {
     wh_table_t *t = wh_layout_table(l, ti);
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "COPY ");
-    wh_sql_qualified(&q, wh_layout_integration(l), t->name);
-    wh_sql_add(&q, " (");
-    wh_loader_sql_columns(&q, t, NULL);
-    wh_sql_add(&q, ") FROM STDIN");
-    int rc = copy_begin(ld, &q, "copy");
-    wh_sql_free(&q);
-    if (rc < 0)
-        return -1;
+    int rc = 0;
+    if (!started) {
+        wh_sql_t q = {0};
+        wh_sql_add(&q, "COPY ");
+        wh_sql_qualified(&q, wh_layout_integration(l), t->name);
+        wh_sql_add(&q, " (");
+        wh_loader_sql_columns(&q, t, NULL);
+        wh_sql_add(&q, ") FROM STDIN");
+        rc = copy_begin(ld, &q, "copy");
+        wh_sql_free(&q);
+        if (rc < 0)
+            return -1;
+    }
     const wh_cell_t **by_col = calloc(t->ncols ? t->ncols : 1, sizeof(*by_col));
     int64_t tcache_us[2] = {INT64_MIN, INT64_MIN};
     char tcache[2][64];
@@ -471,12 +474,12 @@ static int copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *schema
 
 /* one array literal per key column ('{"v1","v2",...}') of the live root
    rows (write NULL), or of those whose record is to be written; in the
-   order of the rows. The ordinality of an element is its place among
-   them, from 1. */
+   order of the rows; with_seq: and one of their _sdc_sequence after them.
+   The ordinality of an element is its place among them, from 1. */
 static int key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l, size_t root_i,
-                      const char *write, wh_sql_t *arrays, size_t *count) {
+                      const char *write, int with_seq, wh_sql_t *arrays, size_t *count) {
     size_t nkeys = wh_layout_nkeys(l), n = 0;
-    for (size_t k = 0; k < nkeys; k++)
+    for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++)
         wh_sql_add(&arrays[k], "{");
     const wh_cell_t *cells = wh_batch_cells(b, root_i);
     for (size_t r = 0; r < wh_batch_nrows(b, root_i); r++) {
@@ -502,9 +505,15 @@ static int key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l
             }
             wh_sql_add(a, "\"");
         }
+        if (with_seq) {
+            /* then the records' sequences, as one more array */
+            if (n)
+                wh_sql_addn(&arrays[nkeys], ",", 1);
+            wh_sql_int(&arrays[nkeys], (long long)wh_batch_row_sequence(b, row));
+        }
         n++;
     }
-    for (size_t k = 0; k < nkeys; k++) {
+    for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
         wh_sql_add(&arrays[k], "}");
         if (arrays[k].oom)
             return out_of_memory(ld);
@@ -514,24 +523,33 @@ static int key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l
 }
 
 /* "unnest($1::t0[], ...) WITH ORDINALITY AS u(k0, ..., i)" over the key
-   columns' types */
-static void key_unnest(wh_sql_t *q, const wh_layout_t *l, wh_table_t *root) {
+   columns' types (with_seq: and a bigint[] of sequences, column s); with
+   literals, the arrays written in instead of $n */
+static void key_unnest(wh_sql_t *q, const wh_layout_t *l, wh_table_t *root, int with_seq,
+                       const wh_sql_t *literals) {
     size_t nkeys = wh_layout_nkeys(l);
     wh_sql_add(q, "unnest(");
-    for (size_t k = 0; k < nkeys; k++) {
-        const wh_column_t *c = wh_table_find(root, wh_layout_key(l, k), NULL);
-        wh_sql_addf(q, "%s$%zu::%s[]", k ? ", " : "", k + 1, wh_type_pg(c ? c->type : WH_TEXT));
+    for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
+        const wh_column_t *c = k < nkeys ? wh_table_find(root, wh_layout_key(l, k), NULL) : NULL;
+        const char *type = k < nkeys ? wh_type_pg(c ? c->type : WH_TEXT) : "bigint";
+        if (k)
+            wh_sql_add(q, ", ");
+        if (literals)
+            wh_sql_literal(q, literals[k].p);
+        else
+            wh_sql_addf(q, "$%zu", k + 1);
+        wh_sql_addf(q, "::%s[]", type);
     }
     wh_sql_add(q, ") WITH ORDINALITY AS u(");
     for (size_t k = 0; k < nkeys; k++)
         wh_sql_addf(q, "k%zu, ", k);
-    wh_sql_add(q, "i)");
+    wh_sql_add(q, with_seq ? "s, i)" : "i)");
 }
 
-/* runs q with the key arrays as its parameters */
+/* runs q with the nkeys arrays (keys, then maybe sequences) as parameters */
 static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t nkeys,
                          PGresult **res) {
-    const char *params[16];
+    const char *params[17];
     for (size_t k = 0; k < nkeys; k++)
         params[k] = arrays[k].p;
     return q->oom ? out_of_memory(ld) : run(ld, q->p, (int)nkeys, params, res);
@@ -539,19 +557,25 @@ static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t 
 
 /* decides, by record, which live root rows are written (write[rec]): a
  * key the table does not hold; with a primary key, also a key whose row
- * has a lower _sdc_sequence — that row is deleted first (by its ctid:
- * *nreplaced of them). Others are older or replayed records, left out. */
+ * has a lower _sdc_sequence — that row is deleted in the same statement
+ * (by the ctid the probe read). Others are older or replayed records, left
+ * out. One round trip. */
 static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
                       char *write, size_t *nwrite) {
+    /* sent as one simple query with the COPY of the root rows after it: the
+       probe's answer comes first, then the server waits for the rows */
     wh_table_t *root = wh_layout_table(l, root_i);
     size_t nkeys = wh_layout_nkeys(l), n = 0;
-    wh_sql_t arrays[16], q = {0}, tids = {0};
+    int pk = wh_layout_has_pk(l);
+    wh_sql_t arrays[17], q = {0};
     memset(arrays, 0, sizeof(arrays));
-    int rc = key_arrays(ld, b, l, root_i, NULL, arrays, &n);
+    int rc = key_arrays(ld, b, l, root_i, NULL, pk, arrays, &n);
     /* one index probe per key (LATERAL ... LIMIT 1 is never turned into a
        join that scans the whole table) */
-    wh_sql_add(&q, "SELECT u.i, x._sdc_sequence, x.ctid FROM ");
-    key_unnest(&q, l, root);
+    wh_sql_add(&q, "WITH x AS MATERIALIZED (SELECT u.i, ");
+    wh_sql_add(&q, pk ? "x._sdc_sequence < u.s AS newer, x.ctid FROM " : "false AS newer FROM ");
+    if (rc == 0)
+        key_unnest(&q, l, root, pk, arrays);
     wh_sql_add(&q, " CROSS JOIN LATERAL (SELECT d._sdc_sequence, d.ctid FROM ");
     wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
     wh_sql_add(&q, " AS d WHERE ");
@@ -560,61 +584,87 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
         wh_sql_ident(&q, wh_layout_key(l, k));
         wh_sql_addf(&q, " = u.k%zu", k);
     }
-    wh_sql_add(&q, " LIMIT 1) AS x");
+    wh_sql_add(&q, " LIMIT 1) AS x)");
+    if (pk) {
+        /* the rows newer records replace go now (by ctid: a TID scan); a
+           row another writer changed since the probe is not deleted, and
+           the count tells */
+        wh_sql_add(&q, ", del AS (DELETE FROM ");
+        wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
+        wh_sql_add(&q, " WHERE ctid = ANY (ARRAY(SELECT ctid FROM x WHERE newer)) RETURNING 1) "
+                       "SELECT i, newer, (SELECT count(*) FROM del) FROM x");
+    } else {
+        wh_sql_add(&q, " SELECT i, newer, 0 FROM x");
+    }
+    wh_sql_add(&q, "; COPY ");
+    wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
+    wh_sql_add(&q, " (");
+    wh_loader_sql_columns(&q, root, NULL);
+    wh_sql_add(&q, ") FROM STDIN");
     PGresult *res = NULL;
-    if (rc == 0)
-        rc = run_with_keys(ld, &q, arrays, nkeys, &res);
-    /* ordinal i (from 1) is the i-th live root row: the row held for it */
-    int *held = rc == 0 ? calloc(n + 1, sizeof(*held)) : NULL;
+    if (rc == 0 && q.oom)
+        rc = out_of_memory(ld);
+    if (rc == 0 && PQsendQuery(ld->conn, q.p) != 1)
+        rc = wh_loader_fail(&ld->base, 1, "query: %s", PQerrorMessage(ld->conn));
+    if (rc == 0) {
+        res = PQgetResult(ld->conn);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+            note_error(ld, res, "probe");
+            PQclear(res);
+            res = NULL;
+            rc = -1;
+        }
+    }
+    int copying = 0;
+    if (rc == 0) {
+        /* the COPY is waiting for rows from here on */
+        PGresult *cres = PQgetResult(ld->conn);
+        if (!cres || PQresultStatus(cres) != PGRES_COPY_IN) {
+            note_error(ld, cres, "copy");
+            rc = -1;
+        } else {
+            copying = 1;
+        }
+        PQclear(cres);
+    }
+    /* ordinal i (from 1) is the i-th live root row: 1 held, 2 replaced */
+    char *held = rc == 0 ? calloc(n + 1, 1) : NULL;
     if (rc == 0 && !held)
         rc = out_of_memory(ld);
+    size_t replaced = 0, deleted = 0;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         long long at = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int newer = strcmp(PQgetvalue(res, i, 1), "t") == 0;
         if (at >= 1 && (size_t)at <= n)
-            held[at] = i + 1;
+            held[at] = newer ? 2 : 1;
+        replaced += (size_t)newer;
+        deleted = strtoull(PQgetvalue(res, i, 2), NULL, 10);
     }
-    size_t replaced = 0;
+    PQclear(res);
+    if (rc == 0 && deleted != replaced)
+        rc = wh_loader_fail(&ld->base, 1, "rows of %s changed while loading; trying again",
+                            wh_layout_integration(l));
     *nwrite = 0;
-    wh_sql_add(&tids, "{");
     for (size_t r = 0, i = 0; rc == 0 && r < wh_batch_nrows(b, root_i); r++) {
         const wh_row_t *row = wh_batch_row(b, root_i, r);
         if (!wh_batch_row_live(b, row))
             continue;
-        int h = held[++i] - 1;
-        int w = h < 0;
-        if (!w && wh_layout_has_pk(l) && !PQgetisnull(res, h, 1) &&
-            wh_batch_row_sequence(b, row) > strtoll(PQgetvalue(res, h, 1), NULL, 10)) {
-            /* a newer record replaces the whole row */
-            wh_sql_addf(&tids, "%s\"%s\"", replaced++ ? "," : "", PQgetvalue(res, h, 2));
-            w = 1;
-        }
-        write[row->rec] = (char)w;
-        *nwrite += (size_t)w;
+        int h = held[++i];
+        write[row->rec] = (char)(h != 1);
+        *nwrite += (size_t)(h != 1);
     }
-    wh_sql_add(&tids, "}");
-    PQclear(res);
     free(held);
-    if (rc == 0 && tids.oom)
-        rc = out_of_memory(ld);
-    if (rc == 0 && replaced) {
-        wh_sql_clear(&q);
-        wh_sql_add(&q, "DELETE FROM ");
-        wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
-        wh_sql_add(&q, " WHERE ctid = ANY ($1::tid[])");
-        const char *params[] = {tids.p};
-        res = NULL;
-        rc = q.oom ? out_of_memory(ld) : run(ld, q.p, 1, params, &res);
-        /* a row another writer changed since the probe is not deleted:
-           try the batch again (the probe then sees the change) */
-        if (rc == 0 && strtoull(PQcmdTuples(res), NULL, 10) != replaced)
-            rc = wh_loader_fail(&ld->base, 1, "rows of %s changed while loading; trying again",
-                                wh_layout_integration(l));
-        PQclear(res);
-    }
-    for (size_t k = 0; k < nkeys; k++)
+    for (size_t k = 0; k < nkeys + 1; k++)
         wh_sql_free(&arrays[k]);
     wh_sql_free(&q);
-    wh_sql_free(&tids);
+    if (rc < 0) {
+        /* leave no COPY or result behind */
+        if (copying)
+            PQputCopyEnd(ld->conn, "aborted by hookpipe-sink");
+        PGresult *r;
+        while ((r = PQgetResult(ld->conn)))
+            PQclear(r);
+    }
     return rc;
 }
 
@@ -624,9 +674,9 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
 static int delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
                           const char *write) {
     size_t nkeys = wh_layout_nkeys(l), n = 0;
-    wh_sql_t arrays[16], q = {0};
+    wh_sql_t arrays[17], q = {0};
     memset(arrays, 0, sizeof(arrays));
-    int rc = key_arrays(ld, b, l, root_i, write, arrays, &n);
+    int rc = key_arrays(ld, b, l, root_i, write, 0, arrays, &n);
     char name[WH_COLUMN_MAX * 2 + 64];
     for (size_t ti = 0; rc == 0 && ti < wh_layout_ntables(l); ti++) {
         wh_table_t *t = wh_layout_table(l, ti);
@@ -636,7 +686,7 @@ static int delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, 
         wh_sql_add(&q, "DELETE FROM ");
         wh_sql_qualified(&q, wh_layout_integration(l), t->name);
         wh_sql_add(&q, " AS d USING ");
-        key_unnest(&q, l, wh_layout_table(l, root_i));
+        key_unnest(&q, l, wh_layout_table(l, root_i), 0, NULL);
         wh_sql_add(&q, " WHERE ");
         for (size_t k = 0; k < nkeys; k++) {
             wh_source_key_name(wh_layout_key(l, k), name, sizeof(name));
@@ -685,13 +735,16 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
         int subs = 0;
         for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
             subs |= wh_layout_table(l, ti)->level > 0 && !wh_layout_table(l, ti)->mismatch;
+        /* the root's COPY was started with the probe */
+        if (rc == 0)
+            rc = copy_rows(ld, b, l, root_i, write, 1);
         if (rc == 0 && nwrite > 0 && subs)
             rc = delete_subrows(ld, b, l, root_i, write);
         for (size_t ti = 0; rc == 0 && nwrite > 0 && ti < wh_layout_ntables(l); ti++)
-            if (!wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write)) {
-                rc = copy_rows(ld, b, l, ti, write);
-                rows += wh_batch_live_rows(b, ti);
-            }
+            if (ti != root_i && !wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write))
+                rc = copy_rows(ld, b, l, ti, write, 0);
+        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
+            rows += wh_batch_live_rows(b, ti);
     }
     for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
@@ -722,38 +775,61 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     return 0;
 }
 
-/* the offsets stored for the topics of msgs, locked until the end of the
-   transaction so that a second process holding the same partitions (a
-   zombie after a rebalance) waits and then skips what we loaded */
-typedef struct floors_ctx {
-    pg_loader_t *ld;
-    const char *sql;
-    wh_floors_t *f;
-} floors_ctx_t;
-
-static int read_topic_floors(void *arg, const char *topic) {
-    floors_ctx_t *c = arg;
-    const char *params[] = {c->ld->base.group, topic};
-    PGresult *res = NULL;
-    if (run(c->ld, c->sql, 2, params, &res) < 0)
-        return -1;
-    int rc = 0;
-    for (int r = 0; rc == 0 && r < PQntuples(res); r++)
-        if (wh_floors_add(c->f, topic, (int32_t)atoi(PQgetvalue(res, r, 0)),
-                          strtoll(PQgetvalue(res, r, 1), NULL, 10)) < 0)
-            rc = out_of_memory(c->ld);
-    PQclear(res);
-    return rc;
+/* appends 'topic' to the IN list being built (wh_loader_floors) */
+static int topic_literal(void *arg, const char *topic) {
+    wh_sql_t *q = arg;
+    if (q->len && q->p[q->len - 1] == '\'')
+        wh_sql_add(q, ", ");
+    wh_sql_literal(q, topic);
+    return 0;
 }
 
-static int read_floors(pg_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
+/* opens the batch's transaction in one round trip: BEGIN; the schema's
+   layout version, share-locked (a schema change waits for us); the stored
+   offsets of the topics of msgs, locked until the end of the transaction
+   so that a second process holding the same partitions (a zombie after a
+   rebalance) waits and then skips what we loaded */
+static int begin_batch(pg_loader_t *ld, const char *schema, const wh_msg_t *msgs, size_t n,
+                       long long *version, wh_floors_t *f) {
     wh_sql_t q = {0};
-    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
+    wh_sql_add(&q, "BEGIN; SELECT version FROM ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
+    wh_sql_add(&q, " WHERE schema_name = ");
+    wh_sql_literal(&q, schema);
+    wh_sql_add(&q, " FOR SHARE; SELECT topic, partition, next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 FOR UPDATE");
-    floors_ctx_t c = {ld, q.p, f};
-    int rc = q.oom ? out_of_memory(ld) : wh_loader_floors(msgs, n, read_topic_floors, &c);
+    wh_sql_add(&q, " WHERE consumer_group = ");
+    wh_sql_literal(&q, ld->base.group);
+    wh_sql_add(&q, " AND topic IN (");
+    wh_loader_floors(msgs, n, topic_literal, &q);
+    wh_sql_add(&q, ") FOR UPDATE");
+    if (q.oom) {
+        wh_sql_free(&q);
+        return out_of_memory(ld);
+    }
+    int rc = PQsendQuery(ld->conn, q.p) == 1 ? 0 : wh_loader_fail(&ld->base, 1, "query: %s",
+                                                                  PQerrorMessage(ld->conn));
     wh_sql_free(&q);
+    *version = 0;
+    PGresult *res;
+    /* results in order: BEGIN, the version, the offsets */
+    for (int k = 0; rc == 0 && (res = PQgetResult(ld->conn)); k++) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            note_error(ld, res, "query");
+            rc = -1;
+        } else if (k == 1 && PQntuples(res) == 1) {
+            *version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        } else if (k == 2) {
+            for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+                if (wh_floors_add(f, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)),
+                                  strtoll(PQgetvalue(res, r, 2), NULL, 10)) < 0)
+                    rc = out_of_memory(ld);
+        }
+        PQclear(res);
+    }
+    while ((res = PQgetResult(ld->conn)))
+        PQclear(res);
     return rc;
 }
 
@@ -767,9 +843,7 @@ static int attempt(pg_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, 
     for (int round = 0; round < PG_DDL_ROUNDS; round++) {
         wh_floors_t floors = {0};
         long long version = 0;
-        if (run(ld, "BEGIN", 0, NULL, NULL) < 0 ||
-            read_version(ld, wh_layout_integration(e->layout), 1, &version) < 0 ||
-            read_floors(ld, msgs, n, &floors) < 0) {
+        if (begin_batch(ld, wh_layout_integration(e->layout), msgs, n, &version, &floors) < 0) {
             wh_floors_clear(&floors);
             rollback(ld);
             return -1;

@@ -53,6 +53,8 @@ struct wh_batch {
     size_t nrejects, rejcap;
     wh_offset_t *offsets;
     size_t noffsets, offcap;
+    seen_t *seen;       /* shred_t's, kept from record to record */
+    size_t seencap;
 };
 
 /* per-record state while shredding */
@@ -169,6 +171,7 @@ void wh_batch_destroy(wh_batch_t *b) {
     free(b->slots);
     free(b->rejects);
     free(b->offsets);
+    free(b->seen);
     free(b);
 }
 
@@ -751,6 +754,8 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
     memset(&st, 0, sizeof(st));
     st.b = b;
     st.msg = msg;
+    st.seen = b->seen;
+    st.seencap = b->seencap;
     if (wh_layout_nkeys(b->l) > sizeof(st.keys) / sizeof(st.keys[0]))
         return add_reject(b, WH_ROOT_TABLE, "too many primary-key fields", msg);
     wh_table_t *rt = wh_layout_find_table(b->l, WH_ROOT_TABLE);
@@ -841,7 +846,8 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
         rc = add_reject(b, st.reason_table, st.reason, msg);
     }
 done:
-    free(st.seen);
+    b->seen = st.seen;
+    b->seencap = st.seencap;
     return rc;
 }
 
