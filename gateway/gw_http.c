@@ -36,6 +36,8 @@
     X(TOO_LARGE, 413, "body too large")                                           \
     X(TOO_MANY, 413, "too many records")                                          \
     X(BAD_BODY, 400, "malformed JSON")                                            \
+    X(FRAMING, 400, "conflicting Content-Length, Transfer-Encoding or Content-Type") \
+    X(CODING, 501, "only the chunked Transfer-Encoding is supported")             \
     X(BUSY, 503, "too much data in flight, retry later")                          \
     X(QUEUE_FULL, 503, "producer queue full, retry later")                        \
     X(TIMEOUT, 503, "Kafka did not acknowledge in time, retry later")             \
@@ -202,11 +204,58 @@ static enum MHD_Result gw_req_answer(gw_req_t *req, gw_err_t e, const char *msg,
     return r;
 }
 
+/* The framing headers as libmicrohttpd received them (it looks up only the
+ * first of a repeated header). */
+typedef struct {
+    const char *cl, *ct;
+    int te, clash;
+    int chunked;            /* te == 1 and it is "chunked", as libmicrohttpd tests it */
+} gw_framing_t;
+
+static enum MHD_Result gw_framing_scan(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value) {
+    (void)kind;
+    gw_framing_t *f = cls;
+    if (!value)
+        value = "";
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (f->cl && strcmp(f->cl, value) != 0)
+            f->clash = 1;
+        f->cl = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE)) {
+        if (f->ct && strcmp(f->ct, value) != 0)
+            f->clash = 1;
+        f->ct = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->chunked = ++f->te == 1 && !strcasecmp(value, "chunked");
+    }
+    return MHD_YES;
+}
+
+/* Where the body ends must be beyond doubt: a proxy in front that read the
+ * other Content-Length (or Content-Length instead of Transfer-Encoding)
+ * would see another body, or a second request, than we do (RFC 9112 6.1,
+ * 6.3). libmicrohttpd takes the first Content-Length, reads a body with a
+ * transfer coding other than chunked until the connection closes, and
+ * takes the first Content-Type. */
+static gw_err_t gw_req_framing(struct MHD_Connection *conn) {
+    gw_framing_t f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, gw_framing_scan, &f);
+    if (f.te && !f.chunked)
+        return f.te > 1 ? GW_E_FRAMING : GW_E_CODING;
+    if (f.clash || (f.te && f.cl))
+        return GW_E_FRAMING;
+    return GW_E_OK;
+}
+
 /* Everything that can be decided from the request line and headers.
  * Returns GW_E_OK to go on reading the body. */
 static gw_err_t gw_req_admit(gw_req_t *req, const char *url, const char *method) {
     gw_http_t *h = req->http;
     gw_route_t route;
+    gw_err_t fe = gw_req_framing(req->conn);
+    if (fe != GW_E_OK)
+        return fe;
     if (gw_route_parse(url, &route) != GW_ROUTE_WEBHOOK)
         return GW_E_NOT_FOUND;
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -681,7 +730,8 @@ static enum MHD_Result gw_http_handle(void *cls, struct MHD_Connection *conn, co
         }
         if (e != GW_E_OK)
             return gw_req_answer(req, e, NULL,
-                                 e == GW_E_STOPPING || gw_http_body_pending(conn));
+                                 e == GW_E_STOPPING || e == GW_E_FRAMING || e == GW_E_CODING ||
+                                     gw_http_body_pending(conn));
         return MHD_YES;
     }
     if (req->phase == GW_ANSWERED) {
