@@ -641,9 +641,13 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
         deleted = strtoull(PQgetvalue(res, i, 2), NULL, 10);
     }
     PQclear(res);
+    /* not transient: a retry or two sees another writer's change; a row
+       that can never be deleted (a trigger, a policy) must not stall the
+       sink, so the integration is held after a few tries */
     if (rc == 0 && deleted != replaced)
-        rc = wh_loader_fail(&ld->base, 1, "rows of %s changed while loading; trying again",
-                            wh_layout_integration(l));
+        rc = wh_loader_fail(&ld->base, 0, "%zu of %zu rows of %s.%s to replace could not be "
+                            "deleted (changed by another writer, or protected)", replaced - deleted,
+                            replaced, wh_layout_integration(l), WH_ROOT_TABLE);
     *nwrite = 0;
     for (size_t r = 0, i = 0; rc == 0 && r < wh_batch_nrows(b, root_i); r++) {
         const wh_row_t *row = wh_batch_row(b, root_i, r);

@@ -564,6 +564,18 @@ static void test_replace_edges(void) {
     const rec_t c[] = {{"{\"id\":1,\"v\":\"c\"}", NULL, 50}};
     CHECK_INT(write_recs(ld, &in, "edges", 2, c, 1), 0);
     CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "other");
+    /* a row that cannot be deleted (a trigger says no): the integration is
+       held with the reason, never loops for ever */
+    exec_ok("CREATE FUNCTION \"%s\".keep() RETURNS trigger LANGUAGE plpgsql AS "
+            "'BEGIN RETURN NULL; END'", schema);
+    exec_ok("CREATE TRIGGER keep BEFORE DELETE ON \"%s\".data FOR EACH ROW EXECUTE FUNCTION "
+            "\"%s\".keep()", schema, schema);
+    const rec_t d[] = {{"{\"id\":1,\"v\":\"d\"}", NULL, 200}};
+    CHECK_INT(write_recs(ld, &in, "edges", 3, d, 1), 1);
+    CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "other");
+    exec_ok("DROP TRIGGER keep ON \"%s\".data", schema);
+    CHECK_INT(write_recs(ld, &in, "edges", 3, d, 1), 0);
+    CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "d");
     /* composite key (text, bigint, boolean), quotes and backslashes in it */
     char comp[64];
     name(comp, sizeof(comp), "comp");
