@@ -333,8 +333,15 @@ static int copy_end(pg_loader_t *ld, int rc, const char *what) {
         rc = -1;
     }
     PQclear(res);
-    while ((res = PQgetResult(ld->conn)))
+    /* statements sent after the COPY in the same string: each must succeed */
+    while ((res = PQgetResult(ld->conn))) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK &&
+            PQresultStatus(res) != PGRES_TUPLES_OK) {
+            note_error(ld, res, "query");
+            rc = -1;
+        }
         PQclear(res);
+    }
     return rc;
 }
 
@@ -561,9 +568,10 @@ static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t 
  * (by the ctid the probe read). Others are older or replayed records, left
  * out. One round trip. */
 static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
-                      char *write, size_t *nwrite) {
-    /* sent as one simple query with the COPY of the root rows after it: the
-       probe's answer comes first, then the server waits for the rows */
+                      const char *tail, char *write, size_t *nwrite) {
+    /* sent as one simple query with the COPY of the root rows after it
+       (and `tail`, run once the COPY ends): the probe's answer comes first,
+       then the server waits for the rows */
     wh_table_t *root = wh_layout_table(l, root_i);
     size_t nkeys = wh_layout_nkeys(l), n = 0;
     int pk = wh_layout_has_pk(l);
@@ -601,6 +609,10 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
     wh_sql_add(&q, " (");
     wh_loader_sql_columns(&q, root, NULL);
     wh_sql_add(&q, ") FROM STDIN");
+    if (tail) {
+        wh_sql_add(&q, ";\n");
+        wh_sql_add(&q, tail);
+    }
     PGresult *res = NULL;
     if (rc == 0 && q.oom)
         rc = out_of_memory(ld);
@@ -729,28 +741,9 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     size_t rows = 0;
     if (wh_batch_nrejects(b) > 0)
         rc = copy_rejects(ld, b, schema);
+    /* the offsets and the commit, sent together */
     wh_sql_t q = {0};
-    char *write = NULL;
-    if (rc == 0 && root && !root->mismatch && wh_batch_live_rows(b, root_i) > 0 &&
-        wh_layout_nkeys(l) <= 16) {
-        size_t nwrite = 0;
-        write = calloc(wh_batch_nrecords(b) + 1, 1);
-        rc = write ? probe_keys(ld, b, l, root_i, write, &nwrite) : out_of_memory(ld);
-        int subs = 0;
-        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
-            subs |= wh_layout_table(l, ti)->level > 0 && !wh_layout_table(l, ti)->mismatch;
-        /* the root's COPY was started with the probe */
-        if (rc == 0)
-            rc = copy_rows(ld, b, l, root_i, write, 1);
-        if (rc == 0 && nwrite > 0 && subs)
-            rc = delete_subrows(ld, b, l, root_i, write);
-        for (size_t ti = 0; rc == 0 && nwrite > 0 && ti < wh_layout_ntables(l); ti++)
-            if (ti != root_i && !wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write))
-                rc = copy_rows(ld, b, l, ti, write, 0);
-        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
-            rows += wh_batch_live_rows(b, ti);
-    }
-    for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
+    for (size_t i = 0; i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
         wh_sql_add(&q, "INSERT INTO ");
         wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
@@ -763,9 +756,34 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
                         "WHERE EXCLUDED.next_offset > o.next_offset;\n",
                     (int)o->partition, (long long)o->next);
     }
-    /* one round trip: the offsets and the commit */
     wh_sql_add(&q, "COMMIT");
-    if (rc == 0)
+    if (rc == 0 && q.oom)
+        rc = out_of_memory(ld);
+    char *write = NULL;
+    int committed = 0;
+    if (rc == 0 && root && !root->mismatch && wh_batch_live_rows(b, root_i) > 0 &&
+        wh_layout_nkeys(l) <= 16) {
+        size_t nwrite = 0;
+        int subs = 0;
+        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
+            subs |= wh_layout_table(l, ti)->level > 0 && !wh_layout_table(l, ti)->mismatch;
+        /* without subtables the offsets and the commit follow the root's
+           COPY in the probe's string: no round trip of their own */
+        write = calloc(wh_batch_nrecords(b) + 1, 1);
+        rc = write ? probe_keys(ld, b, l, root_i, subs ? NULL : q.p, write, &nwrite)
+                   : out_of_memory(ld);
+        if (rc == 0)
+            rc = copy_rows(ld, b, l, root_i, write, 1);
+        committed = rc == 0 && !subs;
+        if (rc == 0 && nwrite > 0 && subs)
+            rc = delete_subrows(ld, b, l, root_i, write);
+        for (size_t ti = 0; rc == 0 && nwrite > 0 && subs && ti < wh_layout_ntables(l); ti++)
+            if (ti != root_i && !wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write))
+                rc = copy_rows(ld, b, l, ti, write, 0);
+        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
+            rows += wh_batch_live_rows(b, ti);
+    }
+    if (rc == 0 && !committed)
         rc = run_sql(ld, &q);
     wh_sql_free(&q);
     free(write);

@@ -589,6 +589,21 @@ static void test_replace_edges(void) {
     CHECK_INT(write_recs(ld, &cin, "comp", 2, k2, 2), 0);
     CHECK_STR(q1("SELECT string_agg(b::text || '=' || v, ',' ORDER BY b) FROM \"%s\".data "
                  "WHERE s = 'a\"b\\c' AND n = -5", comp), "false=2,true=3");
+    /* the same protection without subtables (the offsets and the commit
+       ride with the COPY there): nothing of the batch is committed */
+    exec_ok("CREATE TRIGGER keep BEFORE DELETE ON \"%s\".data FOR EACH ROW EXECUTE FUNCTION "
+            "\"%s\".keep()", comp, schema);
+    const rec_t k3[] = {{"{\"s\":\"x\",\"n\":1,\"b\":true,\"v\":9}", NULL, 9},
+                        {"{\"s\":\"a\\\"b\\\\c\",\"n\":-5,\"b\":true,\"v\":4}", NULL, 4}};
+    CHECK_INT(write_recs(ld, &cin, "comp", 4, k3, 2), 1);
+    CHECK_STR(q1("SELECT count(*) || ' ' || max(v) FROM \"%s\".data", comp), "2 3");
+    CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("comp")),
+              "4");
+    exec_ok("DROP TRIGGER keep ON \"%s\".data", comp);
+    CHECK_INT(write_recs(ld, &cin, "comp", 4, k3, 2), 0);
+    CHECK_STR(q1("SELECT count(*) || ' ' || max(v) FROM \"%s\".data", comp), "3 9");
+    CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("comp")),
+              "6");
     pg_loader_destroy(ld);
 }
 
