@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,4 +655,11 @@ void integ_now_rfc3339(char out[32]) {
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%06uZ", (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+}
+
+long long integ_topic_max_message_bytes(long long max_body) {
+    long long limit = max_body > 0 ? max_body : INTEG_DEFAULT_MAX_BODY;
+    if (limit > (INT32_MAX - INTEG_TOPIC_HEADROOM) / 2)
+        return INT32_MAX;
+    return 2 * limit + INTEG_TOPIC_HEADROOM;
 }

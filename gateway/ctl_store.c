@@ -247,6 +247,21 @@ int ctl_store_topic_ensure(ctl_store_t *st, const char *topic, int partitions,
     }
 }
 
+long long ctl_store_topic_size(ctl_store_t *st, const char *topic, long long want,
+                               long long *before_out, char *errstr, size_t errstr_size) {
+    rd_kafka_t *rk = ctl_admin(st, errstr, errstr_size);
+    if (!rk)
+        return -1;
+    long long cur = kafka_topic_max_message_bytes(rk, topic, st->timeout_ms, errstr, errstr_size);
+    *before_out = cur;
+    if (cur < 0)
+        return -1;
+    if (cur >= want)
+        return cur;
+    return kafka_topic_raise_max_message_bytes(rk, topic, want, st->timeout_ms, errstr,
+                                               errstr_size);
+}
+
 static int ctl_entry_cmp(const void *a, const void *b) {
     const ctl_entry_t *x = a, *y = b;
     int c = strcmp(x->key, y->key);

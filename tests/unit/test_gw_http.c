@@ -200,15 +200,25 @@ static void test_answers(void) {
     CHECK_INT(post("/v1/clients/c1", "{}", &r), 404);
 }
 
-/* A record the broker refuses makes the whole request a 503, although its
- * other records were stored. */
+/* A record the broker refuses makes the whole request fail, although its
+ * other records may have been stored: a 503 for a refusal a retry may
+ * overcome, and a 413 (not a 503 a provider would retry for ever) when the
+ * record is larger than the topic takes. */
 static void test_refused_record_fails_request(void) {
     resp_t r;
     rd_kafka_mock_push_request_errors(mock, PRODUCE_API_KEY, 1,
-                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+                                      RD_KAFKA_RESP_ERR_INVALID_RECORD);
     long st = post(path, "{\"id\":\"refused\"}", &r);
     CHECK_INT(st, 503);
     CHECK(strstr(r.buf, "did not accept") != NULL);
+    CHECK_INT(post(path, "{\"id\":\"after\"}", &r), 200);
+    rd_kafka_mock_push_request_errors(mock, PRODUCE_API_KEY, 1,
+                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    st = post(path, "{\"id\":\"too large\"}", &r);
+    CHECK_INT(st, 413);
+    if (!strstr(r.buf, "larger than topic webhooks.alpha takes (its max.message.bytes") ||
+        !strstr(r.buf, "nothing stored"))
+        HARNESS_FAIL("413 message: %s", r.buf);
     CHECK_INT(post(path, "{\"id\":\"after\"}", &r), 200);
 }
 
