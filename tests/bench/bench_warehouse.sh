@@ -23,4 +23,7 @@ if [ -z "${HOOKPIPE_PG_URL:-}" ]; then
   compose/local/stack up >/dev/null 2>&1
   set -a; . "$HOOKPIPE_RUN_DIR/stack.env"; set +a
 fi
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 "$root/$build/bench/bench_warehouse" "$HOOKPIPE_PG_URL" "${BENCH_WAREHOUSE_RECORDS:-50000}" "${BENCH_WAREHOUSE_RUNS:-5}"
+echo
+echo "Load average (1, 5, 15 min) of the shared machine: $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
