@@ -88,6 +88,7 @@ class Stack:
         HOOKPIPE_KAFKA_* settings of a restarted sink)."""
         env = {k: v for k, v in self.env.items()
                if k not in ("KAFKA_BOOTSTRAP_SERVERS", "HOOKPIPE_PG_URL")} | (env or {})
+        self._keep_last_words()
         deadline = time.time() + 70
         while True:
             r = run([str(ROOT / "compose/local/stack"), "up"], check=False, timeout=timeout, env=env)
@@ -96,6 +97,22 @@ class Stack:
                 break
             time.sleep(5)
         assert r.returncode == 0, f"stack up failed:\n{r.stdout}\n{r.stderr}"
+
+    def _keep_last_words(self):
+        """The stack starts a sink with an empty log: before it restarts a
+        sink that died, its log is kept as <name>.died-<time>.log."""
+        for p in self.run_dir.glob("sink-*.pid"):
+            name = p.stem
+            text = self.log(name)
+            if self.pid(name) is None and text:
+                (self.run_dir / f"{name}.died-{time.time():.0f}.log").write_text(text)
+
+    def last_words(self, name, lines=25):
+        """The end of the log of the last instance of `name` that died (kept by up())."""
+        kept = sorted(self.run_dir.glob(f"{name}.died-*.log"))
+        if not kept:
+            return ""
+        return "\n".join(kept[-1].read_text(errors="replace").splitlines()[-lines:])
 
     def stop_postgres(self, mode="fast", timeout=60):
         """Stops the stack's PostgreSQL server (pg_ctl stop -m mode), as the
