@@ -5,7 +5,7 @@
  * enable.idempotence=true, acks=all and message.timeout.ms=ack_timeout_ms
  * (so every message gets its delivery report by then), and, unless given,
  * partitioner=murmur2_random (the partition Java clients pick for a key) and
- * linger.ms=2.
+ * linger.ms=1.
  *
  * Delivery reports call dr(msg_opaque, err) on the poll thread, once per
  * produced message; tick(tick_opaque) runs on the same thread at least every
