@@ -3,9 +3,10 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "errstr.h"
 
 typedef struct {
     char *name, *value;
@@ -21,15 +22,6 @@ struct cfg {
     char **args;            /* positional arguments, borrowed from argv */
     size_t nargs;
 };
-
-static void cfg_err(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void cfg_err(char *errstr, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
 
 cfg_t *cfg_new(const char *progname, const char *usage, const cfg_opt_t *table,
                size_t n, const char *env_prefix) {
@@ -119,8 +111,7 @@ static int cfg_parse_bool(const char *s) {
 static int cfg_set_kafka(cfg_t *cfg, const char *prop, const char *value,
                          char *errstr, size_t errstr_size) {
     if (!*prop) {
-        cfg_err(errstr, errstr_size, "empty kafka property name");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "empty kafka property name");
     }
     for (size_t i = 0; i < cfg->nkafka; i++) {
         if (strcmp(cfg->kafka[i].name, prop) == 0) {
@@ -151,8 +142,7 @@ static int cfg_set_kafka(cfg_t *cfg, const char *prop, const char *value,
     cfg->nkafka++;
     return 0;
 oom:
-    cfg_err(errstr, errstr_size, "out of memory");
-    return -1;
+    return errstr_fmt(-1, errstr, errstr_size, "out of memory");
 }
 
 int cfg_set(cfg_t *cfg, const char *key, const char *value, char *errstr,
@@ -161,29 +151,24 @@ int cfg_set(cfg_t *cfg, const char *key, const char *value, char *errstr,
         return cfg_set_kafka(cfg, key + 6, value, errstr, errstr_size);
     int i = cfg_index(cfg, key);
     if (i < 0) {
-        cfg_err(errstr, errstr_size, "unknown key '%s' (see --help)", key);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "unknown key '%s' (see --help)", key);
     }
     const cfg_opt_t *o = &cfg->table[i];
     if (o->type == CFG_INT) {
         long long v;
         if (cfg_parse_int(value, &v) < 0) {
-            cfg_err(errstr, errstr_size, "%s: '%s' is not an integer", key, value);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "%s: '%s' is not an integer", key, value);
         }
         if (o->min <= o->max && (v < o->min || v > o->max)) {
-            cfg_err(errstr, errstr_size, "%s: %lld is outside [%lld, %lld]", key, v,
-                    o->min, o->max);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "%s: %lld is outside [%lld, %lld]", key, v,
+                              o->min, o->max);
         }
     } else if (o->type == CFG_BOOL && cfg_parse_bool(value) < 0) {
-        cfg_err(errstr, errstr_size, "%s: '%s' is not a boolean", key, value);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s: '%s' is not a boolean", key, value);
     }
     char *v = strdup(value);
     if (!v) {
-        cfg_err(errstr, errstr_size, "out of memory");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     free(cfg->values[i]);
     cfg->values[i] = v;
@@ -202,8 +187,7 @@ static char *cfg_trim(char *s) {
 static int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errstr_size) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        cfg_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s: %s", path, strerror(errno));
     }
     char line[4096], sub[512];
     int lineno = 0, rc = 0;
@@ -214,13 +198,13 @@ static int cfg_load_file(cfg_t *cfg, const char *path, char *errstr, size_t errs
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            cfg_err(errstr, errstr_size, "%s:%d: expected key = value", path, lineno);
+            errstr_fmt(-1, errstr, errstr_size, "%s:%d: expected key = value", path, lineno);
             rc = -1;
             break;
         }
         *eq = '\0';
         if (cfg_set(cfg, cfg_trim(s), cfg_trim(eq + 1), sub, sizeof(sub)) < 0) {
-            cfg_err(errstr, errstr_size, "%s:%d: %s", path, lineno, sub);
+            errstr_fmt(-1, errstr, errstr_size, "%s:%d: %s", path, lineno, sub);
             rc = -1;
             break;
         }
@@ -265,8 +249,7 @@ static int cfg_load_env(cfg_t *cfg, char *errstr, size_t errstr_size) {
         cfg_env_name(cfg->env_prefix, cfg->table[i].name, name, sizeof(name));
         const char *v = getenv(name);
         if (v && cfg_set(cfg, cfg->table[i].name, v, sub, sizeof(sub)) < 0) {
-            cfg_err(errstr, errstr_size, "environment %s: %s", name, sub);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "environment %s: %s", name, sub);
         }
     }
     return 0;
@@ -299,8 +282,7 @@ int cfg_load(cfg_t *cfg, int argc, char **argv, char *errstr, size_t errstr_size
     cfg->args = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
     cfg->nargs = 0;
     if (!cfg->args) {
-        cfg_err(errstr, errstr_size, "out of memory");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     int only_args = 0;
     for (int i = 1; i < argc; i++) {
@@ -319,8 +301,7 @@ int cfg_load(cfg_t *cfg, int argc, char **argv, char *errstr, size_t errstr_size
             const char *kv = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
             const char *eq = kv ? strchr(kv, '=') : NULL;
             if (!eq) {
-                cfg_err(errstr, errstr_size, "-X expects property=value");
-                return -1;
+                return errstr_fmt(-1, errstr, errstr_size, "-X expects property=value");
             }
             snprintf(key, sizeof(key), "kafka.%.*s", (int)(eq - kv), kv);
             value = eq + 1;
@@ -338,13 +319,11 @@ int cfg_load(cfg_t *cfg, int argc, char **argv, char *errstr, size_t errstr_size
                 } else if (i + 1 < argc) {
                     value = argv[++i];
                 } else {
-                    cfg_err(errstr, errstr_size, "--%s needs a value", key);
-                    return -1;
+                    return errstr_fmt(-1, errstr, errstr_size, "--%s needs a value", key);
                 }
             }
         } else {
-            cfg_err(errstr, errstr_size, "unknown option '%s' (see --help)", a);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "unknown option '%s' (see --help)", a);
         }
         if (strcmp(key, "config") == 0)
             continue;

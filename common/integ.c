@@ -5,22 +5,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static void integ_err(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void integ_err(char *errstr, size_t size, const char *fmt, ...) {
-    va_list ap;
-    if (!errstr || !size)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
+#include "errstr.h"
 
 static int integ_is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -31,8 +22,7 @@ int integ_name_from_display(const char *display, char *out, size_t out_size,
     char name[INTEG_NAME_MAX + 1];
     size_t n = 0;
     if (!display) {
-        integ_err(errstr, errstr_size, "no name given");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "no name given");
     }
     const char *s = display, *e = display + strlen(display);
     /* surrounding white space is a typing accident, not part of the name */
@@ -51,26 +41,23 @@ int integ_name_from_display(const char *display, char *out, size_t out_size,
         else
             continue;   /* punctuation and every byte of a non-ASCII character */
         if (n == INTEG_NAME_MAX) {
-            integ_err(errstr, errstr_size, "name \"%s\" is longer than %d characters once converted",
-                      display, INTEG_NAME_MAX);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size,
+                              "name \"%s\" is longer than %d characters once converted",
+                              display, INTEG_NAME_MAX);
         }
         name[n++] = o;
     }
     name[n] = '\0';
     if (n == 0) {
-        integ_err(errstr, errstr_size, "name \"%s\" has no letters, digits, '_', '-' or spaces",
-                  display);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "name \"%s\" has no letters, digits, '_', '-' or spaces",
+                          display);
     }
     if (name[0] >= '0' && name[0] <= '9') {
-        integ_err(errstr, errstr_size, "name \"%s\" becomes \"%s\", which starts with a digit",
-                  display, name);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "name \"%s\" becomes \"%s\", which starts with a digit",
+                          display, name);
     }
     if (n + 1 > out_size) {
-        integ_err(errstr, errstr_size, "output buffer too small for \"%s\"", name);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "output buffer too small for \"%s\"", name);
     }
     memcpy(out, name, n + 1);
     return 0;
@@ -109,8 +96,7 @@ static size_t integ_utf8_next(const unsigned char *s, const unsigned char *end, 
 
 int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size) {
     if (!field || !*field) {
-        integ_err(errstr, errstr_size, "empty primary-key field name");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "empty primary-key field name");
     }
     const unsigned char *s = (const unsigned char *)field, *end = s + strlen(field);
     size_t chars = 0;
@@ -118,25 +104,21 @@ int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size) {
         unsigned cp;
         size_t len = integ_utf8_next(s, end, &cp);
         if (!len) {
-            integ_err(errstr, errstr_size, "primary-key field name is not valid UTF-8");
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "primary-key field name is not valid UTF-8");
         }
         if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-            integ_err(errstr, errstr_size, "primary-key field name contains a control character");
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "primary-key field name contains a control character");
         }
         if (cp == '.') {
-            integ_err(errstr, errstr_size,
-                      "primary-key field \"%s\": only top-level fields ('.' not allowed)", field);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size,
+                              "primary-key field \"%s\": only top-level fields ('.' not allowed)", field);
         }
         s += len;
         chars++;
     }
     if (chars > INTEG_PK_FIELD_MAX) {
-        integ_err(errstr, errstr_size, "primary-key field \"%s\" is %zu characters, at most %d",
-                  field, chars, INTEG_PK_FIELD_MAX);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "primary-key field \"%s\" is %zu characters, at most %d",
+                          field, chars, INTEG_PK_FIELD_MAX);
     }
     return 0;
 }
@@ -196,17 +178,15 @@ void integ_destroy(integ_t *in) {
 int integ_header_check(const char *name, char *errstr, size_t errstr_size) {
     size_t n = name ? strlen(name) : 0;
     if (n == 0 || n > INTEG_HEADER_MAX) {
-        integ_err(errstr, errstr_size, "header name must be 1..%d characters", INTEG_HEADER_MAX);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "header name must be 1..%d characters", INTEG_HEADER_MAX);
     }
     for (const char *p = name; *p; p++) {
         unsigned char c = (unsigned char)*p;
         /* RFC 9110 token characters */
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               (c && strchr("!#$%&'*+-.^_`|~", c)))) {
-            integ_err(errstr, errstr_size, "header name \"%s\" has a character not allowed in "
-                      "HTTP header names", name);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "header name \"%s\" has a character not allowed in "
+                              "HTTP header names", name);
         }
     }
     return 0;
@@ -250,11 +230,11 @@ static int integ_topic_ok(const char *s) {
 static const char *integ_get_str(json_t *obj, const char *key, char *errstr, size_t errstr_size) {
     json_t *v = json_object_get(obj, key);
     if (!v) {
-        integ_err(errstr, errstr_size, "missing \"%s\"", key);
+        errstr_fmt(-1, errstr, errstr_size, "missing \"%s\"", key);
         return NULL;
     }
     if (!json_is_string(v)) {
-        integ_err(errstr, errstr_size, "\"%s\" is not a string", key);
+        errstr_fmt(-1, errstr, errstr_size, "\"%s\" is not a string", key);
         return NULL;
     }
     return json_string_value(v);
@@ -266,8 +246,7 @@ static int integ_get_time(json_t *obj, const char *key, char out[32], char *errs
     if (!s)
         return -1;
     if (strlen(s) >= 32) {
-        integ_err(errstr, errstr_size, "\"%s\" is too long for a timestamp", key);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "\"%s\" is too long for a timestamp", key);
     }
     strcpy(out, s);
     return 0;
@@ -275,21 +254,18 @@ static int integ_get_time(json_t *obj, const char *key, char out[32], char *errs
 
 static int integ_dup_str(char **dst, const char *s, char *errstr, size_t errstr_size) {
     if (!(*dst = strdup(s))) {
-        integ_err(errstr, errstr_size, "out of memory");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     return 0;
 }
 
 static int integ_parse_tokens(integ_t *in, json_t *arr, char *errstr, size_t errstr_size) {
     if (!json_is_array(arr)) {
-        integ_err(errstr, errstr_size, arr ? "\"tokens\" is not an array" : "missing \"tokens\"");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, arr ? "\"tokens\" is not an array" : "missing \"tokens\"");
     }
     if (json_array_size(arr) > INTEG_MAX_TOKENS) {
-        integ_err(errstr, errstr_size, "%zu tokens, at most %d", json_array_size(arr),
-                  INTEG_MAX_TOKENS);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%zu tokens, at most %d", json_array_size(arr),
+                          INTEG_MAX_TOKENS);
     }
     size_t i;
     json_t *t;
@@ -297,21 +273,19 @@ static int integ_parse_tokens(integ_t *in, json_t *arr, char *errstr, size_t err
         integ_token_t *tok = &in->tokens[i];
         const char *id, *hash;
         if (!json_is_object(t)) {
-            integ_err(errstr, errstr_size, "tokens[%zu] is not an object", i);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "tokens[%zu] is not an object", i);
         }
         if (!(id = integ_get_str(t, "id", errstr, errstr_size)) ||
             !(hash = integ_get_str(t, "sha256", errstr, errstr_size)) ||
             integ_get_time(t, "created_at", tok->created_at, errstr, errstr_size) < 0)
             return -1;
         if (integ_unhex(id, NULL, INTEG_TOKEN_ID_HEX / 2) < 0) {
-            integ_err(errstr, errstr_size, "tokens[%zu].id is not %d lowercase hex digits", i,
-                      INTEG_TOKEN_ID_HEX);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "tokens[%zu].id is not %d lowercase hex digits", i,
+                              INTEG_TOKEN_ID_HEX);
         }
         if (integ_unhex(hash, tok->sha256, sizeof(tok->sha256)) < 0) {
-            integ_err(errstr, errstr_size, "tokens[%zu].sha256 is not 64 lowercase hex digits", i);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size,
+                              "tokens[%zu].sha256 is not 64 lowercase hex digits", i);
         }
         strcpy(tok->id, id);
         in->ntokens = i + 1;
@@ -322,24 +296,20 @@ static int integ_parse_tokens(integ_t *in, json_t *arr, char *errstr, size_t err
 static int integ_parse_pk(integ_t *in, json_t *arr, char *errstr, size_t errstr_size) {
     char why[256];
     if (!json_is_array(arr)) {
-        integ_err(errstr, errstr_size,
-                  arr ? "\"primary_key\" is not an array" : "missing \"primary_key\"");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size,
+                          arr ? "\"primary_key\" is not an array" : "missing \"primary_key\"");
     }
     size_t n = json_array_size(arr), i;
     json_t *f;
     if (n && !(in->primary_key = calloc(n, sizeof(char *)))) {
-        integ_err(errstr, errstr_size, "out of memory");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     json_array_foreach(arr, i, f) {
         if (!json_is_string(f)) {
-            integ_err(errstr, errstr_size, "primary_key[%zu] is not a string", i);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "primary_key[%zu] is not a string", i);
         }
         if (integ_pk_field_check(json_string_value(f), why, sizeof(why)) < 0) {
-            integ_err(errstr, errstr_size, "primary_key[%zu]: %s", i, why);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "primary_key[%zu]: %s", i, why);
         }
         if (integ_dup_str(&in->primary_key[i], json_string_value(f), errstr, errstr_size) < 0)
             return -1;
@@ -356,8 +326,7 @@ static int integ_opt_str(json_t *obj, const char *key, char **dst, char *errstr,
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v)) {
-        integ_err(errstr, errstr_size, "\"%s\" is not a string", key);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "\"%s\" is not a string", key);
     }
     return integ_dup_str(dst, json_string_value(v), errstr, errstr_size);
 }
@@ -368,8 +337,7 @@ static int integ_parse_signature(integ_t *in, json_t *sig, char *errstr, size_t 
     if (!sig || json_is_null(sig))
         return 0;
     if (!json_is_object(sig)) {
-        integ_err(errstr, errstr_size, "\"signature\" is not an object");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "\"signature\" is not an object");
     }
     if (integ_opt_str(sig, "scheme", &scheme, errstr, errstr_size) < 0 ||
         integ_opt_str(sig, "secret", &in->sig_secret, errstr, errstr_size) < 0 ||
@@ -379,18 +347,18 @@ static int integ_parse_signature(integ_t *in, json_t *sig, char *errstr, size_t 
         goto out;
     int sc = scheme ? whsig_scheme_parse(scheme) : -1;
     if (sc <= 0) {
-        integ_err(errstr, errstr_size, "signature.scheme \"%s\" is not one of standard, github, "
-                  "stripe, shopify, hmac", scheme ? scheme : "");
+        errstr_fmt(-1, errstr, errstr_size, "signature.scheme \"%s\" is not one of standard, github, "
+                   "stripe, shopify, hmac", scheme ? scheme : "");
         goto out;
     }
     in->sig_scheme = (whsig_scheme_t)sc;
     if (!in->sig_secret || !*in->sig_secret) {
-        integ_err(errstr, errstr_size, "signature.secret is missing");
+        errstr_fmt(-1, errstr, errstr_size, "signature.secret is missing");
         goto out;
     }
     json_t *tol = json_object_get(sig, "tolerance");
     if (tol && (!json_is_integer(tol) || json_integer_value(tol) < 0)) {
-        integ_err(errstr, errstr_size, "signature.tolerance is not a non-negative integer");
+        errstr_fmt(-1, errstr, errstr_size, "signature.tolerance is not a non-negative integer");
         goto out;
     }
     in->sig_tolerance = tol ? json_integer_value(tol) : 0;
@@ -398,7 +366,7 @@ static int integ_parse_signature(integ_t *in, json_t *sig, char *errstr, size_t 
         if (integ_header_check(in->sig_header, errstr, errstr_size) < 0)
             goto out;
         if (enc && strcmp(enc, "hex") != 0 && strcmp(enc, "base64") != 0) {
-            integ_err(errstr, errstr_size, "signature.encoding \"%s\" is not hex or base64", enc);
+            errstr_fmt(-1, errstr, errstr_size, "signature.encoding \"%s\" is not hex or base64", enc);
             goto out;
         }
         in->sig_encoding = enc && !strcmp(enc, "base64") ? WHSIG_BASE64 : WHSIG_HEX;
@@ -417,8 +385,7 @@ static int integ_parse_extras(integ_t *in, json_t *root, char *errstr, size_t er
     json_t *d = json_object_get(root, "delivery_id");
     if (d && !json_is_null(d)) {
         if (!json_is_object(d)) {
-            integ_err(errstr, errstr_size, "\"delivery_id\" is not an object");
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "\"delivery_id\" is not an object");
         }
         if (integ_opt_str(d, "header", &in->delivery_header, errstr, errstr_size) < 0 ||
             integ_opt_str(d, "field", &in->delivery_field, errstr, errstr_size) < 0)
@@ -426,8 +393,7 @@ static int integ_parse_extras(integ_t *in, json_t *root, char *errstr, size_t er
         if (in->delivery_header && integ_header_check(in->delivery_header, errstr, errstr_size) < 0)
             return -1;
         if (in->delivery_field && integ_pk_field_check(in->delivery_field, why, sizeof(why)) < 0) {
-            integ_err(errstr, errstr_size, "delivery_id.field: %s", why);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "delivery_id.field: %s", why);
         }
     }
     json_t *r = json_object_get(root, "rate_limit");
@@ -436,9 +402,8 @@ static int integ_parse_extras(integ_t *in, json_t *root, char *errstr, size_t er
         json_t *b = json_is_object(r) ? json_object_get(r, "burst") : NULL;
         if (!json_is_number(ps) || json_number_value(ps) < 0 || json_number_value(ps) > 1e9 ||
             (b && (!json_is_integer(b) || json_integer_value(b) < 0))) {
-            integ_err(errstr, errstr_size, "\"rate_limit\" is not {\"per_second\":N,\"burst\":B}"
-                      " with 0 <= N <= 1e9 and B >= 0");
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "\"rate_limit\" is not {\"per_second\":N,\"burst\":B}"
+                              " with 0 <= N <= 1e9 and B >= 0");
         }
         in->rate_per_s = json_number_value(ps);
         in->rate_burst = b ? json_integer_value(b) : 0;
@@ -452,16 +417,16 @@ integ_t *integ_from_json(const char *buf, size_t len, char *errstr, size_t errst
     const char *s;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        integ_err(errstr, errstr_size, "not JSON: %s (line %d, column %d)", jerr.text,
-                  jerr.line, jerr.column);
+        errstr_fmt(-1, errstr, errstr_size, "not JSON: %s (line %d, column %d)", jerr.text,
+                   jerr.line, jerr.column);
         return NULL;
     }
     if (!json_is_object(root)) {
-        integ_err(errstr, errstr_size, "not a JSON object");
+        errstr_fmt(-1, errstr, errstr_size, "not a JSON object");
         goto fail;
     }
     if (!(in = calloc(1, sizeof(*in)))) {
-        integ_err(errstr, errstr_size, "out of memory");
+        errstr_fmt(-1, errstr, errstr_size, "out of memory");
         goto fail;
     }
     static const struct {
@@ -479,7 +444,7 @@ integ_t *integ_from_json(const char *buf, size_t len, char *errstr, size_t errst
         if (!(s = integ_get_str(root, strs[i].key, errstr, errstr_size)))
             goto fail;
         if (strs[i].ok && !strs[i].ok(s)) {
-            integ_err(errstr, errstr_size, "\"%s\" is not valid: \"%s\"", strs[i].key, s);
+            errstr_fmt(-1, errstr, errstr_size, "\"%s\" is not valid: \"%s\"", strs[i].key, s);
             goto fail;
         }
         if (integ_dup_str((char **)((char *)in + strs[i].off), s, errstr, errstr_size) < 0)
@@ -491,14 +456,14 @@ integ_t *integ_from_json(const char *buf, size_t len, char *errstr, size_t errst
     if (!(s = integ_get_str(root, "status", errstr, errstr_size)))
         goto fail;
     if (strcmp(s, "active") != 0 && strcmp(s, "paused") != 0) {
-        integ_err(errstr, errstr_size, "\"status\" is \"%s\", not \"active\" or \"paused\"", s);
+        errstr_fmt(-1, errstr, errstr_size, "\"status\" is \"%s\", not \"active\" or \"paused\"", s);
         goto fail;
     }
     in->paused = s[0] == 'p';
     json_t *mb = json_object_get(root, "max_body");
     if (!json_is_integer(mb) || json_integer_value(mb) < 0) {
-        integ_err(errstr, errstr_size, mb ? "\"max_body\" is not a non-negative integer"
-                                          : "missing \"max_body\"");
+        errstr_fmt(-1, errstr, errstr_size, mb ? "\"max_body\" is not a non-negative integer"
+                   : "missing \"max_body\"");
         goto fail;
     }
     in->max_body = json_integer_value(mb);
@@ -690,4 +655,11 @@ void integ_now_rfc3339(char out[32]) {
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%06uZ", (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+}
+
+long long integ_topic_max_message_bytes(long long max_body) {
+    long long limit = max_body > 0 ? max_body : INTEG_DEFAULT_MAX_BODY;
+    if (limit > (INT32_MAX - INTEG_TOPIC_HEADROOM) / 2)
+        return INT32_MAX;
+    return 2 * limit + INTEG_TOPIC_HEADROOM;
 }

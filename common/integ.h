@@ -37,6 +37,27 @@
 #define INTEG_HEADER_MAX     128   /* characters in a configured header name */
 #define INTEG_FIELD_MAX      INTEG_PK_FIELD_MAX
 
+/* Topic sizing. The body limit of an integration with max_body 0 is the
+ * gateway's max.body, whose default is 4 MiB (Stitch's limit); hookpipectl
+ * cannot see a gateway's configuration, so it sizes such an integration's
+ * topics for this default (give --max-body when gateways run with more).
+ *
+ * A record is at most the body limit L. Its Kafka message also carries the
+ * key — the primary-key value(s), which are themselves part of the record,
+ * so up to L more in the worst case (a UUID otherwise) — the hookpipe-*
+ * headers (a delivery id of at most 256 bytes and a reject reason of at
+ * most 160 are the largest; well under 1 KiB together) and the record-batch
+ * framing (61 bytes of batch header and a few varints per record). So the
+ * event and dead-letter topics get max.message.bytes = 2 L + 64 KiB: any
+ * record within the body limit fits, whatever its key. Capped at INT32_MAX,
+ * Kafka's largest value. For the 4 MiB default: 8,454,144. */
+#define INTEG_DEFAULT_MAX_BODY  (4LL << 20)
+#define INTEG_TOPIC_HEADROOM    (64LL << 10)
+
+/* max.message.bytes for the topics of an integration whose max_body is
+ * max_body (0 = INTEG_DEFAULT_MAX_BODY), as above. */
+long long integ_topic_max_message_bytes(long long max_body);
+
 typedef struct integ_token {
     char id[INTEG_TOKEN_ID_HEX + 1];   /* public handle, for `token revoke` */
     unsigned char sha256[32];          /* SHA-256 of the token's hex text */

@@ -1,6 +1,7 @@
 /* kafka: librdkafka configuration pass-through and topic creation. */
 #include "kafka.h"
 
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,6 +86,153 @@ out:
         rd_kafka_AdminOptions_destroy(opts);
     if (nt)
         rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+/* DescribeConfigs of one topic: the result event (destroy it) and its one
+ * resource in *res, or NULL with errstr; *missing is set if the topic does
+ * not exist. */
+static rd_kafka_event_t *kafka_topic_describe(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                              const rd_kafka_ConfigResource_t **res,
+                                              int *missing, char *errstr, size_t errstr_size) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_AdminOptions_t *opts =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_event_t *ev = NULL;
+    *missing = 0;
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
+    rd_kafka_DescribeConfigs(rk, &cr, 1, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    if (!ev) {
+        snprintf(errstr, errstr_size, "%s: no configuration from Kafka within %d ms", topic,
+                 timeout_ms);
+        goto fail;
+    }
+    if (rd_kafka_event_error(ev)) {
+        snprintf(errstr, errstr_size, "%s: describe configs: %s", topic,
+                 rd_kafka_event_error_string(ev));
+        goto fail;
+    }
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    if (n != 1) {
+        snprintf(errstr, errstr_size, "%s: describe configs: %zu resources", topic, n);
+        goto fail;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(rs[0]);
+    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        *missing = 1;
+        goto fail;
+    }
+    if (err) {
+        const char *m = rd_kafka_ConfigResource_error_string(rs[0]);
+        snprintf(errstr, errstr_size, "%s: describe configs: %s", topic,
+                 m ? m : rd_kafka_err2str(err));
+        goto fail;
+    }
+    *res = rs[0];
+    goto out;
+fail:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    ev = NULL;
+out:
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_ConfigResource_destroy(cr);
+    rd_kafka_queue_destroy(q);
+    return ev;
+}
+
+static long long kafka_entries_max_message_bytes(const rd_kafka_ConfigResource_t *res) {
+    size_t n = 0;
+    const rd_kafka_ConfigEntry_t **es = rd_kafka_ConfigResource_configs(res, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = rd_kafka_ConfigEntry_value(es[i]);
+        if (strcmp(rd_kafka_ConfigEntry_name(es[i]), "max.message.bytes") == 0 && v)
+            return atoll(v);
+    }
+    return -1;
+}
+
+long long kafka_topic_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                        char *errstr, size_t errstr_size) {
+    const rd_kafka_ConfigResource_t *res = NULL;
+    int missing = 0;
+    rd_kafka_event_t *ev =
+        kafka_topic_describe(rk, topic, timeout_ms, &res, &missing, errstr, errstr_size);
+    if (!ev)
+        return missing ? 0 : -1;
+    long long v = kafka_entries_max_message_bytes(res);
+    rd_kafka_event_destroy(ev);
+    if (v <= 0)
+        snprintf(errstr, errstr_size, "%s: no max.message.bytes in its configuration", topic);
+    return v > 0 ? v : -1;
+}
+
+long long kafka_topic_raise_max_message_bytes(rd_kafka_t *rk, const char *topic, long long want,
+                                              int timeout_ms, char *errstr, size_t errstr_size) {
+    const rd_kafka_ConfigResource_t *res = NULL;
+    int missing = 0;
+    long long rc = -1;
+    rd_kafka_event_t *ev =
+        kafka_topic_describe(rk, topic, timeout_ms, &res, &missing, errstr, errstr_size);
+    if (!ev) {
+        if (missing)
+            snprintf(errstr, errstr_size, "%s: no such topic", topic);
+        return -1;
+    }
+    long long cur = kafka_entries_max_message_bytes(res);
+    if (cur >= want) {
+        rd_kafka_event_destroy(ev);
+        return cur;
+    }
+    char v[32];
+    snprintf(v, sizeof(v), "%lld", want);
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    size_t n = 0;
+    const rd_kafka_ConfigEntry_t **es = rd_kafka_ConfigResource_configs(res, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = rd_kafka_ConfigEntry_name(es[i]);
+        const char *val = rd_kafka_ConfigEntry_value(es[i]);
+        /* the legacy call replaces the topic's whole set: keep its own ones */
+        if (rd_kafka_ConfigEntry_source(es[i]) == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG &&
+            strcmp(name, "max.message.bytes") != 0 && val && !rd_kafka_ConfigEntry_is_sensitive(es[i]))
+            rd_kafka_ConfigResource_set_config(cr, name, val);
+    }
+    rd_kafka_ConfigResource_set_config(cr, "max.message.bytes", v);
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
+    rd_kafka_AlterConfigs(rk, &cr, 1, opts, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    if (!ev) {
+        snprintf(errstr, errstr_size, "%s: no answer to AlterConfigs within %d ms", topic,
+                 timeout_ms);
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(errstr, errstr_size, "%s: alter configs: %s", topic,
+                 rd_kafka_event_error_string(ev));
+    } else {
+        size_t m = 0;
+        const rd_kafka_ConfigResource_t **rs =
+            rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &m);
+        rd_kafka_resp_err_t err = m == 1 ? rd_kafka_ConfigResource_error(rs[0])
+                                         : RD_KAFKA_RESP_ERR__BAD_MSG;
+        if (err) {
+            const char *s = m == 1 ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
+            snprintf(errstr, errstr_size, "%s: alter configs: %s", topic,
+                     s ? s : rd_kafka_err2str(err));
+        } else {
+            rc = want;
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_ConfigResource_destroy(cr);
     rd_kafka_queue_destroy(q);
     return rc;
 }

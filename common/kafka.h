@@ -27,4 +27,20 @@ int kafka_topic_ensure(rd_kafka_t *rk, const char *topic, int partitions,
                        int replication_factor, const char *const *configs,
                        int timeout_ms, char *errstr, size_t errstr_size);
 
+/* The topic's effective max.message.bytes (its own setting, else the
+ * broker's message.max.bytes), read with DescribeConfigs. > 0, 0 if the
+ * topic does not exist, -1 with errstr. Blocks up to timeout_ms. */
+long long kafka_topic_max_message_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                        char *errstr, size_t errstr_size);
+
+/* Raises the topic's max.message.bytes to at least `want`: nothing if it is
+ * that large already, else AlterConfigs with every dynamic topic setting
+ * described just before carried over (librdkafka 2.0.2 has no
+ * IncrementalAlterConfigs; the legacy call replaces the whole set, so a
+ * setting changed by someone else between the two calls would be undone).
+ * Returns the value the topic has afterwards (>= want), or -1 with errstr.
+ * Never lowers it. */
+long long kafka_topic_raise_max_message_bytes(rd_kafka_t *rk, const char *topic, long long want,
+                                              int timeout_ms, char *errstr, size_t errstr_size);
+
 #endif

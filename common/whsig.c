@@ -5,11 +5,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "errstr.h"
 
 #define WHSIG_MAC 32
 #define WHSIG_KEY_MAX 256
@@ -34,16 +35,6 @@ const char *whsig_delivery_header(whsig_scheme_t scheme) {
     case WHSIG_SHOPIFY: return "X-Shopify-Webhook-Id";
     default: return NULL;
     }
-}
-
-static whsig_result_t whsig_fail(whsig_result_t r, char *reason, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static whsig_result_t whsig_fail(whsig_result_t r, char *reason, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, size, fmt, ap);
-    va_end(ap);
-    return r;
 }
 
 static int whsig_b64_value(int c) {
@@ -127,11 +118,11 @@ static whsig_result_t whsig_timestamp(const char *ts, time_t now, long tolerance
     char *end;
     long long t = strtoll(ts, &end, 10);
     if (end == ts || *end)
-        return whsig_fail(WHSIG_EMALFORMED, reason, size, "timestamp '%.32s' is not an integer", ts);
+        return errstr_fmt(WHSIG_EMALFORMED, reason, size, "timestamp '%.32s' is not an integer", ts);
     if (tolerance <= 0)
         tolerance = 300;
     if (t < (long long)now - tolerance || t > (long long)now + tolerance)
-        return whsig_fail(WHSIG_ETIMESTAMP, reason, size,
+        return errstr_fmt(WHSIG_ETIMESTAMP, reason, size,
                           "timestamp %lld is %lld s from now (tolerance %ld s)", t,
                           t - (long long)now, tolerance);
     *out = t;
@@ -144,7 +135,7 @@ static whsig_result_t whsig_standard(const whsig_config_t *cfg, whsig_header_fn 
     const char *id = header(opaque, "webhook-id"), *ts = header(opaque, "webhook-timestamp");
     const char *sigs = header(opaque, "webhook-signature");
     if (!id || !ts || !sigs)
-        return whsig_fail(WHSIG_EMISSING, reason, size, "missing %s header",
+        return errstr_fmt(WHSIG_EMISSING, reason, size, "missing %s header",
                           !id ? "webhook-id" : !ts ? "webhook-timestamp" : "webhook-signature");
     long long t;
     whsig_result_t r = whsig_timestamp(ts, now, cfg->tolerance_s, &t, reason, size);
@@ -156,14 +147,14 @@ static whsig_result_t whsig_standard(const whsig_config_t *cfg, whsig_header_fn 
     unsigned char key[WHSIG_KEY_MAX];
     int key_len = whsig_base64_decode(secret, strlen(secret), key, sizeof(key));
     if (key_len <= 0)
-        return whsig_fail(WHSIG_EMALFORMED, reason, size, "secret is not whsec_<base64>");
+        return errstr_fmt(WHSIG_EMALFORMED, reason, size, "secret is not whsec_<base64>");
     unsigned char mac[WHSIG_MAC];
     const char *parts[] = {id, ".", ts, ".", body};
     size_t lens[] = {strlen(id), 1, strlen(ts), 1, len};
     int rc = whsig_hmac(key, (size_t)key_len, parts, lens, 5, mac);
     OPENSSL_cleanse(key, sizeof(key));
     if (rc < 0)
-        return whsig_fail(WHSIG_EMISMATCH, reason, size, "HMAC computation failed");
+        return errstr_fmt(WHSIG_EMISMATCH, reason, size, "HMAC computation failed");
     /* "v1,<base64> v1,<base64> ...": any one matching is enough (rotation) */
     for (const char *p = sigs; *p;) {
         while (*p == ' ')
@@ -176,7 +167,7 @@ static whsig_result_t whsig_standard(const whsig_config_t *cfg, whsig_header_fn 
             return WHSIG_OK;
         p = e;
     }
-    return whsig_fail(WHSIG_EMISMATCH, reason, size, "no v1 signature matches");
+    return errstr_fmt(WHSIG_EMISMATCH, reason, size, "no v1 signature matches");
 }
 
 static whsig_result_t whsig_stripe(const whsig_config_t *cfg, whsig_header_fn header, void *opaque,
@@ -184,7 +175,7 @@ static whsig_result_t whsig_stripe(const whsig_config_t *cfg, whsig_header_fn he
                                    size_t size) {
     const char *h = header(opaque, "Stripe-Signature");
     if (!h)
-        return whsig_fail(WHSIG_EMISSING, reason, size, "missing Stripe-Signature header");
+        return errstr_fmt(WHSIG_EMISSING, reason, size, "missing Stripe-Signature header");
     /* t=<unix>,v1=<hex>[,v1=<hex>][,v0=...] */
     char ts[32] = "";
     for (const char *p = h; *p;) {
@@ -197,7 +188,7 @@ static whsig_result_t whsig_stripe(const whsig_config_t *cfg, whsig_header_fn he
         p += n + (e ? 1 : 0);
     }
     if (!*ts)
-        return whsig_fail(WHSIG_EMALFORMED, reason, size, "Stripe-Signature has no t=");
+        return errstr_fmt(WHSIG_EMALFORMED, reason, size, "Stripe-Signature has no t=");
     long long t;
     whsig_result_t r = whsig_timestamp(ts, now, cfg->tolerance_s, &t, reason, size);
     if (r != WHSIG_OK)
@@ -206,7 +197,7 @@ static whsig_result_t whsig_stripe(const whsig_config_t *cfg, whsig_header_fn he
     const char *parts[] = {ts, ".", body};
     size_t lens[] = {strlen(ts), 1, len};
     if (whsig_hmac((const unsigned char *)cfg->secret, strlen(cfg->secret), parts, lens, 3, mac) < 0)
-        return whsig_fail(WHSIG_EMISMATCH, reason, size, "HMAC computation failed");
+        return errstr_fmt(WHSIG_EMISMATCH, reason, size, "HMAC computation failed");
     for (const char *p = h; *p;) {
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
@@ -214,7 +205,7 @@ static whsig_result_t whsig_stripe(const whsig_config_t *cfg, whsig_header_fn he
             return WHSIG_OK;
         p += n + (e ? 1 : 0);
     }
-    return whsig_fail(WHSIG_EMISMATCH, reason, size, "no v1 signature matches");
+    return errstr_fmt(WHSIG_EMISMATCH, reason, size, "no v1 signature matches");
 }
 
 /* One header holding one signature over the raw body. */
@@ -223,27 +214,27 @@ static whsig_result_t whsig_body(const char *secret, const char *name, const cha
                                  const char *body, size_t len, char *reason, size_t size) {
     const char *h = header(opaque, name);
     if (!h)
-        return whsig_fail(WHSIG_EMISSING, reason, size, "missing %s header", name);
+        return errstr_fmt(WHSIG_EMISSING, reason, size, "missing %s header", name);
     size_t plen = prefix ? strlen(prefix) : 0;
     if (plen && strncasecmp(h, prefix, plen) != 0)
-        return whsig_fail(WHSIG_EMALFORMED, reason, size, "%s does not start with '%s'", name, prefix);
+        return errstr_fmt(WHSIG_EMALFORMED, reason, size, "%s does not start with '%s'", name, prefix);
     unsigned char mac[WHSIG_MAC];
     const char *parts[] = {body};
     size_t lens[] = {len};
     if (whsig_hmac((const unsigned char *)secret, strlen(secret), parts, lens, 1, mac) < 0)
-        return whsig_fail(WHSIG_EMISMATCH, reason, size, "HMAC computation failed");
+        return errstr_fmt(WHSIG_EMISMATCH, reason, size, "HMAC computation failed");
     int m = whsig_match(h + plen, strlen(h + plen), enc, mac);
     if (m < 0)
-        return whsig_fail(WHSIG_EMALFORMED, reason, size, "%s is not %s", name,
+        return errstr_fmt(WHSIG_EMALFORMED, reason, size, "%s is not %s", name,
                           enc == WHSIG_HEX ? "hex" : "base64");
-    return m ? WHSIG_OK : whsig_fail(WHSIG_EMISMATCH, reason, size, "signature does not match");
+    return m ? WHSIG_OK : errstr_fmt(WHSIG_EMISMATCH, reason, size, "signature does not match");
 }
 
 whsig_result_t whsig_verify(const whsig_config_t *cfg, whsig_header_fn header, void *opaque,
                             const char *body, size_t body_len, time_t now, char *reason,
                             size_t reason_size) {
     if (cfg->scheme != WHSIG_NONE && (!cfg->secret || !*cfg->secret))
-        return whsig_fail(WHSIG_EMALFORMED, reason, reason_size, "no secret configured");
+        return errstr_fmt(WHSIG_EMALFORMED, reason, reason_size, "no secret configured");
     switch (cfg->scheme) {
     case WHSIG_NONE:
         return WHSIG_OK;
@@ -259,9 +250,9 @@ whsig_result_t whsig_verify(const whsig_config_t *cfg, whsig_header_fn header, v
                           opaque, body, body_len, reason, reason_size);
     case WHSIG_HMAC:
         if (!cfg->header)
-            return whsig_fail(WHSIG_EMALFORMED, reason, reason_size, "no header configured");
+            return errstr_fmt(WHSIG_EMALFORMED, reason, reason_size, "no header configured");
         return whsig_body(cfg->secret, cfg->header, cfg->prefix, cfg->encoding, header, opaque,
                           body, body_len, reason, reason_size);
     }
-    return whsig_fail(WHSIG_EMALFORMED, reason, reason_size, "unknown scheme");
+    return errstr_fmt(WHSIG_EMALFORMED, reason, reason_size, "unknown scheme");
 }

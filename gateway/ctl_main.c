@@ -15,6 +15,13 @@
  *   librdkafka 2.0.2 sends it with CreateTopics v4, which Kafka 4.1 accepts.
  * - The default client id is 8 random decimal digits (no leading zero), from
  *   the OpenSSL CSPRNG; it is not a secret, the token is.
+ * - The event and dead-letter topics get max.message.bytes = 2 x body limit
+ *   + 64 KiB (integ_topic_max_message_bytes, integ.h: record, a key as large,
+ *   headers, framing), for the gateway's 4 MiB default when --max-body is 0.
+ *   A topic that existed with less is raised (AlterConfigs keeping its other
+ *   settings; never lowered), or create fails naming the kafka-configs
+ *   command; max_body is never changed after create, so nothing else has
+ *   to keep the topics in step.
  * - delete writes a tombstone only: the event and dead-letter topics and the
  *   data already loaded are kept, as Stitch never deletes data either.
  * - Changes to one integration are serialised across hookpipectl runs by a
@@ -557,6 +564,35 @@ static int ctl_topic(ctl_ctx_t *ctx, const char *topic, int partitions, int rf,
     return 0;
 }
 
+/* An event or dead-letter topic: created with max.message.bytes for the
+ * integration's body limit (integ_topic_max_message_bytes); one that
+ * existed before with less is raised to it, or the command fails saying
+ * how to do it by hand (nothing is written then). */
+static int ctl_event_topic(ctl_ctx_t *ctx, const char *topic, int partitions, int rf,
+                           long long max_body) {
+    char want[32];
+    long long need = integ_topic_max_message_bytes(max_body), before = -1;
+    snprintf(want, sizeof(want), "%lld", need);
+    const char *const configs[] = {"max.message.bytes", want, NULL};
+    if (ctl_topic(ctx, topic, partitions, rf, configs) < 0)
+        return -1;
+    long long now = ctl_store_topic_size(ctx->st, topic, need, &before, ctx->err,
+                                         sizeof(ctx->err));
+    if (now < 0) {
+        ctl_fail("topic %s must take messages of %lld bytes (body limit %lld + key, headers "
+                 "and framing), and it could not be checked or raised: %s; raise it with "
+                 "kafka-configs --alter --entity-type topics --entity-name %s --add-config "
+                 "max.message.bytes=%lld, then run this again",
+                 topic, need, max_body > 0 ? max_body : INTEG_DEFAULT_MAX_BODY, ctx->err, topic,
+                 need);
+        return -1;
+    }
+    if (before >= 0 && before < need)
+        ctl_fail("note: topic %s existed with max.message.bytes=%lld; raised to %lld for the "
+                 "body limit", topic, before, now);
+    return 0;
+}
+
 typedef struct {
     const integ_t *in;
     int partitions, rf;
@@ -570,8 +606,8 @@ static int ctl_step_create(ctl_ctx_t *ctx, const ctl_state_t *state, void *arg) 
         return CTL_FAILED;
     }
     /* topics first: a record must never name a topic that is not there */
-    if (ctl_topic(ctx, a->in->topic, a->partitions, a->rf, NULL) < 0 ||
-        ctl_topic(ctx, a->in->rejected_topic, a->partitions, a->rf, NULL) < 0)
+    if (ctl_event_topic(ctx, a->in->topic, a->partitions, a->rf, a->in->max_body) < 0 ||
+        ctl_event_topic(ctx, a->in->rejected_topic, a->partitions, a->rf, a->in->max_body) < 0)
         return CTL_FAILED;
     return ctl_wrote(ctx, ctl_store_put(ctx->st, a->in, ctx->err, sizeof(ctx->err)));
 }

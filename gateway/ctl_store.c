@@ -2,13 +2,13 @@
 #include "ctl_store.h"
 
 #include <librdkafka/rdkafka.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "errstr.h"
 #include "kafka.h"
 
 /* Delivery outcome of the one message a put waits for. It lives in the
@@ -36,15 +36,6 @@ typedef struct {
     size_t len;
     size_t seq;
 } ctl_entry_t;
-
-static void ctl_err(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void ctl_err(char *errstr, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
 
 static long long ctl_now_ms(void) {
     struct timespec ts;
@@ -143,7 +134,7 @@ static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, const char 
     }
     rk = rd_kafka_new(type, conf, why, sizeof(why));
     if (!rk) {
-        ctl_err(errstr, errstr_size, "kafka client: %s", why);
+        errstr_fmt(-1, errstr, errstr_size, "kafka client: %s", why);
         goto fail;
     }
     return rk;
@@ -170,7 +161,7 @@ ctl_store_t *ctl_store_new(const cfg_t *cfg, int timeout_ms, int verbose, char *
                            size_t errstr_size) {
     ctl_store_t *st = calloc(1, sizeof(*st));
     if (!st) {
-        ctl_err(errstr, errstr_size, "out of memory");
+        errstr_fmt(-1, errstr, errstr_size, "out of memory");
         return NULL;
     }
     st->cfg = cfg;
@@ -204,25 +195,24 @@ static int ctl_partitions(ctl_store_t *st, rd_kafka_t *rk, const char *topic, ch
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     int n = -1;
     if (!rkt) {
-        ctl_err(errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
     }
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, st->timeout_ms);
     if (err) {
-        ctl_err(errstr, errstr_size, "cannot get metadata of %s: %s%s", topic,
-                rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
+        errstr_fmt(-1, errstr, errstr_size, "cannot get metadata of %s: %s%s", topic,
+                   rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
         goto out;
     }
     if (md->topic_cnt != 1) {
-        ctl_err(errstr, errstr_size, "metadata of %s: %d topics in the answer", topic,
-                md->topic_cnt);
+        errstr_fmt(-1, errstr, errstr_size, "metadata of %s: %d topics in the answer", topic,
+                   md->topic_cnt);
         goto out;
     }
     err = md->topics[0].err;
     if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
         n = 0;
     else if (err && err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
-        ctl_err(errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+        errstr_fmt(-1, errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
     else
         n = md->topics[0].partition_cnt;
 out:
@@ -250,12 +240,26 @@ int ctl_store_topic_ensure(ctl_store_t *st, const char *topic, int partitions,
             return 0;
         }
         if (ctl_now_ms() > deadline) {
-            ctl_err(errstr, errstr_size, "%s: created, but not in the metadata after %d ms",
-                    topic, st->timeout_ms);
-            return -1;
+            return errstr_fmt(-1, errstr, errstr_size, "%s: created, but not in the metadata after %d ms",
+                              topic, st->timeout_ms);
         }
         nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
     }
+}
+
+long long ctl_store_topic_size(ctl_store_t *st, const char *topic, long long want,
+                               long long *before_out, char *errstr, size_t errstr_size) {
+    rd_kafka_t *rk = ctl_admin(st, errstr, errstr_size);
+    if (!rk)
+        return -1;
+    long long cur = kafka_topic_max_message_bytes(rk, topic, st->timeout_ms, errstr, errstr_size);
+    *before_out = cur;
+    if (cur < 0)
+        return -1;
+    if (cur >= want)
+        return cur;
+    return kafka_topic_raise_max_message_bytes(rk, topic, want, st->timeout_ms, errstr,
+                                               errstr_size);
 }
 
 static int ctl_entry_cmp(const void *a, const void *b) {
@@ -304,8 +308,7 @@ static int ctl_state_build(ctl_state_t *state, ctl_entry_t *e, size_t n, char *e
     if (n > 1)
         qsort(e, n, sizeof(*e), ctl_entry_cmp);
     if (n && !(state->items = calloc(n, sizeof(integ_t *)))) {
-        ctl_err(errstr, errstr_size, "out of memory");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         char why[200];
@@ -340,7 +343,7 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
     int64_t *end = calloc((size_t)parts, sizeof(*end));
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(parts);
     if (!end) {
-        ctl_err(errstr, errstr_size, "out of memory");
+        errstr_fmt(-1, errstr, errstr_size, "out of memory");
         goto out;
     }
     for (int p = 0; p < parts; p++) {
@@ -348,8 +351,8 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
         rd_kafka_resp_err_t err =
             rd_kafka_query_watermark_offsets(rk, INTEG_TOPIC, p, &lo, &hi, st->timeout_ms);
         if (err) {
-            ctl_err(errstr, errstr_size, "cannot read the end offset of %s [%d]: %s%s",
-                    INTEG_TOPIC, p, rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
+            errstr_fmt(-1, errstr, errstr_size, "cannot read the end offset of %s [%d]: %s%s",
+                       INTEG_TOPIC, p, rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
             goto out;
         }
         if (hi > lo) {
@@ -365,15 +368,15 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
     }
     rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
     if (err) {
-        ctl_err(errstr, errstr_size, "cannot read %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
+        errstr_fmt(-1, errstr, errstr_size, "cannot read %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
         goto out;
     }
     /* the timeout bounds a stall, not the whole read: a long log is fine */
     long long deadline = ctl_now_ms() + st->timeout_ms;
     while (pending > 0) {
         if (ctl_now_ms() > deadline) {
-            ctl_err(errstr, errstr_size, "reading %s: no progress within %d ms%s", INTEG_TOPIC,
-                    st->timeout_ms, ctl_why(st, why, sizeof(why)));
+            errstr_fmt(-1, errstr, errstr_size, "reading %s: no progress within %d ms%s", INTEG_TOPIC,
+                       st->timeout_ms, ctl_why(st, why, sizeof(why)));
             goto out;
         }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
@@ -410,7 +413,7 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
             ctl_entry_t *ne = realloc(*entries, ncap * sizeof(*ne));
             if (!ne) {
                 rd_kafka_message_destroy(rkm);
-                ctl_err(errstr, errstr_size, "out of memory");
+                errstr_fmt(-1, errstr, errstr_size, "out of memory");
                 goto out;
             }
             *entries = ne;
@@ -429,7 +432,7 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
         if (!e->key || (!e->value && e->len)) {
             free(e->key);
             free(e->value);
-            ctl_err(errstr, errstr_size, "out of memory");
+            errstr_fmt(-1, errstr, errstr_size, "out of memory");
             goto out;
         }
         (*nentries)++;
@@ -448,7 +451,7 @@ int ctl_store_read(ctl_store_t *st, ctl_state_t **out, char *errstr, size_t errs
     ctl_state_t *state = calloc(1, sizeof(*state));
     rd_kafka_t *rk = NULL;
     if (!state) {
-        ctl_err(errstr, errstr_size, "out of memory");
+        errstr_fmt(-1, errstr, errstr_size, "out of memory");
         goto out;
     }
     if (!(rk = ctl_handle(st, RD_KAFKA_CONSUMER, NULL, errstr, errstr_size)))
@@ -483,13 +486,13 @@ static int ctl_txn_err(ctl_store_t *st, rd_kafka_error_t *e, const char *what, c
         rd_kafka_poll(st->txn, 0);      /* serves ctl_error_cb: the reason for a timeout */
     if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
         code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
-        ctl_err(errstr, errstr_size,
-                "another hookpipectl changed the same integration at the same time; "
-                "nothing was written, check the state and retry");
+        errstr_fmt(-1, errstr, errstr_size,
+                   "another hookpipectl changed the same integration at the same time; "
+                   "nothing was written, check the state and retry");
         rc = CTL_STORE_CONFLICT;
     } else {
-        ctl_err(errstr, errstr_size, "%s: %s%s", what, rd_kafka_error_string(e),
-                rd_kafka_error_is_retriable(e) ? ctl_why(st, why, sizeof(why)) : "");
+        errstr_fmt(-1, errstr, errstr_size, "%s: %s%s", what, rd_kafka_error_string(e),
+                   rd_kafka_error_is_retriable(e) ? ctl_why(st, why, sizeof(why)) : "");
     }
     rd_kafka_error_destroy(e);
     return rc;
@@ -524,8 +527,7 @@ static int ctl_produce(ctl_store_t *st, const char *key, const char *value, char
     rd_kafka_error_t *e;
     int rc = -1;
     if (!st->txn) {
-        ctl_err(errstr, errstr_size, "internal error: a write without the lock");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "internal error: a write without the lock");
     }
     rd_kafka_t *rk = st->txn;
     st->delivery = (ctl_delivery_t){0, RD_KAFKA_RESP_ERR_NO_ERROR};
@@ -539,7 +541,7 @@ static int ctl_produce(ctl_store_t *st, const char *key, const char *value, char
         RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
         RD_KAFKA_V_OPAQUE(&st->delivery), RD_KAFKA_V_END);
     if (err) {
-        ctl_err(errstr, errstr_size, "cannot write to %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
+        errstr_fmt(-1, errstr, errstr_size, "cannot write to %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
         goto fail;
     }
     if ((e = rd_kafka_commit_transaction(rk, st->timeout_ms))) {
@@ -553,8 +555,8 @@ static int ctl_produce(ctl_store_t *st, const char *key, const char *value, char
         goto fail;
     }
     if (!st->delivery.done || st->delivery.err) {
-        ctl_err(errstr, errstr_size, "writing to %s failed: %s", INTEG_TOPIC,
-                st->delivery.done ? rd_kafka_err2str(st->delivery.err) : "no delivery report");
+        errstr_fmt(-1, errstr, errstr_size, "writing to %s failed: %s", INTEG_TOPIC,
+                   st->delivery.done ? rd_kafka_err2str(st->delivery.err) : "no delivery report");
         goto fail;
     }
     return 0;
@@ -568,8 +570,7 @@ fail:
 int ctl_store_put(ctl_store_t *st, const integ_t *in, char *errstr, size_t errstr_size) {
     char *json = integ_to_json(in);
     if (!json) {
-        ctl_err(errstr, errstr_size, "cannot serialise the record of %s", in->name);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "cannot serialise the record of %s", in->name);
     }
     int rc = ctl_produce(st, in->name, json, errstr, errstr_size);
     free(json);

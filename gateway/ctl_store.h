@@ -50,6 +50,14 @@ int ctl_store_topic_ensure(ctl_store_t *st, const char *topic, int partitions,
                            int replication_factor, const char *const *configs,
                            int *partitions_out, char *errstr, size_t errstr_size);
 
+/* Makes `topic` (existing) take messages of `want` bytes: reads its
+ * effective max.message.bytes and, when smaller, raises it to `want`
+ * (kafka_topic_raise_max_message_bytes: AlterConfigs keeping its other
+ * settings; never lowered). *before_out gets the value found. Returns the
+ * value it has afterwards, or -1 with errstr (e.g. no ALTER_CONFIGS right). */
+long long ctl_store_topic_size(ctl_store_t *st, const char *topic, long long want,
+                               long long *before_out, char *errstr, size_t errstr_size);
+
 /* Reads INTEG_TOPIC from the beginning to its current end. A topic that
  * does not exist yet gives an empty state. 0 with *out set, or -1. */
 int ctl_store_read(ctl_store_t *st, ctl_state_t **out, char *errstr, size_t errstr_size);

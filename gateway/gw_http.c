@@ -18,6 +18,8 @@
 #include "gw_ids.h"
 #include "gw_metrics.h"
 #include "gw_route.h"
+#include "gw_topic_limit.h"
+#include "integ.h"
 #include "jscan.h"
 #include "log.h"
 #include "whsig.h"
@@ -35,7 +37,10 @@
     X(CHARSET, 415, "JSON must be encoded as UTF-8")                              \
     X(TOO_LARGE, 413, "body too large")                                           \
     X(TOO_MANY, 413, "too many records")                                          \
+    X(RECORD_SIZE, 413, "a record is larger than Kafka takes on this topic")      \
     X(BAD_BODY, 400, "malformed JSON")                                            \
+    X(FRAMING, 400, "conflicting Content-Length, Transfer-Encoding or Content-Type") \
+    X(CODING, 501, "only the chunked Transfer-Encoding is supported")             \
     X(BUSY, 503, "too much data in flight, retry later")                          \
     X(QUEUE_FULL, 503, "producer queue full, retry later")                        \
     X(TIMEOUT, 503, "Kafka did not acknowledge in time, retry later")             \
@@ -78,6 +83,8 @@ typedef struct gw_req {
     size_t len, cap, limit;
     long long reserved;          /* bytes of the budget held until freed */
     size_t records, rejected;    /* produced to the event / dead-letter topic */
+    size_t largest;              /* bytes of the largest record of the body */
+    size_t nrecords;             /* records in the body */
     size_t pending;              /* (L) messages not yet reported, + 1 while producing */
     int failed;                  /* (L) a message was not acknowledged */
     rd_kafka_resp_err_t fail_err; /* (L) */
@@ -202,11 +209,58 @@ static enum MHD_Result gw_req_answer(gw_req_t *req, gw_err_t e, const char *msg,
     return r;
 }
 
+/* The framing headers as libmicrohttpd received them (it looks up only the
+ * first of a repeated header). */
+typedef struct {
+    const char *cl, *ct;
+    int te, clash;
+    int chunked;            /* te == 1 and it is "chunked", as libmicrohttpd tests it */
+} gw_framing_t;
+
+static enum MHD_Result gw_framing_scan(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value) {
+    (void)kind;
+    gw_framing_t *f = cls;
+    if (!value)
+        value = "";
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (f->cl && strcmp(f->cl, value) != 0)
+            f->clash = 1;
+        f->cl = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE)) {
+        if (f->ct && strcmp(f->ct, value) != 0)
+            f->clash = 1;
+        f->ct = value;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->chunked = ++f->te == 1 && !strcasecmp(value, "chunked");
+    }
+    return MHD_YES;
+}
+
+/* Where the body ends must be beyond doubt: a proxy in front that read the
+ * other Content-Length (or Content-Length instead of Transfer-Encoding)
+ * would see another body, or a second request, than we do (RFC 9112 6.1,
+ * 6.3). libmicrohttpd takes the first Content-Length, reads a body with a
+ * transfer coding other than chunked until the connection closes, and
+ * takes the first Content-Type. */
+static gw_err_t gw_req_framing(struct MHD_Connection *conn) {
+    gw_framing_t f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, gw_framing_scan, &f);
+    if (f.te && !f.chunked)
+        return f.te > 1 ? GW_E_FRAMING : GW_E_CODING;
+    if (f.clash || (f.te && f.cl))
+        return GW_E_FRAMING;
+    return GW_E_OK;
+}
+
 /* Everything that can be decided from the request line and headers.
  * Returns GW_E_OK to go on reading the body. */
 static gw_err_t gw_req_admit(gw_req_t *req, const char *url, const char *method) {
     gw_http_t *h = req->http;
     gw_route_t route;
+    gw_err_t fe = gw_req_framing(req->conn);
+    if (fe != GW_E_OK)
+        return fe;
     if (gw_route_parse(url, &route) != GW_ROUTE_WEBHOOK)
         return GW_E_NOT_FOUND;
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -431,6 +485,22 @@ static gw_err_t gw_req_verify(gw_req_t *req) {
     return GW_E_SIGNATURE;
 }
 
+/* The 413 message of a record Kafka refused for its size (of `size`
+ * bytes, or the largest of the body): the limit is the topic's
+ * max.message.bytes, on the broker (the producer's own is librdkafka's
+ * largest, gw_producer.h); hookpipectl sizes it for the body limit. */
+static void gw_req_size_msg(gw_req_t *req, size_t size, int none_sent, char *msg,
+                            size_t msg_size) {
+    const integ_t *in = req->integ->in;
+    size_t limit = req->limit;
+    snprintf(msg, msg_size,
+             "Kafka refused a record of %zu bytes: larger than topic %s takes (its "
+             "max.message.bytes; a %zu-byte body limit needs %lld)%s",
+             size, in->topic, limit, integ_topic_max_message_bytes((long long)limit),
+             none_sent || req->nrecords <= 1 ? "; nothing stored"
+                                             : "; other records may be stored");
+}
+
 /* Scans the complete body and produces its records. Returns GW_E_OK when
  * the records are on their way (answer later) or the error to answer now. */
 static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
@@ -465,9 +535,25 @@ static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
             snprintf(msg, msg_size, "%s at byte %zu", jscan_strerror(je), res.err_off);
         return GW_E_BAD_BODY;
     }
+    /* a record the topic cannot take: 413 before any record is produced,
+     * so that an array is stored whole or not at all (gw_topic_limit.h) */
+    for (size_t k = 0; k < res.nrecords; k++)
+        if (res.records[k].len > req->largest)
+            req->largest = res.records[k].len;
+    if (req->largest > GW_TOPIC_LIMIT_FLOOR) {
+        long long lim = gw_topic_limit(gw_producer_rk(h->producer), in->topic);
+        if (lim > 0 && (long long)req->largest + GW_TOPIC_LIMIT_OVERHEAD > lim) {
+            snprintf(msg, msg_size,
+                     "a record of %zu bytes is larger than topic %s takes (max.message.bytes "
+                     "%lld); nothing stored", req->largest, in->topic, lim);
+            jscan_result_free(&res);
+            return GW_E_RECORD_SIZE;
+        }
+    }
     char received_at[32];
     gw_ids_rfc3339(req->received_ns, received_at);
     size_t n = res.nrecords;
+    req->nrecords = n;
     req->pending = n + 1;          /* + 1: ours, until every record is produced */
     atomic_fetch_add(&req->refs, (int)n);
     req->deadline_ms = gw_http_mono_ms() + h->conf->ack_timeout_ms;
@@ -527,6 +613,10 @@ static gw_err_t gw_req_publish(gw_req_t *req, char *msg, size_t msg_size) {
         if (err) {
             if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 e = GW_E_QUEUE_FULL;
+            } else if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+                /* permanent: a retry would be refused the same way */
+                e = GW_E_RECORD_SIZE;
+                gw_req_size_msg(req, vlen, i == 0, msg, msg_size);
             } else {
                 e = GW_E_KAFKA;
                 snprintf(msg, msg_size, "Kafka refused the records (%s), retry later",
@@ -565,6 +655,12 @@ static enum MHD_Result gw_req_finish(gw_req_t *req) {
     int failed = req->failed, timed_out = req->timed_out;
     rd_kafka_resp_err_t err = req->fail_err;
     pthread_mutex_unlock(&req->lock);
+    if (failed && err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* the broker refused a record for the topic's max.message.bytes:
+         * permanent, so not a 503 a provider would retry for ever */
+        gw_req_size_msg(req, req->largest, 0, msg, sizeof(msg));
+        return gw_req_answer(req, GW_E_RECORD_SIZE, msg, 0);
+    }
     if (failed) {
         snprintf(msg, sizeof(msg), "Kafka did not accept the records (%s), retry later",
                  rd_kafka_err2str(err));
@@ -681,7 +777,8 @@ static enum MHD_Result gw_http_handle(void *cls, struct MHD_Connection *conn, co
         }
         if (e != GW_E_OK)
             return gw_req_answer(req, e, NULL,
-                                 e == GW_E_STOPPING || gw_http_body_pending(conn));
+                                 e == GW_E_STOPPING || e == GW_E_FRAMING || e == GW_E_CODING ||
+                                     gw_http_body_pending(conn));
         return MHD_YES;
     }
     if (req->phase == GW_ANSWERED) {
@@ -947,6 +1044,7 @@ void gw_http_destroy(gw_http_t *h) {
     }
     if (h->metrics)
         MHD_stop_daemon(h->metrics);
+    gw_topic_limit_reset();
     pthread_mutex_destroy(&h->list_lock);
     free(h->tls_cert);
     if (h->tls_key) {

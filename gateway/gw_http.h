@@ -2,7 +2,10 @@
  *
  * Webhook listener: POST /v1/clients/{client_id}/token/{token}.
  * A request is checked, in this order, as soon as its headers arrive:
- *   path (404), method (405 + Allow: POST), shutting down (503),
+ *   framing (400 for two different Content-Length or Content-Type values,
+ *   Transfer-Encoding with Content-Length, or two Transfer-Encoding; 501 for
+ *   a Transfer-Encoding other than chunked), path (404), method (405 +
+ *   Allow: POST), shutting down (503),
  *   integrations not yet caught up (503), token (401), client id (401),
  *   paused (403), the integration's rate limit (429 + Retry-After: the
  *   seconds until its bucket has a token), a signing secret this gateway

@@ -81,6 +81,12 @@ gw_producer_t *gw_producer_new(const cfg_t *cfg, int ack_timeout_ms, gw_producer
          kafka_conf_set(conf, "linger.ms", GW_PRODUCER_LINGER_MS, errstr, errstr_size) < 0) ||
         (!gw_producer_given(cfg, "partitioner") &&
          kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, errstr_size) < 0) ||
+        /* the topic's max.message.bytes is the limit (hookpipectl sizes it
+         * for the integration's body limit), not librdkafka's 1,000,000:
+         * a larger record is refused by the broker and answered 413 */
+        (!gw_producer_given(cfg, "message.max.bytes") &&
+         kafka_conf_set(conf, "message.max.bytes", GW_PRODUCER_MESSAGE_MAX, errstr,
+                        errstr_size) < 0) ||
         (!gw_producer_given(cfg, "client.id") &&
          kafka_conf_set(conf, "client.id", "hookpipe-gateway", errstr, errstr_size) < 0) ||
         kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||

@@ -4,8 +4,14 @@
  * Settings: every kafka.* property of the configuration, then forced
  * enable.idempotence=true, acks=all and message.timeout.ms=ack_timeout_ms
  * (so every message gets its delivery report by then), and, unless given,
- * partitioner=murmur2_random (the partition Java clients pick for a key) and
- * linger.ms=1.
+ * partitioner=murmur2_random (the partition Java clients pick for a key),
+ * linger.ms=1 and message.max.bytes=GW_PRODUCER_MESSAGE_MAX, librdkafka's
+ * largest: the size check is the topic's max.message.bytes, on the broker
+ * (hookpipectl sizes it for the integration's body limit), whose refusal is
+ * a MSG_SIZE_TOO_LARGE delivery report for that record alone. batch.size
+ * (default 1,000,000) still bounds batches: a larger record travels in a
+ * batch of its own. message.max.bytes bounds nothing else on a producer
+ * (fetch.max.bytes and receive.message.max.bytes are consumer settings).
  *
  * Delivery reports call dr(msg_opaque, err) on the poll thread, once per
  * produced message; tick(tick_opaque) runs on the same thread at least every
@@ -17,6 +23,8 @@
 #include <stddef.h>
 
 #include "cfg.h"
+
+#define GW_PRODUCER_MESSAGE_MAX "1000000000"
 
 typedef void (*gw_producer_dr_fn)(void *msg_opaque, rd_kafka_resp_err_t err);
 typedef void (*gw_producer_tick_fn)(void *tick_opaque);

@@ -3,7 +3,6 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "errstr.h"
 #include "sr_map.h"
 
 #define SR_CLIENT_MAX_RESPONSE (16 << 20)
@@ -38,16 +38,6 @@ struct sr_client {
 
 static pthread_once_t sr_curl_once = PTHREAD_ONCE_INIT;
 static void sr_curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-static int sr_cerr(char *errstr, size_t size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int sr_cerr(char *errstr, size_t size, int rc, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 static size_t sr_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
     sr_client_t *c = userdata;
@@ -83,13 +73,13 @@ static char *sr_strdup_opt(const char *s, int *fail) {
 
 sr_client_t *sr_client_new(const sr_client_conf_t *conf, char *errstr, size_t errstr_size) {
     if (!conf || !conf->url || !*conf->url) {
-        sr_cerr(errstr, errstr_size, -1, "registry URL missing");
+        errstr_fmt(-1, errstr, errstr_size, "registry URL missing");
         return NULL;
     }
     pthread_once(&sr_curl_once, sr_curl_init);
     sr_client_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        sr_cerr(errstr, errstr_size, -1, "out of memory");
+        errstr_fmt(-1, errstr, errstr_size, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&c->mu, NULL);
@@ -113,7 +103,7 @@ sr_client_t *sr_client_new(const sr_client_conf_t *conf, char *errstr, size_t er
     if (h && !(h = curl_slist_append(c->headers, "Accept: " SR_CT)))
         fail = 1;
     if (fail || !c->curl || !c->headers) {
-        sr_cerr(errstr, errstr_size, -1, "out of memory");
+        errstr_fmt(-1, errstr, errstr_size, "out of memory");
         sr_client_destroy(c);
         return NULL;
     }
@@ -168,9 +158,9 @@ static int sr_request(sr_client_t *c, const char *method, const char *path, json
     int rc = -1;
     *out = NULL;
     if (snprintf(url, sizeof(url), "%s%s", c->url, path) >= (int)sizeof(url))
-        return sr_cerr(errstr, errstr_size, -1, "URL too long");
+        return errstr_fmt(-1, errstr, errstr_size, "URL too long");
     if (body && !(payload = json_dumps(body, JSON_COMPACT)))
-        return sr_cerr(errstr, errstr_size, -1, "out of memory");
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     CURL *h = c->curl;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -207,15 +197,15 @@ static int sr_request(sr_client_t *c, const char *method, const char *path, json
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cerr != CURLE_OK) {
-        rc = sr_cerr(errstr, errstr_size, -1, "%s %s: %s", method, path,
-                     c->too_big ? "response too large" : curl_easy_strerror(cerr));
+        rc = errstr_fmt(-1, errstr, errstr_size, "%s %s: %s", method, path,
+                        c->too_big ? "response too large" : curl_easy_strerror(cerr));
         goto out;
     }
     json_t *j = json_loadb(c->body ? c->body : "", c->len, JSON_DECODE_ANY, NULL);
     if (status >= 200 && status < 300) {
         if (!j) {
-            rc = sr_cerr(errstr, errstr_size, -1, "%s %s: HTTP %ld with a body that is not JSON",
-                         method, path, status);
+            rc = errstr_fmt(-1, errstr, errstr_size, "%s %s: HTTP %ld with a body that is not JSON",
+                            method, path, status);
             goto out;
         }
         *out = j;
@@ -228,8 +218,8 @@ static int sr_request(sr_client_t *c, const char *method, const char *path, json
         json_unpack(j, "{s?I s?s}", "error_code", &code, "message", &msg);
     if (code <= 0 || code > INT_MAX)
         code = status > 0 ? status : -1;
-    rc = sr_cerr(errstr, errstr_size, (int)code, "%s %s: HTTP %ld, error %lld: %s", method, path,
-                 status, (long long)code, msg ? msg : "(no message)");
+    rc = errstr_fmt((int)code, errstr, errstr_size, "%s %s: HTTP %ld, error %lld: %s", method, path,
+                    status, (long long)code, msg ? msg : "(no message)");
     if (j)
         json_decref(j);
 out:
@@ -268,7 +258,7 @@ static int sr_schema_call(sr_client_t *c, int lookup, const char *subject, const
     int rc;
     char *key = sr_cache_key(subject, schema, &klen);
     if (!key)
-        return sr_cerr(errstr, errstr_size, -1, "out of memory");
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     pthread_mutex_lock(&c->mu);
     sr_map_t *cache = lookup ? &c->by_lookup : &c->by_schema;
     sr_ids_t *hit = sr_map_get(cache, key, klen);
@@ -280,12 +270,12 @@ static int sr_schema_call(sr_client_t *c, int lookup, const char *subject, const
         goto out;
     }
     if (sr_subject_path(c, subject, lookup ? "" : "/versions", path, sizeof(path)) < 0) {
-        rc = sr_cerr(errstr, errstr_size, -1, "subject name too long");
+        rc = errstr_fmt(-1, errstr, errstr_size, "subject name too long");
         goto out;
     }
     json_t *req = json_pack("{ss}", "schema", schema), *resp = NULL;
     rc = req ? sr_request(c, "POST", path, req, &resp, errstr, errstr_size)
-             : sr_cerr(errstr, errstr_size, -1, "out of memory");
+             : errstr_fmt(-1, errstr, errstr_size, "out of memory");
     if (req)
         json_decref(req);
     if (rc)
@@ -294,7 +284,7 @@ static int sr_schema_call(sr_client_t *c, int lookup, const char *subject, const
     if (json_unpack(resp, "{sI s?I}", "id", &rid, "version", &rver) < 0 || rid <= 0 ||
         rid > INT_MAX || (lookup && (rver <= 0 || rver > INT_MAX))) {
         json_decref(resp);
-        rc = sr_cerr(errstr, errstr_size, -1, "POST %s: answer without a valid id", path);
+        rc = errstr_fmt(-1, errstr, errstr_size, "POST %s: answer without a valid id", path);
         goto out;
     }
     json_decref(resp);
@@ -340,18 +330,18 @@ int sr_client_get_by_id(sr_client_t *c, int id, char **schema, char *errstr,
         char *copy = text ? strdup(text) : NULL;
         json_decref(resp);
         if (!copy) {
-            rc = sr_cerr(errstr, errstr_size, -1, "GET %s: answer without a schema", path);
+            rc = errstr_fmt(-1, errstr, errstr_size, "GET %s: answer without a schema", path);
             goto out;
         }
         sr_cache_put(&c->by_id, &id, sizeof(id), copy);
         hit = sr_map_get(&c->by_id, &id, sizeof(id));
         if (!hit) {
-            rc = sr_cerr(errstr, errstr_size, -1, "out of memory");
+            rc = errstr_fmt(-1, errstr, errstr_size, "out of memory");
             goto out;
         }
     }
     if (!(*schema = strdup(hit)))
-        rc = sr_cerr(errstr, errstr_size, -1, "out of memory");
+        rc = errstr_fmt(-1, errstr, errstr_size, "out of memory");
 out:
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -366,7 +356,7 @@ int sr_client_latest(sr_client_t *c, const char *subject, int *id, int *version,
         *schema = NULL;
     pthread_mutex_lock(&c->mu);
     if (sr_subject_path(c, subject, "/versions/latest", path, sizeof(path)) < 0) {
-        rc = sr_cerr(errstr, errstr_size, -1, "subject name too long");
+        rc = errstr_fmt(-1, errstr, errstr_size, "subject name too long");
         goto out;
     }
     if ((rc = sr_request(c, "GET", path, NULL, &resp, errstr, errstr_size)))
@@ -375,12 +365,12 @@ int sr_client_latest(sr_client_t *c, const char *subject, int *id, int *version,
     const char *text;
     if (json_unpack(resp, "{sI sI ss}", "id", &rid, "version", &rver, "schema", &text) < 0 ||
         rid <= 0 || rid > INT_MAX || rver <= 0 || rver > INT_MAX) {
-        rc = sr_cerr(errstr, errstr_size, -1, "GET %s: incomplete answer", path);
+        rc = errstr_fmt(-1, errstr, errstr_size, "GET %s: incomplete answer", path);
     } else {
         *id = (int)rid;
         *version = (int)rver;
         if (schema && !(*schema = strdup(text)))
-            rc = sr_cerr(errstr, errstr_size, -1, "out of memory");
+            rc = errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     json_decref(resp);
 out:

@@ -2,6 +2,7 @@
 #include "sink_consumer.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #define SINK_CONSUMER_INTEG_MS   10000   /* bound on reading hookpipe.integrations */
 #define SINK_CONSUMER_REFRESH_MS "5000"  /* topic metadata refresh: new integrations */
 #define SINK_REASON_HEADER       "hookpipe-reject-reason"
-#define SINK_CONSUMER_DLQ_MAX_BYTES (64LL << 20)
+#define SINK_CONSUMER_DLQ_MAX_BYTES 1000000000LL  /* librdkafka's largest */
 
 /* Per integration (event topic). */
 typedef struct sink_integ {
@@ -505,8 +506,21 @@ static int sink_reject(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_mess
         /* hookpipectl creates it with the integration; create it only for
          * topics made some other way (so no admin right is needed normally) */
         int n = sink_kprod_partitions(c->dlq, in->rejected, err, sizeof(err));
+        char size[32] = "";
+        if (n == 0) {
+            /* it takes what the source topic took, and the reason header */
+            rd_kafka_t *rk = sink_kprod_rk(c->dlq);
+            long long m = kafka_topic_max_message_bytes(rk, in->topic, SINK_CONSUMER_INTEG_MS,
+                                                        err, sizeof(err));
+            if (m > 0)
+                snprintf(size, sizeof(size), "%lld",
+                         m > INT32_MAX - INTEG_TOPIC_HEADROOM ? (long long)INT32_MAX
+                                                              : m + INTEG_TOPIC_HEADROOM);
+        }
+        const char *const configs[] = {"max.message.bytes", size, NULL};
         if (n < 0 || (n == 0 && kafka_topic_ensure(sink_kprod_rk(c->dlq), in->rejected, 1, -1,
-                                                   NULL, SINK_CONSUMER_INTEG_MS, err,
+                                                   size[0] ? configs : NULL,
+                                                   SINK_CONSUMER_INTEG_MS, err,
                                                    sizeof(err)) < 0)) {
             sink_fatal(c, "dead-letter topic", err);
             return -1;

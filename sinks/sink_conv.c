@@ -1,11 +1,11 @@
 /* sink_conv: parse, check or evolve, fill and encode one record. */
 #include "sink_conv.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errstr.h"
 #include "sink_json.h"
 
 #define WIRE_HEADER 5
@@ -26,19 +26,6 @@ struct sink_conv {
     size_t cap;
 };
 
-static int say(int rc, char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int say(int rc, char *err, size_t errsz, const char *fmt, ...) {
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 sink_conv_t *sink_conv_new(const char *integration, int has_primary_key,
                            const sink_limits_t *lim, char *errstr, size_t errstr_size) {
     sink_limits_t l = {0};
@@ -47,7 +34,7 @@ sink_conv_t *sink_conv_new(const char *integration, int has_primary_key,
     sink_limits_defaults(&l);
     sink_conv_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        say(0, errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         return NULL;
     }
     c->has_pk = has_primary_key;
@@ -59,12 +46,12 @@ sink_conv_t *sink_conv_new(const char *integration, int has_primary_key,
     c->cap = 4096;
     c->buf = malloc(c->cap);
     if (!c->parser || !c->buf) {
-        say(0, errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         goto fail;
     }
     c->writer = avro_writer_memory(c->buf, (int64_t)c->cap);
     if (!c->writer) {
-        say(0, errstr, errstr_size, "avro writer: %s", avro_strerror());
+        errstr_fmt(0, errstr, errstr_size, "avro writer: %s", avro_strerror());
         goto fail;
     }
     return c;
@@ -111,30 +98,30 @@ static int install(sink_conv_t *c, sink_shape_t *shape, char *err, size_t errsz)
     if (types > lim.max_schema_types) {
         if (shape != c->shape)
             sink_shape_destroy(shape);
-        return say(SINK_REJECT, err, errsz, "schema would have %zu types, more than %zu", types,
-                   lim.max_schema_types);
+        return errstr_fmt(SINK_REJECT, err, errsz, "schema would have %zu types, more than %zu", types,
+                          lim.max_schema_types);
     }
     char *text = sink_shape_schema_json(shape);
     if (!text) {
         if (shape != c->shape)
             sink_shape_destroy(shape);
-        return say(SINK_FAIL, err, errsz, "out of memory");
+        return errstr_fmt(SINK_FAIL, err, errsz, "out of memory");
     }
     if (strlen(text) > lim.max_schema_bytes) {
-        say(SINK_REJECT, err, errsz, "schema would be %zu bytes, more than %zu", strlen(text),
-            lim.max_schema_bytes);
+        errstr_fmt(SINK_REJECT, err, errsz, "schema would be %zu bytes, more than %zu", strlen(text),
+                   lim.max_schema_bytes);
         free(text);
         if (shape != c->shape)
             sink_shape_destroy(shape);
         return SINK_REJECT;
     }
     if (avro_schema_from_json_length(text, strlen(text), &schema)) {
-        say(SINK_FAIL, err, errsz, "avro-c refused the generated schema: %s", avro_strerror());
+        errstr_fmt(SINK_FAIL, err, errsz, "avro-c refused the generated schema: %s", avro_strerror());
         goto fail;
     }
     iface = avro_generic_class_from_schema(schema);
     if (!iface || avro_generic_value_new(iface, &value)) {
-        say(SINK_FAIL, err, errsz, "avro value: %s", avro_strerror());
+        errstr_fmt(SINK_FAIL, err, errsz, "avro value: %s", avro_strerror());
         goto fail;
     }
     drop_version(c);
@@ -167,9 +154,9 @@ int sink_conv_load(sink_conv_t *c, const char *schema_text, char *errstr, size_t
         return -1;
     if (has_pk != c->has_pk) {
         sink_shape_destroy(shape);
-        return say(-1, errstr, errstr_size, "schema %s " SINK_SYS_PRIMARY_KEY
-                   " but the integration has %s primary key", has_pk ? "lacks" : "has",
-                   c->has_pk ? "a" : "no");
+        return errstr_fmt(-1, errstr, errstr_size, "schema %s " SINK_SYS_PRIMARY_KEY
+                          " but the integration has %s primary key", has_pk ? "lacks" : "has",
+                          c->has_pk ? "a" : "no");
     }
     return install(c, shape, errstr, errstr_size) < 0 ? -1 : 0;
 }
@@ -181,13 +168,13 @@ int sink_conv_record(sink_conv_t *c, const char *json, size_t len, const sink_sy
     int rc = SINK_OK;
     /* checked first so that a record rejected for its key never makes a version */
     if (!c->has_pk && !sys->key)
-        return say(SINK_REJECT, errstr, errstr_size, "message has no key for " SINK_SYS_PRIMARY_KEY);
+        return errstr_fmt(SINK_REJECT, errstr, errstr_size, "message has no key for " SINK_SYS_PRIMARY_KEY);
     if (!c->has_pk && !sink_json_utf8_valid(sys->key, sys->key_len))
-        return say(SINK_REJECT, errstr, errstr_size, "message key is not valid UTF-8");
+        return errstr_fmt(SINK_REJECT, errstr, errstr_size, "message key is not valid UTF-8");
     int prc = sink_json_parse(c->parser, json, len, &root, perr, sizeof(perr));
     if (prc < 0)
-        return say(SINK_REJECT, errstr, errstr_size, "%s: %s",
-                   prc == -1 ? "invalid JSON" : "limit exceeded", perr);
+        return errstr_fmt(SINK_REJECT, errstr, errstr_size, "%s: %s",
+                          prc == -1 ? "invalid JSON" : "limit exceeded", perr);
     if (c->version == 0 || !sink_shape_matches(c->shape, root)) {
         sink_shape_t *next = NULL;
         rc = sink_shape_evolve(c->shape, root, &next, errstr, errstr_size);
@@ -228,22 +215,22 @@ int sink_conv_encode(sink_conv_t *c, int32_t schema_id, const void **out, size_t
                      char *errstr, size_t errstr_size) {
     size_t size, head = schema_id >= 0 ? WIRE_HEADER : 0;
     if (!c->has_value)
-        return say(-1, errstr, errstr_size, "no value to encode");
+        return errstr_fmt(-1, errstr, errstr_size, "no value to encode");
     if (avro_value_sizeof(&c->value, &size))
-        return say(-1, errstr, errstr_size, "avro sizeof: %s", avro_strerror());
+        return errstr_fmt(-1, errstr, errstr_size, "avro sizeof: %s", avro_strerror());
     if (head + size > c->cap) {
         size_t cap = c->cap;
         while (cap < head + size)
             cap *= 2;
         char *b = realloc(c->buf, cap);
         if (!b)
-            return say(-1, errstr, errstr_size, "out of memory for %zu bytes", head + size);
+            return errstr_fmt(-1, errstr, errstr_size, "out of memory for %zu bytes", head + size);
         c->buf = b;
         c->cap = cap;
     }
     avro_writer_memory_set_dest(c->writer, c->buf + head, (int64_t)size);
     if (avro_value_write(c->writer, &c->value))
-        return say(-1, errstr, errstr_size, "avro write: %s", avro_strerror());
+        return errstr_fmt(-1, errstr, errstr_size, "avro write: %s", avro_strerror());
     if (head) {
         uint32_t id = (uint32_t)schema_id;
         c->buf[0] = 0;

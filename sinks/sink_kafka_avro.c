@@ -1,6 +1,7 @@
 /* sink_kafka_avro: Confluent wire-format records to <topic>.avro, and the tracking producer. */
 #include "sink_kafka_avro.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,12 +311,23 @@ void sink_kprod_destroy(sink_kprod_t *kp) {
 
 #define SINK_KAFKA_AVRO_FLUSH_MS 120000
 #define SINK_KAFKA_AVRO_ADMIN_MS 10000
-#define SINK_KAFKA_AVRO_MAX_BYTES 1048588
+/* The producer's message.max.bytes: librdkafka's largest. The limit that
+ * counts is each output topic's max.message.bytes, checked here before a
+ * record is queued (sink_kavro_write): a record the broker refused would
+ * fail the producer for good. */
+#define SINK_KAFKA_AVRO_MAX_BYTES 1000000000LL
+/* The broker's default max.message.bytes: the limit assumed for an output
+ * topic whose configuration cannot be read (no DescribeConfigs right). */
+#define SINK_KAFKA_AVRO_BROKER_DEFAULT 1048588LL
+/* Below a topic's max.message.bytes for the record-batch framing of a
+ * batch holding one record (61 bytes of header, varints per record). */
+#define SINK_KAFKA_AVRO_FRAMING 512
 
 typedef struct sink_kavro_topic {
     char *topic;                /* source */
     char *out;                  /* <topic>.avro */
     int32_t out_partitions;     /* 0 until the output topic is known */
+    long long out_max;          /* its max.message.bytes */
     int schema_id;
 } sink_kavro_topic_t;
 
@@ -371,11 +383,44 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
                 snprintf(errstr, errstr_size, "%s: source topic not found", topic);
             return -1;
         }
-        if (kafka_topic_ensure(rk, tp->out, src, -1, NULL, SINK_KAFKA_AVRO_ADMIN_MS, errstr,
+        /* Avro can be larger than the JSON it came from (a double is 8
+         * bytes, "1.5" is 3; union branches add one each): twice the
+         * source topic's limit, which hookpipectl already sized for twice
+         * the body limit (integ.h). A record still too large goes to the
+         * dead-letter topic. */
+        char why[512], v[32];
+        long long src_max = kafka_topic_max_message_bytes(rk, topic, SINK_KAFKA_AVRO_ADMIN_MS,
+                                                          why, sizeof(why));
+        if (src_max <= 0) {
+            log_warn("%s: max.message.bytes unknown (%s): assuming %lld", topic,
+                     src_max < 0 ? why : "no topic", SINK_KAFKA_AVRO_BROKER_DEFAULT);
+            src_max = SINK_KAFKA_AVRO_BROKER_DEFAULT;
+        }
+        long long out_max = src_max > INT32_MAX / 2 ? INT32_MAX : 2 * src_max;
+        snprintf(v, sizeof(v), "%lld", out_max);
+        const char *const configs[] = {"max.message.bytes", v, NULL};
+        if (kafka_topic_ensure(rk, tp->out, src, -1, configs, SINK_KAFKA_AVRO_ADMIN_MS, errstr,
                                errstr_size) < 0)
             return -1;
-        log_info("created %s with %d partitions", tp->out, src);
+        log_info("created %s with %d partitions, max.message.bytes %lld", tp->out, src,
+                 out_max);
         n = src;
+        /* (or another sink made it just before, by the same rule); not read
+         * back: a new topic's configuration is not described at once */
+        tp->out_max = out_max;
+    }
+    if (tp->out_max <= 0) {
+        /* read back: the topic may have been there before, or been made by
+         * another sink at the same moment */
+        char why[512];
+        long long m = kafka_topic_max_message_bytes(rk, tp->out, SINK_KAFKA_AVRO_ADMIN_MS, why,
+                                                    sizeof(why));
+        if (m <= 0) {
+            log_warn("%s: max.message.bytes unknown (%s): assuming %lld", tp->out,
+                     m < 0 ? why : "no topic yet", SINK_KAFKA_AVRO_BROKER_DEFAULT);
+            m = SINK_KAFKA_AVRO_BROKER_DEFAULT;
+        }
+        tp->out_max = m;
     }
     tp->out_partitions = n;
     return 0;
@@ -409,6 +454,21 @@ static int sink_kavro_write(sink_target_t *t, const sink_rec_t *rec, char *errst
     ka->buf[3] = (unsigned char)(id >> 8);
     ka->buf[4] = (unsigned char)id;
     memcpy(ka->buf + 5, rec->avro, rec->avro_len);
+    size_t wire = rec->key_len + need + SINK_KAFKA_AVRO_FRAMING;
+    const char *hn;
+    const void *hv;
+    size_t hl;
+    for (size_t i = 0; rec->headers && !rd_kafka_header_get_all(rec->headers, i, &hn, &hv, &hl);
+         i++)
+        wire += strlen(hn) + hl + 10;
+    if ((long long)wire > tp->out_max) {
+        /* the broker would refuse it, and a failed delivery stops the
+         * producer for good: the record goes to the dead-letter topic */
+        snprintf(errstr, errstr_size,
+                 "%zu bytes in Avro (with key, headers and framing) are more than %s takes "
+                 "(max.message.bytes %lld)", wire, tp->out, tp->out_max);
+        return 1;
+    }
     rd_kafka_headers_t *hdrs = NULL;
     if (rec->headers && !(hdrs = rd_kafka_headers_copy(rec->headers))) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -483,8 +543,7 @@ sink_target_t *sink_kafka_avro_new(const cfg_t *cfg, char *errstr, size_t errstr
         return NULL;
     }
     ka->base.ops = &sink_kavro_ops;
-    /* the broker's default max.message.bytes: a larger record is refused
-     * here, before it is queued, and goes to the dead-letter topic */
+    /* each output topic's own limit is checked in sink_kavro_write */
     if (!(ka->kp = sink_kprod_new(cfg, SINK_KAFKA_AVRO_MAX_BYTES, errstr, errstr_size))) {
         free(ka);
         return NULL;

@@ -8,11 +8,15 @@
  * producer failed for good: the consumer must stop without committing.
  *
  * kafka-avro target: each record goes to <topic>.avro (created, with the
- * source topic's partition count, when missing), to the same partition
+ * source topic's partition count and twice its max.message.bytes — Avro
+ * can outgrow its JSON —, when missing), to the same partition
  * number as its source (so the key-to-partition mapping and the order per
  * key are kept), with the source key and headers, and the value in the
  * Confluent wire format: byte 0, the schema id as 4 bytes big-endian, the
- * Avro binary. Durable = acknowledged by Kafka.
+ * Avro binary. Durable = acknowledged by Kafka. A record larger than the
+ * output topic's max.message.bytes (read when it is opened) is refused
+ * before it is queued (write returns 1): it goes to the dead-letter topic,
+ * as a record the broker refused would fail the producer for good.
  *
  * Neither is thread-safe: one thread drives all calls. */
 #ifndef HOOKPIPE_SINK_KAFKA_AVRO_H

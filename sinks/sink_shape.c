@@ -3,11 +3,11 @@
 #include "sink_shape.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errstr.h"
 #include "sink_name.h"
 #include "sink_num.h"
 
@@ -82,19 +82,6 @@ void sink_limits_defaults(sink_limits_t *lim) {
         lim->max_schema_bytes = 512 * 1024;
     if (!lim->max_schema_types)
         lim->max_schema_types = 10000;
-}
-
-static int say(int rc, char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int say(int rc, char *err, size_t errsz, const char *fmt, ...) {
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
 }
 
 static int quote_len(size_t len) {
@@ -324,7 +311,7 @@ sink_shape_t *sink_shape_new(const char *integration, int has_primary_key,
     size_t ilen = strlen(integration);
     if (!sink_json_utf8_valid(integration, ilen) ||
         sink_name_map(integration, ilen, mapped, sizeof(mapped)) < 0) {
-        say(0, errstr, errstr_size, "integration name is not valid UTF-8 or too long");
+        errstr_fmt(0, errstr, errstr_size, "integration name is not valid UTF-8 or too long");
         return NULL;
     }
     snprintf(ns, sizeof(ns), "hookpipe.%s", mapped);
@@ -344,7 +331,7 @@ sink_shape_t *sink_shape_new(const char *integration, int has_primary_key,
     return s;
 oom:
     sink_shape_destroy(s);
-    say(0, errstr, errstr_size, "out of memory");
+    errstr_fmt(0, errstr, errstr_size, "out of memory");
     return NULL;
 }
 
@@ -477,32 +464,32 @@ static int new_field(merge_t *m, rec_t *r, const sink_json_node_t *c) {
     char avro[NAME_BUF];
     int ql = quote_len(c->key_len);
     if (c->key_len > s->lim.max_name)
-        return say(SINK_REJECT, m->err, m->errsz,
-                   "field name \"%.*s...\" is %u bytes, longer than %zu", ql, c->key,
-                   c->key_len, s->lim.max_name);
+        return errstr_fmt(SINK_REJECT, m->err, m->errsz,
+                          "field name \"%.*s...\" is %u bytes, longer than %zu", ql, c->key,
+                          c->key_len, s->lim.max_name);
     if (s->nfields >= s->lim.max_fields)
-        return say(SINK_REJECT, m->err, m->errsz, "more than %zu fields in the schema",
-                   s->lim.max_fields);
+        return errstr_fmt(SINK_REJECT, m->err, m->errsz, "more than %zu fields in the schema",
+                          s->lim.max_fields);
     if (sink_name_map(c->key, c->key_len, avro, sizeof(avro)) < 0)
-        return say(SINK_REJECT, m->err, m->errsz, "field name \"%.*s\" is too long", ql, c->key);
+        return errstr_fmt(SINK_REJECT, m->err, m->errsz, "field name \"%.*s\" is too long", ql, c->key);
     if (r == s->root)
         for (size_t k = 0; k < sizeof(sys_names) / sizeof(sys_names[0]); k++)
             if (!strcmp(avro, sys_names[k]))
-                return say(SINK_REJECT, m->err, m->errsz,
-                           "field collision: \"%.*s\" maps to the system field %s", ql, c->key,
-                           sys_names[k]);
+                return errstr_fmt(SINK_REJECT, m->err, m->errsz,
+                                  "field collision: \"%.*s\" maps to the system field %s", ql, c->key,
+                                  sys_names[k]);
     long j = rec_find_avro(r, avro);
     if (j >= 0)
-        return say(SINK_REJECT, m->err, m->errsz,
-                   "field collision: \"%.*s\" and \"%.*s\" both map to %s", ql, c->key,
-                   quote_len(r->f[j].json_len), r->f[j].json, avro);
+        return errstr_fmt(SINK_REJECT, m->err, m->errsz,
+                          "field collision: \"%.*s\" and \"%.*s\" both map to %s", ql, c->key,
+                          quote_len(r->f[j].json_len), r->f[j].json, avro);
     char *json = mem_dup(c->key, c->key_len), *an = strdup(avro);
     if (!json || !an || rec_append(r, json, c->key_len, an) < 0) {
         if (r->n == 0 || r->f[r->n - 1].json != json) {
             free(json);
             free(an);
         }
-        return say(SINK_FAIL, m->err, m->errsz, "out of memory");
+        return errstr_fmt(SINK_FAIL, m->err, m->errsz, "out of memory");
     }
     /* every payload field is optional: null first, default null */
     type_add(&r->f[r->n - 1].t, K_NULL);
@@ -526,10 +513,10 @@ static int type_merge(merge_t *m, type_t *t, const sink_json_node_t *n, const ch
                       const char *fname, size_t depth) {
     int k = node_kind(n);
     if (k == K_COUNT)
-        return say(SINK_REJECT, m->err, m->errsz,
-                   "number %.40s cannot be kept exactly (over %d integer or %d fraction digits)",
-                   n->str ? n->str : "?", SINK_DECIMAL_PRECISION - SINK_DECIMAL_SCALE,
-                   SINK_DECIMAL_SCALE);
+        return errstr_fmt(SINK_REJECT, m->err, m->errsz,
+                          "number %.40s cannot be kept exactly (over %d integer or %d fraction digits)",
+                          n->str ? n->str : "?", SINK_DECIMAL_PRECISION - SINK_DECIMAL_SCALE,
+                          SINK_DECIMAL_SCALE);
     if (t->idx[k] < 0) {
         type_add(t, k);
         m->changed = 1;
@@ -539,18 +526,18 @@ static int type_merge(merge_t *m, type_t *t, const sink_json_node_t *n, const ch
             char *nm = unique_name(m->s->root, parent, fname);
             if (!nm || !(t->rec = rec_new(nm))) {
                 free(nm);
-                return say(SINK_FAIL, m->err, m->errsz, "out of memory");
+                return errstr_fmt(SINK_FAIL, m->err, m->errsz, "out of memory");
             }
         }
         return rec_merge(m, t->rec, n, depth + 1);
     }
     if (k == K_ARRAY) {
         if (depth + 1 > m->s->lim.max_depth)
-            return say(SINK_REJECT, m->err, m->errsz, "nesting deeper than %zu",
-                       m->s->lim.max_depth);
+            return errstr_fmt(SINK_REJECT, m->err, m->errsz, "nesting deeper than %zu",
+                              m->s->lim.max_depth);
         if (!t->items) {
             if (!(t->items = malloc(sizeof(*t->items))))
-                return say(SINK_FAIL, m->err, m->errsz, "out of memory");
+                return errstr_fmt(SINK_FAIL, m->err, m->errsz, "out of memory");
             type_init(t->items);
         }
         if (!n->child && t->items->n == 0) {
@@ -569,7 +556,7 @@ static int type_merge(merge_t *m, type_t *t, const sink_json_node_t *n, const ch
 static int rec_merge(merge_t *m, rec_t *r, const sink_json_node_t *obj, size_t depth) {
     sink_shape_t *s = m->s;
     if (depth > s->lim.max_depth)
-        return say(SINK_REJECT, m->err, m->errsz, "nesting deeper than %zu", s->lim.max_depth);
+        return errstr_fmt(SINK_REJECT, m->err, m->errsz, "nesting deeper than %zu", s->lim.max_depth);
     uint64_t stamp = ++s->stamp;
     size_t hint = 0;
     for (const sink_json_node_t *c = obj->child; c; c = c->next) {
@@ -581,8 +568,8 @@ static int rec_merge(merge_t *m, rec_t *r, const sink_json_node_t *obj, size_t d
             i = (long)r->n - 1;
         }
         if (r->f[i].stamp == stamp)
-            return say(SINK_REJECT, m->err, m->errsz, "duplicate key \"%.*s\"",
-                       quote_len(c->key_len), c->key);
+            return errstr_fmt(SINK_REJECT, m->err, m->errsz, "duplicate key \"%.*s\"",
+                              quote_len(c->key_len), c->key);
         r->f[i].stamp = stamp;
         hint = (size_t)i + 1;
         int rc = type_merge(m, &r->f[i].t, c, r->name, r->f[i].avro, depth);
@@ -596,10 +583,10 @@ int sink_shape_evolve(const sink_shape_t *s, const sink_json_node_t *root,
                       sink_shape_t **out, char *errstr, size_t errstr_size) {
     *out = NULL;
     if (!root || root->type != SINK_JSON_OBJECT)
-        return say(SINK_REJECT, errstr, errstr_size, "record is not a JSON object");
+        return errstr_fmt(SINK_REJECT, errstr, errstr_size, "record is not a JSON object");
     sink_shape_t *c = shape_clone(s);
     if (!c)
-        return say(SINK_FAIL, errstr, errstr_size, "out of memory");
+        return errstr_fmt(SINK_FAIL, errstr, errstr_size, "out of memory");
     merge_t m = {c, errstr, errstr_size, 0};
     int rc = rec_merge(&m, c->root, root, 1);
     if (rc < 0 || !m.changed) {
@@ -774,7 +761,7 @@ static int load_branch(load_t *l, type_t *t, json_t *j, size_t depth) {
     const char *tn = json_is_string(j) ? json_string_value(j)
                                        : json_string_value(json_object_get(j, "type"));
     if (!tn)
-        return say(-1, l->err, l->errsz, "a type without a name");
+        return errstr_fmt(-1, l->err, l->errsz, "a type without a name");
     if (json_is_string(j)) {
         static const char *const prim[] = {"null", "boolean", "long", "double", "string",
                                            SINK_DECIMAL_FIXED_NAME};
@@ -794,28 +781,28 @@ static int load_branch(load_t *l, type_t *t, json_t *j, size_t depth) {
         k = tn[0] == 'r' ? K_RECORD : K_ARRAY;
     }
     if (k == K_COUNT)
-        return say(-1, l->err, l->errsz, "type %s is not one hookpipe infers", tn);
+        return errstr_fmt(-1, l->err, l->errsz, "type %s is not one hookpipe infers", tn);
     if (t->idx[k] >= 0)
-        return say(-1, l->err, l->errsz, "union with two %s branches", tn);
+        return errstr_fmt(-1, l->err, l->errsz, "union with two %s branches", tn);
     if (depth > l->s->lim.max_depth)
-        return say(-1, l->err, l->errsz, "nesting deeper than %zu", l->s->lim.max_depth);
+        return errstr_fmt(-1, l->err, l->errsz, "nesting deeper than %zu", l->s->lim.max_depth);
     type_add(t, k);
     if (k == K_RECORD) {
         const char *name = json_string_value(json_object_get(j, "name"));
         json_t *fields = json_object_get(j, "fields");
         if (!name || !sink_name_valid(name) || name_taken(l->s->root, name) || !json_is_array(fields))
-            return say(-1, l->err, l->errsz, "record without a valid, unique name and fields");
+            return errstr_fmt(-1, l->err, l->errsz, "record without a valid, unique name and fields");
         char *nm = strdup(name);
         if (!nm || !(t->rec = rec_new(nm))) {
             free(nm);
-            return say(-1, l->err, l->errsz, "out of memory");
+            return errstr_fmt(-1, l->err, l->errsz, "out of memory");
         }
         return load_fields(l, t->rec, fields, 0, depth + 1);
     }
     if (k == K_ARRAY) {
         json_t *items = json_object_get(j, "items");
         if (!(t->items = malloc(sizeof(*t->items))))
-            return say(-1, l->err, l->errsz, "out of memory");
+            return errstr_fmt(-1, l->err, l->errsz, "out of memory");
         type_init(t->items);
         if (json_is_array(items)) {
             size_t i;
@@ -824,7 +811,7 @@ static int load_branch(load_t *l, type_t *t, json_t *j, size_t depth) {
             return 0;
         }
         return items ? load_branch(l, t->items, items, depth + 1)
-                     : say(-1, l->err, l->errsz, "array without items");
+                     : errstr_fmt(-1, l->err, l->errsz, "array without items");
     }
     return 0;
 }
@@ -835,20 +822,20 @@ static int load_fields(load_t *l, rec_t *r, json_t *fields, size_t from, size_t 
         json_t *jn = json_object_get(f, "hookpipe.json_name");
         const char *name = json_string_value(json_object_get(f, "name"));
         if (!name || !sink_name_valid(name) || !type)
-            return say(-1, l->err, l->errsz, "field %zu has no valid name or type", i);
+            return errstr_fmt(-1, l->err, l->errsz, "field %zu has no valid name or type", i);
         const char *json = jn ? json_string_value(jn) : name;
         size_t json_len = jn ? json_string_length(jn) : strlen(name);
         if (!json)
-            return say(-1, l->err, l->errsz, "field %s: hookpipe.json_name is not a string", name);
+            return errstr_fmt(-1, l->err, l->errsz, "field %s: hookpipe.json_name is not a string", name);
         if (rec_find_avro(r, name) >= 0 || rec_find(r, json, json_len, 0) >= 0)
-            return say(-1, l->err, l->errsz, "field %s appears twice", name);
+            return errstr_fmt(-1, l->err, l->errsz, "field %s appears twice", name);
         char *jc = mem_dup(json, json_len), *an = strdup(name);
         if (!jc || !an || rec_append(r, jc, json_len, an) < 0) {
             if (r->n == 0 || r->f[r->n - 1].json != jc) {
                 free(jc);
                 free(an);
             }
-            return say(-1, l->err, l->errsz, "out of memory");
+            return errstr_fmt(-1, l->err, l->errsz, "out of memory");
         }
         l->s->nfields++;
         type_t *t = &r->f[r->n - 1].t;
@@ -861,7 +848,7 @@ static int load_fields(load_t *l, rec_t *r, json_t *fields, size_t from, size_t 
         }
         json_t *def = json_object_get(f, "default");
         if (t->idx[K_NULL] != 0 || !def || !json_is_null(def))
-            return say(-1, l->err, l->errsz, "field %s is not optional with default null", name);
+            return errstr_fmt(-1, l->err, l->errsz, "field %s is not optional with default null", name);
     }
     return 0;
 }
@@ -881,7 +868,7 @@ sink_shape_t *sink_shape_from_json(const char *text, const sink_limits_t *lim,
     const char *ns;
     size_t nsys = 4;
     if (!root) {
-        say(0, errstr, errstr_size, "schema is not JSON: %s", jerr.text);
+        errstr_fmt(0, errstr, errstr_size, "schema is not JSON: %s", jerr.text);
         return NULL;
     }
     fields = json_object_get(root, "fields");
@@ -890,7 +877,7 @@ sink_shape_t *sink_shape_from_json(const char *text, const sink_limits_t *lim,
     const char *name = json_string_value(json_object_get(root, "name"));
     if (!type || strcmp(type, "record") || !name || strcmp(name, "data") || !ns ||
         strncmp(ns, "hookpipe.", 9) || !json_is_array(fields)) {
-        say(0, errstr, errstr_size, "schema is not a hookpipe record named data");
+        errstr_fmt(0, errstr, errstr_size, "schema is not a hookpipe record named data");
         goto done;
     }
     for (size_t i = 0; i < 5; i++) {
@@ -900,7 +887,7 @@ sink_shape_t *sink_shape_from_json(const char *text, const sink_limits_t *lim,
         if (i == 4) {
             nsys += (size_t)same;
         } else if (!same) {
-            say(0, errstr, errstr_size, "schema lacks the system field %s", sys_names[i]);
+            errstr_fmt(0, errstr, errstr_size, "schema lacks the system field %s", sys_names[i]);
             goto done;
         }
     }
@@ -908,7 +895,7 @@ sink_shape_t *sink_shape_from_json(const char *text, const sink_limits_t *lim,
         goto done;
     free(s->ns);
     if (!(s->ns = strdup(ns))) {
-        say(0, errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         goto fail;
     }
     load_t l = {s, errstr, errstr_size};
@@ -933,7 +920,7 @@ typedef struct fill {
 } fill_t;
 
 static int avro_fail(fill_t *x, const char *what) {
-    return say(SINK_FAIL, x->err, x->errsz, "avro %s: %s", what, avro_strerror());
+    return errstr_fmt(SINK_FAIL, x->err, x->errsz, "avro %s: %s", what, avro_strerror());
 }
 
 static int fill_rec(fill_t *x, const rec_t *r, const sink_json_node_t *obj, avro_value_t *v,
@@ -957,7 +944,7 @@ static int fill_type(fill_t *x, const type_t *t, const sink_json_node_t *n, avro
     case K_DECIMAL: {
         unsigned char buf[SINK_DECIMAL_FIXED_SIZE];
         if (sink_num_decimal_fixed(n->str, n->len, buf) < 0)
-            return say(SINK_REJECT, x->err, x->errsz, "number %.40s out of decimal range", n->str);
+            return errstr_fmt(SINK_REJECT, x->err, x->errsz, "number %.40s out of decimal range", n->str);
         rc = avro_value_set_fixed(dst, buf, sizeof(buf));
         break;
     }
@@ -995,7 +982,7 @@ static int fill_rec(fill_t *x, const rec_t *r, const sink_json_node_t *obj, avro
     for (const sink_json_node_t *c = obj->child; c; c = c->next) {
         long i = rec_find(r, c->key, c->key_len, hint);
         if (i < 0)
-            return say(SINK_FAIL, x->err, x->errsz, "record does not match the shape");
+            return errstr_fmt(SINK_FAIL, x->err, x->errsz, "record does not match the shape");
         r->f[i].stamp = stamp;
         hint = (size_t)i + 1;
         if (avro_value_get_by_index(v, base + (size_t)i, &fv, NULL))
@@ -1028,7 +1015,7 @@ int sink_shape_fill(sink_shape_t *s, const sink_json_node_t *root, const sink_sy
     avro_value_t fv, branch;
     size_t base = s->has_pk ? 4 : 5;
     if (!root || root->type != SINK_JSON_OBJECT)
-        return say(SINK_REJECT, errstr, errstr_size, "record is not a JSON object");
+        return errstr_fmt(SINK_REJECT, errstr, errstr_size, "record is not a JSON object");
     if (avro_value_get_by_index(rec, 0, &fv, NULL) || avro_value_set_long(&fv, sys->received_at) ||
         avro_value_get_by_index(rec, 1, &fv, NULL) || avro_value_set_long(&fv, sys->sequence) ||
         avro_value_get_by_index(rec, 2, &fv, NULL) || avro_value_set_long(&fv, sys->batched_at) ||
@@ -1039,10 +1026,10 @@ int sink_shape_fill(sink_shape_t *s, const sink_json_node_t *root, const sink_sy
         return avro_fail(&x, "system fields");
     if (!s->has_pk) {
         if (!sys->key)
-            return say(SINK_REJECT, errstr, errstr_size,
-                       "message has no key for " SINK_SYS_PRIMARY_KEY);
+            return errstr_fmt(SINK_REJECT, errstr, errstr_size,
+                              "message has no key for " SINK_SYS_PRIMARY_KEY);
         if (!sink_json_utf8_valid(sys->key, sys->key_len))
-            return say(SINK_REJECT, errstr, errstr_size, "message key is not valid UTF-8");
+            return errstr_fmt(SINK_REJECT, errstr, errstr_size, "message key is not valid UTF-8");
         if (avro_value_get_by_index(rec, 4, &fv, NULL) ||
             avro_value_set_string_len(&fv, sys->key, sys->key_len + 1))
             return avro_fail(&x, SINK_SYS_PRIMARY_KEY);

@@ -411,9 +411,13 @@ def test_503_when_producer_queue_full(start_gateway, bin_dir, bootstrap, unique_
     assert r.headers["Retry-After"] == "5"
 
 
-def test_503_when_kafka_does_not_acknowledge(start_gateway, bin_dir, bootstrap, unique_name):
+def test_413_when_kafka_refuses_a_record_for_its_size(start_gateway, bin_dir, bootstrap,
+                                                      unique_name):
     """A record the broker refuses (over the topic's max.message.bytes): no
-    2xx for the request, even though its other record was stored."""
+    2xx for the request, even though its other record was stored; a 413
+    without Retry-After, as no retry can succeed (issue #7: it was a 503 that
+    providers retried for ever). tests/integration/test_large_records.py has
+    the sizes hookpipectl gives the topics."""
     g = start_gateway("--ack.timeout.ms=1500")
     url = create(bin_dir, bootstrap, g, unique_name, "--partitions", "1")
     topic = "webhooks." + unique_name
@@ -433,11 +437,12 @@ def test_503_when_kafka_does_not_acknowledge(start_gateway, bin_dir, bootstrap, 
         time.sleep(0.1)
     t0 = time.time()
     r = post(url, b'[{"a":1},{"pad":"' + b"x" * 1000 + b'"}]')
-    check_error(r, 503, "retry later")
-    assert r.headers["Retry-After"] == "5"
+    body = check_error(r, 413, f"larger than topic {topic} takes (its max.message.bytes")
+    assert "other records may be stored" in body["message"], body
+    assert "Retry-After" not in r.headers
     assert time.time() - t0 < 6
     text = requests.get(g.metrics + "/metrics").text
-    assert re.search(r'^hookpipe_gateway_requests_total\{integration="%s",code="503"\} 1$'
+    assert re.search(r'^hookpipe_gateway_requests_total\{integration="%s",code="413"\} 1$'
                      % unique_name, text, re.M), text
     assert not re.search(r"^hookpipe_gateway_kafka_errors_total 0$", text, re.M)
 

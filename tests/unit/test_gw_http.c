@@ -211,7 +211,7 @@ static void test_answers(void) {
         {NULL, 413, "limit of 1000 bytes"},
     };
     char big[1200];
-    memset(big, ' ', sizeof(big) - 3);
+    memset(big, ' ', sizeof(big) - 1);
     memcpy(big, "{}", 2);
     big[sizeof(big) - 1] = '\0';
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -236,15 +236,25 @@ static void test_header_room(void) {
     CHECK_INT(post_header(path, "{\"id\":1}", 24000), 431);
 }
 
-/* A record the broker refuses makes the whole request a 503, although its
- * other records were stored. */
+/* A record the broker refuses makes the whole request fail, although its
+ * other records may have been stored: a 503 for a refusal a retry may
+ * overcome, and a 413 (not a 503 a provider would retry for ever) when the
+ * record is larger than the topic takes. */
 static void test_refused_record_fails_request(void) {
     resp_t r;
     rd_kafka_mock_push_request_errors(mock, PRODUCE_API_KEY, 1,
-                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+                                      RD_KAFKA_RESP_ERR_INVALID_RECORD);
     long st = post(path, "{\"id\":\"refused\"}", &r);
     CHECK_INT(st, 503);
     CHECK(strstr(r.buf, "did not accept") != NULL);
+    CHECK_INT(post(path, "{\"id\":\"after\"}", &r), 200);
+    rd_kafka_mock_push_request_errors(mock, PRODUCE_API_KEY, 1,
+                                      RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    st = post(path, "{\"id\":\"too large\"}", &r);
+    CHECK_INT(st, 413);
+    if (!strstr(r.buf, "larger than topic webhooks.alpha takes (its max.message.bytes") ||
+        !strstr(r.buf, "nothing stored"))
+        HARNESS_FAIL("413 message: %s", r.buf);
     CHECK_INT(post(path, "{\"id\":\"after\"}", &r), 200);
 }
 
@@ -280,6 +290,72 @@ static void test_pause_applies_live(void) {
     CHECK_INT(st, 200);
 }
 
+/* Sends a raw request (request line added) on a new connection and reads
+ * the answer into out until the server closes or 2 s pass; returns its
+ * status, 0 when there is none. */
+static int raw_request(const char *headers, const char *body, char *out, size_t out_size) {
+    int port = atoi(strrchr(base, ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    out[0] = '\0';
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(fd);
+        return 0;
+    }
+    char req[2048];
+    int n = snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: x\r\n%s\r\n%s", path,
+                     headers, body);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        close(fd);
+        return 0;
+    }
+    size_t len = 0;
+    ssize_t k;
+    while (len + 1 < out_size && (k = recv(fd, out + len, out_size - 1 - len, 0)) > 0)
+        len += (size_t)k;
+    out[len] = '\0';
+    close(fd);
+    int status = 0;
+    return sscanf(out, "HTTP/1.1 %d", &status) == 1 ? status : 0;
+}
+
+/* Headers that leave where the body ends in doubt are refused before the
+ * body is read, and the connection is closed: a proxy in front reading the
+ * other Content-Length, or Content-Length instead of the chunked coding,
+ * would see another body or a second request. */
+static void test_framing_headers(void) {
+    static const char json[] = "Content-Type: application/json\r\n";
+    static const char chunked[] = "8\r\n{\"id\":1}\r\n0\r\n\r\n";
+    static const struct {
+        const char *headers, *body;
+        int status;
+    } cases[] = {
+        {"Content-Length: 8\r\nContent-Length: 5\r\n", "{\"id\":1}", 400},
+        {"Content-Length: 5\r\nContent-Length: 8\r\n", "{\"id\":1}", 400},
+        {"Content-Length: 8\r\nContent-Type: text/plain\r\n", "{\"id\":1}", 400},
+        {"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", chunked, 400},
+        {"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", chunked, 400},
+        {"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", chunked, 400},
+        {"Transfer-Encoding: gzip, chunked\r\n", chunked, 501},
+        {"Transfer-Encoding: identity\r\n", "{\"id\":1}", 501},
+        /* the same value twice is one value (RFC 9112 6.3) */
+        {"Content-Length: 8\r\nContent-Length: 8\r\n", "{\"id\":1}", 200},
+        {"Transfer-Encoding: Chunked\r\n", chunked, 200},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char headers[512], out[4096];
+        snprintf(headers, sizeof(headers), "%s%s", json, cases[i].headers);
+        int st = raw_request(headers, cases[i].body, out, sizeof(out));
+        if (st != cases[i].status)
+            HARNESS_FAIL("case %zu: %d, want %d: %s", i, st, cases[i].status, out);
+        else if (st != 200 && (!strstr(out, "Connection: close") || !strstr(out, "request_id")))
+            HARNESS_FAIL("case %zu: not our answer, or the connection is kept: %s", i, out);
+    }
+}
+
 int main(void) {
     log_init("test_gw_http", LOG_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -295,6 +371,7 @@ int main(void) {
         sleep_ms(100);
     TEST(test_answers);
     TEST(test_header_room);
+    TEST(test_framing_headers);
     TEST(test_refused_record_fails_request);
     TEST(test_timeout_then_late_reports);
     TEST(test_pause_applies_live);

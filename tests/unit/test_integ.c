@@ -441,7 +441,26 @@ static void test_now(void) {
     CHECK(t[4] == '-' && t[10] == 'T' && t[19] == '.' && t[26] == 'Z');
 }
 
+/* max.message.bytes of an integration's topics: twice the body limit (the
+ * key is part of the record, so as large in the worst case) plus 64 KiB for
+ * headers and framing; the gateway's 4 MiB default for max_body 0; capped
+ * at Kafka's largest value. */
+static void test_topic_size(void) {
+    CHECK_INT(integ_topic_max_message_bytes(0), 2 * (4LL << 20) + 65536);
+    CHECK_INT(integ_topic_max_message_bytes(0), 8454144);
+    CHECK_INT(integ_topic_max_message_bytes(1), 2 + 65536);
+    CHECK_INT(integ_topic_max_message_bytes(16LL << 20), (32LL << 20) + 65536);
+    /* a record within the limit fits with a key as large and the headers */
+    long long body = 4LL << 20;
+    CHECK(integ_topic_max_message_bytes(body) >= body + body + 1024 + 61);
+    /* hookpipectl allows --max-body up to 1 GiB: INT32_MAX then */
+    CHECK_INT(integ_topic_max_message_bytes(1LL << 30), 2147483647);
+    CHECK_INT(integ_topic_max_message_bytes((2147483647LL - 65536) / 2), 2147483646);
+    CHECK_INT(integ_topic_max_message_bytes((2147483647LL - 65536) / 2 + 1), 2147483647);
+}
+
 int main(void) {
+    TEST(test_topic_size);
     TEST(test_name_rules);
     TEST(test_pk_rules);
     TEST(test_json_round_trip);
