@@ -176,6 +176,14 @@ for c in 64 256; do
   echo "Ratio (b)/(a) at $c connections (median of the runs' ratios): ${ratio[$c]} (target at 256: >= 0.50, p99 <= 10 ms)."
 done
 echo
+# what the ratio would be with the 2 cores to themselves, if both stay
+# CPU-bound: (a)'s CPU per request (nginx + wrk) over (b)'s (gateway + mock + wrk)
+read -r _ _ _ _ na _ wa <<< "${med[a256]}"
+read -r _ _ _ _ gb mb wb <<< "${med[b256]}"
+awk -v na="$na" -v wa="$wa" -v gb="$gb" -v mb="$mb" -v wb="$wb" 'BEGIN {
+  printf "CPU-bound estimate at 256 connections for an otherwise idle 2-core machine: (%.1f + %.1f) / (%.1f + %.1f + %.1f) = %.2f;\n", na, wa, gb, mb, wb, (na + wa) / (gb + mb + wb)
+  printf "that is %.0f req/s for nginx and %.0f for the gateway on 2 cores.\n", 2e6 / (na + wa), 2e6 / (gb + mb + wb) }'
+echo
 cat <<'TXT'
 **Where the time goes** (perf, `strace -c`, per-thread CPU from /proc; 256 connections
 against the mock). At 256 connections every process is CPU-bound on the 2 shared cores,
