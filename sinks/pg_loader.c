@@ -1,20 +1,16 @@
 /* pg_loader: the PostgreSQL warehouse target, exactly-once batches (see pg_loader.h). */
 #include "pg_loader.h"
 
-#include <errno.h>
 /* the Makefile has no -I for libpq: its headers include each other with
    quotes, so the subdirectory path is enough */
 #include <postgresql/libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "log.h"
+#include "wh_loader.h"
 #include "wh_sql.h"
 
-/* attempts at a batch that fails with a non-transient error */
-#define PG_HARD_RETRIES 3
 /* schema-change rounds for one batch (each adds what the last one found) */
 #define PG_DDL_ROUNDS 8
 /* per integration schema, a counter every schema change increments: a
@@ -24,37 +20,30 @@
 /* advisory lock class of our schema changes */
 #define PG_LOCK_CLASS 0x486b
 
-typedef struct layout_entry {
-    char *name;
-    wh_layout_t *layout;
-    int loaded;          /* catalog read from the database */
-    long long version;   /* layout version the catalog was read at */
-} layout_entry_t;
-
 struct pg_loader {
-    char *url, *group;
+    wh_loader_t base;    /* group, layouts, errors, retries */
+    char *url;
     PGconn *conn;
     int ready;           /* offsets table made on this connection */
-    volatile sig_atomic_t *stop;
-    int backoff_min, backoff_max;
-    sink_json_parser_t *parser;
-    layout_entry_t *layouts;
-    size_t nlayouts;
+    wh_sql_t copybuf;    /* COPY data, kept from one batch to the next */
     pg_loader_stats_t stats;
-    int transient;       /* the last error is worth waiting out */
-    char err[512];
 };
 
 pg_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size) {
     pg_loader_t *ld = calloc(1, sizeof(*ld));
-    if (!ld || !(ld->url = strdup(url)) || !(ld->group = strdup(group)) ||
-        !(ld->parser = sink_json_parser_new(0, 0))) {
+    if (!ld) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (wh_loader_init(&ld->base, "postgres", group, errstr, errstr_size) < 0) {
+        free(ld);
+        return NULL;
+    }
+    if (!(ld->url = strdup(url))) {
         snprintf(errstr, errstr_size, "out of memory");
         pg_loader_destroy(ld);
         return NULL;
     }
-    ld->backoff_min = 100;
-    ld->backoff_max = 5000;
     return ld;
 }
 
@@ -63,37 +52,23 @@ void pg_loader_destroy(pg_loader_t *ld) {
         return;
     if (ld->conn)
         PQfinish(ld->conn);
-    for (size_t i = 0; i < ld->nlayouts; i++) {
-        free(ld->layouts[i].name);
-        wh_layout_destroy(ld->layouts[i].layout);
-    }
-    free(ld->layouts);
-    sink_json_parser_destroy(ld->parser);
+    wh_loader_fini(&ld->base);
+    wh_sql_free(&ld->copybuf);
     free(ld->url);
-    free(ld->group);
     free(ld);
 }
 
-void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop) { ld->stop = stop; }
-
-void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms) {
-    ld->backoff_min = min_ms > 0 ? min_ms : 1;
-    ld->backoff_max = max_ms >= ld->backoff_min ? max_ms : ld->backoff_min;
+void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop) {
+    wh_loader_set_stop(&ld->base, stop);
 }
 
-void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out) { *out = ld->stats; }
+void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms) {
+    wh_loader_set_backoff(&ld->base, min_ms, max_ms);
+}
 
-static int stopped(const pg_loader_t *ld) { return ld->stop && *ld->stop; }
-
-/* sleeps ms in short steps so that a stop request is seen quickly */
-static void nap(const pg_loader_t *ld, int ms) {
-    while (ms > 0 && !stopped(ld)) {
-        int step = ms < 50 ? ms : 50;
-        struct timespec ts = {0, (long)step * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-        ms -= step;
-    }
+void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out) {
+    *out = ld->stats;
+    out->retries = ld->base.retries;
 }
 
 static void quiet_notices(void *arg, const char *msg) {
@@ -101,41 +76,24 @@ static void quiet_notices(void *arg, const char *msg) {
     (void)msg;
 }
 
-/* libpq messages span lines; a log event is one line */
-static void one_line(char *s) {
-    char *w = s;
-    for (char *r = s; *r; r++) {
-        if (*r == '\n' || *r == '\t' || *r == '\r') {
-            if (w > s && w[-1] != ' ')
-                *w++ = ' ';
-        } else {
-            *w++ = *r;
-        }
-    }
-    while (w > s && w[-1] == ' ')
-        w--;
-    *w = '\0';
-}
-
-/* classifies a failed result (or a NULL one) into ld->err / ld->transient */
+/* classifies a failed result (or a NULL one) into the loader's error */
 static void note_error(pg_loader_t *ld, const PGresult *res, const char *what) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : "";
     if (!msg || !*msg)
         msg = PQerrorMessage(ld->conn);
-    snprintf(ld->err, sizeof(ld->err), "%s: %s%s%s", what, state ? state : "", state ? " " : "",
-             msg);
-    one_line(ld->err);
-    ld->transient = PQstatus(ld->conn) != CONNECTION_OK || !state ||
+    int transient = PQstatus(ld->conn) != CONNECTION_OK || !state ||
                     strncmp(state, "08", 2) == 0 ||      /* connection exception */
                     strncmp(state, "57P", 3) == 0 ||     /* shutdown, cannot connect now */
                     strcmp(state, "53300") == 0 ||       /* too many connections */
                     strcmp(state, "40001") == 0 ||       /* serialization failure */
                     strcmp(state, "40P01") == 0 ||       /* deadlock */
                     strcmp(state, "55P03") == 0;         /* lock not available */
+    wh_loader_fail(&ld->base, transient, "%s: %s%s%s", what, state ? state : "",
+                   state ? " " : "", msg);
 }
 
-/* runs one statement (text or with parameters); 0 or -1 (ld->err) */
+/* runs one statement (text or with parameters); 0 or -1 (the loader's error) */
 static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const *params,
                PGresult **out) {
     PGresult *res = nparams ? PQexecParams(ld->conn, sql, nparams, NULL, params, NULL, NULL, 0)
@@ -153,12 +111,11 @@ static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const 
     return 0;
 }
 
+static int out_of_memory(pg_loader_t *ld) { return wh_loader_oom(&ld->base); }
+
 static int run_sql(pg_loader_t *ld, wh_sql_t *q) {
-    if (q->oom) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
-    }
+    if (q->oom)
+        return out_of_memory(ld);
     return run(ld, q->p, 0, NULL, NULL);
 }
 
@@ -168,7 +125,7 @@ static void rollback(pg_loader_t *ld) {
         PQclear(PQexec(ld->conn, "ROLLBACK"));
 }
 
-/* a working connection with the offsets table; 0 or -1 (ld->err) */
+/* a working connection with the offsets table; 0 or -1 (the loader's error) */
 static int connect_db(pg_loader_t *ld) {
     if (ld->conn && PQstatus(ld->conn) == CONNECTION_OK && ld->ready)
         return 0;
@@ -176,26 +133,20 @@ static int connect_db(pg_loader_t *ld) {
         PQfinish(ld->conn);
         ld->conn = NULL;
         /* catalogs may have changed while we were away */
-        for (size_t i = 0; i < ld->nlayouts; i++)
-            ld->layouts[i].loaded = 0;
+        wh_loader_invalidate(&ld->base);
     }
     ld->ready = 0;
     /* the URL may name the application; else we do */
     const char *keys[] = {"dbname", "fallback_application_name", NULL};
     const char *vals[] = {ld->url, "hookpipe-sink", NULL};
     ld->conn = PQconnectdbParams(keys, vals, 1);
-    if (!ld->conn || PQstatus(ld->conn) != CONNECTION_OK) {
-        snprintf(ld->err, sizeof(ld->err), "connect: %s",
-                 ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
-        one_line(ld->err);
-        ld->transient = 1;
-        return -1;
-    }
+    if (!ld->conn || PQstatus(ld->conn) != CONNECTION_OK)
+        return wh_loader_fail(&ld->base, 1, "connect: %s",
+                              ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
     PQsetNoticeProcessor(ld->conn, quiet_notices, NULL);
     wh_sql_t q = {0};
-    /* staging tables live in temp buffers: room for a whole batch, so
-       that they never spill to disk */
-    wh_sql_addf(&q, "SET temp_buffers = '64MB'; BEGIN; "
+    /* literals we write keep their backslashes as they are */
+    wh_sql_addf(&q, "SET standard_conforming_strings = on; BEGIN; "
                     "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
                 PG_LOCK_CLASS);
     wh_sql_ident(&q, PG_OFFSETS_SCHEMA);
@@ -216,75 +167,43 @@ static int connect_db(pg_loader_t *ld) {
     return 0;
 }
 
-/* waits out a transient error: 0 to try again, -1 to give up */
-static int backoff(pg_loader_t *ld, int *delay, int *hard) {
-    if (stopped(ld))
+/* one try at reading an offset: 0 found, 1 none, -1 failed */
+static int offset_once(void *arg, const char *topic, int32_t partition, int64_t *next) {
+    pg_loader_t *ld = arg;
+    if (connect_db(ld) < 0)
         return -1;
-    if (!ld->transient && ++*hard >= PG_HARD_RETRIES)
+    char part[16];
+    snprintf(part, sizeof(part), "%d", (int)partition);
+    const char *params[] = {ld->base.group, topic, part};
+    wh_sql_t q = {0};
+    wh_sql_add(&q, "SELECT next_offset FROM ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
+    wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
+    PGresult *res = NULL;
+    int rc = q.oom ? out_of_memory(ld) : run(ld, q.p, 3, params, &res);
+    wh_sql_free(&q);
+    if (rc < 0)
         return -1;
-    ld->stats.retries++;
-    log_warn("postgres: %s; retrying in %d ms", ld->err, *delay);
-    nap(ld, *delay);
-    *delay = *delay * 2 > ld->backoff_max ? ld->backoff_max : *delay * 2;
-    return stopped(ld) ? -1 : 0;
+    int found = PQntuples(res) == 1;
+    if (found)
+        *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return found ? 0 : 1;
 }
 
 int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
                      char *errstr, size_t errstr_size) {
-    int delay = ld->backoff_min, hard = 0;
-    for (;;) {
-        if (connect_db(ld) == 0) {
-            char part[16];
-            snprintf(part, sizeof(part), "%d", (int)partition);
-            const char *params[] = {ld->group, topic, part};
-            wh_sql_t q = {0};
-            wh_sql_add(&q, "SELECT next_offset FROM ");
-            wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-            wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
-            PGresult *res = NULL;
-            int rc = q.oom ? -1 : run(ld, q.p, 3, params, &res);
-            wh_sql_free(&q);
-            if (rc == 0) {
-                int found = PQntuples(res) == 1;
-                if (found)
-                    *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-                PQclear(res);
-                return found ? 0 : 1;
-            }
-        }
-        if (backoff(ld, &delay, &hard) < 0)
-            break;
-    }
-    snprintf(errstr, errstr_size, "%s", stopped(ld) ? "stopped" : ld->err);
-    return -1;
+    return wh_loader_offset(&ld->base, topic, partition, next, offset_once, ld, errstr,
+                            errstr_size);
 }
 
-static layout_entry_t *layout_for(pg_loader_t *ld, const wh_integration_t *in) {
-    for (size_t i = 0; i < ld->nlayouts; i++)
-        if (strcmp(ld->layouts[i].name, in->name) == 0)
-            return &ld->layouts[i];
-    layout_entry_t *nl = realloc(ld->layouts, (ld->nlayouts + 1) * sizeof(*nl));
-    if (!nl)
-        return NULL;
-    ld->layouts = nl;
-    layout_entry_t *e = &nl[ld->nlayouts];
-    memset(e, 0, sizeof(*e));
-    e->layout = wh_layout_new(in->name, in->pk, in->npk, ld->err, sizeof(ld->err));
-    if (!e->layout || !(e->name = strdup(in->name))) {
-        wh_layout_destroy(e->layout);
-        return NULL;
-    }
-    ld->nlayouts++;
-    return e;
-}
-
-/* the layout version of a schema (0 before its first change); lock: share
-   the row until the end of the transaction (a schema change waits) */
-static int read_version(pg_loader_t *ld, const char *schema, int lock, long long *version) {
+/* the layout version of a schema (0 before its first change), read when
+   the catalog is (begin_batch reads it again, locked) */
+static int read_version(pg_loader_t *ld, const char *schema, long long *version) {
     wh_sql_t q = {0};
     wh_sql_add(&q, "SELECT version FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, lock ? " WHERE schema_name = $1 FOR SHARE" : " WHERE schema_name = $1");
+    wh_sql_add(&q, " WHERE schema_name = $1");
     PGresult *res = NULL;
     const char *params[] = {schema};
     int rc = q.oom ? -1 : run(ld, q.p, 1, params, &res);
@@ -298,31 +217,55 @@ static int read_version(pg_loader_t *ld, const char *schema, int lock, long long
 
 /* reads the integration's tables and columns back from the database (the
    version first: a change in between only makes the next batch read again) */
-static int load_catalog(pg_loader_t *ld, layout_entry_t *e) {
+static int load_catalog(pg_loader_t *ld, wh_loader_entry_t *e) {
     const char *schema = wh_layout_integration(e->layout);
     PGresult *res = NULL;
-    const char *params[] = {schema, WH_REJECTED_TABLE};
-    if (read_version(ld, schema, 0, &e->version) < 0)
+    const char *params[] = {schema};
+    if (read_version(ld, schema, &e->version) < 0)
         return -1;
     if (run(ld,
             "SELECT table_name::text, column_name::text, data_type::text "
-            "FROM information_schema.columns WHERE table_schema = $1 AND table_name <> $2 "
+            "FROM information_schema.columns WHERE table_schema = $1 "
             "ORDER BY table_name, ordinal_position",
-            2, params, &res) < 0)
+            1, params, &res) < 0)
         return -1;
     wh_layout_reset(e->layout);
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
         int t = wh_type_from_pg(PQgetvalue(res, i, 2));
-        rc = wh_layout_load_column(e->layout, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                                   t < 0 ? WH_NTYPES : (wh_type_t)t);
+        rc = wh_layout_load_column_decl(e->layout, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                                        t < 0 ? WH_NTYPES : (wh_type_t)t, PQgetvalue(res, i, 2));
     }
     PQclear(res);
-    if (rc < 0) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
+    /* unique indexes (primary keys included) on plain columns: the upsert's
+       ON CONFLICT needs one on exactly the key columns */
+    if (rc == 0 &&
+        run(ld,
+            "SELECT c.relname::text, i.indexrelid::bigint, a.attname::text FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey) "
+            "WHERE n.nspname = $1 AND i.indisunique AND i.indpred IS NULL "
+            "AND i.indexprs IS NULL ORDER BY 2",
+            1, params, &res) < 0)
         return -1;
+    int n = rc == 0 ? PQntuples(res) : 0;
+    for (int i = 0; i < n && rc == 0;) {
+        const char *cols[64];
+        size_t ncols = 0;
+        int j = i;
+        for (; j < n && strcmp(PQgetvalue(res, j, 1), PQgetvalue(res, i, 1)) == 0; j++)
+            if (ncols < 64)
+                cols[ncols++] = PQgetvalue(res, j, 2);
+        rc = wh_layout_load_unique(e->layout, PQgetvalue(res, i, 0), cols, ncols);
+        i = j;
     }
+    if (rc == 0 || n)
+        PQclear(res);
+    if (rc == 0)
+        rc = wh_layout_check(e->layout, wh_type_pg);
+    if (rc < 0)
+        return out_of_memory(ld);
     e->loaded = 1;
     return 0;
 }
@@ -332,9 +275,9 @@ static void column_def(wh_sql_t *q, const wh_column_t *c) {
     wh_sql_addf(q, " %s", wh_type_pg(c->type));
 }
 
-/* the key columns of table t: root keys, or source keys and level ids */
-static size_t key_columns(const wh_layout_t *l, const wh_table_t *t) {
-    return wh_layout_nkeys(l) + (size_t)t->level;
+/* "schema"."table" */
+static void pg_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
+    wh_sql_qualified(q, wh_layout_integration(l), table);
 }
 
 /* creates what the catalog has pending; its own transaction */
@@ -357,27 +300,8 @@ static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
     wh_sql_add(&q, " (_sdc_rejected_at timestamptz, table_name text, reason text, record text);\n");
     for (size_t i = 0; i < wh_layout_ntables(l); i++) {
         wh_table_t *t = wh_layout_table(l, i);
-        if (t->pending) {
-            /* the key and system columns come first in a new table */
-            size_t nkey = key_columns(l, t);
-            wh_sql_add(&q, "CREATE TABLE IF NOT EXISTS ");
-            wh_sql_qualified(&q, schema, t->name);
-            wh_sql_add(&q, " (");
-            for (size_t c = 0; c < t->ncols; c++) {
-                if (c)
-                    wh_sql_add(&q, ", ");
-                column_def(&q, &t->cols[c]);
-                if (c < nkey)
-                    wh_sql_add(&q, " NOT NULL");
-            }
-            wh_sql_add(&q, ", PRIMARY KEY (");
-            for (size_t c = 0; c < nkey; c++) {
-                if (c)
-                    wh_sql_add(&q, ", ");
-                wh_sql_ident(&q, t->cols[c].name);
-            }
-            wh_sql_add(&q, "));\n");
-        }
+        if (t->pending)
+            wh_loader_sql_create(&q, l, t, pg_ident, wh_type_pg);
         /* also for a new table: another process may have made it first */
         for (size_t c = 0; c < t->ncols; c++) {
             if (!t->cols[c].pending)
@@ -397,51 +321,85 @@ static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
     return rc;
 }
 
-/* COPY rows[] of catalog table ti into the staging table "_hp_s<ti>" */
-static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti) {
-    wh_table_t *t = wh_layout_table(l, ti);
-    wh_sql_t q = {0};
-    wh_sql_addf(&q, "CREATE TEMP TABLE \"_hp_s%zu\" (LIKE ", ti);
-    wh_sql_qualified(&q, wh_layout_integration(l), t->name);
-    wh_sql_addf(&q, ") ON COMMIT DROP; COPY \"_hp_s%zu\" (", ti);
-    for (size_t c = 0; c < t->ncols; c++) {
-        if (c)
-            wh_sql_add(&q, ", ");
-        wh_sql_ident(&q, t->cols[c].name);
+/* ends a COPY begun on the connection: sends the end (or an abort when
+   rc < 0) and reads its result; rc, or -1 */
+static int copy_end(pg_loader_t *ld, int rc, const char *what) {
+    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
+        rc = -1;
+    PGresult *res = PQgetResult(ld->conn);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        if (rc == 0)
+            note_error(ld, res, what);
+        rc = -1;
     }
-    wh_sql_add(&q, ") FROM STDIN");
-    if (q.oom) {
-        wh_sql_free(&q);
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
+    PQclear(res);
+    /* statements sent after the COPY in the same string: each must succeed */
+    while ((res = PQgetResult(ld->conn))) {
+        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK &&
+            PQresultStatus(res) != PGRES_TUPLES_OK) {
+            note_error(ld, res, "query");
+            rc = -1;
+        }
+        PQclear(res);
     }
-    PGresult *res = PQexec(ld->conn, q.p);
-    wh_sql_free(&q);
+    return rc;
+}
+
+/* starts `sql`, whose last statement is a COPY FROM STDIN; 0 or -1 */
+static int copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
+    if (q->oom)
+        return out_of_memory(ld);
+    PGresult *res = PQexec(ld->conn, q->p);
     /* a multi-statement string returns the last result: the COPY */
     if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
-        note_error(ld, res, "copy");
+        note_error(ld, res, what);
         PQclear(res);
         return -1;
     }
     PQclear(res);
+    return 0;
+}
+
+/* COPY the live rows of catalog table ti whose record is to be written
+   (write[rec]) straight into the table (started: its COPY is already
+   waiting for rows) */
+static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti,
+                     const char *write, int started) {
+    wh_table_t *t = wh_layout_table(l, ti);
+    int rc = 0;
+    if (!started) {
+        wh_sql_t q = {0};
+        wh_sql_add(&q, "COPY ");
+        wh_sql_qualified(&q, wh_layout_integration(l), t->name);
+        wh_sql_add(&q, " (");
+        wh_loader_sql_columns(&q, t, NULL);
+        wh_sql_add(&q, ") FROM STDIN");
+        rc = copy_begin(ld, &q, "copy");
+        wh_sql_free(&q);
+        if (rc < 0)
+            return -1;
+    }
     const wh_cell_t **by_col = calloc(t->ncols ? t->ncols : 1, sizeof(*by_col));
     int64_t tcache_us[2] = {INT64_MIN, INT64_MIN};
     char tcache[2][64];
+    size_t tlen[2] = {0, 0};
     int tnext = 0;
-    wh_sql_t buf = {0};
-    int rc = by_col ? 0 : -1;
+    wh_sql_t *buf = &ld->copybuf;
+    wh_sql_clear(buf);
+    buf->oom = 0;
+    rc = by_col ? 0 : out_of_memory(ld);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ti); r++) {
         const wh_row_t *row = wh_batch_row(b, ti, r);
-        if (!wh_batch_row_live(b, row))
+        if (!wh_batch_row_live(b, row) || !write[row->rec])
             continue;
         wh_batch_row_values(b, ti, row, by_col, t->ncols);
+        /* every row passes here: lengths known, no printf */
         for (size_t c = 0; c < t->ncols; c++) {
             if (c)
-                wh_sql_add(&buf, "\t");
+                wh_sql_addn(buf, "\t", 1);
             const wh_cell_t *v = by_col[c];
             if (!v)
-                wh_sql_add(&buf, "\\N");
+                wh_sql_addn(buf, "\\N", 2);
             else if (v->type == WH_TIMESTAMP) {
                 /* rows of a batch share their times: format each once */
                 int slot = v->i == tcache_us[0] ? 0 : v->i == tcache_us[1] ? 1 : -1;
@@ -450,37 +408,31 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
                     tnext ^= 1;
                     tcache_us[slot] = v->i;
                     wh_format_time(v->i, tcache[slot]);
+                    tlen[slot] = strlen(tcache[slot]);
                 }
-                wh_sql_add(&buf, tcache[slot]);
+                wh_sql_addn(buf, tcache[slot], tlen[slot]);
             } else if (v->type == WH_BOOLEAN)
-                wh_sql_add(&buf, v->i ? "t" : "f");
+                wh_sql_addn(buf, v->i ? "t" : "f", 1);
             else if (v->s)
-                wh_sql_copy_text(&buf, v->s, v->len);
+                wh_sql_copy_text(buf, v->s, v->len);
             else
-                wh_sql_addf(&buf, "%lld", (long long)v->i);
+                wh_sql_int(buf, v->i);
         }
-        wh_sql_add(&buf, "\n");
-        if (buf.len > 256 * 1024) {
-            if (buf.oom || PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1)
-                rc = -1;
-            wh_sql_clear(&buf);
+        wh_sql_addn(buf, "\n", 1);
+        if (buf->len > 256 * 1024) {
+            if (buf->oom)
+                rc = out_of_memory(ld);
+            else if (PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
+                rc = wh_loader_fail(&ld->base, 1, "copy: %s", PQerrorMessage(ld->conn));
+            wh_sql_clear(buf);
         }
     }
-    if (rc == 0 && buf.len && (buf.oom || PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1))
-        rc = -1;
-    wh_sql_free(&buf);
+    if (rc == 0 && buf->oom)
+        rc = out_of_memory(ld);
+    if (rc == 0 && buf->len && PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
+        rc = wh_loader_fail(&ld->base, 1, "copy: %s", PQerrorMessage(ld->conn));
     free(by_col);
-    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
-        rc = -1;
-    res = PQgetResult(ld->conn);
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        note_error(ld, res, "copy");
-        rc = -1;
-    }
-    PQclear(res);
-    while ((res = PQgetResult(ld->conn)))
-        PQclear(res);
-    return rc;
+    return copy_end(ld, rc, "copy");
 }
 
 /* a rejected record as text PostgreSQL accepts: hex when not UTF-8 or NUL-free */
@@ -512,183 +464,329 @@ static int copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *schema
     wh_sql_add(&q, "COPY ");
     wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
     wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) FROM STDIN");
-    PGresult *res = q.oom ? NULL : PQexec(ld->conn, q.p);
+    int rc = copy_begin(ld, &q, "copy rejects");
     wh_sql_free(&q);
-    if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
-        note_error(ld, res, "copy rejects");
-        PQclear(res);
+    if (rc < 0)
         return -1;
-    }
-    PQclear(res);
     wh_sql_t buf = {0};
     for (size_t i = 0; i < wh_batch_nrejects(b); i++)
         reject_copy_line(&buf, wh_batch_reject_at(b, i));
-    int rc = 0;
-    if (buf.oom || (buf.len && PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1))
-        rc = -1;
+    if (buf.oom)
+        rc = out_of_memory(ld);
+    else if (buf.len && PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1)
+        rc = wh_loader_fail(&ld->base, 1, "copy rejects: %s", PQerrorMessage(ld->conn));
     wh_sql_free(&buf);
-    if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
-        rc = -1;
-    res = PQgetResult(ld->conn);
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        note_error(ld, res, "copy rejects");
-        rc = -1;
+    return copy_end(ld, rc, "copy rejects");
+}
+
+/* one array literal per key column ('{"v1","v2",...}') of the live root
+   rows (write NULL), or of those whose record is to be written; in the
+   order of the rows; with_seq: and one of their _sdc_sequence after them.
+   The ordinality of an element is its place among them, from 1. */
+static int key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l, size_t root_i,
+                      const char *write, int with_seq, wh_sql_t *arrays, size_t *count) {
+    size_t nkeys = wh_layout_nkeys(l), n = 0;
+    for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++)
+        wh_sql_add(&arrays[k], "{");
+    const wh_cell_t *cells = wh_batch_cells(b, root_i);
+    for (size_t r = 0; r < wh_batch_nrows(b, root_i); r++) {
+        const wh_row_t *row = wh_batch_row(b, root_i, r);
+        if (!wh_batch_row_live(b, row) || (write && !write[row->rec]))
+            continue;
+        /* row_begin writes the key cells first, in key order */
+        for (size_t k = 0; k < nkeys; k++) {
+            const wh_cell_t *c = &cells[row->first + k];
+            wh_sql_t *a = &arrays[k];
+            wh_sql_add(a, n ? ",\"" : "\"");
+            if (c->type == WH_BOOLEAN) {
+                wh_sql_add(a, c->i ? "t" : "f");
+            } else {
+                size_t start = 0;
+                for (size_t i = 0; i < c->len; i++)
+                    if (c->s[i] == '"' || c->s[i] == '\\') {
+                        wh_sql_addn(a, c->s + start, i - start);
+                        wh_sql_add(a, "\\");
+                        start = i;
+                    }
+                wh_sql_addn(a, c->s + start, c->len - start);
+            }
+            wh_sql_add(a, "\"");
+        }
+        if (with_seq) {
+            /* then the records' sequences, as one more array */
+            if (n)
+                wh_sql_addn(&arrays[nkeys], ",", 1);
+            wh_sql_int(&arrays[nkeys], (long long)wh_batch_row_sequence(b, row));
+        }
+        n++;
+    }
+    for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
+        wh_sql_add(&arrays[k], "}");
+        if (arrays[k].oom)
+            return out_of_memory(ld);
+    }
+    *count = n;
+    return 0;
+}
+
+/* "unnest($1::t0[], ...) WITH ORDINALITY AS u(k0, ..., i)" over the key
+   columns' types (with_seq: and a bigint[] of sequences, column s); with
+   literals, the arrays written in instead of $n */
+static void key_unnest(wh_sql_t *q, const wh_layout_t *l, wh_table_t *root, int with_seq,
+                       const wh_sql_t *literals) {
+    size_t nkeys = wh_layout_nkeys(l);
+    wh_sql_add(q, "unnest(");
+    for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
+        const wh_column_t *c = k < nkeys ? wh_table_find(root, wh_layout_key(l, k), NULL) : NULL;
+        const char *type = k < nkeys ? wh_type_pg(c ? c->type : WH_TEXT) : "bigint";
+        if (k)
+            wh_sql_add(q, ", ");
+        if (literals)
+            wh_sql_literal(q, literals[k].p);
+        else
+            wh_sql_addf(q, "$%zu", k + 1);
+        wh_sql_addf(q, "::%s[]", type);
+    }
+    wh_sql_add(q, ") WITH ORDINALITY AS u(");
+    for (size_t k = 0; k < nkeys; k++)
+        wh_sql_addf(q, "k%zu, ", k);
+    wh_sql_add(q, with_seq ? "s, i)" : "i)");
+}
+
+/* runs q with the nkeys arrays (keys, then maybe sequences) as parameters */
+static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t nkeys,
+                         PGresult **res) {
+    const char *params[17];
+    for (size_t k = 0; k < nkeys; k++)
+        params[k] = arrays[k].p;
+    return q->oom ? out_of_memory(ld) : run(ld, q->p, (int)nkeys, params, res);
+}
+
+/* decides, by record, which live root rows are written (write[rec]): a
+ * key the table does not hold; with a primary key, also a key whose row
+ * has a lower _sdc_sequence — that row is deleted in the same statement
+ * (by the ctid the probe read). Others are older or replayed records, left
+ * out. One round trip. */
+static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
+                      const char *tail, char *write, size_t *nwrite) {
+    /* sent as one simple query with the COPY of the root rows after it
+       (and `tail`, run once the COPY ends): the probe's answer comes first,
+       then the server waits for the rows */
+    wh_table_t *root = wh_layout_table(l, root_i);
+    size_t nkeys = wh_layout_nkeys(l), n = 0;
+    int pk = wh_layout_has_pk(l);
+    wh_sql_t arrays[17], q = {0};
+    memset(arrays, 0, sizeof(arrays));
+    int rc = key_arrays(ld, b, l, root_i, NULL, pk, arrays, &n);
+    /* one index probe per key (LATERAL ... LIMIT 1 is never turned into a
+       join that scans the whole table) */
+    wh_sql_add(&q, "WITH x AS MATERIALIZED (SELECT u.i, ");
+    wh_sql_add(&q, pk ? "x._sdc_sequence < u.s AS newer, x.ctid FROM " : "false AS newer FROM ");
+    if (rc == 0)
+        key_unnest(&q, l, root, pk, arrays);
+    wh_sql_add(&q, " CROSS JOIN LATERAL (SELECT d._sdc_sequence, d.ctid FROM ");
+    wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
+    wh_sql_add(&q, " AS d WHERE ");
+    for (size_t k = 0; k < nkeys; k++) {
+        wh_sql_addf(&q, "%sd.", k ? " AND " : "");
+        wh_sql_ident(&q, wh_layout_key(l, k));
+        wh_sql_addf(&q, " = u.k%zu", k);
+    }
+    wh_sql_add(&q, " LIMIT 1) AS x)");
+    if (pk) {
+        /* the rows newer records replace go now (by ctid: a TID scan); a
+           row another writer changed since the probe is not deleted, and
+           the count tells */
+        wh_sql_add(&q, ", del AS (DELETE FROM ");
+        wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
+        wh_sql_add(&q, " WHERE ctid = ANY (ARRAY(SELECT ctid FROM x WHERE newer)) RETURNING 1) "
+                       "SELECT i, newer, (SELECT count(*) FROM del) FROM x");
+    } else {
+        wh_sql_add(&q, " SELECT i, newer, 0 FROM x");
+    }
+    wh_sql_add(&q, "; COPY ");
+    wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
+    wh_sql_add(&q, " (");
+    wh_loader_sql_columns(&q, root, NULL);
+    wh_sql_add(&q, ") FROM STDIN");
+    if (tail) {
+        wh_sql_add(&q, ";\n");
+        wh_sql_add(&q, tail);
+    }
+    PGresult *res = NULL;
+    if (rc == 0 && q.oom)
+        rc = out_of_memory(ld);
+    if (rc == 0 && PQsendQuery(ld->conn, q.p) != 1)
+        rc = wh_loader_fail(&ld->base, 1, "query: %s", PQerrorMessage(ld->conn));
+    if (rc == 0) {
+        res = PQgetResult(ld->conn);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+            note_error(ld, res, "probe");
+            PQclear(res);
+            res = NULL;
+            rc = -1;
+        }
+    }
+    int copying = 0;
+    if (rc == 0) {
+        /* the COPY is waiting for rows from here on */
+        PGresult *cres = PQgetResult(ld->conn);
+        if (!cres || PQresultStatus(cres) != PGRES_COPY_IN) {
+            note_error(ld, cres, "copy");
+            rc = -1;
+        } else {
+            copying = 1;
+        }
+        PQclear(cres);
+    }
+    /* ordinal i (from 1) is the i-th live root row: 1 held, 2 replaced */
+    char *held = rc == 0 ? calloc(n + 1, 1) : NULL;
+    if (rc == 0 && !held)
+        rc = out_of_memory(ld);
+    size_t replaced = 0, deleted = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+        long long at = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int newer = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+        if (at >= 1 && (size_t)at <= n)
+            held[at] = newer ? 2 : 1;
+        replaced += (size_t)newer;
+        deleted = strtoull(PQgetvalue(res, i, 2), NULL, 10);
     }
     PQclear(res);
-    while ((res = PQgetResult(ld->conn)))
-        PQclear(res);
+    /* not transient: a retry or two sees another writer's change; a row
+       that can never be deleted (a trigger, a policy) must not stall the
+       sink, so the integration is held after a few tries */
+    if (rc == 0 && deleted != replaced)
+        rc = wh_loader_fail(&ld->base, 0, "%zu of %zu rows of %s.%s to replace could not be "
+                            "deleted (changed by another writer, or protected)", replaced - deleted,
+                            replaced, wh_layout_integration(l), WH_ROOT_TABLE);
+    *nwrite = 0;
+    for (size_t r = 0, i = 0; rc == 0 && r < wh_batch_nrows(b, root_i); r++) {
+        const wh_row_t *row = wh_batch_row(b, root_i, r);
+        if (!wh_batch_row_live(b, row))
+            continue;
+        int h = held[++i];
+        write[row->rec] = (char)(h != 1);
+        *nwrite += (size_t)(h != 1);
+    }
+    free(held);
+    for (size_t k = 0; k < nkeys + 1; k++)
+        wh_sql_free(&arrays[k]);
+    wh_sql_free(&q);
+    if (rc < 0) {
+        /* leave no COPY or result behind */
+        if (copying)
+            PQputCopyEnd(ld->conn, "aborted by hookpipe-sink");
+        PGresult *r;
+        while ((r = PQgetResult(ld->conn)))
+            PQclear(r);
+    }
     return rc;
 }
 
-/* "a"."k1" = "b"."k1" AND ... over the key columns */
-static void key_join(wh_sql_t *q, const wh_layout_t *l, const char *a, int a_source,
-                     const char *b) {
+/* the subtable rows of the parents about to be written go: a replaced
+   parent's (its new record brings its own), and any a parent deleted by
+   hand left behind */
+static int delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
+                          const char *write) {
+    size_t nkeys = wh_layout_nkeys(l), n = 0;
+    wh_sql_t arrays[17], q = {0};
+    memset(arrays, 0, sizeof(arrays));
+    int rc = key_arrays(ld, b, l, root_i, write, 0, arrays, &n);
     char name[WH_COLUMN_MAX * 2 + 64];
-    for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-        if (k)
-            wh_sql_add(q, " AND ");
-        const char *key = wh_layout_key(l, k);
-        if (a_source)
-            wh_source_key_name(key, name, sizeof(name));
-        wh_sql_addf(q, "%s.", a);
-        wh_sql_ident(q, a_source ? name : key);
-        wh_sql_addf(q, " = %s.", b);
-        wh_sql_ident(q, key);
+    for (size_t ti = 0; rc == 0 && ti < wh_layout_ntables(l); ti++) {
+        wh_table_t *t = wh_layout_table(l, ti);
+        if (t->level == 0 || t->mismatch)
+            continue;
+        wh_sql_clear(&q);
+        wh_sql_add(&q, "DELETE FROM ");
+        wh_sql_qualified(&q, wh_layout_integration(l), t->name);
+        wh_sql_add(&q, " AS d USING ");
+        key_unnest(&q, l, wh_layout_table(l, root_i), 0, NULL);
+        wh_sql_add(&q, " WHERE ");
+        for (size_t k = 0; k < nkeys; k++) {
+            wh_source_key_name(wh_layout_key(l, k), name, sizeof(name));
+            wh_sql_add(&q, k ? " AND d." : "d.");
+            wh_sql_ident(&q, name);
+            wh_sql_addf(&q, " = u.k%zu", k);
+        }
+        rc = run_with_keys(ld, &q, arrays, nkeys, NULL);
     }
+    for (size_t k = 0; k < nkeys; k++)
+        wh_sql_free(&arrays[k]);
+    wh_sql_free(&q);
+    return rc;
 }
 
-static void column_list(wh_sql_t *q, const wh_table_t *t, const char *prefix) {
-    for (size_t c = 0; c < t->ncols; c++) {
-        if (c)
-            wh_sql_add(q, ", ");
-        if (prefix)
-            wh_sql_addf(q, "%s.", prefix);
-        wh_sql_ident(q, t->cols[c].name);
+/* 1 if table ti has live rows of records to be written */
+static int has_rows(const wh_batch_t *b, size_t ti, const char *write) {
+    for (size_t r = 0; r < wh_batch_nrows(b, ti); r++) {
+        const wh_row_t *row = wh_batch_row(b, ti, r);
+        if (wh_batch_row_live(b, row) && write[row->rec])
+            return 1;
     }
+    return 0;
 }
 
-/* the data transaction (begun by the caller): staging, merge, subtables,
-   rejects, offsets, commit */
+/* the data transaction (begun by the caller): rejections; which records
+   are written (probe_keys: new keys, and with a primary key newer records
+   of existing keys, whose rows are deleted); their subtable rows' old
+   versions deleted; their rows COPYed into every table; then the offsets
+   and the commit, sent together */
 static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     const char *schema = wh_layout_integration(l);
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
     size_t root_i = root ? (size_t)(root - wh_layout_table(l, 0)) : 0;
     int rc = 0;
     size_t rows = 0;
-    if (root && wh_batch_live_rows(b, root_i) > 0) {
-        for (size_t ti = 0; rc == 0 && ti < wh_layout_ntables(l); ti++)
-            if (wh_batch_live_rows(b, ti) > 0) {
-                rc = copy_rows(ld, b, l, ti);
-                rows += wh_batch_live_rows(b, ti);
-            }
-        int subs = 0;
-        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
-            subs |= wh_layout_table(l, ti)->level > 0;
-        /* the merge; with subtables, it also keeps the keys of the root rows
-           it inserted or updated, whose subtable rows are replaced */
-        wh_sql_t ins = {0};
-        wh_sql_add(&ins, "INSERT INTO ");
-        wh_sql_qualified(&ins, schema, WH_ROOT_TABLE);
-        wh_sql_add(&ins, " AS t (");
-        column_list(&ins, root, NULL);
-        wh_sql_add(&ins, ") SELECT ");
-        column_list(&ins, root, NULL);
-        wh_sql_addf(&ins, " FROM \"_hp_s%zu\" ON CONFLICT (", root_i);
-        for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-            if (k)
-                wh_sql_add(&ins, ", ");
-            wh_sql_ident(&ins, wh_layout_key(l, k));
-        }
-        if (wh_layout_has_pk(l)) {
-            /* the newer record replaces the whole row */
-            wh_sql_add(&ins, ") DO UPDATE SET ");
-            int first = 1;
-            for (size_t c = 0; c < root->ncols; c++) {
-                if (c < wh_layout_nkeys(l))
-                    continue;
-                if (!first)
-                    wh_sql_add(&ins, ", ");
-                first = 0;
-                wh_sql_ident(&ins, root->cols[c].name);
-                wh_sql_add(&ins, " = EXCLUDED.");
-                wh_sql_ident(&ins, root->cols[c].name);
-            }
-            wh_sql_add(&ins, " WHERE EXCLUDED._sdc_sequence > t._sdc_sequence");
-        } else {
-            wh_sql_add(&ins, ") DO NOTHING");
-        }
-        wh_sql_t q = {0};
-        if (!subs) {
-            wh_sql_addf(&q, "%s;\n", ins.p ? ins.p : "");
-        } else {
-            wh_sql_add(&q, "CREATE TEMP TABLE \"_hp_w\" ON COMMIT DROP AS SELECT ");
-            for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-                if (k)
-                    wh_sql_add(&q, ", ");
-                wh_sql_ident(&q, wh_layout_key(l, k));
-            }
-            wh_sql_add(&q, " FROM ");
-            wh_sql_qualified(&q, schema, WH_ROOT_TABLE);
-            wh_sql_addf(&q, " WITH NO DATA;\nWITH up AS (%s RETURNING ", ins.p ? ins.p : "");
-            for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-                if (k)
-                    wh_sql_add(&q, ", ");
-                wh_sql_add(&q, "t.");
-                wh_sql_ident(&q, wh_layout_key(l, k));
-            }
-            wh_sql_add(&q, ") INSERT INTO \"_hp_w\" SELECT * FROM up;\n");
-        }
-        if (ins.oom)
-            q.oom = 1;
-        wh_sql_free(&ins);
-        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++) {
-            wh_table_t *t = wh_layout_table(l, ti);
-            if (t->level == 0)
-                continue;
-            if (wh_layout_has_pk(l)) {
-                /* an updated parent's old subtable rows go with it */
-                wh_sql_add(&q, "DELETE FROM ");
-                wh_sql_qualified(&q, schema, t->name);
-                wh_sql_add(&q, " AS d USING \"_hp_w\" AS w WHERE ");
-                key_join(&q, l, "d", 1, "w");
-                wh_sql_add(&q, ";\n");
-            }
-            if (wh_batch_live_rows(b, ti) == 0)
-                continue;
-            wh_sql_add(&q, "INSERT INTO ");
-            wh_sql_qualified(&q, schema, t->name);
-            wh_sql_add(&q, " (");
-            column_list(&q, t, NULL);
-            wh_sql_add(&q, ") SELECT ");
-            column_list(&q, t, "s");
-            wh_sql_addf(&q, " FROM \"_hp_s%zu\" AS s JOIN \"_hp_w\" AS w ON ", ti);
-            key_join(&q, l, "s", 1, "w");
-            wh_sql_add(&q, ";\n");
-        }
-        if (rc == 0)
-            rc = run_sql(ld, &q);
-        wh_sql_free(&q);
-    }
-    if (rc == 0 && wh_batch_nrejects(b) > 0)
+    if (wh_batch_nrejects(b) > 0)
         rc = copy_rejects(ld, b, schema);
-    for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
+    /* the offsets and the commit, sent together */
+    wh_sql_t q = {0};
+    for (size_t i = 0; i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
-        char part[16], next[32];
-        snprintf(part, sizeof(part), "%d", (int)o->partition);
-        snprintf(next, sizeof(next), "%lld", (long long)o->next);
-        const char *params[] = {ld->group, o->topic, part, next};
-        wh_sql_t q = {0};
         wh_sql_add(&q, "INSERT INTO ");
         wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-        wh_sql_add(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4) "
-                       "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-                       "next_offset = EXCLUDED.next_offset, updated_at = now() "
-                       "WHERE EXCLUDED.next_offset > o.next_offset");
-        rc = q.oom ? -1 : run(ld, q.p, 4, params, NULL);
-        wh_sql_free(&q);
+        wh_sql_add(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES (");
+        wh_sql_literal(&q, ld->base.group);
+        wh_sql_add(&q, ", ");
+        wh_sql_literal(&q, o->topic);
+        wh_sql_addf(&q, ", %d, %lld) ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                        "next_offset = EXCLUDED.next_offset, updated_at = now() "
+                        "WHERE EXCLUDED.next_offset > o.next_offset;\n",
+                    (int)o->partition, (long long)o->next);
     }
-    if (rc == 0)
-        rc = run(ld, "COMMIT", 0, NULL, NULL);
+    wh_sql_add(&q, "COMMIT");
+    if (rc == 0 && q.oom)
+        rc = out_of_memory(ld);
+    char *write = NULL;
+    int committed = 0;
+    if (rc == 0 && root && !root->mismatch && wh_batch_live_rows(b, root_i) > 0 &&
+        wh_layout_nkeys(l) <= 16) {
+        size_t nwrite = 0;
+        int subs = 0;
+        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
+            subs |= wh_layout_table(l, ti)->level > 0 && !wh_layout_table(l, ti)->mismatch;
+        /* without subtables the offsets and the commit follow the root's
+           COPY in the probe's string: no round trip of their own */
+        write = calloc(wh_batch_nrecords(b) + 1, 1);
+        rc = write ? probe_keys(ld, b, l, root_i, subs ? NULL : q.p, write, &nwrite)
+                   : out_of_memory(ld);
+        if (rc == 0)
+            rc = copy_rows(ld, b, l, root_i, write, 1);
+        committed = rc == 0 && !subs;
+        if (rc == 0 && nwrite > 0 && subs)
+            rc = delete_subrows(ld, b, l, root_i, write);
+        for (size_t ti = 0; rc == 0 && nwrite > 0 && subs && ti < wh_layout_ntables(l); ti++)
+            if (ti != root_i && !wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write))
+                rc = copy_rows(ld, b, l, ti, write, 0);
+        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
+            rows += wh_batch_live_rows(b, ti);
+    }
+    if (rc == 0 && !committed)
+        rc = run_sql(ld, &q);
+    wh_sql_free(&q);
+    free(write);
     if (rc < 0) {
         rollback(ld);
         return -1;
@@ -699,51 +797,75 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     return 0;
 }
 
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+/* appends 'topic' to the IN list being built (wh_loader_floors) */
+static int topic_literal(void *arg, const char *topic) {
+    wh_sql_t *q = arg;
+    if (q->len && q->p[q->len - 1] == '\'')
+        wh_sql_add(q, ", ");
+    wh_sql_literal(q, topic);
+    return 0;
 }
 
-/* the offsets stored for the topics of msgs, locked until the end of the
-   transaction so that a second process holding the same partitions (a
-   zombie after a rebalance) waits and then skips what we loaded */
-static int read_floors(pg_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
+/* opens the batch's transaction in one round trip: BEGIN; the schema's
+   layout version, share-locked (a schema change waits for us); the stored
+   offsets of the topics of msgs, locked until the end of the transaction
+   so that a second process holding the same partitions (a zombie after a
+   rebalance) waits and then skips what we loaded */
+static int begin_batch(pg_loader_t *ld, const char *schema, const wh_msg_t *msgs, size_t n,
+                       long long *version, wh_floors_t *f) {
     wh_sql_t q = {0};
-    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
+    wh_sql_add(&q, "BEGIN; SELECT version FROM ");
+    wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
+    wh_sql_add(&q, " WHERE schema_name = ");
+    wh_sql_literal(&q, schema);
+    wh_sql_add(&q, " FOR SHARE; SELECT topic, partition, next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 FOR UPDATE");
-    int rc = q.oom ? -1 : 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(msgs[j].topic, msgs[i].topic) == 0;
-        if (seen)
-            continue;
-        const char *params[] = {ld->group, msgs[i].topic};
-        PGresult *res = NULL;
-        if ((rc = run(ld, q.p, 2, params, &res)) < 0)
-            break;
-        for (int r = 0; rc == 0 && r < PQntuples(res); r++)
-            rc = wh_floors_add(f, msgs[i].topic, (int32_t)atoi(PQgetvalue(res, r, 0)),
-                               strtoll(PQgetvalue(res, r, 1), NULL, 10));
+    wh_sql_add(&q, " WHERE consumer_group = ");
+    wh_sql_literal(&q, ld->base.group);
+    wh_sql_add(&q, " AND topic IN (");
+    wh_loader_floors(msgs, n, topic_literal, &q);
+    wh_sql_add(&q, ") FOR UPDATE");
+    if (q.oom) {
+        wh_sql_free(&q);
+        return out_of_memory(ld);
+    }
+    int rc = PQsendQuery(ld->conn, q.p) == 1 ? 0 : wh_loader_fail(&ld->base, 1, "query: %s",
+                                                                  PQerrorMessage(ld->conn));
+    wh_sql_free(&q);
+    *version = 0;
+    PGresult *res;
+    /* results in order: BEGIN, the version, the offsets */
+    for (int k = 0; rc == 0 && (res = PQgetResult(ld->conn)); k++) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            note_error(ld, res, "query");
+            rc = -1;
+        } else if (k == 1 && PQntuples(res) == 1) {
+            *version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        } else if (k == 2) {
+            for (int r = 0; rc == 0 && r < PQntuples(res); r++)
+                if (wh_floors_add(f, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)),
+                                  strtoll(PQgetvalue(res, r, 2), NULL, 10)) < 0)
+                    rc = out_of_memory(ld);
+        }
         PQclear(res);
     }
-    wh_sql_free(&q);
+    while ((res = PQgetResult(ld->conn)))
+        PQclear(res);
     return rc;
 }
 
 /* one attempt: lay the batch out, create what is missing, write it */
-static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
+static int attempt(pg_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
                    int64_t batched_at) {
-    if (!e->loaded && load_catalog(ld, e) < 0)
+    /* tables made by something else change without our version counter:
+       while there are any, read the catalog afresh */
+    if ((!e->loaded || wh_layout_mismatched(e->layout)) && load_catalog(ld, e) < 0)
         return -1;
     for (int round = 0; round < PG_DDL_ROUNDS; round++) {
         wh_floors_t floors = {0};
         long long version = 0;
-        if (run(ld, "BEGIN", 0, NULL, NULL) < 0 ||
-            read_version(ld, wh_layout_integration(e->layout), 1, &version) < 0 ||
-            read_floors(ld, msgs, n, &floors) < 0) {
+        if (begin_batch(ld, wh_layout_integration(e->layout), msgs, n, &version, &floors) < 0) {
             wh_floors_clear(&floors);
             rollback(ld);
             return -1;
@@ -756,25 +878,25 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
                 return -1;
             continue;
         }
-        wh_batch_t *b = wh_batch_new(e->layout, batched_at);
-        int rc = b ? 0 : -1;
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            if (!wh_floors_done(&floors, &msgs[i]))
-                rc = wh_batch_add(b, ld->parser, &msgs[i]);
+        wh_batch_t *b = wh_loader_batch(&ld->base, e->layout, msgs, n, &floors, batched_at);
         wh_floors_clear(&floors);
-        if (rc < 0) {
-            wh_batch_destroy(b);
+        if (!b) {
             rollback(ld);
-            snprintf(ld->err, sizeof(ld->err), "out of memory");
-            ld->transient = 0;
             return -1;
         }
-        if (!wh_layout_pending(e->layout)) {
-            rc = write_batch(ld, e->layout, b);
-            wh_batch_destroy(b);
-            return rc;
+        const char *rej = wh_layout_rejected_mismatch(e->layout);
+        if (rej && wh_batch_nrejects(b) > 0) {
+            /* nowhere to put this batch's rejections: hold the integration */
+            rollback(ld);
+            e->loaded = 0;
+            return wh_loader_fail(&ld->base, 0, "%s", rej);
         }
-        wh_batch_destroy(b);
+        /* rejections need their table: a batch of nothing else may be
+           the integration's first */
+        if (!wh_layout_pending(e->layout) &&
+            (wh_batch_nrejects(b) == 0 || wh_layout_has_rejected(e->layout))) {
+            return write_batch(ld, e->layout, b);
+        }
         rollback(ld);
         /* create what is missing, read back what is there (another process
            may have made a column first, with another type), lay out again */
@@ -782,31 +904,23 @@ static int attempt(pg_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, siz
         if (apply_ddl(ld, e->layout) < 0 || load_catalog(ld, e) < 0)
             return -1;
     }
-    snprintf(ld->err, sizeof(ld->err), "schema still changing after %d rounds", PG_DDL_ROUNDS);
-    ld->transient = 0;
+    e->loaded = 0;
+    return wh_loader_fail(&ld->base, 0, "schema still changing after %d rounds", PG_DDL_ROUNDS);
+}
+
+/* one try at a batch (wh_loader_write_fn) */
+static int write_once(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
+                      int64_t batched_at) {
+    pg_loader_t *ld = db;
+    if (connect_db(ld) == 0 && attempt(ld, e, msgs, n, batched_at) == 0)
+        return 0;
+    /* the catalog may be what failed: read it again next time */
     e->loaded = 0;
     return -1;
 }
 
 int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
                     int64_t batched_at, char *errstr, size_t errstr_size) {
-    layout_entry_t *e = layout_for(ld, in);
-    if (!e) {
-        snprintf(errstr, errstr_size, "integration %s: %s", in->name,
-                 ld->err[0] ? ld->err : "out of memory");
-        return -1;
-    }
-    if (batched_at == 0)
-        batched_at = now_us();
-    int delay = ld->backoff_min, hard = 0;
-    for (;;) {
-        if (connect_db(ld) == 0 && attempt(ld, e, msgs, n, batched_at) == 0)
-            return 0;
-        /* the catalog may be what failed: read it again next time */
-        e->loaded = 0;
-        if (backoff(ld, &delay, &hard) < 0)
-            break;
-    }
-    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
-    return -1;
+    return wh_loader_write(&ld->base, in, msgs, n, batched_at, write_once, ld, errstr,
+                           errstr_size);
 }

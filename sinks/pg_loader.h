@@ -15,15 +15,22 @@
  * One batch (pg_loader_write) is one transaction: it share-locks its
  * schema's layout version (a stale catalog is read again first) and locks
  * its partitions' offsets rows, skips messages below the stored offsets (a
- * redelivery loads nothing twice, rejections included), COPYs into temporary
- * staging tables, then a merge — INSERT ... ON CONFLICT (key) DO UPDATE ...
- * WHERE EXCLUDED._sdc_sequence > current _sdc_sequence (without a primary
- * key: DO NOTHING, so a replayed message adds no row) —, the subtable rows
- * of every parent row that was inserted or updated are replaced, the
- * rejections are inserted, and the offsets are advanced (never backwards),
- * all committed together. A crash at any point leaves either all of it or
- * none, so reading the offsets back on assignment (pg_loader_offset) gives
- * exactly-once tables.
+ * redelivery loads nothing twice, rejections included), COPYs the
+ * rejections, then looks up each of the batch's keys in the root table
+ * (one index probe each, reading the row's _sdc_sequence). A record is
+ * written when its key is new, or — with a primary key — when its
+ * _sdc_sequence is higher than the row's: that row is deleted (by the
+ * ctid the probe read; a row another writer changed meanwhile is not, and
+ * the batch is tried again). An older or replayed record is left out (the
+ * sequence guard), and so is, without a primary key, a key the table holds
+ * (a replayed message). The subtable rows of the written parents are
+ * deleted (a replaced parent's, or any a hand-deleted parent left), the
+ * written records' rows are COPYed straight into their tables, the offsets
+ * are advanced (never backwards) and the transaction committed, these two
+ * in one round trip. A crash at any point leaves either all of it or none,
+ * so reading the offsets back on assignment (pg_loader_offset) gives
+ * exactly-once tables. (Another process inserting a key between the probe
+ * and the COPY makes the COPY fail; the batch is then tried again.)
  *
  * Schema changes run first, in their own transaction, serialised between
  * sink processes by an advisory lock on the schema name: CREATE SCHEMA /
@@ -35,7 +42,8 @@
  * connections, a deadlock or serialisation failure are waited out with
  * exponential backoff (reconnecting) until they pass or the stop flag is
  * set; any other error is retried a few times with a fresh catalog, then
- * returned.
+ * returned (the retry loop and the layout cache are wh_loader's, shared
+ * with sqlite_loader).
  *
  * A loader is used by one thread at a time. */
 #ifndef HOOKPIPE_PG_LOADER_H
@@ -75,9 +83,19 @@ int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int6
                      char *errstr, size_t errstr_size);
 
 /* Writes msgs[0..n) (one integration; borrowed for the call) and their
- * offsets in one transaction, as described above. 0 once committed, -1
- * with errstr if nothing was committed (stopped, or a persistent error).
- * batched_at (µs since the epoch, 0: now) is every row's _sdc_batched_at. */
+ * offsets in one transaction, as described above. batched_at (µs since the
+ * epoch, 0: now) is every row's _sdc_batched_at. Returns
+ *    0  committed;
+ *    1  nothing committed, for a reason of this integration's own that
+ *       retrying now does not cure (errstr names the integration and the
+ *       cause, e.g. its _sdc_rejected table is not ours, or the server
+ *       refuses its statements): hold its records and try again later;
+ *       other integrations are not affected;
+ *   -1  nothing committed: stopped, or out of memory (errstr says which).
+ * Existing tables that do not have the layout (a key, array-index or
+ * system column missing or of another type, no unique index on the root's
+ * key; see wh_layout_check) are never written or altered: the records
+ * meant for them go to _sdc_rejected with that precise reason. */
 int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
                     int64_t batched_at, char *errstr, size_t errstr_size);
 

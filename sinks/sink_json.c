@@ -209,11 +209,64 @@ static char *put_utf8(char *w, unsigned cp) {
 
 /* *sp points at the opening quote; on success it points past the closing
  * one and *out, *out_len hold the decoded, NUL-terminated copy. */
+/* Word-at-a-time tests on 8 bytes (exact "any byte" answers): a zero byte,
+   a byte below n (n <= 128), a byte with the high bit set. Strings are most
+   of a payload's bytes, and most of them are plain ASCII. */
+#define SJ_ONES 0x0101010101010101ULL
+#define SJ_HIGHS 0x8080808080808080ULL
+#define SJ_HASZERO(w) (((w) - SJ_ONES) & ~(w) & SJ_HIGHS)
+#define SJ_HASLESS(w, n) (((w) - SJ_ONES * (n)) & ~(w) & SJ_HIGHS)
+
+static uint64_t load8(const char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
+/* 1 if none of s[0..8) is '"' or '\\' */
+static int plain8_scan(const char *s) {
+    uint64_t w = load8(s);
+    return !SJ_HASZERO(w ^ (SJ_ONES * '"')) && !SJ_HASZERO(w ^ (SJ_ONES * '\\'));
+}
+
+/* 1 if every byte of s[0..8) is printable ASCII other than '\\' */
+static int plain8_copy(const char *s) {
+    uint64_t w = load8(s);
+    return !(w & SJ_HIGHS) && !SJ_HASLESS(w, 0x20) && !SJ_HASZERO(w ^ (SJ_ONES * '\\'));
+}
+
 static int parse_string(sink_json_parser_t *p, const char **sp, const char **out,
                         uint32_t *out_len) {
     const char *s = *sp + 1, *q = s, *end = p->end;
-    while (q < end && *q != '"')
+    /* most strings are printable ASCII without escapes: find the closing
+       quote in one pass and copy them whole */
+    while (end - q >= 8 && plain8_copy(q) && plain8_scan(q))
+        q += 8;
+    while (q < end && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80 && *q != '\\' &&
+           *q != '"')
+        q++;
+    if (q < end && *q == '"' && (size_t)(q - s) <= UINT32_MAX - 1) {
+        char *dst = arena_alloc(p, (size_t)(q - s) + 1);
+        if (!dst) {
+            p->limit = 1;
+            fail(p, *sp, "out of memory");
+            return -1;
+        }
+        memcpy(dst, s, (size_t)(q - s));
+        dst[q - s] = '\0';
+        *out = dst;
+        *out_len = (uint32_t)(q - s);
+        *sp = q + 1;
+        return 0;
+    }
+    q = s;
+    for (;;) {
+        while (end - q >= 8 && plain8_scan(q))
+            q += 8;
+        if (q >= end || *q == '"')
+            break;
         q += *q == '\\' ? 2 : 1;
+    }
     if (q >= end) {
         fail(p, *sp, "unterminated string");
         return -1;
@@ -230,6 +283,12 @@ static int parse_string(sink_json_parser_t *p, const char **sp, const char **out
     }
     const char *r = s;
     while (r < q) {
+        if (q - r >= 8 && plain8_copy(r)) {
+            memcpy(w, r, 8);
+            w += 8;
+            r += 8;
+            continue;
+        }
         unsigned char c = (unsigned char)*r;
         if (c >= 0x20 && c < 0x80 && c != '\\') {
             *w++ = (char)c;

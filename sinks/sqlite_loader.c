@@ -1,36 +1,20 @@
 /* sqlite_loader: the SQLite warehouse target, exactly-once batches (see sqlite_loader.h). */
 #include "sqlite_loader.h"
 
-#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "log.h"
+#include "wh_loader.h"
 #include "wh_sql.h"
 
-#define SQ_HARD_RETRIES 3
 #define SQ_NAME_MAX 256
 
-typedef struct layout_entry {
-    char *name;
-    wh_layout_t *layout;
-    int loaded;
-} layout_entry_t;
-
 struct sqlite_loader {
+    wh_loader_t base;     /* group, layouts, errors, retries */
     sqlite3 *db;
-    char *group;
-    volatile sig_atomic_t *stop;
-    int backoff_min, backoff_max;
-    sink_json_parser_t *parser;
-    layout_entry_t *layouts;
-    size_t nlayouts;
     int schema_version;   /* when the catalogs were read */
-    int transient;
-    char err[512];
 };
 
 int sqlite_table_name(const char *integration, const char *table, char *out, size_t out_size) {
@@ -39,13 +23,16 @@ int sqlite_table_name(const char *integration, const char *table, char *out, siz
 }
 
 /* notes the connection's last error; busy, locked, full and I/O errors
- * are worth waiting out */
+ * are worth waiting out, and SQLite's own allocation failures are ours */
 static int fail(sqlite_loader_t *ld, const char *what) {
-    int code = sqlite3_extended_errcode(ld->db) & 0xff;
-    snprintf(ld->err, sizeof(ld->err), "%s: %s", what, sqlite3_errmsg(ld->db));
-    ld->transient = code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ||
-                    code == SQLITE_IOERR || code == SQLITE_CANTOPEN;
-    return -1;
+    int code = sqlite3_extended_errcode(ld->db);
+    if ((code & 0xff) == SQLITE_NOMEM || code == SQLITE_IOERR_NOMEM)
+        return wh_loader_oom(&ld->base);
+    code &= 0xff;
+    return wh_loader_fail(&ld->base,
+                          code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ||
+                              code == SQLITE_IOERR || code == SQLITE_CANTOPEN,
+                          "%s: %s", what, sqlite3_errmsg(ld->db));
 }
 
 static int exec(sqlite_loader_t *ld, const char *sql) {
@@ -54,27 +41,25 @@ static int exec(sqlite_loader_t *ld, const char *sql) {
     return 0;
 }
 
+static int out_of_memory(sqlite_loader_t *ld) { return wh_loader_oom(&ld->base); }
+
 static int exec_sql(sqlite_loader_t *ld, wh_sql_t *q) {
-    if (q->oom) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
-    }
+    if (q->oom)
+        return out_of_memory(ld);
     return exec(ld, q->p);
 }
-
-static void nap(const sqlite_loader_t *ld, int ms);
 
 sqlite_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr,
                                    size_t errstr_size) {
     sqlite_loader_t *ld = calloc(1, sizeof(*ld));
-    if (!ld || !(ld->group = strdup(group)) || !(ld->parser = sink_json_parser_new(0, 0))) {
+    if (!ld) {
         snprintf(errstr, errstr_size, "out of memory");
-        sqlite_loader_destroy(ld);
         return NULL;
     }
-    ld->backoff_min = 100;
-    ld->backoff_max = 5000;
+    if (wh_loader_init(&ld->base, "sqlite", group, errstr, errstr_size) < 0) {
+        free(ld);
+        return NULL;
+    }
     if (sqlite3_open_v2(path, &ld->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         snprintf(errstr, errstr_size, "%s: %s", path, ld->db ? sqlite3_errmsg(ld->db) : "out of memory");
         sqlite_loader_destroy(ld);
@@ -91,13 +76,13 @@ sqlite_loader_t *sqlite_loader_new(const char *path, const char *group, char *er
        fail at once with SQLITE_BUSY, without the busy handler: try again */
     int rc = -1;
     for (int attempt = 0; attempt < 100; attempt++) {
-        if ((rc = exec_sql(ld, &q)) == 0 || !ld->transient)
+        if ((rc = exec_sql(ld, &q)) == 0 || !ld->base.transient)
             break;
-        nap(ld, 50);
+        wh_loader_nap(&ld->base, 50);
     }
     wh_sql_free(&q);
     if (rc < 0) {
-        snprintf(errstr, errstr_size, "%s: %s", path, ld->err);
+        snprintf(errstr, errstr_size, "%s: %s", path, ld->base.err);
         sqlite_loader_destroy(ld);
         return NULL;
     }
@@ -108,144 +93,141 @@ void sqlite_loader_destroy(sqlite_loader_t *ld) {
     if (!ld)
         return;
     sqlite3_close(ld->db);
-    for (size_t i = 0; i < ld->nlayouts; i++) {
-        free(ld->layouts[i].name);
-        wh_layout_destroy(ld->layouts[i].layout);
-    }
-    free(ld->layouts);
-    sink_json_parser_destroy(ld->parser);
-    free(ld->group);
+    wh_loader_fini(&ld->base);
     free(ld);
 }
 
-void sqlite_loader_set_stop(sqlite_loader_t *ld, volatile sig_atomic_t *stop) { ld->stop = stop; }
+void sqlite_loader_set_stop(sqlite_loader_t *ld, volatile sig_atomic_t *stop) {
+    wh_loader_set_stop(&ld->base, stop);
+}
 
 void sqlite_loader_set_backoff(sqlite_loader_t *ld, int min_ms, int max_ms) {
-    ld->backoff_min = min_ms > 0 ? min_ms : 1;
-    ld->backoff_max = max_ms >= ld->backoff_min ? max_ms : ld->backoff_min;
-}
-
-static int stopped(const sqlite_loader_t *ld) { return ld->stop && *ld->stop; }
-
-static void nap(const sqlite_loader_t *ld, int ms) {
-    while (ms > 0 && !stopped(ld)) {
-        int step = ms < 50 ? ms : 50;
-        struct timespec ts = {0, (long)step * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-        ms -= step;
-    }
-}
-
-static int backoff(sqlite_loader_t *ld, int *delay, int *hard) {
-    if (stopped(ld))
-        return -1;
-    if (!ld->transient && ++*hard >= SQ_HARD_RETRIES)
-        return -1;
-    log_warn("sqlite: %s; retrying in %d ms", ld->err, *delay);
-    nap(ld, *delay);
-    *delay = *delay * 2 > ld->backoff_max ? ld->backoff_max : *delay * 2;
-    return stopped(ld) ? -1 : 0;
+    wh_loader_set_backoff(&ld->base, min_ms, max_ms);
 }
 
 static int prepare(sqlite_loader_t *ld, wh_sql_t *q, sqlite3_stmt **st) {
-    if (q->oom) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-        return -1;
-    }
+    if (q->oom)
+        return out_of_memory(ld);
     if (sqlite3_prepare_v2(ld->db, q->p, (int)q->len, st, NULL) != SQLITE_OK)
         return fail(ld, "prepare");
     return 0;
 }
 
+/* one try at reading an offset: 0 found, 1 none, -1 failed */
+static int offset_once(void *arg, const char *topic, int32_t partition, int64_t *next) {
+    sqlite_loader_t *ld = arg;
+    wh_sql_t q = {0};
+    sqlite3_stmt *st = NULL;
+    wh_sql_add(&q, "SELECT next_offset FROM ");
+    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
+    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2 AND partition = ?3");
+    int rc = prepare(ld, &q, &st);
+    wh_sql_free(&q);
+    if (rc < 0)
+        return -1;
+    sqlite3_bind_text(st, 1, ld->base.group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, partition);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *next = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (step == SQLITE_ROW || step == SQLITE_DONE)
+        return step == SQLITE_ROW ? 0 : 1;
+    return fail(ld, "offsets");
+}
+
 int sqlite_loader_offset(sqlite_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
                          char *errstr, size_t errstr_size) {
-    int delay = ld->backoff_min, hard = 0;
-    for (;;) {
-        wh_sql_t q = {0};
-        sqlite3_stmt *st = NULL;
-        wh_sql_add(&q, "SELECT next_offset FROM ");
-        wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-        wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2 AND partition = ?3");
-        int rc = prepare(ld, &q, &st);
-        wh_sql_free(&q);
-        if (rc == 0) {
-            sqlite3_bind_text(st, 1, ld->group, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 3, partition);
-            int step = sqlite3_step(st);
-            if (step == SQLITE_ROW)
-                *next = sqlite3_column_int64(st, 0);
-            sqlite3_finalize(st);
-            if (step == SQLITE_ROW || step == SQLITE_DONE)
-                return step == SQLITE_ROW ? 0 : 1;
-            fail(ld, "offsets");
-        }
-        if (backoff(ld, &delay, &hard) < 0)
-            break;
-    }
-    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
-    return -1;
+    return wh_loader_offset(&ld->base, topic, partition, next, offset_once, ld, errstr,
+                            errstr_size);
 }
 
-static layout_entry_t *layout_for(sqlite_loader_t *ld, const wh_integration_t *in) {
-    for (size_t i = 0; i < ld->nlayouts; i++)
-        if (strcmp(ld->layouts[i].name, in->name) == 0)
-            return &ld->layouts[i];
-    layout_entry_t *nl = realloc(ld->layouts, (ld->nlayouts + 1) * sizeof(*nl));
-    if (!nl)
-        return NULL;
-    ld->layouts = nl;
-    layout_entry_t *e = &nl[ld->nlayouts];
-    memset(e, 0, sizeof(*e));
-    e->layout = wh_layout_new(in->name, in->pk, in->npk, ld->err, sizeof(ld->err));
-    if (!e->layout || !(e->name = strdup(in->name))) {
-        wh_layout_destroy(e->layout);
-        return NULL;
-    }
-    ld->nlayouts++;
-    return e;
-}
-
-/* reads "<integration>.*" tables and their columns (inside the write lock) */
-static int load_catalog(sqlite_loader_t *ld, layout_entry_t *e) {
+/* reads "<integration>.*" tables, their columns and unique indexes, and
+   checks them against the layout (inside the write lock) */
+static int load_catalog(sqlite_loader_t *ld, wh_loader_entry_t *e) {
     const char *integ = wh_layout_integration(e->layout);
-    char prefix[SQ_NAME_MAX], rejected[SQ_NAME_MAX];
-    if (sqlite_table_name(integ, "", prefix, sizeof(prefix)) < 0 ||
-        sqlite_table_name(integ, WH_REJECTED_TABLE, rejected, sizeof(rejected)) < 0) {
-        snprintf(ld->err, sizeof(ld->err), "integration name too long");
-        ld->transient = 0;
-        return -1;
+    char prefix[SQ_NAME_MAX];
+    if (sqlite_table_name(integ, "", prefix, sizeof(prefix)) < 0) {
+        return wh_loader_fail(&ld->base, 0, "integration name too long");
     }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(ld->db,
                            "SELECT m.name, p.name, p.type FROM sqlite_master AS m "
                            "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' "
-                           "AND substr(m.name, 1, length(?1)) = ?1 AND m.name <> ?2 "
+                           "AND substr(m.name, 1, length(?1)) = ?1 "
                            "ORDER BY m.name, p.cid",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(ld, "catalog");
     sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rejected, -1, SQLITE_STATIC);
     wh_layout_reset(e->layout);
     size_t plen = strlen(prefix);
     int step, rc = 0;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *table = (const char *)sqlite3_column_text(st, 0);
         const char *col = (const char *)sqlite3_column_text(st, 1);
-        int t = wh_type_from_sqlite((const char *)sqlite3_column_text(st, 2));
+        const char *decl = (const char *)sqlite3_column_text(st, 2);
+        int t = wh_type_from_sqlite(decl);
         if (!table || !col)
             continue;
-        if (wh_layout_load_column(e->layout, table + plen, col, t < 0 ? WH_NTYPES : (wh_type_t)t) < 0) {
-            snprintf(ld->err, sizeof(ld->err), "out of memory");
-            ld->transient = 0;
-            rc = -1;
-        }
+        if (wh_layout_load_column_decl(e->layout, table + plen, col,
+                                       t < 0 ? WH_NTYPES : (wh_type_t)t,
+                                       decl && *decl ? decl : "untyped") < 0)
+            rc = out_of_memory(ld);
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = fail(ld, "catalog");
     sqlite3_finalize(st);
+    /* unique indexes, the primary key's among them (a rowid alias has no
+       index: its pk column counts) — an upsert's ON CONFLICT needs one */
+    if (rc == 0 &&
+        sqlite3_prepare_v2(ld->db,
+                           "SELECT m.name, 'pk', p.name FROM sqlite_master AS m "
+                           "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table' "
+                           "AND substr(m.name, 1, length(?1)) = ?1 AND p.pk > 0 "
+                           "UNION ALL SELECT m.name, 'i' || il.name, ii.name "
+                           "FROM sqlite_master AS m JOIN pragma_index_list(m.name) AS il "
+                           "JOIN pragma_index_info(il.name) AS ii WHERE m.type = 'table' "
+                           "AND substr(m.name, 1, length(?1)) = ?1 AND il.\"unique\" "
+                           "AND il.partial = 0 ORDER BY 1, 2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(ld, "catalog");
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        char table[SQ_NAME_MAX] = "", index[SQ_NAME_MAX] = "";
+        char *cols[64];
+        size_t ncols = 0;
+        for (;;) {
+            step = sqlite3_step(st);
+            const char *tn = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+            const char *in = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
+            const char *cn = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 2) : NULL;
+            if (step == SQLITE_ROW && (!tn || !in || !cn))
+                continue;
+            if (ncols && (step != SQLITE_ROW || strcmp(tn, table) || strcmp(in, index))) {
+                if (strlen(table) >= plen && rc == 0 &&
+                    wh_layout_load_unique(e->layout, table + plen, (const char *const *)cols,
+                                          ncols) < 0)
+                    rc = out_of_memory(ld);
+                for (size_t i = 0; i < ncols; i++)
+                    free(cols[i]);
+                ncols = 0;
+            }
+            if (step != SQLITE_ROW)
+                break;
+            snprintf(table, sizeof(table), "%s", tn);
+            snprintf(index, sizeof(index), "%s", in);
+            if (ncols < 64 && !(cols[ncols++] = strdup(cn))) {
+                ncols--;
+                rc = out_of_memory(ld);
+            }
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+            rc = fail(ld, "catalog");
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && wh_layout_check(e->layout, wh_type_sqlite) < 0)
+        rc = out_of_memory(ld);
     if (rc == 0)
         e->loaded = 1;
     return rc;
@@ -259,10 +241,6 @@ static void table_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
         wh_sql_ident(q, name);
 }
 
-static size_t key_columns(const wh_layout_t *l, const wh_table_t *t) {
-    return wh_layout_nkeys(l) + (size_t)t->level;
-}
-
 /* creates what is pending; we hold the write lock and a fresh catalog */
 static int apply_ddl(sqlite_loader_t *ld, wh_layout_t *l) {
     wh_sql_t q = {0};
@@ -272,23 +250,7 @@ static int apply_ddl(sqlite_loader_t *ld, wh_layout_t *l) {
     for (size_t i = 0; i < wh_layout_ntables(l); i++) {
         wh_table_t *t = wh_layout_table(l, i);
         if (t->pending) {
-            size_t nkey = key_columns(l, t);
-            wh_sql_add(&q, "CREATE TABLE ");
-            table_ident(&q, l, t->name);
-            wh_sql_add(&q, " (");
-            for (size_t c = 0; c < t->ncols; c++) {
-                if (c)
-                    wh_sql_add(&q, ", ");
-                wh_sql_ident(&q, t->cols[c].name);
-                wh_sql_addf(&q, " %s%s", wh_type_sqlite(t->cols[c].type), c < nkey ? " NOT NULL" : "");
-            }
-            wh_sql_add(&q, ", PRIMARY KEY (");
-            for (size_t c = 0; c < nkey; c++) {
-                if (c)
-                    wh_sql_add(&q, ", ");
-                wh_sql_ident(&q, t->cols[c].name);
-            }
-            wh_sql_add(&q, "));\n");
+            wh_loader_sql_create(&q, l, t, table_ident, wh_type_sqlite);
             continue;
         }
         for (size_t c = 0; c < t->ncols; c++) {
@@ -336,40 +298,14 @@ static int prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t, sq
     wh_sql_t q = {0};
     wh_sql_add(&q, "INSERT INTO ");
     table_ident(&q, l, t->name);
-    wh_sql_add(&q, " (");
-    for (size_t c = 0; c < t->ncols; c++) {
-        if (c)
-            wh_sql_add(&q, ", ");
-        wh_sql_ident(&q, t->cols[c].name);
-    }
+    wh_sql_add(&q, " AS t (");
+    wh_loader_sql_columns(&q, t, NULL);
     wh_sql_add(&q, ") VALUES (");
     for (size_t c = 0; c < t->ncols; c++)
         wh_sql_addf(&q, "%s?%zu", c ? ", " : "", c + 1);
     wh_sql_add(&q, ")");
-    if (t->level == 0) {
-        size_t nkey = wh_layout_nkeys(l);
-        wh_sql_add(&q, " ON CONFLICT (");
-        for (size_t c = 0; c < nkey; c++) {
-            if (c)
-                wh_sql_add(&q, ", ");
-            wh_sql_ident(&q, t->cols[c].name);
-        }
-        if (wh_layout_has_pk(l)) {
-            wh_sql_add(&q, ") DO UPDATE SET ");
-            for (size_t c = nkey; c < t->ncols; c++) {
-                if (c > nkey)
-                    wh_sql_add(&q, ", ");
-                wh_sql_ident(&q, t->cols[c].name);
-                wh_sql_add(&q, " = excluded.");
-                wh_sql_ident(&q, t->cols[c].name);
-            }
-            wh_sql_add(&q, " WHERE excluded._sdc_sequence > ");
-            table_ident(&q, l, t->name);
-            wh_sql_add(&q, "._sdc_sequence");
-        } else {
-            wh_sql_add(&q, ") DO NOTHING");
-        }
-    }
+    if (t->level == 0)
+        wh_loader_sql_upsert(&q, l, t, "t");
     int rc = prepare(ld, &q, st);
     wh_sql_free(&q);
     return rc;
@@ -400,9 +336,12 @@ static int step_done(sqlite_loader_t *ld, sqlite3_stmt *st, const char *what) {
 
 static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
-    if (!root)
+    /* a root table that is not ours gets no rows (they were rejected) */
+    if (!root || root->mismatch)
         return 0;
     size_t ri = (size_t)(root - wh_layout_table(l, 0));
+    if (wh_batch_live_rows(b, ri) == 0)
+        return 0;
     size_t nrec = wh_batch_nrecords(b), nt = wh_layout_ntables(l);
     char *won = calloc(nrec ? nrec : 1, 1);
     const wh_cell_t **by_col = NULL;
@@ -412,11 +351,7 @@ static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) 
             maxcols = wh_layout_table(l, ti)->ncols;
     by_col = calloc(maxcols, sizeof(*by_col));
     sqlite3_stmt *ins = NULL, *del = NULL;
-    int rc = won && by_col ? 0 : -1;
-    if (rc < 0) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
-    }
+    int rc = won && by_col ? 0 : out_of_memory(ld);
     if (rc == 0)
         rc = prepare_insert(ld, l, root, &ins);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ri); r++) {
@@ -434,7 +369,8 @@ static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) 
     ins = NULL;
     for (size_t ti = 0; rc == 0 && ti < nt; ti++) {
         wh_table_t *t = wh_layout_table(l, ti);
-        if (t->level == 0)
+        /* a table that is not ours is never written (its rows were rejected) */
+        if (t->level == 0 || t->mismatch)
             continue;
         if (wh_layout_has_pk(l)) {
             /* an updated parent's old subtable rows go with it */
@@ -512,7 +448,7 @@ static int write_offsets(sqlite_loader_t *ld, const wh_batch_t *b) {
     wh_sql_free(&q);
     for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
-        sqlite3_bind_text(st, 1, ld->group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, ld->base.group, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, o->topic, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 3, o->partition);
         sqlite3_bind_int64(st, 4, o->next);
@@ -520,12 +456,6 @@ static int write_offsets(sqlite_loader_t *ld, const wh_batch_t *b) {
     }
     sqlite3_finalize(st);
     return rc;
-}
-
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int schema_version(sqlite_loader_t *ld, int *out) {
@@ -539,39 +469,43 @@ static int schema_version(sqlite_loader_t *ld, int *out) {
     return rc == SQLITE_ROW ? 0 : fail(ld, "schema_version");
 }
 
-/* offsets stored for the partitions of msgs (inside the write lock) */
-static int read_floors(sqlite_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
-    wh_sql_t q = {0};
-    sqlite3_stmt *st = NULL;
-    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
-    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2");
-    int rc = prepare(ld, &q, &st);
-    wh_sql_free(&q);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(msgs[j].topic, msgs[i].topic) == 0;
-        if (seen)
-            continue;
-        sqlite3_bind_text(st, 1, ld->group, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, msgs[i].topic, -1, SQLITE_STATIC);
-        int step;
-        while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-            if (wh_floors_add(f, msgs[i].topic, sqlite3_column_int(st, 0), sqlite3_column_int64(st, 1)) < 0) {
-                snprintf(ld->err, sizeof(ld->err), "out of memory");
-                ld->transient = 0;
-                rc = -1;
-            }
-        if (rc == 0 && step != SQLITE_DONE)
-            rc = fail(ld, "offsets");
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
+typedef struct floors_ctx {
+    sqlite_loader_t *ld;
+    sqlite3_stmt *st;
+    wh_floors_t *f;
+} floors_ctx_t;
+
+static int read_topic_floors(void *arg, const char *topic) {
+    floors_ctx_t *c = arg;
+    sqlite3_bind_text(c->st, 1, c->ld->base.group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(c->st, 2, topic, -1, SQLITE_STATIC);
+    int step, rc = 0;
+    while (rc == 0 && (step = sqlite3_step(c->st)) == SQLITE_ROW)
+        if (wh_floors_add(c->f, topic, sqlite3_column_int(c->st, 0),
+                          sqlite3_column_int64(c->st, 1)) < 0)
+            rc = out_of_memory(c->ld);
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = fail(c->ld, "offsets");
+    sqlite3_reset(c->st);
     return rc;
 }
 
-static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs, size_t n,
+/* offsets stored for the partitions of msgs (inside the write lock) */
+static int read_floors(sqlite_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
+    wh_sql_t q = {0};
+    floors_ctx_t c = {ld, NULL, f};
+    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
+    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
+    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2");
+    int rc = prepare(ld, &q, &c.st);
+    wh_sql_free(&q);
+    if (rc == 0)
+        rc = wh_loader_floors(msgs, n, read_topic_floors, &c);
+    sqlite3_finalize(c.st);
+    return rc;
+}
+
+static int attempt(sqlite_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
                    int64_t batched_at) {
     if (exec(ld, "BEGIN IMMEDIATE") < 0)
         return -1;
@@ -579,25 +513,22 @@ static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs,
     int rc = schema_version(ld, &version);
     if (rc == 0 && version != ld->schema_version) {
         /* another process changed the schema: every catalog is stale */
-        for (size_t i = 0; i < ld->nlayouts; i++)
-            ld->layouts[i].loaded = 0;
+        wh_loader_invalidate(&ld->base);
         ld->schema_version = version;
     }
-    if (rc == 0 && !e->loaded)
+    if (rc == 0 && (!e->loaded || wh_layout_mismatched(e->layout)))
         rc = load_catalog(ld, e);
     wh_floors_t floors = {0};
     if (rc == 0)
         rc = read_floors(ld, msgs, n, &floors);
     wh_batch_t *b = NULL;
-    if (rc == 0 && !(b = wh_batch_new(e->layout, batched_at)))
+    if (rc == 0 && !(b = wh_loader_batch(&ld->base, e->layout, msgs, n, &floors, batched_at)))
         rc = -1;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!wh_floors_done(&floors, &msgs[i]))
-            rc = wh_batch_add(b, ld->parser, &msgs[i]);
     wh_floors_clear(&floors);
-    if (rc < 0 && !ld->err[0]) {
-        snprintf(ld->err, sizeof(ld->err), "out of memory");
-        ld->transient = 0;
+    const char *rej = rc == 0 ? wh_layout_rejected_mismatch(e->layout) : NULL;
+    if (rej && wh_batch_nrejects(b) > 0) {
+        /* nowhere to put this batch's rejections: hold the integration */
+        rc = wh_loader_fail(&ld->base, 0, "%s", rej);
     }
     int ddl = rc == 0 && (wh_layout_pending(e->layout) || wh_batch_nrejects(b) > 0);
     if (ddl)
@@ -613,7 +544,6 @@ static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs,
         rc = write_offsets(ld, b);
     if (rc == 0)
         rc = exec(ld, "COMMIT");
-    wh_batch_destroy(b);
     if (rc < 0) {
         if (!sqlite3_get_autocommit(ld->db))
             sqlite3_exec(ld->db, "ROLLBACK", NULL, NULL, NULL);
@@ -625,25 +555,16 @@ static int attempt(sqlite_loader_t *ld, layout_entry_t *e, const wh_msg_t *msgs,
     return 0;
 }
 
+/* one try at a batch (wh_loader_write_fn) */
+static int write_once(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
+                      int64_t batched_at) {
+    sqlite_loader_t *ld = db;
+    ld->base.err[0] = '\0';
+    return attempt(ld, e, msgs, n, batched_at);
+}
+
 int sqlite_loader_write(sqlite_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs,
                         size_t n, int64_t batched_at, char *errstr, size_t errstr_size) {
-    ld->err[0] = '\0';
-    layout_entry_t *e = layout_for(ld, in);
-    if (!e) {
-        snprintf(errstr, errstr_size, "integration %s: %s", in->name,
-                 ld->err[0] ? ld->err : "out of memory");
-        return -1;
-    }
-    if (batched_at == 0)
-        batched_at = now_us();
-    int delay = ld->backoff_min, hard = 0;
-    for (;;) {
-        ld->err[0] = '\0';
-        if (attempt(ld, e, msgs, n, batched_at) == 0)
-            return 0;
-        if (backoff(ld, &delay, &hard) < 0)
-            break;
-    }
-    snprintf(errstr, errstr_size, "%s%s", stopped(ld) ? "stopped: " : "", ld->err);
-    return -1;
+    return wh_loader_write(&ld->base, in, msgs, n, batched_at, write_once, ld, errstr,
+                           errstr_size);
 }

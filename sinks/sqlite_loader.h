@@ -30,8 +30,8 @@
  *
  * A busy database (another writer beyond the busy timeout), a full disk or
  * an I/O error is waited out with exponential backoff until it passes or
- * the stop flag is set; other errors are retried a few times, then returned.
- * A loader is used by one thread at a time. */
+ * the stop flag is set; other errors are retried a few times, then returned
+ * (wh_loader's retry loop, shared with pg_loader). A loader is used by one thread at a time. */
 #ifndef HOOKPIPE_SQLITE_LOADER_H
 #define HOOKPIPE_SQLITE_LOADER_H
 
@@ -66,8 +66,12 @@ int sqlite_loader_offset(sqlite_loader_t *ld, const char *topic, int32_t partiti
                          char *errstr, size_t errstr_size);
 
 /* Writes msgs[0..n) of one integration (borrowed for the call) and their
- * offsets in one transaction. 0 once committed, -1 with errstr if nothing
- * was committed. batched_at: µs since the epoch (0: now). */
+ * offsets in one transaction. batched_at: µs since the epoch (0: now).
+ * 0 once committed; 1 if nothing was committed for a persistent reason of
+ * this integration alone (errstr: which integration, and why): hold its
+ * records and retry later; -1 if nothing was committed because of a stop
+ * or out of memory. Existing tables without the layout are never written:
+ * their records go to _sdc_rejected with the reason (as pg_loader_write). */
 int sqlite_loader_write(sqlite_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs,
                         size_t n, int64_t batched_at, char *errstr, size_t errstr_size);
 

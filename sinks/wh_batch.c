@@ -21,6 +21,8 @@ typedef struct {
     size_t nrows, rcap;
     wh_cell_t *cells;
     size_t ncells, ccap;
+    uint32_t *rowcols;  /* row_columns of this table, once found (columns
+                           are only ever appended, so indexes stay put) */
 } table_rows_t;
 
 typedef struct {
@@ -40,6 +42,7 @@ struct wh_batch {
     wh_layout_t *l;
     int64_t batched_at;
     chunk_t *arena;
+    chunk_t *spare;     /* emptied chunks kept by wh_batch_reset */
     table_rows_t *tables;
     size_t ntables;
     record_t *recs;
@@ -50,6 +53,8 @@ struct wh_batch {
     size_t nrejects, rejcap;
     wh_offset_t *offsets;
     size_t noffsets, offcap;
+    seen_t *seen;       /* shred_t's, kept from record to record */
+    size_t seencap;
 };
 
 /* per-record state while shredding */
@@ -58,7 +63,7 @@ typedef struct {
     const wh_msg_t *msg;
     size_t rec;
     int oom;
-    char reason[256];        /* first field-level problem */
+    char reason[640];        /* first field-level problem */
     size_t nproblems;
     char reason_table[WH_TABLE_MAX * 2 + 8];
     wh_cell_t keys[16];      /* key values copied into subtable rows */
@@ -73,12 +78,15 @@ static void *arena_alloc(wh_batch_t *b, size_t n) {
     chunk_t *c = b->arena;
     if (!c || c->size - c->used < n) {
         size_t size = n > 60000 ? n : 60000;
-        chunk_t *nc = malloc(sizeof(*nc) + size);
-        if (!nc)
+        chunk_t *nc = b->spare;
+        if (nc && nc->size >= n)
+            b->spare = nc->next;
+        else if (!(nc = malloc(sizeof(*nc) + size)))
             return NULL;
+        else
+            nc->size = size;
         nc->next = c;
         nc->used = 0;
-        nc->size = size;
         b->arena = c = nc;
     }
     void *p = c->data + c->used;
@@ -118,6 +126,28 @@ wh_batch_t *wh_batch_new(wh_layout_t *l, int64_t batched_at) {
     return b;
 }
 
+void wh_batch_reset(wh_batch_t *b, wh_layout_t *l, int64_t batched_at) {
+    while (b->arena) {
+        chunk_t *n = b->arena->next;
+        b->arena->next = b->spare;
+        b->spare = b->arena;
+        b->arena = n;
+    }
+    for (size_t i = 0; i < b->ntables; i++) {
+        /* the catalog may have been read again: indexes are the layout's */
+        b->tables[i].nrows = b->tables[i].ncells = 0;
+        free(b->tables[i].rowcols);
+        b->tables[i].rowcols = NULL;
+    }
+    b->nrecs = 0;
+    if (b->slots)
+        memset(b->slots, 0, b->nslots * sizeof(*b->slots));
+    b->nrejects = 0;
+    b->noffsets = 0;
+    b->l = l;
+    b->batched_at = batched_at;
+}
+
 void wh_batch_destroy(wh_batch_t *b) {
     if (!b)
         return;
@@ -126,15 +156,22 @@ void wh_batch_destroy(wh_batch_t *b) {
         free(b->arena);
         b->arena = n;
     }
+    while (b->spare) {
+        chunk_t *n = b->spare->next;
+        free(b->spare);
+        b->spare = n;
+    }
     for (size_t i = 0; i < b->ntables; i++) {
         free(b->tables[i].rows);
         free(b->tables[i].cells);
+        free(b->tables[i].rowcols);
     }
     free(b->tables);
     free(b->recs);
     free(b->slots);
     free(b->rejects);
     free(b->offsets);
+    free(b->seen);
     free(b);
 }
 
@@ -285,9 +322,10 @@ static size_t table_index(wh_batch_t *b, const wh_table_t *t) {
 /* the column for a value of type `type` under base name `name`: the base
  * column if it has that type, else "<name>__<suffix>"; 0, 1 if that name
  * has another type, 2 if the table is full, -1 on out of memory */
-static int column_for(shred_t *st, size_t table, const char *name, wh_type_t type, size_t *col) {
+static int column_for(shred_t *st, size_t table, const char *name, wh_type_t type,
+                      wh_column_t *c, size_t *col) {
     wh_table_t *t = wh_layout_table(st->b->l, table);
-    wh_column_t *c = wh_table_find(t, name, col);
+    /* c: the base column, already looked up by the caller (index in *col) */
     if (!c && t->ncols >= WH_TABLE_COLUMNS_MAX)
         return 2;
     if (!c)
@@ -335,16 +373,30 @@ static int scalar_cell(shred_t *st, const sink_json_node_t *v, wh_cell_t *c) {
         return 1;
     }
     if (c->type == WH_BIGINT || c->type == WH_DOUBLE) {
-        /* the parser keeps no lexeme for these: print the value, shortest
-           text that reads back as the same double */
+        /* the parser keeps no lexeme for these: print the value */
         char buf[40];
         int n = 0;
-        if (c->type == WH_BIGINT)
-            n = snprintf(buf, sizeof(buf), "%lld", (long long)c->i);
-        for (int prec = 15; c->type == WH_DOUBLE && prec <= 17; prec++) {
-            n = snprintf(buf, sizeof(buf), "%.*g", prec, c->d);
-            if (strtod(buf, NULL) == c->d)
-                break;
+        if (c->type == WH_BIGINT) {
+            /* by hand: this runs for every integer of every record */
+            char tmp[24];
+            uint64_t u = c->i < 0 ? 0 - (uint64_t)c->i : (uint64_t)c->i;
+            size_t k = 0;
+            do {
+                tmp[k++] = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            n = 0;
+            if (c->i < 0)
+                buf[n++] = '-';
+            while (k)
+                buf[n++] = tmp[--k];
+        } else {
+            /* the shortest text that reads back as the same double */
+            for (int prec = 15; prec <= 17; prec++) {
+                n = snprintf(buf, sizeof(buf), "%.*g", prec, c->d);
+                if (strtod(buf, NULL) == c->d)
+                    break;
+            }
         }
         c->s = arena_str(st->b, buf, (size_t)n);
         c->len = (size_t)n;
@@ -365,8 +417,9 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
         return;
     }
     /* two fields giving one column name collide, whatever their types */
-    size_t base;
-    int had_base = wh_table_find(wh_layout_table(st->b->l, table), name, &base) != NULL;
+    size_t base = 0;
+    wh_column_t *base_col = wh_table_find(wh_layout_table(st->b->l, table), name, &base);
+    int had_base = base_col != NULL;
     if (had_base && seen_before(st, seen_base, 'c', base, NULL)) {
         field_problem(st, tname, "Field collision on column %.80s", name);
         return;
@@ -376,8 +429,8 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
         field_problem(st, tname, "value out of range for column %.80s", name);
         return;
     }
-    size_t col;
-    int rc = column_for(st, table, name, (wh_type_t)c.type, &col);
+    size_t col = base;
+    int rc = column_for(st, table, name, (wh_type_t)c.type, base_col, &col);
     if (rc < 0) {
         st->oom = 1;
         return;
@@ -397,55 +450,88 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
 static void walk_array(shred_t *st, const char *table_name, int level,
                        const sink_json_node_t *arr);
 
-/* the system and key cells of a new row */
+/* the columns of a new row's key, array index and system cells, in the
+ * order row_begin writes them; 0, or -2 with the missing column's name in
+ * `missing` (a table that wh_layout_check did not vet) */
+#define ROW_SYS_COLS 3
+static int row_columns(wh_batch_t *b, wh_table_t *t, int level, uint32_t *cols,
+                       char *missing, size_t missing_size) {
+    static const char *const sys[ROW_SYS_COLS] = {WH_COL_SEQUENCE, WH_COL_RECEIVED_AT,
+                                                  WH_COL_BATCHED_AT};
+    char buf[WH_COLUMN_MAX * 2 + 64];
+    size_t nkeys = wh_layout_nkeys(b->l), n = 0, col;
+    for (size_t k = 0; k < nkeys + (size_t)level + ROW_SYS_COLS; k++) {
+        if (k < nkeys && level == 0)
+            snprintf(buf, sizeof(buf), "%s", wh_layout_key(b->l, k));
+        else if (k < nkeys)
+            wh_source_key_name(wh_layout_key(b->l, k), buf, sizeof(buf));
+        else if (k < nkeys + (size_t)level)
+            snprintf(buf, sizeof(buf), "_sdc_level_%zu_id", k - nkeys);
+        else
+            snprintf(buf, sizeof(buf), "%s", sys[k - nkeys - (size_t)level]);
+        if (!wh_table_find(t, buf, &col)) {
+            snprintf(missing, missing_size, "%s", buf);
+            return -2;
+        }
+        cols[n++] = (uint32_t)col;
+    }
+    return 0;
+}
+
+/* the system and key cells of a new row; -1 out of memory, -2 a column is
+ * missing (noted as the record's problem) */
 static int row_begin(shred_t *st, size_t table, int level) {
     wh_batch_t *b = st->b;
+    wh_table_t *t = wh_layout_table(b->l, table);
     table_rows_t *tr = rows_of(b, table);
-    if (!tr || grow((void **)&tr->rows, &tr->rcap, tr->nrows + 1, sizeof(wh_row_t)) < 0)
+    if (!tr)
+        return -1;
+    if (!tr->rowcols) {
+        size_t ncols = wh_layout_nkeys(b->l) + (size_t)level + ROW_SYS_COLS;
+        uint32_t *cols = malloc(ncols * sizeof(*cols));
+        char missing[WH_COLUMN_MAX * 2 + 64];
+        if (!cols)
+            return -1;
+        if (row_columns(b, t, level, cols, missing, sizeof(missing)) < 0) {
+            char why[WH_COLUMN_MAX * 4 + 160];
+            snprintf(why, sizeof(why), "table %s.%s: column \"%s\" is missing",
+                     wh_layout_integration(b->l), t->name, missing);
+            field_problem(st, t->name, "%s", why);
+            free(cols);
+            return -2;
+        }
+        tr->rowcols = cols;
+    }
+    const uint32_t *cols = tr->rowcols;
+    if (grow((void **)&tr->rows, &tr->rcap, tr->nrows + 1, sizeof(wh_row_t)) < 0)
         return -1;
     wh_row_t *r = &tr->rows[tr->nrows++];
     r->first = tr->ncells;
     r->ncells = 0;
     r->rec = st->rec;
-    wh_table_t *t = wh_layout_table(b->l, table);
-    char buf[WH_COLUMN_MAX * 2 + 64];
-    size_t col;
+    size_t nkeys = wh_layout_nkeys(b->l), n = 0;
     wh_cell_t c;
-    size_t nkeys = wh_layout_nkeys(b->l);
     for (size_t k = 0; k < nkeys; k++) {
-        const char *kn = wh_layout_key(b->l, k);
-        if (level > 0) {
-            wh_source_key_name(kn, buf, sizeof(buf));
-            kn = buf;
-        }
-        if (!wh_table_find(t, kn, &col))
-            return -1;
         c = st->keys[k];
-        c.col = (uint32_t)col;
+        c.col = cols[n++];
         if (add_cell(st, table, &c) < 0)
             return -1;
     }
     for (int k = 0; k < level; k++) {
-        snprintf(buf, sizeof(buf), "_sdc_level_%d_id", k);
-        if (!wh_table_find(t, buf, &col))
-            return -1;
-        c = (wh_cell_t){.col = (uint32_t)col, .type = WH_BIGINT, .i = st->levels[k]};
+        c = (wh_cell_t){.col = cols[n++], .type = WH_BIGINT, .i = st->levels[k]};
         if (add_cell(st, table, &c) < 0)
             return -1;
     }
     const struct {
-        const char *name;
         wh_type_t type;
         int64_t v;
-    } sys[] = {
-        {WH_COL_SEQUENCE, WH_BIGINT, st->msg->sys.sequence},
-        {WH_COL_RECEIVED_AT, WH_TIMESTAMP, st->msg->sys.received_at},
-        {WH_COL_BATCHED_AT, WH_TIMESTAMP, b->batched_at},
+    } sys[ROW_SYS_COLS] = {
+        {WH_BIGINT, st->msg->sys.sequence},
+        {WH_TIMESTAMP, st->msg->sys.received_at},
+        {WH_TIMESTAMP, b->batched_at},
     };
-    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
-        if (!wh_table_find(t, sys[i].name, &col))
-            return -1;
-        c = (wh_cell_t){.col = (uint32_t)col, .type = (uint8_t)sys[i].type, .i = sys[i].v};
+    for (size_t i = 0; i < ROW_SYS_COLS; i++) {
+        c = (wh_cell_t){.col = cols[n++], .type = (uint8_t)sys[i].type, .i = sys[i].v};
         if (add_cell(st, table, &c) < 0)
             return -1;
     }
@@ -478,11 +564,15 @@ static void walk_object(shred_t *st, size_t table, size_t seen_base, int level,
             field_problem(st, tname, "reserved column name: %.80s", seg);
             continue;
         }
-        if ((size_t)snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "__" : "", seg) >=
-            sizeof(name)) {
+        size_t plen = strlen(prefix), nlen = plen + (plen ? 2 : 0) + (size_t)n;
+        if (nlen >= sizeof(name)) {
             field_problem(st, tname, "column name too long: %.80s", seg);
             continue;
         }
+        memcpy(name, prefix, plen);
+        if (plen)
+            memcpy(name + plen, "__", 2);
+        memcpy(name + nlen - (size_t)n, seg, (size_t)n + 1);
         switch (m->type) {
         case SINK_JSON_NULL:
             break;
@@ -527,6 +617,11 @@ static void walk_array(shred_t *st, const char *table_name, int level,
         st->oom = 1;
         return;
     }
+    if (t->mismatch) {
+        /* a table that is not ours: never written or altered */
+        field_problem(st, table_name, "%s", t->mismatch);
+        return;
+    }
     if (t->level != level) {
         field_problem(st, table_name, "table %.80s exists at another nesting level", table_name);
         return;
@@ -536,8 +631,9 @@ static void walk_array(shred_t *st, const char *table_name, int level,
     for (const sink_json_node_t *e = arr->child; e && !st->oom; e = e->next, idx++) {
         st->levels[level - 1] = idx;
         size_t seen_base = st->nseen;
-        if (row_begin(st, table, level) < 0) {
-            st->oom = 1;
+        int rb = row_begin(st, table, level);
+        if (rb < 0) {
+            st->oom = rb == -1;
             return;
         }
         if (e->type == SINK_JSON_OBJECT) {
@@ -658,8 +754,26 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
     memset(&st, 0, sizeof(st));
     st.b = b;
     st.msg = msg;
+    st.seen = b->seen;
+    st.seencap = b->seencap;
     if (wh_layout_nkeys(b->l) > sizeof(st.keys) / sizeof(st.keys[0]))
         return add_reject(b, WH_ROOT_TABLE, "too many primary-key fields", msg);
+    wh_table_t *rt = wh_layout_find_table(b->l, WH_ROOT_TABLE);
+    if (rt && rt->mismatch)
+        return add_reject(b, WH_ROOT_TABLE, rt->mismatch, msg);
+    if (rt) {
+        /* vetted by wh_layout_check in the loaders; a layout that was not
+           (or a table without its key or system columns) rejects, never
+           fails the batch */
+        uint32_t cols[16 + ROW_SYS_COLS];
+        char missing[WH_COLUMN_MAX * 2 + 64], why[WH_COLUMN_MAX * 4 + 160];
+        if (wh_layout_nkeys(b->l) <= 16 &&
+            row_columns(b, rt, 0, cols, missing, sizeof(missing)) < 0) {
+            snprintf(why, sizeof(why), "table %s.%s: column \"%s\" is missing",
+                     wh_layout_integration(b->l), rt->name, missing);
+            return add_reject(b, WH_ROOT_TABLE, why, msg);
+        }
+    }
     char key[4096];
     size_t key_len = sizeof(key);
     const char *why = record_key(&st, root, key, &key_len);
@@ -705,6 +819,7 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
         return -1;
     size_t table = table_index(b, t);
     int rc = 0;
+    /* -2 (a missing column) cannot happen: the columns were checked above */
     if (row_begin(&st, table, 0) < 0) {
         rc = -1;
         goto done;
@@ -731,7 +846,8 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
         rc = add_reject(b, st.reason_table, st.reason, msg);
     }
 done:
-    free(st.seen);
+    b->seen = st.seen;
+    b->seencap = st.seencap;
     return rc;
 }
 
@@ -749,6 +865,10 @@ const wh_cell_t *wh_batch_cells(const wh_batch_t *b, size_t table) {
 
 int wh_batch_row_live(const wh_batch_t *b, const wh_row_t *r) {
     return b->recs[r->rec].live;
+}
+
+int64_t wh_batch_row_sequence(const wh_batch_t *b, const wh_row_t *r) {
+    return b->recs[r->rec].sequence;
 }
 
 size_t wh_batch_live_rows(const wh_batch_t *b, size_t table) {

@@ -101,6 +101,11 @@ typedef struct wh_batch wh_batch_t;
  * the epoch, the _sdc_batched_at of every row. NULL on out of memory. */
 wh_batch_t *wh_batch_new(wh_layout_t *l, int64_t batched_at);
 
+/* Empties b for another batch over layout l (borrowed, as for
+ * wh_batch_new; it may be another layout), keeping the memory it has, so
+ * that a steady stream of batches does not allocate. */
+void wh_batch_reset(wh_batch_t *b, wh_layout_t *l, int64_t batched_at);
+
 /* wh_batch_destroy(NULL) is a no-op. */
 void wh_batch_destroy(wh_batch_t *b);
 
@@ -115,6 +120,9 @@ size_t wh_batch_nrows(const wh_batch_t *b, size_t table);
 const wh_row_t *wh_batch_row(const wh_batch_t *b, size_t table, size_t i);
 const wh_cell_t *wh_batch_cells(const wh_batch_t *b, size_t table);
 int wh_batch_row_live(const wh_batch_t *b, const wh_row_t *r);
+
+/* The _sdc_sequence of a row's record. */
+int64_t wh_batch_row_sequence(const wh_batch_t *b, const wh_row_t *r);
 
 /* Live rows of table i. */
 size_t wh_batch_live_rows(const wh_batch_t *b, size_t table);

@@ -15,6 +15,9 @@ struct wh_layout {
     char **pk_json;     /* JSON names of the primary-key fields */
     wh_table_t *tables;
     size_t ntables, cap;
+    wh_table_t rejected;     /* _sdc_rejected as read back (not a catalog table) */
+    int has_rejected;
+    char *rejected_mismatch;
 };
 
 static const struct {
@@ -81,6 +84,9 @@ long wh_name_segment(const char *json, size_t len, char *out, size_t out_size) {
 
 int wh_name_reserved(const char *seg) {
     size_t n = strlen(seg);
+    /* most names neither start with '_' nor hold "__" where a suffix goes */
+    if (seg[0] != '_' && (n < 4 || seg[n - 4] != '_' || seg[n - 3] != '_'))
+        return 0;
     if (strncasecmp(seg, "_sdc", 4) == 0 || strncasecmp(seg, "_rjm", 4) == 0)
         return 1;
     for (size_t i = 0; i < sizeof(reserved_suffixes) / sizeof(reserved_suffixes[0]); i++)
@@ -142,16 +148,24 @@ oom:
 }
 
 static void table_free(wh_table_t *t) {
-    for (size_t i = 0; i < t->ncols; i++)
+    for (size_t i = 0; i < t->ncols; i++) {
         free(t->cols[i].name);
+        free(t->cols[i].decl);
+    }
     free(t->cols);
     free(t->name);
+    free(t->mismatch);
 }
 
 void wh_layout_reset(wh_layout_t *l) {
     for (size_t i = 0; i < l->ntables; i++)
         table_free(&l->tables[i]);
     l->ntables = 0;
+    table_free(&l->rejected);
+    memset(&l->rejected, 0, sizeof(l->rejected));
+    l->has_rejected = 0;
+    free(l->rejected_mismatch);
+    l->rejected_mismatch = NULL;
 }
 
 void wh_layout_destroy(wh_layout_t *l) {
@@ -231,6 +245,7 @@ static wh_column_t *column_new(wh_table_t *t, const char *name, wh_type_t type, 
         return NULL;
     c->type = type;
     c->pending = pending;
+    c->decl = NULL;
     if (index)
         *index = t->ncols;
     t->ncols++;
@@ -245,14 +260,159 @@ static void note_level(wh_table_t *t, const char *column) {
 }
 
 int wh_layout_load_column(wh_layout_t *l, const char *table, const char *column, wh_type_t type) {
-    wh_table_t *t = wh_layout_find_table(l, table);
-    if (!t && !(t = table_new(l, table, 0, 0)))
-        return -1;
-    note_level(t, column);
+    return wh_layout_load_column_decl(l, table, column, type, NULL);
+}
+
+int wh_layout_load_column_decl(wh_layout_t *l, const char *table, const char *column,
+                               wh_type_t type, const char *decl) {
+    wh_table_t *t;
+    if (strcmp(table, WH_REJECTED_TABLE) == 0) {
+        t = &l->rejected;
+        l->has_rejected = 1;
+    } else {
+        t = wh_layout_find_table(l, table);
+        if (!t && !(t = table_new(l, table, 0, 0)))
+            return -1;
+        note_level(t, column);
+    }
     if (wh_table_find(t, column, NULL))
         return 0;
-    return column_new(t, column, type, 0, NULL) ? 0 : -1;
+    wh_column_t *c = column_new(t, column, type, 0, NULL);
+    if (!c)
+        return -1;
+    if (decl && type == WH_NTYPES && !(c->decl = strdup(decl)))
+        return -1;
+    return 0;
 }
+
+/* name of key column k of table t: the root's key, or its source-key name
+   in a subtable; then the _sdc_level_N_id columns (k >= nkeys) */
+static void key_name(const wh_layout_t *l, const wh_table_t *t, size_t k, char *out, size_t n) {
+    if (k >= l->nkeys)
+        snprintf(out, n, "_sdc_level_%zu_id", k - l->nkeys);
+    else if (t->level > 0)
+        wh_source_key_name(l->keys[k], out, n);
+    else
+        snprintf(out, n, "%s", l->keys[k]);
+}
+
+size_t wh_table_nkeys(const wh_layout_t *l, const wh_table_t *t) {
+    return l->nkeys + (size_t)t->level;
+}
+
+int wh_layout_load_unique(wh_layout_t *l, const char *table, const char *const *cols, size_t n) {
+    wh_table_t *t = wh_layout_find_table(l, table);
+    size_t nkey = t ? wh_table_nkeys(l, t) : 0;
+    if (!t || n != nkey)
+        return 0;
+    char name[WH_COLUMN_MAX * 2 + 64];
+    for (size_t k = 0; k < nkey; k++) {
+        key_name(l, t, k, name, sizeof(name));
+        size_t i = 0;
+        while (i < n && strcmp(cols[i], name) != 0)
+            i++;
+        if (i == n)
+            return 0;
+    }
+    t->unique_key = 1;
+    return 0;
+}
+
+/* sets *why when column `name` of t is missing or of the wrong type (want
+   WH_NTYPES: any type the layout uses); 0 if fine, 1 if not, -1 oom */
+static int need_column(wh_table_t *t, const char *integration, const char *name, wh_type_t want,
+                       const char *role, const char *(*type_name)(wh_type_t), char **why) {
+    wh_column_t *c = wh_table_find(t, name, NULL);
+    char msg[512];
+    if (!c)
+        snprintf(msg, sizeof(msg),
+                 "table %s.%s does not have the layout hookpipe loads: column \"%s\" (%s) "
+                 "is missing", integration, t->name, name, role);
+    else if (want == WH_NTYPES ? c->type >= WH_NTYPES : c->type != want)
+        snprintf(msg, sizeof(msg),
+                 "table %s.%s does not have the layout hookpipe loads: column \"%s\" (%s) "
+                 "is %s, expected %s", integration, t->name, name, role,
+                 c->type < WH_NTYPES ? type_name(c->type) : c->decl ? c->decl : "of another type",
+                 want < WH_NTYPES ? type_name(want) : "bigint, double precision, boolean, text or numeric");
+    else
+        return 0;
+    return (*why = strdup(msg)) ? 1 : -1;
+}
+
+static int check_table(wh_layout_t *l, wh_table_t *t, const char *(*type_name)(wh_type_t)) {
+    static const struct {
+        const char *name;
+        wh_type_t type;
+    } sys[] = {
+        {WH_COL_SEQUENCE, WH_BIGINT},
+        {WH_COL_RECEIVED_AT, WH_TIMESTAMP},
+        {WH_COL_BATCHED_AT, WH_TIMESTAMP},
+    };
+    wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
+    char name[WH_COLUMN_MAX * 2 + 64];
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < l->nkeys + (size_t)t->level; k++) {
+        key_name(l, t, k, name, sizeof(name));
+        wh_type_t want = WH_NTYPES;
+        const char *role = "primary key";
+        if (k >= l->nkeys) {
+            want = WH_BIGINT;
+            role = "array index";
+        } else if (!l->has_pk) {
+            want = WH_TEXT;
+        } else if (t->level > 0) {
+            /* the parent's key type, when the parent's column is usable */
+            wh_column_t *pc = root ? wh_table_find(root, l->keys[k], NULL) : NULL;
+            if (pc && pc->type < WH_NTYPES)
+                want = pc->type;
+            role = "primary key of the parent row";
+        }
+        rc = need_column(t, l->integration, name, want, role, type_name, &t->mismatch);
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof(sys) / sizeof(sys[0]); i++)
+        rc = need_column(t, l->integration, sys[i].name, sys[i].type, "system column", type_name,
+                         &t->mismatch);
+    if (rc == 0 && t->level == 0 && !t->unique_key) {
+        char msg[512];
+        size_t n = 0;
+        for (size_t k = 0; k < l->nkeys && n < 200; k++)
+            n += (size_t)snprintf(msg + n, 200 - n, "%s\"%s\"", k ? ", " : "", l->keys[k]);
+        char full[768];
+        snprintf(full, sizeof(full),
+                 "table %s.%s does not have the layout hookpipe loads: no primary key or unique "
+                 "index on exactly (%s)", l->integration, t->name, msg);
+        rc = (t->mismatch = strdup(full)) ? 1 : -1;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+int wh_layout_check(wh_layout_t *l, const char *(*type_name)(wh_type_t)) {
+    for (size_t i = 0; i < l->ntables; i++) {
+        wh_table_t *t = &l->tables[i];
+        free(t->mismatch);
+        t->mismatch = NULL;
+        if (!t->pending && check_table(l, t, type_name) < 0)
+            return -1;
+    }
+    free(l->rejected_mismatch);
+    l->rejected_mismatch = NULL;
+    static const struct {
+        const char *name;
+        wh_type_t type;
+    } rej[] = {{"_sdc_rejected_at", WH_TIMESTAMP},
+               {"table_name", WH_TEXT},
+               {"reason", WH_TEXT},
+               {"record", WH_TEXT}};
+    int rc = 0;
+    l->rejected.name = (char *)WH_REJECTED_TABLE;
+    for (size_t i = 0; l->has_rejected && rc == 0 && i < sizeof(rej) / sizeof(rej[0]); i++)
+        rc = need_column(&l->rejected, l->integration, rej[i].name, rej[i].type,
+                         "rejections", type_name, &l->rejected_mismatch);
+    l->rejected.name = NULL;
+    return rc < 0 ? -1 : 0;
+}
+
+const char *wh_layout_rejected_mismatch(const wh_layout_t *l) { return l->rejected_mismatch; }
 
 wh_column_t *wh_layout_add_column(wh_table_t *t, const char *name, wh_type_t type, size_t *index) {
     return column_new(t, name, type, 1, index);
@@ -309,4 +469,15 @@ void wh_layout_clear_pending(wh_layout_t *l) {
         for (size_t j = 0; j < t->ncols; j++)
             t->cols[j].pending = 0;
     }
+}
+
+int wh_layout_has_rejected(const wh_layout_t *l) { return l->has_rejected; }
+
+int wh_layout_mismatched(const wh_layout_t *l) {
+    if (l->rejected_mismatch)
+        return 1;
+    for (size_t i = 0; i < l->ntables; i++)
+        if (l->tables[i].mismatch)
+            return 1;
+    return 0;
 }

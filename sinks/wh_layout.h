@@ -77,8 +77,9 @@ int wh_name_reserved(const char *seg);
 
 typedef struct wh_column {
     char *name;
-    wh_type_t type;
+    wh_type_t type;   /* WH_NTYPES: a type the layout does not use */
     int pending;      /* needed by a batch, not yet known to exist */
+    char *decl;       /* the warehouse's name of that type when WH_NTYPES */
 } wh_column_t;
 
 typedef struct wh_table {
@@ -89,6 +90,11 @@ typedef struct wh_table {
     size_t ncols, cap;
     size_t hint;      /* where the next lookup starts (records repeat their
                          field order, so this is usually the match) */
+    int unique_key;   /* the warehouse has a unique index on exactly the
+                         table's key columns (wh_layout_load_unique) */
+    char *mismatch;   /* set by wh_layout_check: why this existing table
+                         cannot be loaded (NULL: it can); its rows are then
+                         rejected, never written or altered */
 } wh_table_t;
 
 typedef struct wh_layout wh_layout_t;
@@ -118,6 +124,10 @@ const char *wh_layout_pk_json(const wh_layout_t *l, size_t i);
 size_t wh_layout_ntables(const wh_layout_t *l);
 wh_table_t *wh_layout_table(wh_layout_t *l, size_t i);
 
+/* Key columns of table t, its first ones: the root's keys, or in a
+ * subtable the _sdc_source_key_* and _sdc_level_N_id columns. */
+size_t wh_table_nkeys(const wh_layout_t *l, const wh_table_t *t);
+
 /* Finds a table or a column; NULL if absent. */
 wh_table_t *wh_layout_find_table(wh_layout_t *l, const char *name);
 wh_column_t *wh_table_find(wh_table_t *t, const char *name, size_t *index);
@@ -129,6 +139,39 @@ void wh_layout_reset(wh_layout_t *l);
  * pending). A table is added by its first column. 0, or -1 on out of
  * memory. Columns are kept in the order given. */
 int wh_layout_load_column(wh_layout_t *l, const char *table, const char *column, wh_type_t t);
+
+/* The same, keeping the warehouse's own type name `decl` (copied; may be
+ * NULL) for messages when t is WH_NTYPES. Columns of WH_REJECTED_TABLE are
+ * kept apart (not a catalog table) for wh_layout_check. */
+int wh_layout_load_column_decl(wh_layout_t *l, const char *table, const char *column,
+                               wh_type_t t, const char *decl);
+
+/* Records a unique index (or primary key) of an existing table over
+ * cols[0..n) (borrowed): when they are exactly the table's key columns
+ * (root: the primary-key columns or __sdc_primary_key), an upsert can use
+ * it. Call after the table's columns are loaded. 0, or -1 on out of memory. */
+int wh_layout_load_unique(wh_layout_t *l, const char *table, const char *const *cols, size_t n);
+
+/* Checks every existing table (after loading the catalog and its unique
+ * indexes) against the layout the loaders write: key columns, array index
+ * columns, _sdc_sequence / _sdc_received_at / _sdc_batched_at with their
+ * types, a unique index on the root table's key; and _sdc_rejected's four
+ * columns. Sets each table's `mismatch` to a precise reason (which table,
+ * which column, what was expected), type names given by type_name
+ * (wh_type_pg or wh_type_sqlite). 0, or -1 on out of memory. */
+int wh_layout_check(wh_layout_t *l, const char *(*type_name)(wh_type_t));
+
+/* Why the existing _sdc_rejected table cannot take rejections, or NULL
+ * (also when it does not exist yet). Borrowed while l lives. */
+const char *wh_layout_rejected_mismatch(const wh_layout_t *l);
+
+/* 1 if wh_layout_check found a table (or _sdc_rejected) it cannot load:
+ * a loader reads such a catalog again before every batch, so that a table
+ * its owner fixed is used at once. */
+int wh_layout_mismatched(const wh_layout_t *l);
+
+/* 1 if the catalog holds the integration's _sdc_rejected table. */
+int wh_layout_has_rejected(const wh_layout_t *l);
 
 /* Adds a pending table (with its system and key columns; key types taken
  * from the root table's key columns, level from its name) or a pending

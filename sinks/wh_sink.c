@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "pg_loader.h"
 #include "sink_sys.h"
 #include "sqlite_loader.h"
@@ -19,6 +20,10 @@ typedef struct ibuf {
     size_t n, cap;
     size_t bytes;
     int64_t first_ms;   /* when the oldest buffered message arrived */
+    int held;           /* the loader refused the last batch (wh_sink.h) */
+    int64_t retry_ms;   /* while held: when to try again */
+    int delay_ms;       /* while held: the current backoff */
+    char why[512];      /* while held: the loader's reason */
 } ibuf_t;
 
 struct wh_sink {
@@ -30,6 +35,9 @@ struct wh_sink {
     size_t nbufs;
     size_t bytes;       /* buffered payload bytes, all integrations */
 };
+
+/* a held integration is retried after hold_ms, doubling up to this */
+#define WH_SINK_HOLD_MAX_MS 60000
 
 static int64_t mono_ms(void) {
     struct timespec ts;
@@ -53,6 +61,8 @@ wh_sink_t *wh_sink_new(const wh_sink_conf_t *conf, char *errstr, size_t errstr_s
         s->conf.batch_max_bytes = 16u << 20;
     if (s->conf.batch_max_ms <= 0)
         s->conf.batch_max_ms = 500;
+    if (s->conf.hold_ms <= 0)
+        s->conf.hold_ms = 1000;
     if (conf->kind == WH_SINK_POSTGRES) {
         s->pg = pg_loader_new(s->location, s->group, errstr, errstr_size);
         if (s->pg && conf->stop)
@@ -105,15 +115,59 @@ int wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *
     return sqlite_loader_offset(s->sq, topic, partition, next, errstr, errstr_size);
 }
 
+/* 1 if a held integration has buffered as much as it may */
+static int held_full(const wh_sink_t *s, const ibuf_t *b) {
+    return b->held && (b->n >= 20 * s->conf.batch_max_records ||
+                       b->bytes >= 4 * s->conf.batch_max_bytes);
+}
+
+/* loads b's batch; a batch the loader refuses for its own reason holds the
+   integration (kept, retried with backoff) instead of failing */
 static int load(wh_sink_t *s, ibuf_t *b, char *errstr, size_t errstr_size) {
     if (b->n == 0)
+        return 0;
+    int64_t now = mono_ms();
+    if (held_full(s, b)) {
+        snprintf(errstr, errstr_size,
+                 "integration %s held with %zu records buffered, the most it may hold (nothing "
+                 "committed past them): %s", b->name, b->n, b->why);
+        return -1;
+    }
+    if (b->held && now < b->retry_ms)
         return 0;
     wh_integration_t in = {b->name, (const char *const *)b->pk, b->npk};
     int rc = s->pg ? pg_loader_write(s->pg, &in, b->msgs, b->n, 0, errstr, errstr_size)
                    : sqlite_loader_write(s->sq, &in, b->msgs, b->n, 0, errstr, errstr_size);
-    if (rc == 0)
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        if (b->held)
+            log_info("integration %s: loading again", b->name);
+        b->held = 0;
         ibuf_drop(s, b);
-    return rc;
+        return 0;
+    }
+    b->delay_ms = !b->held ? s->conf.hold_ms
+                  : b->delay_ms > WH_SINK_HOLD_MAX_MS / 2 ? WH_SINK_HOLD_MAX_MS : 2 * b->delay_ms;
+    b->retry_ms = now + b->delay_ms;
+    if (!b->held || strcmp(b->why, errstr) != 0)
+        log_error("%s; holding its %zu records (not committed; other integrations load on), "
+                  "retrying in %d ms", errstr, b->n, b->delay_ms);
+    else
+        log_warn("integration %s still held (%zu records); retrying in %d ms", b->name, b->n,
+                 b->delay_ms);
+    b->held = 1;
+    snprintf(b->why, sizeof(b->why), "%s", errstr);
+    return 0;
+}
+
+/* buffered payload bytes of integrations that are not held */
+static size_t loadable_bytes(const wh_sink_t *s) {
+    size_t n = s->bytes;
+    for (size_t i = 0; i < s->nbufs; i++)
+        if (s->bufs[i].held)
+            n -= s->bufs[i].bytes;
+    return n;
 }
 
 static ibuf_t *buf_for(wh_sink_t *s, const wh_integration_t *in) {
@@ -184,7 +238,7 @@ int wh_sink_write(wh_sink_t *s, const wh_integration_t *in, const wh_msg_t *msg,
     if (b->n >= s->conf.batch_max_records || b->bytes >= s->conf.batch_max_bytes)
         return load(s, b, errstr, errstr_size);
     /* many integrations each below their limit: bound the sum too */
-    if (s->bytes >= 4 * s->conf.batch_max_bytes)
+    if (s->bytes >= 4 * s->conf.batch_max_bytes && loadable_bytes(s) >= 4 * s->conf.batch_max_bytes)
         return wh_sink_flush(s, errstr, errstr_size);
     return 0;
 oom:
@@ -196,7 +250,8 @@ int wh_sink_poll(wh_sink_t *s, char *errstr, size_t errstr_size) {
     int64_t now = mono_ms();
     for (size_t i = 0; i < s->nbufs; i++) {
         ibuf_t *b = &s->bufs[i];
-        if (b->n && now - b->first_ms >= s->conf.batch_max_ms && load(s, b, errstr, errstr_size) < 0)
+        if (b->n && (b->held ? now >= b->retry_ms : now - b->first_ms >= s->conf.batch_max_ms) &&
+            load(s, b, errstr, errstr_size) < 0)
             return -1;
     }
     return 0;

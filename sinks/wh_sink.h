@@ -9,13 +9,24 @@
  *            what makes rows visible within batch_max_ms of consumption);
  *   pending  the lowest offset of a partition that is buffered and not yet
  *            committed in the warehouse, or -1;
- *   flush    loads every batch;
+ *   flush    loads every batch (but those of held integrations, below);
  *   offset   the next offset of a partition as stored with the rows: the
  *            consumer seeks there on assignment (exactly once, without
  *            relying on Kafka's committed offsets).
  * Loading waits out an unreachable database with backoff (until the stop
  * flag is set); a -1 from write/poll/flush means nothing of the failed
  * batch was committed, and the batch is kept for the next try.
+ *
+ * Held integrations: when the loader refuses an integration's batch for a
+ * reason of that integration alone (its _sdc_rejected table is not ours,
+ * the server keeps refusing its statements...), the error is logged with
+ * the reason and the integration is held: its records stay buffered (so
+ * `pending` keeps every commit below them) and are tried again after
+ * hold_ms, doubling up to 60 s, while the other integrations load on.
+ * flush then returns 0 with the held records still pending. A held
+ * integration buffers at most 20 x batch_max_records records or
+ * 4 x batch_max_bytes; beyond that write/poll/flush return -1 (nothing is
+ * committed past them, so a restart reads them again).
  *
  * Used by one thread at a time. */
 #ifndef HOOKPIPE_WH_SINK_H
@@ -38,6 +49,7 @@ typedef struct wh_sink_conf {
     size_t batch_max_records;        /* 0: 5000 */
     size_t batch_max_bytes;          /* 0: 16 MiB of payload */
     int batch_max_ms;                /* 0: 500 */
+    int hold_ms;                     /* 0: 1000; first retry of a held integration */
     volatile sig_atomic_t *stop;     /* borrowed; NULL: never stop waiting */
 } wh_sink_conf_t;
 

@@ -19,6 +19,9 @@ void wh_sql_add(wh_sql_t *s, const char *text);
 void wh_sql_addn(wh_sql_t *s, const char *text, size_t n);
 void wh_sql_addf(wh_sql_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The decimal text of v. */
+void wh_sql_int(wh_sql_t *s, long long v);
+
 /* "name" with embedded '"' doubled: any byte string is one identifier. */
 void wh_sql_ident(wh_sql_t *s, const char *name);
 

@@ -247,7 +247,7 @@ class Stack:
         self.avro_schema_ids = set(schemas)
         return out
 
-    def wait_avro(self, topic, want, timeout=90):
+    def wait_avro(self, topic, want, timeout=60):
         """Reads <topic>.avro until it holds every event of `want` (a set of
         (key text, version or None)) or timeout; returns (records, lost,
         duplicated, undecodable): lost = events of want missing, duplicated =
@@ -310,6 +310,10 @@ class Load:
     def progress(self):
         with self._lock:
             return self.sent
+
+    def done(self):
+        """Every worker has finished (all sent, or max_seconds over)."""
+        return not any(t.is_alive() for t in self._threads)
 
     def elapsed(self):
         return time.time() - self._t0

@@ -45,14 +45,14 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-static int create_topic(void) {
+static int create_topic_named(const char *name, int parts) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!rk)
         return -1;
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, PARTS, 1, err, sizeof(err));
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, parts, 1, err, sizeof(err));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
@@ -71,6 +71,8 @@ static int create_topic(void) {
     rd_kafka_destroy(rk);
     return rc;
 }
+
+static int create_topic(void) { return create_topic_named(topic, PARTS); }
 
 /* event i: key k<i % KEYS>, a new field every 1000 events (both consumers
    meet it), an array for the subtable */
@@ -311,6 +313,174 @@ static void test_kill_and_restart(void) {
     CHECK(kills >= 2);
 }
 
+/* ---- one integration's tables are not ours: the others load on ---- */
+
+static void exec_ok(const char *fmt, ...) {
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = PQexec(db, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        HARNESS_FAIL("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* values[i] to topic t, partition 0, keys "k<i>"; 0 or -1 */
+static int produce_values(const char *t, const char *const *values, int n) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk)
+        return -1;
+    int64_t base = (int64_t)time(NULL) * 1000000000LL;
+    for (int i = 0; i < n; i++) {
+        char key[16], seq[32];
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(seq, sizeof(seq), "%lld", (long long)(base + i));
+        if (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(t), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)values[i], strlen(values[i])),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_HEADER("hookpipe-sequence", seq, -1), RD_KAFKA_V_END))
+            return -1;
+    }
+    int rc = rd_kafka_flush(rk, 30000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* the group's committed offset of t [0] in Kafka (-1001: none) */
+static int64_t kafka_committed(const char *grp, const char *t) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", grp, err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk)
+        return -2;
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tpl, t, 0);
+    int64_t off = -2;
+    if (rd_kafka_committed(rk, tpl, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        off = tpl->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(tpl);
+    rd_kafka_destroy(rk);
+    return off;
+}
+
+static int wait_for(const char *want, const char *fmt, const char *a, int seconds) {
+    for (int i = 0; i < seconds * 10; i++) {
+        if (strcmp(q1(fmt, a), want) == 0)
+            return 0;
+        sleep_ms(100);
+    }
+    return -1;
+}
+
+static int log_has(const char *path, const char *needle) {
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* hookpipe-sink (the real consumer) over three integrations: "foreign"
+ * whose data table is someone else's (its records go to _sdc_rejected with
+ * the reason), "held" whose _sdc_rejected is someone else's (held: nothing
+ * committed, retried until the table is fixed), and "good"; the good one
+ * loads throughout and the sink never stops */
+static void test_foreign_tables_isolated(void) {
+    const char *bin = getenv("HOOKPIPE_BIN");
+    char sink_path[512], prefix[64], grp[96], good[48], foreign[48], held[48], t[160], logf[128];
+    snprintf(sink_path, sizeof(sink_path), "%s/hookpipe-sink", bin ? bin : "build/bin");
+    if (access(sink_path, X_OK) != 0) {
+        HARNESS_FAIL("%s: not found (HOOKPIPE_BIN)", sink_path);
+        return;
+    }
+    snprintf(prefix, sizeof(prefix), "iso_%s.", integ + 4);
+    snprintf(grp, sizeof(grp), "iso-%s", integ);
+    snprintf(good, sizeof(good), "%s_good", integ);
+    snprintf(foreign, sizeof(foreign), "%s_foreign", integ);
+    snprintf(held, sizeof(held), "%s_held", integ);
+    snprintf(logf, sizeof(logf), "/tmp/itest_pg_kafka_%s.log", integ);
+    exec_ok("CREATE SCHEMA \"%s\"", foreign);
+    exec_ok("CREATE TABLE \"%s\".data (a text)", foreign);
+    exec_ok("CREATE SCHEMA \"%s\"", held);
+    exec_ok("CREATE TABLE \"%s\"._sdc_rejected (note text)", held);
+    const char *vals[12];
+    char buf[12][32];
+    for (int i = 0; i < 12; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "{\"a\":\"v%d\"}", i);
+        vals[i] = buf[i];
+    }
+    const char *names[] = {good, foreign, held};
+    for (int k = 0; k < 3; k++) {
+        snprintf(t, sizeof(t), "%s%s", prefix, names[k]);
+        CHECK_INT(create_topic_named(t, 1), 0);
+        if (k == 2)
+            vals[5] = "not json";   /* a rejection: it has nowhere to go */
+        CHECK_INT(produce_values(t, vals, 12), 0);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(logf, "w", stderr);
+        (void)f;
+        execl(sink_path, sink_path, "--target", "postgres", "--topic.prefix", prefix, "--group.id",
+              grp, "--batch.max.ms", "100", (char *)NULL);
+        _exit(127);
+    }
+    CHECK_INT(wait_for("12", "SELECT count(*) FROM \"%s\".data", good, 60), 0);
+    CHECK_INT(wait_for("12", "SELECT count(*) FROM \"%s\"._sdc_rejected", foreign, 30), 0);
+    char want[512];
+    snprintf(want, sizeof(want), "table %s.data does not have the layout hookpipe loads: column "
+             "\"__sdc_primary_key\" (primary key) is missing", foreign);
+    CHECK_STR(q1("SELECT min(reason) FROM \"%s\"._sdc_rejected", foreign), want);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", foreign), "0");
+    /* held: logged with its reason, nothing of it stored or committed */
+    snprintf(want, sizeof(want), "table %s._sdc_rejected does not have the layout hookpipe loads: "
+             "column \"_sdc_rejected_at\" (rejections) is missing", held);
+    for (int i = 0; i < 100 && !log_has(logf, want); i++)
+        sleep_ms(100);
+    CHECK(log_has(logf, want));
+    sleep_ms(1500);   /* commits happen every batch.max.ms */
+    int st = 0;
+    CHECK_INT(waitpid(pid, &st, WNOHANG), 0);   /* the sink still runs */
+    snprintf(t, sizeof(t), "%s%s", prefix, held);
+    CHECK_STR(q1("SELECT count(*) FROM \"hookpipe-sink\".offsets WHERE consumer_group = '%s' "
+                 "AND topic = '%s'", grp, t), "0");
+    int64_t c = kafka_committed(grp, t);
+    if (c > 0)
+        HARNESS_FAIL("held topic committed at %lld in Kafka, with nothing stored", (long long)c);
+    /* the others committed in full */
+    snprintf(t, sizeof(t), "%s%s", prefix, good);
+    CHECK_INT(kafka_committed(grp, t), 12);
+    snprintf(t, sizeof(t), "%s%s", prefix, foreign);
+    CHECK_INT(kafka_committed(grp, t), 12);
+    /* the owner fixes the table: the held records load on a retry */
+    exec_ok("DROP TABLE \"%s\"._sdc_rejected", held);
+    CHECK_INT(wait_for("11", "SELECT count(*) FROM \"%s\".data", held, 30), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", held), "1");
+    snprintf(t, sizeof(t), "%s%s", prefix, held);
+    for (int i = 0; i < 50 && kafka_committed(grp, t) != 12; i++)
+        sleep_ms(100);
+    CHECK_INT(kafka_committed(grp, t), 12);
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (!harness_case_failed)
+        unlink(logf);
+    else
+        fprintf(stderr, "sink log: %s\n", logf);
+}
+
 int main(void) {
     pg_url = getenv("HOOKPIPE_PG_URL");
     bootstrap = getenv("KAFKA_BOOTSTRAP_SERVERS");
@@ -332,6 +502,7 @@ int main(void) {
     snprintf(topic, sizeof(topic), "itest.%s", integ);
     snprintf(group, sizeof(group), "itest-%s", integ);
     TEST(test_kill_and_restart);
+    TEST(test_foreign_tables_isolated);
     PQfinish(db);
     return test_done();
 }

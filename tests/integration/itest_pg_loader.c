@@ -417,6 +417,196 @@ static void test_bulk(void) {
     pg_loader_destroy(ld);
 }
 
+static void exec_ok(const char *fmt, ...) {
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = PQexec(db, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        HARNESS_FAIL("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* tables that exist without the layout (made by something else): their
+ * records go to _sdc_rejected with the precise reason, the tables are not
+ * touched, other integrations load, offsets cover only stored records */
+static void test_foreign_tables(void) {
+    static const struct {
+        const char *what;
+        int has_pk;
+        const char *ddl;      /* %s: the schema */
+        const char *reason;   /* after "table <schema>.data does not have the layout hookpipe loads: " */
+    } cases[] = {
+        {"fk_nokey", 1, "CREATE TABLE \"%s\".data (x text)", "column \"id\" (primary key) is missing"},
+        {"fk_keytype", 1, "CREATE TABLE \"%s\".data (id integer PRIMARY KEY, _sdc_sequence bigint, "
+                       "_sdc_received_at timestamptz, _sdc_batched_at timestamptz)",
+         "column \"id\" (primary key) is integer, expected bigint, double precision, boolean, "
+         "text or numeric"},
+        {"fk_seqtype", 1, "CREATE TABLE \"%s\".data (id bigint PRIMARY KEY, _sdc_sequence text, "
+                       "_sdc_received_at timestamptz, _sdc_batched_at timestamptz)",
+         "column \"_sdc_sequence\" (system column) is text, expected bigint"},
+        {"fk_nouniq", 1, "CREATE TABLE \"%s\".data (id bigint, _sdc_sequence bigint, "
+                      "_sdc_received_at timestamptz, _sdc_batched_at timestamptz)",
+         "no primary key or unique index on exactly (\"id\")"},
+        {"fk_nopk", 0, "CREATE TABLE \"%s\".data (a text)",
+         "column \"__sdc_primary_key\" (primary key) is missing"},
+    };
+    const char *pk = "id";
+    pg_loader_t *ld = loader("g1");
+    const rec_t recs[] = {{"{\"id\":1,\"a\":\"x\"}", "k1", 1}, {"{\"id\":2,\"a\":\"y\"}", "k2", 2}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char schema[64], want[600];
+        name(schema, sizeof(schema), cases[i].what);
+        exec_ok("CREATE SCHEMA \"%s\"", schema);
+        exec_ok(cases[i].ddl, schema);
+        wh_integration_t in = {schema, &pk, cases[i].has_pk ? 1 : 0};
+        CHECK_INT(write_recs(ld, &in, cases[i].what, 0, recs, 2), 0);
+        snprintf(want, sizeof(want), "2 table %s.data does not have the layout hookpipe loads: %s",
+                 schema, cases[i].reason);
+        CHECK_STR(q1("SELECT count(*) || ' ' || min(reason) FROM \"%s\"._sdc_rejected", schema),
+                  want);
+        CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE consumer_group = 'g1' "
+                     "AND topic = '%s'", T(cases[i].what)), "2");
+        CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "0");
+        CHECK_STR(q1("SELECT count(*) FROM information_schema.columns WHERE table_schema = '%s' "
+                     "AND table_name = 'data' AND column_name = 'a'", schema),
+                  cases[i].has_pk ? "0" : "1");
+    }
+    /* a subtable without its parent-key column: the parent row loads, the
+       record goes to _sdc_rejected for the array, the subtable is untouched */
+    char sub[64];
+    name(sub, sizeof(sub), "forsub");
+    exec_ok("CREATE SCHEMA \"%s\"", sub);
+    exec_ok("CREATE TABLE \"%s\".data__items (v text, _sdc_level_0_id bigint)", sub);
+    wh_integration_t sin = {sub, &pk, 1};
+    const rec_t sr[] = {{"{\"id\":1,\"items\":[\"a\",\"b\"]}", NULL, 5}};
+    const rec_t sr2[] = {{"{\"id\":1,\"items\":[\"c\"]}", NULL, 6}};
+    CHECK_INT(write_recs(ld, &sin, "forsub", 0, sr, 1), 0);
+    CHECK_INT(write_recs(ld, &sin, "forsub", 1, sr2, 1), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", sub), "1");
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__items", sub), "0");
+    char want[600];
+    snprintf(want, sizeof(want), "2 data__items: table %s.data__items does not have the layout "
+             "hookpipe loads: column \"_sdc_source_key_id\" (primary key of the parent row) is "
+             "missing", sub);
+    CHECK_STR(q1("SELECT count(*) || ' ' || min(table_name || ': ' || reason) FROM \"%s\"._sdc_rejected",
+                 sub), want);
+    /* another integration loads as usual through the same loader */
+    char good[64];
+    name(good, sizeof(good), "forgood");
+    wh_integration_t gin = {good, &pk, 1};
+    CHECK_INT(write_recs(ld, &gin, "forgood", 0, recs, 2), 0);
+    CHECK_STR(q1("SELECT string_agg(a, ',' ORDER BY id) FROM \"%s\".data", good), "x,y");
+    /* the owner drops the foreign table: loading resumes */
+    char nokey[64];
+    name(nokey, sizeof(nokey), "fk_nokey");
+    exec_ok("DROP TABLE \"%s\".data", nokey);
+    wh_integration_t nin = {nokey, &pk, 1};
+    const rec_t r3[] = {{"{\"id\":3,\"a\":\"z\"}", NULL, 3}};
+    CHECK_INT(write_recs(ld, &nin, "fk_nokey", 2, r3, 1), 0);
+    CHECK_STR(q1("SELECT a FROM \"%s\".data", nokey), "z");
+    pg_loader_destroy(ld);
+}
+
+/* an _sdc_rejected that is not ours: the batch's rejections cannot be
+ * stored, so the loader holds it (1, nothing committed, precise reason);
+ * a batch without rejections and other integrations still load */
+static void test_held(void) {
+    char schema[64], err[600];
+    name(schema, sizeof(schema), "held");
+    exec_ok("CREATE SCHEMA \"%s\"", schema);
+    exec_ok("CREATE TABLE \"%s\"._sdc_rejected (note text)", schema);
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *ld = loader("g1");
+    wh_msg_t m[2] = {{.topic = T("held"), .partition = partition, .offset = 0, .value = "{\"id\":1}",
+                      .value_len = 8},
+                     {.topic = T("held"), .partition = partition, .offset = 1, .value = "nope",
+                      .value_len = 4}};
+    err[0] = '\0';
+    CHECK_INT(pg_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), 1);
+    char want[600];
+    snprintf(want, sizeof(want), "integration %s: table %s._sdc_rejected does not have the layout "
+             "hookpipe loads: column \"_sdc_rejected_at\" (rejections) is missing", schema, schema);
+    CHECK_STR(err, want);
+    CHECK_STR(q1("SELECT count(*) FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("held")), "0");
+    CHECK_INT(pg_loader_write(ld, &in, m, 1, 0, err, sizeof(err)), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "1");
+    exec_ok("DROP TABLE \"%s\"._sdc_rejected", schema);
+    CHECK_INT(pg_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", schema), "1");
+    CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("held")), "2");
+    pg_loader_destroy(ld);
+}
+
+/* the write path's edges: subtable rows left by a parent deleted by hand,
+ * a row changed by another writer between the probe and the delete, and a
+ * composite key of several types */
+static void test_replace_edges(void) {
+    char schema[64];
+    name(schema, sizeof(schema), "edges");
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *ld = loader("g1");
+    const rec_t a[] = {{"{\"id\":1,\"v\":\"a\",\"l\":[1,2]}", NULL, 10}};
+    CHECK_INT(write_recs(ld, &in, "edges", 0, a, 1), 0);
+    exec_ok("DELETE FROM \"%s\".data", schema);
+    /* the orphans go with the new parent: no duplicate key, no stale rows */
+    const rec_t b[] = {{"{\"id\":1,\"v\":\"b\",\"l\":[7]}", NULL, 11}};
+    CHECK_INT(write_recs(ld, &in, "edges", 1, b, 1), 0);
+    CHECK_STR(q1("SELECT v || ':' || (SELECT string_agg(value::text, ',') FROM \"%s\".data__l) "
+                 "FROM \"%s\".data", schema, schema), "b:7");
+    /* another writer made the row newer than this batch's record: the
+       sequence guard keeps it */
+    exec_ok("UPDATE \"%s\".data SET v = 'other', _sdc_sequence = 100", schema);
+    const rec_t c[] = {{"{\"id\":1,\"v\":\"c\"}", NULL, 50}};
+    CHECK_INT(write_recs(ld, &in, "edges", 2, c, 1), 0);
+    CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "other");
+    /* a row that cannot be deleted (a trigger says no): the integration is
+       held with the reason, never loops for ever */
+    exec_ok("CREATE FUNCTION \"%s\".keep() RETURNS trigger LANGUAGE plpgsql AS "
+            "'BEGIN RETURN NULL; END'", schema);
+    exec_ok("CREATE TRIGGER keep BEFORE DELETE ON \"%s\".data FOR EACH ROW EXECUTE FUNCTION "
+            "\"%s\".keep()", schema, schema);
+    const rec_t d[] = {{"{\"id\":1,\"v\":\"d\"}", NULL, 200}};
+    CHECK_INT(write_recs(ld, &in, "edges", 3, d, 1), 1);
+    CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "other");
+    exec_ok("DROP TRIGGER keep ON \"%s\".data", schema);
+    CHECK_INT(write_recs(ld, &in, "edges", 3, d, 1), 0);
+    CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "d");
+    /* composite key (text, bigint, boolean), quotes and backslashes in it */
+    char comp[64];
+    name(comp, sizeof(comp), "comp");
+    const char *pks[] = {"s", "n", "b"};
+    wh_integration_t cin = {comp, pks, 3};
+    const rec_t k1[] = {{"{\"s\":\"a\\\"b\\\\c\",\"n\":-5,\"b\":true,\"v\":1}", NULL, 1},
+                        {"{\"s\":\"a\\\"b\\\\c\",\"n\":-5,\"b\":false,\"v\":2}", NULL, 2}};
+    const rec_t k2[] = {{"{\"s\":\"a\\\"b\\\\c\",\"n\":-5,\"b\":true,\"v\":3}", NULL, 3},
+                        {"{\"s\":\"a\\\"b\\\\c\",\"n\":-5,\"b\":false,\"v\":0}", NULL, 1}};
+    CHECK_INT(write_recs(ld, &cin, "comp", 0, k1, 2), 0);
+    CHECK_INT(write_recs(ld, &cin, "comp", 2, k2, 2), 0);
+    CHECK_STR(q1("SELECT string_agg(b::text || '=' || v, ',' ORDER BY b) FROM \"%s\".data "
+                 "WHERE s = 'a\"b\\c' AND n = -5", comp), "false=2,true=3");
+    /* the same protection without subtables (the offsets and the commit
+       ride with the COPY there): nothing of the batch is committed */
+    exec_ok("CREATE TRIGGER keep BEFORE DELETE ON \"%s\".data FOR EACH ROW EXECUTE FUNCTION "
+            "\"%s\".keep()", comp, schema);
+    const rec_t k3[] = {{"{\"s\":\"x\",\"n\":1,\"b\":true,\"v\":9}", NULL, 9},
+                        {"{\"s\":\"a\\\"b\\\\c\",\"n\":-5,\"b\":true,\"v\":4}", NULL, 4}};
+    CHECK_INT(write_recs(ld, &cin, "comp", 4, k3, 2), 1);
+    CHECK_STR(q1("SELECT count(*) || ' ' || max(v) FROM \"%s\".data", comp), "2 3");
+    CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("comp")),
+              "4");
+    exec_ok("DROP TRIGGER keep ON \"%s\".data", comp);
+    CHECK_INT(write_recs(ld, &cin, "comp", 4, k3, 2), 0);
+    CHECK_STR(q1("SELECT count(*) || ' ' || max(v) FROM \"%s\".data", comp), "3 9");
+    CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("comp")),
+              "6");
+    pg_loader_destroy(ld);
+}
+
 int main(void) {
     pg_url = getenv("HOOKPIPE_PG_URL");
     if (!pg_url) {
@@ -441,6 +631,9 @@ int main(void) {
     TEST(test_reconnect);
     TEST(test_stale_catalog);
     TEST(test_bulk);
+    TEST(test_foreign_tables);
+    TEST(test_held);
+    TEST(test_replace_edges);
     PQfinish(db);
     return test_done();
 }

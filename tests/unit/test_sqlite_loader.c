@@ -16,6 +16,30 @@
 
 static char dir[64];
 
+/* Allocation failure injection (not under AddressSanitizer, which must own
+ * malloc): while fail_from >= 0, every allocation after the first
+ * fail_from ones fails. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(TEST_ASAN)
+#define INJECT 0
+static long fail_from = -1, allocs;
+#else
+#define INJECT 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+static long fail_from = -1, allocs;
+
+static int inject_fail(void) { return fail_from >= 0 && allocs++ >= fail_from; }
+void *malloc(size_t n) { return inject_fail() ? NULL : __libc_malloc(n); }
+void *calloc(size_t n, size_t size) { return inject_fail() ? NULL : __libc_calloc(n, size); }
+void *realloc(void *p, size_t n) { return inject_fail() ? NULL : __libc_realloc(p, n); }
+#endif
+
 /* the first value of a query on `path` as text; "(none)", "ERROR: ..." */
 static const char *q1(const char *path, const char *fmt, ...) {
     static char out[4096];
@@ -439,6 +463,196 @@ static void test_sink_batches(void) {
     wh_sink_destroy(s);
 }
 
+/* sqlite3 on a file, for preparing tables as another program would */
+static void sql(const char *path, const char *text) {
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    sqlite3_open(path, &db);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK)
+        HARNESS_FAIL("%s: %s", text, msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+static void test_foreign_tables(void) {
+    /* tables that exist without the layout: the records meant for them go
+     * to _sdc_rejected with the precise reason, the tables are not touched,
+     * other integrations load, and the offsets cover only stored records */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/foreign.db", dir);
+    sqlite_loader_t *ld = open_loader(path);
+    sql(path, "CREATE TABLE \"nokey.data\" (x TEXT);"
+              "CREATE TABLE \"seqtype.data\" (id BIGINT NOT NULL PRIMARY KEY, "
+              "  _sdc_sequence TEXT, _sdc_received_at TIMESTAMP, _sdc_batched_at TIMESTAMP);"
+              "CREATE TABLE \"nouniq.data\" (id BIGINT, _sdc_sequence BIGINT, "
+              "  _sdc_received_at TIMESTAMP, _sdc_batched_at TIMESTAMP);"
+              "CREATE TABLE \"nopk.data\" (a TEXT);"
+              "CREATE TABLE \"sub.data__items\" (v TEXT, _sdc_level_0_id BIGINT);");
+    const char *pk = "id";
+    static const struct {
+        const char *integ;
+        int has_pk;
+        const char *reason;
+    } cases[] = {
+        {"nokey", 1, "table nokey.data does not have the layout hookpipe loads: column \"id\" "
+                     "(primary key) is missing"},
+        {"seqtype", 1, "table seqtype.data does not have the layout hookpipe loads: column "
+                       "\"_sdc_sequence\" (system column) is TEXT, expected BIGINT"},
+        {"nouniq", 1, "table nouniq.data does not have the layout hookpipe loads: no primary "
+                      "key or unique index on exactly (\"id\")"},
+        {"nopk", 0, "table nopk.data does not have the layout hookpipe loads: column "
+                    "\"__sdc_primary_key\" (primary key) is missing"},
+    };
+    const rec_t recs[] = {{"{\"id\":1,\"a\":\"x\"}", "k1", 1}, {"{\"id\":2,\"a\":\"y\"}", "k2", 2}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        wh_integration_t in = {cases[i].integ, &pk, cases[i].has_pk ? 1 : 0};
+        CHECK_INT(write_recs(ld, &in, cases[i].integ, 0, recs, 2), 0);
+        char want[600];
+        snprintf(want, sizeof(want), "2 %s", cases[i].reason);
+        CHECK_STR(q1(path, "SELECT count(*) || ' ' || min(reason) FROM \"%s._sdc_rejected\"",
+                     cases[i].integ), want);
+        /* both records are stored (as rejections): the offset covers them */
+        CHECK_STR(q1(path, "SELECT next_offset FROM hookpipe_offsets WHERE topic = '%s'",
+                     cases[i].integ), "2");
+        /* the foreign table is neither written nor altered */
+        CHECK_STR(q1(path, "SELECT count(*) FROM pragma_table_info('%s.data') WHERE name = 'a'",
+                     cases[i].integ), cases[i].has_pk ? "0" : "1");
+        CHECK_STR(q1(path, "SELECT count(*) FROM \"%s.data\"", cases[i].integ), "0");
+    }
+    /* a subtable without its parent-key column: the root row loads, the
+       record is rejected once for the array */
+    wh_integration_t sub = {"sub", &pk, 1};
+    const rec_t sr[] = {{"{\"id\":1,\"items\":[\"a\",\"b\"]}", NULL, 5}};
+    CHECK_INT(write_recs(ld, &sub, "sub", 0, sr, 1), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"sub.data\""), "1");
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"sub.data__items\""), "0");
+    CHECK_STR(q1(path, "SELECT table_name || ': ' || reason FROM \"sub._sdc_rejected\""),
+              "data__items: table sub.data__items does not have the layout hookpipe loads: "
+              "column \"_sdc_source_key_id\" (primary key of the parent row) is missing");
+    /* a later update of that parent does not touch the foreign subtable */
+    const rec_t sr2[] = {{"{\"id\":1,\"items\":[\"c\"]}", NULL, 6}};
+    CHECK_INT(write_recs(ld, &sub, "sub", 1, sr2, 1), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"sub._sdc_rejected\""), "2");
+    /* another integration in the same file loads as usual */
+    wh_integration_t good = {"good", &pk, 1};
+    CHECK_INT(write_recs(ld, &good, "good", 0, recs, 2), 0);
+    CHECK_STR(q1(path, "SELECT group_concat(a) FROM \"good.data\""), "x,y");
+    /* the table fixed by its owner (dropped): loading resumes */
+    sql(path, "DROP TABLE \"nokey.data\"");
+    const rec_t r3[] = {{"{\"id\":3,\"a\":\"z\"}", NULL, 3}};
+    CHECK_INT(write_recs(ld, &(wh_integration_t){"nokey", &pk, 1}, "nokey", 2, r3, 1), 0);
+    CHECK_STR(q1(path, "SELECT a FROM \"nokey.data\""), "z");
+    sqlite_loader_destroy(ld);
+}
+
+static void test_held_integration(void) {
+    /* an _sdc_rejected that is not ours: the integration's batches with
+     * rejections cannot be stored anywhere, so it is held (nothing
+     * committed, retried), while another integration keeps loading */
+    char path[128], err[512];
+    snprintf(path, sizeof(path), "%s/held.db", dir);
+    sql(path, "CREATE TABLE \"hd._sdc_rejected\" (note TEXT)");
+    sqlite_loader_t *ld = open_loader(path);
+    const char *pk = "id";
+    wh_integration_t in = {"hd", &pk, 1};
+    const rec_t bad[] = {{"{\"id\":1}", NULL, 1}, {"not json", NULL, 2}};
+    wh_msg_t m[2];
+    for (int i = 0; i < 2; i++)
+        m[i] = (wh_msg_t){.topic = "hd", .partition = 0, .offset = i, .value = bad[i].json,
+                          .value_len = strlen(bad[i].json)};
+    err[0] = '\0';
+    CHECK_INT(sqlite_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), 1);
+    CHECK_STR(err, "integration hd: table hd._sdc_rejected does not have the layout hookpipe "
+                   "loads: column \"_sdc_rejected_at\" (rejections) is missing");
+    int64_t next = -1;
+    CHECK_INT(sqlite_loader_offset(ld, "hd", 0, &next, err, sizeof(err)), 1);
+    /* batches without rejections still load */
+    CHECK_INT(write_recs(ld, &in, "hd", 0, bad, 1), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"hd.data\""), "1");
+    sqlite_loader_destroy(ld);
+
+    /* the same through wh_sink: held, retried with backoff, resumed */
+    snprintf(path, sizeof(path), "%s/held2.db", dir);
+    sql(path, "CREATE TABLE \"hd._sdc_rejected\" (note TEXT)");
+    wh_sink_conf_t conf = {.kind = WH_SINK_SQLITE, .location = path, .group = "g",
+                           .batch_max_records = 2, .batch_max_ms = 1, .hold_ms = 50};
+    wh_sink_t *s = wh_sink_new(&conf, err, sizeof(err));
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    wh_integration_t ok = {"ok", &pk, 1};
+    for (int i = 0; i < 2; i++) {
+        wh_msg_t hm = {.topic = "webhooks.hd", .partition = 0, .offset = 10 + i,
+                       .value = bad[i].json, .value_len = strlen(bad[i].json)};
+        CHECK_INT(wh_sink_write(s, &in, &hm, err, sizeof(err)), 0);
+        char j[32];
+        int n = snprintf(j, sizeof(j), "{\"id\":%d}", i);
+        wh_msg_t om = {.topic = "webhooks.ok", .partition = 0, .offset = i, .value = j,
+                       .value_len = (size_t)n};
+        CHECK_INT(wh_sink_write(s, &ok, &om, err, sizeof(err)), 0);
+    }
+    CHECK_INT(wh_sink_flush(s, err, sizeof(err)), 0);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"ok.data\""), "2");
+    CHECK_INT(wh_sink_pending(s, "webhooks.ok", 0), -1);
+    /* nothing of the held one is committed: the consumer commits below 10 */
+    CHECK_INT(wh_sink_pending(s, "webhooks.hd", 0), 10);
+    CHECK_STR(q1(path, "SELECT count(*) FROM hookpipe_offsets WHERE topic = 'webhooks.hd'"), "0");
+    /* its owner fixes the table; the next retry loads */
+    sql(path, "DROP TABLE \"hd._sdc_rejected\"");
+    struct timespec ts = {0, 120 * 1000000L};
+    nanosleep(&ts, NULL);
+    CHECK_INT(wh_sink_poll(s, err, sizeof(err)), 0);
+    CHECK_INT(wh_sink_pending(s, "webhooks.hd", 0), -1);
+    CHECK_STR(q1(path, "SELECT count(*) FROM \"hd._sdc_rejected\""), "1");
+    CHECK_STR(q1(path, "SELECT next_offset FROM hookpipe_offsets WHERE topic = 'webhooks.hd'"), "12");
+    wh_sink_destroy(s);
+}
+
+static void test_out_of_memory(void) {
+    /* a real allocation failure is reported as such (and never taken for
+     * a held integration), wherever it happens */
+    if (!INJECT)
+        return;
+    /* under valgrind, which replaces malloc, nothing can be injected */
+    allocs = 0;
+    fail_from = 0;
+    void *probe = malloc(16);
+    fail_from = -1;
+    if (probe) {
+        free(probe);
+        return;
+    }
+    char path[128], err[512];
+    snprintf(path, sizeof(path), "%s/oom.db", dir);
+    const char *pk = "id";
+    const char *v = "{\"id\":1,\"a\":{\"b\":[1,2]},\"c\":\"x\"}";
+    int failed = 0, ok = 0;
+    for (long k = 0; k < 100000 && !ok; k += 1 + k / 4) {
+        sqlite_loader_t *ld = open_loader(path);
+        char name[32];
+        snprintf(name, sizeof(name), "oom%ld", k);
+        wh_integration_t in = {name, &pk, 1};
+        wh_msg_t m = {.topic = name, .partition = 0, .offset = 0, .value = v, .value_len = strlen(v)};
+        err[0] = '\0';
+        allocs = 0;
+        fail_from = k;
+        int rc = sqlite_loader_write(ld, &in, &m, 1, 0, err, sizeof(err));
+        fail_from = -1;
+        if (rc == 0) {
+            ok = 1;
+        } else {
+            failed++;
+            CHECK_INT(rc, -1);
+            if (!strstr(err, "out of memory"))
+                HARNESS_FAIL("allocation %ld failing: \"%s\"", k, err);
+        }
+        sqlite_loader_destroy(ld);
+    }
+    CHECK(failed > 0);
+    CHECK(ok);
+}
+
 int main(void) {
     snprintf(dir, sizeof(dir), "/tmp/test_sqlite_loader.XXXXXX");
     if (!mkdtemp(dir)) {
@@ -453,6 +667,9 @@ int main(void) {
     TEST(test_sink_batches);
     TEST(test_two_processes);
     TEST(test_target_interface);
+    TEST(test_foreign_tables);
+    TEST(test_held_integration);
+    TEST(test_out_of_memory);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
