@@ -26,6 +26,9 @@ static const cfg_opt_t gw_config_table[] = {
     {"connections.max", CFG_INT, "4096", 1, 1000000, 0, "concurrent HTTP connections"},
     {"connection.timeout", CFG_INT, "30", 1, 3600, 0,
      "seconds of inactivity before an HTTP connection is closed"},
+    {"connection.memory", CFG_INT, "16k", 4096, 1LL << 20, 0,
+     "bytes per HTTP connection for the request line, headers and read buffer (headers "
+     "that do not fit get 431); cleared on every request, so more costs CPU"},
     {"shutdown.timeout.ms", CFG_INT, "30000", 0, 600000, 0,
      "on SIGTERM, how long requests in flight may take to finish"},
     {"log.level", CFG_STR, "info", 0, -1, 0, "error, warn, info or debug"},
@@ -55,6 +58,7 @@ int gw_config_read(const cfg_t *cfg, gw_config_t *out, char *errstr, size_t errs
     out->threads = (int)cfg_int(cfg, "threads");
     out->connections_max = (int)cfg_int(cfg, "connections.max");
     out->connection_timeout = (int)cfg_int(cfg, "connection.timeout");
+    out->connection_memory = (size_t)cfg_int(cfg, "connection.memory");
     out->shutdown_timeout_ms = (int)cfg_int(cfg, "shutdown.timeout.ms");
     const char *lvl = cfg_str(cfg, "log.level");
     out->log_level = lvl ? log_level_parse(lvl) : LOG_INFO;

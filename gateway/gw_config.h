@@ -18,6 +18,9 @@
  *   connections.max      4096    concurrent HTTP connections
  *   connection.timeout   30      seconds of inactivity before a connection
  *                                is closed
+ *   connection.memory    16k     libmicrohttpd's memory per connection:
+ *                                request line, headers, read buffer (it
+ *                                zeroes all of it for every request)
  *   shutdown.timeout.ms  30000   drain limit on SIGTERM/SIGINT
  *   log.level            info
  *   tls.cert, tls.key            PEM files: the webhook listener speaks
@@ -27,7 +30,7 @@
  *   kafka.*                      librdkafka properties. The gateway forces
  *                                enable.idempotence=true, acks=all and sets
  *                                partitioner=murmur2_random (Java clients'
- *                                partition for a key) and linger.ms=2 unless
+ *                                partition for a key) and linger.ms=1 unless
  *                                given.
  * Ownership: gw_config_t borrows strings from the cfg_t it was read from. */
 #ifndef HOOKPIPE_GW_CONFIG_H
@@ -45,6 +48,7 @@ typedef struct gw_config {
     long long max_records;
     int ack_timeout_ms, retry_after, threads, connections_max, connection_timeout;
     int shutdown_timeout_ms, log_level;
+    size_t connection_memory;
     const char *tls_cert, *tls_key;     /* both or neither */
 } gw_config_t;
 

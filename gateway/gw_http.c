@@ -949,6 +949,9 @@ static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->conf->threads,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->conf->connections_max,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->conf->connection_timeout,
+            /* libmicrohttpd 0.9.x zeroes the whole pool for every request:
+             * its default, 32 KiB, cost ~7% of the CPU at 1 KB requests */
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->conf->connection_memory,
             MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, h,
             MHD_OPTION_ARRAY, h->tls_cert ? tls : tls + 2,
             MHD_OPTION_END);

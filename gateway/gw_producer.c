@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gw_metrics.h"
 #include "kafka.h"
@@ -55,6 +56,14 @@ static int gw_producer_given(const cfg_t *cfg, const char *name) {
     return 0;
 }
 
+/* Every request waits for its records' acknowledgements, so each waits up
+ * to linger.ms more: at 64 connections against the mock cluster 2 ms
+ * bounded the gateway to ~16k req/s (p50 3.5 ms), 1 ms gave ~22k, at the
+ * same CPU per request. 0 costs ~60% more CPU per request (a produce
+ * request per message); under load batches form while requests are in
+ * flight anyway. */
+#define GW_PRODUCER_LINGER_MS "1"
+
 gw_producer_t *gw_producer_new(const cfg_t *cfg, int ack_timeout_ms, gw_producer_dr_fn dr,
                                char *errstr, size_t errstr_size) {
     char timeout[32];
@@ -69,7 +78,7 @@ gw_producer_t *gw_producer_new(const cfg_t *cfg, int ack_timeout_ms, gw_producer
         goto fail;
     snprintf(timeout, sizeof(timeout), "%d", ack_timeout_ms);
     if ((!gw_producer_given(cfg, "linger.ms") &&
-         kafka_conf_set(conf, "linger.ms", "2", errstr, errstr_size) < 0) ||
+         kafka_conf_set(conf, "linger.ms", GW_PRODUCER_LINGER_MS, errstr, errstr_size) < 0) ||
         (!gw_producer_given(cfg, "partitioner") &&
          kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, errstr_size) < 0) ||
         /* the topic's max.message.bytes is the limit (hookpipectl sizes it
@@ -100,12 +109,27 @@ fail:
     return NULL;
 }
 
+static int64_t gw_producer_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* rd_kafka_poll() returns after every batch of delivery reports, which
+ * under load is thousands of times a second; the timer (a scan of every
+ * waiting request) runs only every GW_PRODUCER_TICK_MS. */
+#define GW_PRODUCER_TICK_MS 10
+
 static void *gw_producer_run(void *arg) {
     gw_producer_t *p = arg;
+    int64_t last = 0;
     while (!atomic_load(&p->stop)) {
         rd_kafka_poll(p->rk, 20);
-        if (p->tick)
+        int64_t now = gw_producer_mono_ms();
+        if (p->tick && now - last >= GW_PRODUCER_TICK_MS) {
+            last = now;
             p->tick(p->tick_opaque);
+        }
     }
     return NULL;
 }

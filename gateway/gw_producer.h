@@ -5,7 +5,7 @@
  * enable.idempotence=true, acks=all and message.timeout.ms=ack_timeout_ms
  * (so every message gets its delivery report by then), and, unless given,
  * partitioner=murmur2_random (the partition Java clients pick for a key),
- * linger.ms=2 and message.max.bytes=GW_PRODUCER_MESSAGE_MAX, librdkafka's
+ * linger.ms=1 and message.max.bytes=GW_PRODUCER_MESSAGE_MAX, librdkafka's
  * largest: the size check is the topic's max.message.bytes, on the broker
  * (hookpipectl sizes it for the integration's body limit), whose refusal is
  * a MSG_SIZE_TOO_LARGE delivery report for that record alone. batch.size

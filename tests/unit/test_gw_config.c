@@ -24,6 +24,7 @@ static void test_defaults(void) {
     CHECK_INT(c.ack_timeout_ms, 10000);
     CHECK_INT(c.retry_after, 5);
     CHECK_INT(c.log_level, LOG_INFO);
+    CHECK_INT(c.connection_memory, 16 << 10);
     cfg_destroy(cfg);
 }
 
@@ -51,6 +52,12 @@ static void test_bad_values(void) {
     cfg_t *cfg = gw_config_cfg_new();
     CHECK_INT(cfg_load(cfg, 2, argv, err, sizeof(err)), -1);
     CHECK_STR(err, "max.depth: 1 is outside [2, 2048]");
+    cfg_destroy(cfg);
+    /* libmicrohttpd needs room for a request line and headers */
+    char *small[] = {"gw", "--connection.memory=1k", NULL};
+    cfg = gw_config_cfg_new();
+    CHECK_INT(cfg_load(cfg, 2, small, err, sizeof(err)), -1);
+    CHECK_STR(err, "connection.memory: 1024 is outside [4096, 1048576]");
     cfg_destroy(cfg);
 }
 

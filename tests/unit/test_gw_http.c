@@ -165,6 +165,35 @@ static long post(const char *path, const char *body, resp_t *r) {
     return status;
 }
 
+/* POSTs body to path with one extra header of n bytes; returns the status. */
+static long post_header(const char *path_, const char *body, size_t n) {
+    char url[512];
+    long status = 0;
+    char *hdr = malloc(n + 16);
+    if (!hdr)
+        return 0;
+    memcpy(hdr, "X-Padding: ", 11);
+    memset(hdr + 11, 'a', n);
+    hdr[11 + n] = '\0';
+    resp_t r = {.len = 0};
+    snprintf(url, sizeof(url), "%s%s", base, path_);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, hdr);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(hdr);
+    return status;
+}
+
 static char path[256];
 
 static void test_answers(void) {
@@ -198,6 +227,13 @@ static void test_answers(void) {
     snprintf(wrong, sizeof(wrong), "/v1/clients/c2/token/%s", token);
     CHECK_INT(post(wrong, "{}", &r), 401);
     CHECK_INT(post("/v1/clients/c1", "{}", &r), 404);
+}
+
+/* connection.memory (16 KiB by default) holds the request line and
+ * headers: 10 KB of headers pass, 24 KB get 431. */
+static void test_header_room(void) {
+    CHECK_INT(post_header(path, "{\"id\":1}", 10000), 200);
+    CHECK_INT(post_header(path, "{\"id\":1}", 24000), 431);
 }
 
 /* A record the broker refuses makes the whole request fail, although its
@@ -334,6 +370,7 @@ int main(void) {
     for (int i = 0; i < 20 && post(path, "[{\"id\":0},{\"x\":0}]", &warm) != 200; i++)
         sleep_ms(100);
     TEST(test_answers);
+    TEST(test_header_room);
     TEST(test_framing_headers);
     TEST(test_refused_record_fails_request);
     TEST(test_timeout_then_late_reports);
