@@ -32,6 +32,18 @@
  * exactly-once tables. (Another process inserting a key between the probe
  * and the COPY makes the COPY fail; the batch is then tried again.)
  *
+ * Commits are synchronous (the server's synchronous_commit, on by default),
+ * on purpose. With it off, a server crash can lose the last commits that
+ * pg_loader_write already reported as done, and exactly once would not
+ * survive that: (1) the sink keeps consuming after such a crash (it
+ * reconnects; nothing reassigns its partitions), so the records of a lost
+ * commit are behind its position and never loaded again; (2) a partition
+ * whose offsets row was created by a lost commit has no stored offset, and
+ * the sink then starts it from the group's Kafka commit, which it made
+ * once the lost commit had been reported. In the benchmark (1 KB events,
+ * batches of 5000) async commit made no difference beyond the noise
+ * (tests/bench/RESULTS.md): a batch is CPU-bound, not waiting on fsync.
+ *
  * Schema changes run first, in their own transaction, serialised between
  * sink processes by an advisory lock on the schema name: CREATE SCHEMA /
  * TABLE IF NOT EXISTS and ALTER TABLE ... ADD COLUMN IF NOT EXISTS; the

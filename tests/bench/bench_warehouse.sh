@@ -3,6 +3,11 @@
 # against a raw COPY of the same rows in the same run (target: >= 50%)
 # (build/bench/bench_warehouse). Uses $HOOKPIPE_PG_URL if set, else a local
 # stack on ports of its own. Prints a markdown section.
+#   BENCH_WAREHOUSE_RECORDS (50000), BENCH_WAREHOUSE_RUNS (5),
+#   BENCH_WAREHOUSE_BATCH (records per batch, both paths; 5000),
+#   BENCH_LOADER_URL: the loader's connection instead of $HOOKPIPE_PG_URL,
+#     to compare session settings side by side, e.g.
+#     "$HOOKPIPE_PG_URL?options=-csynchronous_commit%3Doff"
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -24,6 +29,6 @@ if [ -z "${HOOKPIPE_PG_URL:-}" ]; then
   set -a; . "$HOOKPIPE_RUN_DIR/stack.env"; set +a
 fi
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-"$root/$build/bench/bench_warehouse" "$HOOKPIPE_PG_URL" "${BENCH_WAREHOUSE_RECORDS:-50000}" "${BENCH_WAREHOUSE_RUNS:-5}"
+"$root/$build/bench/bench_warehouse" "$HOOKPIPE_PG_URL" "${BENCH_WAREHOUSE_RECORDS:-50000}" "${BENCH_WAREHOUSE_RUNS:-5}" ${BENCH_WAREHOUSE_BATCH:-}
 echo
 echo "Load average (1, 5, 15 min) of the shared machine: $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after."
