@@ -13,32 +13,12 @@
 
 #include "../../sinks/wh_sink.h"
 #include "../unit/harness.h"
+#include "itest_pg.h"
 
 enum { N = 20000, KEYS = 1500, PARTS = 3, SLOTS = 2 };
 
 static const char *pg_url, *bootstrap;
 static char topic[96], integ[32], group[96];
-static PGconn *db;
-
-static const char *q1(const char *fmt, ...) {
-    static char out[4096];
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    if (PQstatus(db) != CONNECTION_OK)
-        PQreset(db);
-    PGresult *res = PQexec(db, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        snprintf(out, sizeof(out), "ERROR: %s", PQresultErrorMessage(res));
-    else if (PQntuples(res) < 1)
-        snprintf(out, sizeof(out), "(none)");
-    else
-        snprintf(out, sizeof(out), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return out;
-}
 
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -314,18 +294,6 @@ static void test_kill_and_restart(void) {
 }
 
 /* ---- one integration's tables are not ours: the others load on ---- */
-
-static void exec_ok(const char *fmt, ...) {
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *res = PQexec(db, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        HARNESS_FAIL("%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-}
 
 /* values[i] to topic t, partition 0, keys "k<i>"; 0 or -1 */
 static int produce_values(const char *t, const char *const *values, int n) {

@@ -10,32 +10,11 @@
 
 #include "../../sinks/pg_loader.h"
 #include "../unit/harness.h"
+#include "itest_pg.h"
 
 static const char *pg_url;
 static int32_t partition;   /* of the messages write_recs makes */
-static PGconn *db;
 static char run_id[32];
-
-/* the first value of a query's result as text ("" for NULL, "ERROR: ..." on
- * failure); the buffer is reused */
-static const char *q1(const char *fmt, ...) {
-    static char out[8192];
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *res = PQexec(db, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(out, sizeof(out), "ERROR: %s", PQresultErrorMessage(res));
-    } else if (PQntuples(res) < 1) {
-        snprintf(out, sizeof(out), "(none)");
-    } else {
-        snprintf(out, sizeof(out), "%s", PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    return out;
-}
 
 static void quiet(void *arg, const char *msg) {
     (void)arg;
@@ -415,18 +394,6 @@ static void test_bulk(void) {
     free(recs);
     free(texts);
     pg_loader_destroy(ld);
-}
-
-static void exec_ok(const char *fmt, ...) {
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *res = PQexec(db, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        HARNESS_FAIL("%s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
 }
 
 /* tables that exist without the layout (made by something else): their
