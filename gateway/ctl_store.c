@@ -37,6 +37,9 @@ typedef struct {
     size_t seq;
 } ctl_entry_t;
 
+/* how long a read waits for a transaction's commit marker (see ctl_consume) */
+#define CTL_EOF_GRACE_MS 2000
+
 static long long ctl_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -341,8 +344,9 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
     int rc = -1, pending = 0;
     size_t cap = 0;
     int64_t *end = calloc((size_t)parts, sizeof(*end));
+    long long *eof_by = calloc((size_t)parts, sizeof(*eof_by));
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(parts);
-    if (!end) {
+    if (!end || !eof_by) {
         errstr_fmt(-1, errstr, errstr_size, "out of memory");
         goto out;
     }
@@ -380,6 +384,14 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
             goto out;
         }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+        /* a partition that ended short of its high watermark has its
+         * grace period to show the rest (see below) */
+        for (int q = 0; q < parts; q++) {
+            if (end[q] && eof_by[q] && ctl_now_ms() > eof_by[q]) {
+                end[q] = 0;
+                pending--;
+            }
+        }
         if (!rkm)
             continue;
         int p = rkm->partition;
@@ -388,8 +400,19 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
             continue;
         }
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            end[p] = 0;
-            pending--;
+            /* The end a read_committed consumer sees is the last stable
+             * offset, which trails the high watermark until the commit
+             * marker of the latest transaction is written, a few ms after
+             * its writer returned: wait for the EOF at the watermark (the
+             * marker itself is never delivered, so the EOF's offset says
+             * where the reader is), but not for ever — a transaction left
+             * open by a dead writer holds that offset back. */
+            if (rkm->offset >= end[p] || (eof_by[p] && ctl_now_ms() > eof_by[p])) {
+                end[p] = 0;
+                pending--;
+            } else if (!eof_by[p]) {
+                eof_by[p] = ctl_now_ms() + CTL_EOF_GRACE_MS;
+            }
             rd_kafka_message_destroy(rkm);
             continue;
         }
@@ -441,6 +464,7 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
 out:
     rd_kafka_topic_partition_list_destroy(list);
     free(end);
+    free(eof_by);
     return rc;
 }
 
