@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -404,6 +405,21 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
             return -1;
         log_info("created %s with %d partitions, max.message.bytes %lld", tp->out, src,
                  out_max);
+        /* produce only once this producer's metadata shows every partition:
+         * the first records to a just-created topic's partitions are where
+         * an idempotent librdkafka 2.0 producer was seen to report delivery
+         * of records that never reached the log, after a broker restart */
+        for (int waited = 0;; waited += 100) {
+            n = sink_kprod_partitions(ka->kp, tp->out, errstr, errstr_size);
+            if (n >= src)
+                break;
+            if (waited >= SINK_KAFKA_AVRO_ADMIN_MS) {
+                snprintf(errstr, errstr_size, "%s: created, but its %d partitions not seen in %d ms",
+                         tp->out, src, SINK_KAFKA_AVRO_ADMIN_MS);
+                return -1;
+            }
+            usleep(100 * 1000);
+        }
         n = src;
         /* (or another sink made it just before, by the same rule); not read
          * back: a new topic's configuration is not described at once */
