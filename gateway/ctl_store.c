@@ -386,8 +386,9 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
         /* a partition that ended short of its high watermark has its
          * grace period to show the rest (see below) */
+        long long now = ctl_now_ms();
         for (int q = 0; q < parts; q++) {
-            if (end[q] && eof_by[q] && ctl_now_ms() > eof_by[q]) {
+            if (end[q] && eof_by[q] && now > eof_by[q]) {
                 end[q] = 0;
                 pending--;
             }
@@ -407,11 +408,11 @@ static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t *
              * marker itself is never delivered, so the EOF's offset says
              * where the reader is), but not for ever — a transaction left
              * open by a dead writer holds that offset back. */
-            if (rkm->offset >= end[p] || (eof_by[p] && ctl_now_ms() > eof_by[p])) {
+            if (rkm->offset >= end[p]) {
                 end[p] = 0;
                 pending--;
             } else if (!eof_by[p]) {
-                eof_by[p] = ctl_now_ms() + CTL_EOF_GRACE_MS;
+                eof_by[p] = now + CTL_EOF_GRACE_MS;
             }
             rd_kafka_message_destroy(rkm);
             continue;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kafka.h"
@@ -409,11 +410,11 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
          * the first records to a just-created topic's partitions are where
          * an idempotent librdkafka 2.0 producer was seen to report delivery
          * of records that never reached the log, after a broker restart */
-        for (int waited = 0;; waited += 100) {
+        for (time_t give_up = time(NULL) + SINK_KAFKA_AVRO_ADMIN_MS / 1000;;) {
             n = sink_kprod_partitions(ka->kp, tp->out, errstr, errstr_size);
             if (n >= src)
                 break;
-            if (waited >= SINK_KAFKA_AVRO_ADMIN_MS) {
+            if (time(NULL) >= give_up) {
                 snprintf(errstr, errstr_size, "%s: created, but its %d partitions not seen in %d ms",
                          tp->out, src, SINK_KAFKA_AVRO_ADMIN_MS);
                 return -1;
