@@ -324,10 +324,6 @@ class Load:
             t.join(self.max_seconds + self.timeout + 10)
         return self
 
-    def progress(self):
-        with self._lock:
-            return self.sent
-
     def done(self):
         """Every worker has finished (all sent, or max_seconds over)."""
         return not any(t.is_alive() for t in self._threads)
