@@ -122,9 +122,10 @@ static whsig_result_t whsig_timestamp(const char *ts, time_t now, long tolerance
     if (tolerance <= 0)
         tolerance = 300;
     if (t < (long long)now - tolerance || t > (long long)now + tolerance)
+        /* the distance in double: t - now overflows for t near LLONG_MIN */
         return errstr_fmt(WHSIG_ETIMESTAMP, reason, size,
-                          "timestamp %lld is %lld s from now (tolerance %ld s)", t,
-                          t - (long long)now, tolerance);
+                          "timestamp %lld is %.0f s from now (tolerance %ld s)", t,
+                          (double)t - (double)now, tolerance);
     *out = t;
     return WHSIG_OK;
 }
