@@ -360,11 +360,84 @@ static int copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
     return 0;
 }
 
+/* 1 if table ti's rows can go in COPY's binary format: every cell's type
+   is its column's (so its binary form is what the column reads; the layout
+   only ever puts a value in a column of its type) and every value has a
+   binary form; else they go as text, which the server converts */
+static int binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, wh_sql_t *scratch) {
+    const wh_table_t *t = wh_layout_table(l, ti);
+    const wh_cell_t *cells = wh_batch_cells(b, ti);
+    for (size_t r = 0; r < wh_batch_nrows(b, ti); r++) {
+        const wh_row_t *row = wh_batch_row(b, ti, r);
+        for (size_t i = row->first; i < row->first + row->ncells; i++) {
+            const wh_cell_t *v = &cells[i];
+            if (v->col >= t->ncols || t->cols[v->col].type != (wh_type_t)v->type)
+                return 0;
+            wh_sql_clear(scratch);
+            if ((v->type == WH_NUMERIC && wh_sql_bin_numeric(scratch, v->s, v->len) < 0) ||
+                (v->type == WH_TIMESTAMP && wh_sql_bin_timestamptz(scratch, v->i) < 0) ||
+                (v->type == WH_TEXT && v->len >= WH_SQL_BIN_FIELD_MAX))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* one row's fields in binary format (binary_ok vetted the cells) */
+static void row_binary(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols) {
+    wh_sql_bin_tuple(buf, (uint16_t)ncols);
+    for (size_t c = 0; c < ncols; c++) {
+        const wh_cell_t *v = by_col[c];
+        if (!v) {
+            wh_sql_bin_null(buf);
+            continue;
+        }
+        switch (v->type) {
+        case WH_BIGINT: wh_sql_bin_int8(buf, v->i); break;
+        case WH_DOUBLE: wh_sql_bin_float8(buf, v->d); break;
+        case WH_BOOLEAN: wh_sql_bin_bool(buf, (int)v->i); break;
+        case WH_NUMERIC: wh_sql_bin_numeric(buf, v->s, v->len); break;
+        case WH_TIMESTAMP: wh_sql_bin_timestamptz(buf, v->i); break;
+        default: wh_sql_bin_text(buf, v->s, v->len); break;
+        }
+    }
+}
+
+/* one row's fields in text format */
+static void row_text(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols,
+                     int64_t tcache_us[2], char tcache[2][64], size_t tlen[2], int *tnext) {
+    for (size_t c = 0; c < ncols; c++) {
+        if (c)
+            wh_sql_addn(buf, "\t", 1);
+        const wh_cell_t *v = by_col[c];
+        if (!v)
+            wh_sql_addn(buf, "\\N", 2);
+        else if (v->type == WH_TIMESTAMP) {
+            /* rows of a batch share their times: format each once */
+            int slot = v->i == tcache_us[0] ? 0 : v->i == tcache_us[1] ? 1 : -1;
+            if (slot < 0) {
+                slot = *tnext;
+                *tnext ^= 1;
+                tcache_us[slot] = v->i;
+                wh_format_time(v->i, tcache[slot]);
+                tlen[slot] = strlen(tcache[slot]);
+            }
+            wh_sql_addn(buf, tcache[slot], tlen[slot]);
+        } else if (v->type == WH_BOOLEAN)
+            wh_sql_addn(buf, v->i ? "t" : "f", 1);
+        else if (v->s)
+            wh_sql_copy_text(buf, v->s, v->len);
+        else
+            wh_sql_int(buf, v->i);
+    }
+    wh_sql_addn(buf, "\n", 1);
+}
+
 /* COPY the live rows of catalog table ti whose record is to be written
-   (write[rec]) straight into the table (started: its COPY is already
-   waiting for rows) */
+   (write[rec]) straight into the table, in binary format or not (started:
+   its COPY, in that format, is already waiting for rows) */
 static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti,
-                     const char *write, int started) {
+                     const char *write, int started, int binary) {
     wh_table_t *t = wh_layout_table(l, ti);
     int rc = 0;
     if (!started) {
@@ -373,7 +446,7 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
         wh_sql_qualified(&q, wh_layout_integration(l), t->name);
         wh_sql_add(&q, " (");
         wh_loader_sql_columns(&q, t, NULL);
-        wh_sql_add(&q, ") FROM STDIN");
+        wh_sql_add(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
         rc = copy_begin(ld, &q, "copy");
         wh_sql_free(&q);
         if (rc < 0)
@@ -388,37 +461,18 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
     wh_sql_clear(buf);
     buf->oom = 0;
     rc = by_col ? 0 : out_of_memory(ld);
+    if (binary)
+        wh_sql_bin_header(buf);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ti); r++) {
         const wh_row_t *row = wh_batch_row(b, ti, r);
         if (!wh_batch_row_live(b, row) || !write[row->rec])
             continue;
         wh_batch_row_values(b, ti, row, by_col, t->ncols);
         /* every row passes here: lengths known, no printf */
-        for (size_t c = 0; c < t->ncols; c++) {
-            if (c)
-                wh_sql_addn(buf, "\t", 1);
-            const wh_cell_t *v = by_col[c];
-            if (!v)
-                wh_sql_addn(buf, "\\N", 2);
-            else if (v->type == WH_TIMESTAMP) {
-                /* rows of a batch share their times: format each once */
-                int slot = v->i == tcache_us[0] ? 0 : v->i == tcache_us[1] ? 1 : -1;
-                if (slot < 0) {
-                    slot = tnext;
-                    tnext ^= 1;
-                    tcache_us[slot] = v->i;
-                    wh_format_time(v->i, tcache[slot]);
-                    tlen[slot] = strlen(tcache[slot]);
-                }
-                wh_sql_addn(buf, tcache[slot], tlen[slot]);
-            } else if (v->type == WH_BOOLEAN)
-                wh_sql_addn(buf, v->i ? "t" : "f", 1);
-            else if (v->s)
-                wh_sql_copy_text(buf, v->s, v->len);
-            else
-                wh_sql_int(buf, v->i);
-        }
-        wh_sql_addn(buf, "\n", 1);
+        if (binary)
+            row_binary(buf, by_col, t->ncols);
+        else
+            row_text(buf, by_col, t->ncols, tcache_us, tcache, tlen, &tnext);
         if (buf->len > 256 * 1024) {
             if (buf->oom)
                 rc = out_of_memory(ld);
@@ -427,6 +481,8 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
             wh_sql_clear(buf);
         }
     }
+    if (binary)
+        wh_sql_bin_trailer(buf);
     if (rc == 0 && buf->oom)
         rc = out_of_memory(ld);
     if (rc == 0 && buf->len && PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
@@ -568,7 +624,7 @@ static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t 
  * (by the ctid the probe read). Others are older or replayed records, left
  * out. One round trip. */
 static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
-                      const char *tail, char *write, size_t *nwrite) {
+                      int binary, const char *tail, char *write, size_t *nwrite) {
     /* sent as one simple query with the COPY of the root rows after it
        (and `tail`, run once the COPY ends): the probe's answer comes first,
        then the server waits for the rows */
@@ -608,7 +664,7 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
     wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
     wh_sql_add(&q, " (");
     wh_loader_sql_columns(&q, root, NULL);
-    wh_sql_add(&q, ") FROM STDIN");
+    wh_sql_add(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
     if (tail) {
         wh_sql_add(&q, ";\n");
         wh_sql_add(&q, tail);
@@ -770,16 +826,19 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
         /* without subtables the offsets and the commit follow the root's
            COPY in the probe's string: no round trip of their own */
         write = calloc(wh_batch_nrecords(b) + 1, 1);
-        rc = write ? probe_keys(ld, b, l, root_i, subs ? NULL : q.p, write, &nwrite)
+        wh_sql_t scratch = {0};
+        int binary = binary_ok(b, l, root_i, &scratch);
+        rc = write ? probe_keys(ld, b, l, root_i, binary, subs ? NULL : q.p, write, &nwrite)
                    : out_of_memory(ld);
         if (rc == 0)
-            rc = copy_rows(ld, b, l, root_i, write, 1);
+            rc = copy_rows(ld, b, l, root_i, write, 1, binary);
         committed = rc == 0 && !subs;
         if (rc == 0 && nwrite > 0 && subs)
             rc = delete_subrows(ld, b, l, root_i, write);
         for (size_t ti = 0; rc == 0 && nwrite > 0 && subs && ti < wh_layout_ntables(l); ti++)
             if (ti != root_i && !wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write))
-                rc = copy_rows(ld, b, l, ti, write, 0);
+                rc = copy_rows(ld, b, l, ti, write, 0, binary_ok(b, l, ti, &scratch));
+        wh_sql_free(&scratch);
         for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
             rows += wh_batch_live_rows(b, ti);
     }

@@ -25,7 +25,12 @@
  * sequence guard), and so is, without a primary key, a key the table holds
  * (a replayed message). The subtable rows of the written parents are
  * deleted (a replaced parent's, or any a hand-deleted parent left), the
- * written records' rows are COPYed straight into their tables, the offsets
+ * written records' rows are COPYed straight into their tables (in COPY's
+ * binary format, which spares the server parsing text: each value in its
+ * column type's binary form, text as its bytes, which the server checks
+ * against its encoding as it does text input; a table whose cells are not
+ * all of their columns' types, or have no binary form, goes as text), the
+ * offsets
  * are advanced (never backwards) and the transaction committed, these two
  * in one round trip. A crash at any point leaves either all of it or none,
  * so reading the offsets back on assignment (pg_loader_offset) gives

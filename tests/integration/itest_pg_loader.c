@@ -396,6 +396,74 @@ static void test_bulk(void) {
     pg_loader_destroy(ld);
 }
 
+/* the values pg_loader sends in COPY's binary format read back as the
+ * server reads their text: numerics (scale kept), doubles, bigints, text,
+ * timestamps, in the root table and a subtable */
+static void test_binary_values(void) {
+    char schema[64];
+    name(schema, sizeof(schema), "binary");
+    const char *pk = "id";
+    wh_integration_t in = {schema, &pk, 1};
+    pg_loader_t *ld = loader("g1");
+    /* exact decimals (not doubles, not int64): the numeric column */
+    static const char *const nums[] = {
+        "123456789012345678901234567890.5", "-99999999999999999999999999999999999999",
+        "0.10000000000000000001", "9223372036854775808", "-9223372036854775809",
+        "12345678901234567890.1000", "1.0000000000000000000000000000001e-5",
+        "123456789012345678901234567890e-20", "-0.00000000000000001234567890123456789012",
+        "1.2345678901234567890123E+30",
+    };
+    enum { NN = sizeof(nums) / sizeof(nums[0]) };
+    static const struct {
+        const char *json, *d, *i, *s;
+    } vals[] = {
+        {"\"d\":-0.0,\"i\":-9223372036854775808,\"s\":\"\"", "-0", "-9223372036854775808", ""},
+        {"\"d\":1e300,\"i\":9223372036854775807,\"s\":\"caf\\u00e9 \\u540d \\ud83d\\ude00\"", "1e+300",
+         "9223372036854775807", "caf\xc3\xa9 \xe5\x90\x8d \xf0\x9f\x98\x80"},
+        {"\"d\":5e-324,\"i\":0,\"s\":\"a\\tb\\\\n\\r\\n\"", "5e-324", "0", "a\tb\\n\r\n"},
+        {"\"d\":0.1,\"i\":-1,\"s\":\"x\"", "0.1", "-1", "x"},
+    };
+    enum { NV = sizeof(vals) / sizeof(vals[0]) };
+    char texts[NN + NV][512];
+    rec_t recs[NN + NV];
+    for (size_t k = 0; k < NN; k++) {
+        snprintf(texts[k], sizeof(texts[k]), "{\"id\":%zu,\"n\":%s,\"arr\":[%s]}", k, nums[k], nums[k]);
+        recs[k] = (rec_t){texts[k], NULL, (int64_t)k + 1};
+    }
+    for (size_t k = 0; k < NV; k++) {
+        snprintf(texts[NN + k], sizeof(texts[0]), "{\"id\":%zu,%s,\"b\":%s}", NN + k, vals[k].json,
+                 k % 2 ? "true" : "false");
+        recs[NN + k] = (rec_t){texts[NN + k], NULL, (int64_t)(NN + k) + 1};
+    }
+    CHECK_INT(write_recs(ld, &in, "webhooks.binary", 0, recs, NN + NV), 0);
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", schema), "0");
+    CHECK_STR(q1("SELECT data_type FROM information_schema.columns WHERE table_schema = '%s' "
+                 "AND table_name = 'data' AND column_name = 'n'", schema), "numeric");
+    for (size_t k = 0; k < NN; k++) {
+        char want[256];
+        snprintf(want, sizeof(want), "%s", q1("SELECT '%s'::numeric::text", nums[k]));
+        CHECK_STR(q1("SELECT n::text FROM \"%s\".data WHERE id = %zu", schema, k), want);
+        CHECK_STR(q1("SELECT value::text FROM \"%s\".data__arr WHERE _sdc_source_key_id = %zu",
+                     schema, k), want);
+    }
+    for (size_t k = 0; k < NV; k++) {
+        CHECK_STR(q1("SELECT d::text FROM \"%s\".data WHERE id = %zu", schema, NN + k), vals[k].d);
+        CHECK_STR(q1("SELECT i::text FROM \"%s\".data WHERE id = %zu", schema, NN + k), vals[k].i);
+        CHECK_STR(q1("SELECT s FROM \"%s\".data WHERE id = %zu", schema, NN + k), vals[k].s);
+        CHECK_STR(q1("SELECT b::text FROM \"%s\".data WHERE id = %zu", schema, NN + k),
+                  k % 2 ? "true" : "false");
+    }
+    /* received_at is 1795724077000000 µs + the sequence */
+    CHECK_STR(q1("SELECT to_char(_sdc_received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') "
+                 "FROM \"%s\".data WHERE id = 2", schema), "2026-11-26 20:14:37.000003");
+    CHECK_STR(q1("SELECT to_char(_sdc_received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') "
+                 "FROM \"%s\".data__arr WHERE _sdc_source_key_id = 2", schema),
+              "2026-11-26 20:14:37.000003");
+    CHECK_STR(q1("SELECT count(*) FROM \"%s\".data WHERE _sdc_batched_at > now() - interval '1 hour' "
+                 "AND _sdc_batched_at <= now()", schema), "14");
+    pg_loader_destroy(ld);
+}
+
 /* tables that exist without the layout (made by something else): their
  * records go to _sdc_rejected with the precise reason, the tables are not
  * touched, other integrations load, offsets cover only stored records */
@@ -598,6 +666,7 @@ int main(void) {
     TEST(test_reconnect);
     TEST(test_stale_catalog);
     TEST(test_bulk);
+    TEST(test_binary_values);
     TEST(test_foreign_tables);
     TEST(test_held);
     TEST(test_replace_edges);
