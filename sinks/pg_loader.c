@@ -427,7 +427,11 @@ static void row_text(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols
             wh_sql_addn(buf, v->i ? "t" : "f", 1);
         else if (v->s)
             wh_sql_copy_text(buf, v->s, v->len);
-        else
+        else if (v->type == WH_DOUBLE) {
+            char d[40];
+            wh_format_double(v->d, d);
+            wh_sql_add(buf, d);
+        } else
             wh_sql_int(buf, v->i);
     }
     wh_sql_addn(buf, "\n", 1);

@@ -342,8 +342,23 @@ static int column_for(shred_t *st, size_t table, const char *name, wh_type_t typ
     return c->type == type ? 0 : 1;
 }
 
-/* a scalar's type and cell; 1 if the value is out of range */
-static int scalar_cell(shred_t *st, const sink_json_node_t *v, wh_cell_t *c) {
+/* the shortest text that reads back as the same double, into buf (40
+   bytes); its length */
+static int format_double(double d, char *buf) {
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, 40, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    return n;
+}
+
+void wh_format_double(double d, char out[40]) { format_double(d, out); }
+
+/* a scalar's type and cell; 1 if the value is out of range. with_text:
+   numbers get their text too (key cells: the loaders match keys by it) */
+static int scalar_cell(shred_t *st, const sink_json_node_t *v, wh_cell_t *c, int with_text) {
     memset(c, 0, sizeof(*c));
     switch (v->type) {
     case SINK_JSON_TRUE:
@@ -373,11 +388,14 @@ static int scalar_cell(shred_t *st, const sink_json_node_t *v, wh_cell_t *c) {
         return 1;
     }
     if (c->type == WH_BIGINT || c->type == WH_DOUBLE) {
-        /* the parser keeps no lexeme for these: print the value */
+        /* the parser keeps no lexeme for these; the text is printed only
+           where it is needed (a double's costs a printf and a strtod) */
+        if (!with_text)
+            return 0;
         char buf[40];
         int n = 0;
         if (c->type == WH_BIGINT) {
-            /* by hand: this runs for every integer of every record */
+            /* by hand: this runs for every integer key */
             char tmp[24];
             uint64_t u = c->i < 0 ? 0 - (uint64_t)c->i : (uint64_t)c->i;
             size_t k = 0;
@@ -391,12 +409,7 @@ static int scalar_cell(shred_t *st, const sink_json_node_t *v, wh_cell_t *c) {
             while (k)
                 buf[n++] = tmp[--k];
         } else {
-            /* the shortest text that reads back as the same double */
-            for (int prec = 15; prec <= 17; prec++) {
-                n = snprintf(buf, sizeof(buf), "%.*g", prec, c->d);
-                if (strtod(buf, NULL) == c->d)
-                    break;
-            }
+            n = format_double(c->d, buf);
         }
         c->s = arena_str(st->b, buf, (size_t)n);
         c->len = (size_t)n;
@@ -425,7 +438,7 @@ static void put_value(shred_t *st, size_t table, size_t seen_base, const char *n
         return;
     }
     wh_cell_t c;
-    if (scalar_cell(st, v, &c)) {
+    if (scalar_cell(st, v, &c, 0)) {
         field_problem(st, tname, "value out of range for column %.80s", name);
         return;
     }
@@ -696,7 +709,7 @@ static const char *record_key(shred_t *st, const sink_json_node_t *root, char *k
         if (v->type == SINK_JSON_OBJECT || v->type == SINK_JSON_ARRAY)
             return "primary key is not a scalar";
         wh_cell_t c;
-        if (scalar_cell(st, v, &c))
+        if (scalar_cell(st, v, &c, 1))
             return "primary key value out of range";
         st->keys[k] = c;
         st->key_types[k] = (wh_type_t)c.type;
@@ -761,10 +774,12 @@ int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
     wh_table_t *rt = wh_layout_find_table(b->l, WH_ROOT_TABLE);
     if (rt && rt->mismatch)
         return add_reject(b, WH_ROOT_TABLE, rt->mismatch, msg);
-    if (rt) {
+    size_t rti = rt ? table_index(b, rt) : 0;
+    if (rt && !(rti < b->ntables && b->tables[rti].rowcols)) {
         /* vetted by wh_layout_check in the loaders; a layout that was not
            (or a table without its key or system columns) rejects, never
-           fails the batch */
+           fails the batch. Once a row found them (rowcols) they are there
+           for the rest of the batch: columns are only ever added */
         uint32_t cols[16 + ROW_SYS_COLS];
         char missing[WH_COLUMN_MAX * 2 + 64], why[WH_COLUMN_MAX * 4 + 160];
         if (wh_layout_nkeys(b->l) <= 16 &&

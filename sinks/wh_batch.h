@@ -54,9 +54,11 @@ typedef struct wh_cell {
     uint8_t type;           /* wh_type_t */
     int64_t i;              /* WH_BIGINT, WH_BOOLEAN (0/1), WH_TIMESTAMP (µs) */
     double d;               /* WH_DOUBLE */
-    const char *s;          /* text of every payload value: WH_TEXT, the
-                               WH_NUMERIC lexeme, WH_BIGINT/WH_DOUBLE printed
-                               exactly; NULL for system cells */
+    const char *s;          /* text: of WH_TEXT, the WH_NUMERIC lexeme, and
+                               for key cells (the root's keys and their
+                               copies in subtables) WH_BIGINT/WH_DOUBLE
+                               printed exactly (wh_format_double); NULL for
+                               other numbers and system cells */
     size_t len;
 } wh_cell_t;
 
@@ -141,6 +143,10 @@ const wh_offset_t *wh_batch_offset_at(const wh_batch_t *b, size_t i);
 /* Records added, and records kept (not rejected whole, not superseded). */
 size_t wh_batch_nrecords(const wh_batch_t *b);
 size_t wh_batch_nkept(const wh_batch_t *b);
+
+/* Formats a double as the shortest text that reads back as the same
+ * value ("%.15g" to "%.17g"); out needs 40 bytes. */
+void wh_format_double(double d, char out[40]);
 
 /* Formats µs since the epoch as "YYYY-MM-DD HH:MM:SS.ffffff+00:00" (read by
  * PostgreSQL timestamptz and by SQLite date functions); out needs 64 bytes. */

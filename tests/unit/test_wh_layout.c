@@ -92,8 +92,12 @@ static void dump(wh_batch_t *b, wh_layout_t *l, char *out, size_t size) {
                     continue;
                 n += (size_t)snprintf(out + n, size - n, " %s(%s)=", cn,
                                       wh_type_suffix(tab->cols[c].type));
+                char d[40];
                 if (v->type == WH_BIGINT || v->type == WH_BOOLEAN)
                     n += (size_t)snprintf(out + n, size - n, "%lld", (long long)v->i);
+                else if (v->type == WH_DOUBLE && !v->s)
+                    /* a payload double has no text: the loaders print it */
+                    n += (size_t)snprintf(out + n, size - n, "%s", (wh_format_double(v->d, d), d));
                 else
                     n += (size_t)snprintf(out + n, size - n, "%.*s", (int)v->len, v->s);
             }
