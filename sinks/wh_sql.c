@@ -207,8 +207,10 @@ int wh_sql_bin_timestamptz(wh_sql_t *s, int64_t unix_us) {
 #define WH_NUMERIC_POS 0x0000
 #define WH_NUMERIC_NEG 0x4000
 #define WH_NUMERIC_DSCALE_MAX 0x3fff
-/* numeric_in refuses exponents beyond this (NUMERIC_MAX_PRECISION) */
-#define WH_NUMERIC_EXP_MAX 1000
+/* numeric_in refuses exponents from INT_MAX / 2 on; a bound well below
+   keeps the arithmetic here in range (the weight and scale checks below
+   refuse far smaller ones anyway) */
+#define WH_NUMERIC_EXP_MAX 100000000
 
 int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
     size_t i = 0;

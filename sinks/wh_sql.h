@@ -60,7 +60,8 @@ int wh_sql_bin_timestamptz(wh_sql_t *s, int64_t unix_us);
  * value and display scale numeric_in gives the same text: scale = fraction
  * digits minus exponent, at least 0 ("1.50" 2, "1.5e3" 0, "100e-2" 2); a
  * zero is positive. -1 if the lexeme is not such a number, or its weight
- * or scale do not fit the format (the server refuses those in text too). */
+ * or scale do not fit the format (the server refuses those in text too:
+ * "value overflows numeric format"). */
 int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n);
 
 #endif

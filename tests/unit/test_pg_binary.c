@@ -77,8 +77,9 @@ static void test_numeric(void) {
         wh_sql_free(&s);
     }
     /* not a number, or beyond what numeric_in takes: nothing appended */
-    static const char *const bad[] = {"", "-", "1.", ".5", "1e", "1e+", "1x", "+1", "1e1001",
-                                      "1e-1001", "0x10", "1.5.5", "--1"};
+    static const char *const bad[] = {"", "-", "1.", ".5", "1e", "1e+", "1x", "+1", "0x10",
+                                      "1.5.5", "--1", "1e131072", "1e-16384",
+                                      "1e99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         wh_sql_t s = {0};
         if (wh_sql_bin_numeric(&s, bad[i], strlen(bad[i])) != -1 || s.len != 0)
@@ -89,6 +90,14 @@ static void test_numeric(void) {
     wh_sql_t s = {0};
     CHECK_INT(wh_sql_bin_numeric(&s, "1e1000", 6), 0);
     CHECK_INT(wh_sql_bin_numeric(&s, "1e-1000", 7), 0);
+    /* weight 32767 (10^131068) is the format's largest, scale 16383 its
+       largest: numeric_send('1e131071'::numeric), '1e-16383' */
+    wh_sql_clear(&s);
+    CHECK_INT(wh_sql_bin_numeric(&s, "1e131071", 8), 0);
+    CHECK_STR(field_data(&s), "00017fff0000000003e8");
+    wh_sql_clear(&s);
+    CHECK_INT(wh_sql_bin_numeric(&s, "1e-16383", 8), 0);
+    CHECK_STR(field_data(&s), "0001f00000003fff000a");
     char many[20000] = "0.";
     memset(many + 2, '0', 16383);
     many[2 + 16383] = '\0';
