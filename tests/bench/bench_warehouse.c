@@ -1,4 +1,4 @@
-/* Benchmark: rows/s of pg_loader (key probe, rows of newer records replaced, COPY straight into the tables) for ~1 KB events with a primary key, half of them updates, against a raw COPY of the same rows in the same run, by wall time and by CPU time (this process and, when it runs here, the server's processes). Prints a markdown section. */
+/* Benchmark: rows/s of pg_loader (key probe, rows of newer records replaced, binary COPY straight into the tables) for ~1 KB events with a primary key, half of them updates, against a raw COPY of the same rows in the same run, by wall time and by CPU time (this process and, when it runs here, the server's processes). Prints a markdown section. */
 #include <postgresql/libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,10 +275,10 @@ int main(int argc, char **argv) {
     printf("| path | rows/s | CPU µs per row: client | server%s | total |\n|---|---|---|---|---|\n",
            postmaster ? "" : " (elsewhere: not counted)");
     int m = runs / 2;
-    printf("| pg_loader (key probe, newer rows replaced, COPY into the tables, offsets; one "
+    printf("| pg_loader (key probe, newer rows replaced, binary COPY into the tables, offsets; one "
            "transaction per batch) | %.0f | %.1f | %.1f | %.1f |\n", lm, lcl[m], lsv[m], lcpu[m]);
-    printf("| raw COPY into a table without key | %.0f | %.1f | %.1f | %.1f |\n", rm, rcl[m], rsv[m],
-           rcpu[m]);
+    printf("| raw COPY (text format) into a table without key | %.0f | %.1f | %.1f | %.1f |\n",
+           rm, rcl[m], rsv[m], rcpu[m]);
     printf("\nRatio: %.0f%% of the raw COPY rate (target: at least 50%%); per run, the two timed "
            "back to back (raw first in odd runs): min %.0f%%, median %.0f%%, max %.0f%%.\n",
            100.0 * lm / rm, 100.0 * ratio[0], 100.0 * ratio[runs / 2], 100.0 * ratio[runs - 1]);
