@@ -2,13 +2,23 @@
  * gateway benchmark can measure the gateway without a broker's cost.
  *   mock_kafka BROKERS TOPIC:PARTITIONS...
  * Prints the bootstrap servers on stdout, then runs until SIGTERM/SIGINT.
- * The mock cluster has no CreateTopics: name every topic used up front. */
+ * The mock cluster has no CreateTopics: name every topic used up front.
+ *
+ * Its brokers' sockets get TCP_NODELAY, as a Kafka broker's have: without
+ * it, a response written while the previous one is not yet acknowledged
+ * waits for the client's delayed ACK (Nagle), and ~2% of produce requests
+ * took ~40 ms longer. librdkafka's mock does not set it; Linux copies it
+ * from a listening socket to the connections accepted from it. */
+#include <dirent.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
@@ -16,6 +26,25 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig) {
     (void)sig;
     stop = 1;
+}
+
+/* TCP_NODELAY on every listening socket of this process (the brokers'); the
+ * number of sockets changed */
+static int nodelay_listeners(void) {
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    int n = 0, one = 1, acc;
+    socklen_t len = sizeof(acc);
+    while (d && (de = readdir(d))) {
+        int fd = atoi(de->d_name);
+        len = sizeof(acc);
+        if (fd > 2 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc &&
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
 }
 
 int main(int argc, char **argv) {
@@ -46,6 +75,8 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    if (nodelay_listeners() < atoi(argv[1]))
+        fprintf(stderr, "mock_kafka: could not set TCP_NODELAY on every broker\n");
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
     fflush(stdout);
     signal(SIGTERM, on_signal);
