@@ -79,8 +79,7 @@ int main(int argc, char **argv) {
         !(producer = gw_producer_new(cfg, conf.ack_timeout_ms, gw_http_on_delivery, err,
                                      sizeof(err))) ||
         !(http = gw_http_new(&conf, integs, producer, err, sizeof(err))) ||
-        gw_integs_start(integs, err, sizeof(err)) < 0 ||
-        gw_producer_start(producer, gw_http_tick, http, err, sizeof(err)) < 0) {
+        gw_integs_start(integs, err, sizeof(err)) < 0) {
         log_error("cannot start: %s", err);
         goto out;
     }
@@ -100,9 +99,8 @@ int main(int argc, char **argv) {
         gw_http_expire_all(http);
         gw_sleep_ms(200);
     }
-    /* the producer's thread (deliveries, timers) stops before the HTTP
-     * side goes away; requests still waiting get their answer from the
-     * flush's delivery reports */
+    /* the loops still run (and serve delivery reports alongside the
+     * flush): a request still waiting gets its answer from its report */
     long long left = gw_producer_flush(producer, conf.shutdown_timeout_ms);
     if (left > 0)
         log_warn("%lld message(s) not delivered at exit (their requests were answered 503)",

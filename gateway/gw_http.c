@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,8 +71,11 @@ static const struct {
 
 typedef enum { GW_READING = 0, GW_WAITING, GW_ANSWERED } gw_phase_t;
 
+typedef struct gw_loop gw_loop_t;
+
 typedef struct gw_req {
     gw_http_t *http;
+    gw_loop_t *loop;             /* whose daemon holds the connection */
     struct MHD_Connection *conn;
     atomic_int refs;             /* the connection + one per message in flight */
     pthread_mutex_t lock;        /* guards the fields marked (L) */
@@ -97,11 +104,40 @@ typedef struct gw_req {
     int verified;                /* the signature was checked and matched */
 } gw_req_t;
 
+/* One event loop: a thread driving its own libmicrohttpd daemon (external
+ * epoll mode) on the shared listening socket. Loop 0 also serves the
+ * producer's delivery reports and the ack-timeout timer, so a request of
+ * its own is answered without waking another thread. */
+struct gw_loop {
+    gw_http_t *http;
+    struct MHD_Daemon *mhd;
+    int ep;                      /* epoll: the daemon's epoll fd, wake (+ producer) */
+    int wake;                    /* eventfd: quiesce or stop asked */
+    int kafka;                   /* serves the delivery reports and the timer */
+    int quiesced;                /* (loop thread) stopped accepting */
+    atomic_int quiesced_seen;    /* the same, for the main thread */
+    atomic_int woken;            /* a wake-up is written and not yet read */
+    pthread_t thread;
+    int started;
+};
+
+/* the loop whose thread this is (NULL on other threads) */
+static _Thread_local gw_loop_t *gw_this_loop;
+
+enum { GW_LOOP_RUN = 0, GW_LOOP_QUIESCE, GW_LOOP_STOP };
+
+/* the ack-timeout scan runs this often (ms) */
+#define GW_HTTP_TICK_MS 10
+
 struct gw_http {
     const gw_config_t *conf;
     gw_integs_t *integs;
     gw_producer_t *producer;
-    struct MHD_Daemon *mhd, *metrics;
+    gw_loop_t *loops;
+    int nloops;
+    int listen_fd;               /* shared by the loops' daemons; ours to close */
+    atomic_int loop_state;       /* GW_LOOP_* */
+    struct MHD_Daemon *metrics;
     atomic_llong inflight_bytes, inflight_requests;
     atomic_int stopping;
     pthread_mutex_t list_lock;
@@ -676,6 +712,16 @@ static enum MHD_Result gw_req_finish(gw_req_t *req) {
     return gw_req_answer(req, GW_E_OK, msg, 0);
 }
 
+static void gw_loop_wake(gw_loop_t *l);
+
+/* Resumes req's connection; a loop other than this thread's is woken (its
+ * epoll does not see libmicrohttpd's own signal). */
+static void gw_req_resume(gw_req_t *req) {
+    MHD_resume_connection(req->conn);
+    if (req->loop != gw_this_loop)
+        gw_loop_wake(req->loop);
+}
+
 /* MHD_suspend_connection is called with the request's lock held, and
  * MHD_resume_connection only after the lock was released by whoever set
  * `resumed` (exactly once, after `suspended`), so our locks are never held
@@ -695,7 +741,7 @@ void gw_http_on_delivery(void *opaque, rd_kafka_resp_err_t err) {
     }
     pthread_mutex_unlock(&req->lock);
     if (resume)
-        MHD_resume_connection(req->conn);
+        gw_req_resume(req);
     gw_req_release(req);
 }
 
@@ -738,13 +784,11 @@ static void gw_http_expire(gw_http_t *h, int force) {
             }
             pthread_mutex_unlock(&q->lock);
             if (resume)
-                MHD_resume_connection(q->conn);
+                gw_req_resume(q);
             gw_req_release(q);
         }
     } while (from);
 }
-
-void gw_http_tick(void *http) { gw_http_expire(http, 0); }
 
 void gw_http_expire_all(gw_http_t *h) { gw_http_expire(h, 1); }
 
@@ -760,6 +804,7 @@ static enum MHD_Result gw_http_handle(void *cls, struct MHD_Connection *conn, co
         if (!(req = calloc(1, sizeof(*req))))
             return MHD_NO;
         req->http = h;
+        req->loop = gw_this_loop;
         req->conn = conn;
         atomic_init(&req->refs, 1);
         pthread_mutex_init(&req->lock, NULL);
@@ -923,49 +968,176 @@ static void gw_http_mhd_log(void *cls, const char *fmt, va_list ap) {
     log_warn("http: %s", line);
 }
 
-static struct MHD_Daemon *gw_http_start(gw_http_t *h, const char *addr_text, int webhook,
-                                        char *errstr, size_t errstr_size) {
+/* Binds the webhook listening socket (non-blocking), shared by the loops. */
+static int gw_http_listen(gw_http_t *h, char *errstr, size_t errstr_size) {
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (gw_config_addr(addr_text, &ss, &sl, errstr, errstr_size) < 0)
-        return NULL;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d;
+    if (gw_config_addr(h->conf->listen, &ss, &sl, errstr, errstr_size) < 0)
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, SOMAXCONN) < 0) {
+        snprintf(errstr, errstr_size, "cannot listen on %s: %s", h->conf->listen,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    h->listen_fd = fd;
+    return 0;
+}
+
+/* The daemon of one loop, on h->listen_fd, driven by the loop's thread. */
+static struct MHD_Daemon *gw_http_start_loop(gw_http_t *h, unsigned connections,
+                                             char *errstr, size_t errstr_size) {
     /* the TLS options come last so that without TLS they end the list */
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
         {MHD_OPTION_END, 0, NULL},
     };
-    if (webhook && h->tls_cert)
+    unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    if (h->tls_cert)
         flags |= MHD_USE_TLS;
-    if (webhook)
-        d = MHD_start_daemon(
-            flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, gw_http_handle, h,
-            MHD_OPTION_EXTERNAL_LOGGER, gw_http_mhd_log, NULL,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)h->conf->threads,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->conf->connections_max,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->conf->connection_timeout,
-            /* libmicrohttpd 0.9.x zeroes the whole pool for every request:
-             * its default, 32 KiB, cost ~7% of the CPU at 1 KB requests */
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->conf->connection_memory,
-            MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, h,
-            MHD_OPTION_ARRAY, h->tls_cert ? tls : tls + 2,
-            MHD_OPTION_END);
-    else
-        d = MHD_start_daemon(flags | MHD_USE_POLL, 0, NULL, NULL, gw_http_metrics_handle, h,
-                             MHD_OPTION_EXTERNAL_LOGGER, gw_http_mhd_log, NULL,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                             MHD_OPTION_CONNECTION_LIMIT, 64U,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-                             MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, gw_http_handle, h,
+        MHD_OPTION_EXTERNAL_LOGGER, gw_http_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
+        MHD_OPTION_CONNECTION_LIMIT, connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->conf->connection_timeout,
+        /* libmicrohttpd 0.9.x zeroes the whole pool for every request:
+         * its default, 32 KiB, cost ~7% of the CPU at 1 KB requests */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->conf->connection_memory,
+        MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, h,
+        MHD_OPTION_ARRAY, h->tls_cert ? tls : tls + 2,
+        MHD_OPTION_END);
     if (!d)
-        snprintf(errstr, errstr_size, "cannot listen on %s%s", addr_text,
-                 webhook && h->tls_cert ? " (or the TLS certificate and key were refused)" : "");
+        snprintf(errstr, errstr_size, "cannot serve %s%s", h->conf->listen,
+                 h->tls_cert ? " (the TLS certificate and key were refused?)" : "");
     return d;
+}
+
+static struct MHD_Daemon *gw_http_start_metrics(gw_http_t *h, char *errstr,
+                                                size_t errstr_size) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (gw_config_addr(h->conf->metrics_listen, &ss, &sl, errstr, errstr_size) < 0)
+        return NULL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, gw_http_metrics_handle, h,
+                                            MHD_OPTION_EXTERNAL_LOGGER, gw_http_mhd_log, NULL,
+                                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                            MHD_OPTION_CONNECTION_LIMIT, 64U,
+                                            MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+                                            MHD_OPTION_END);
+    if (!d)
+        snprintf(errstr, errstr_size, "cannot listen on %s", h->conf->metrics_listen);
+    return d;
+}
+
+static void gw_loop_quiesce(gw_loop_t *l) {
+    if (l->quiesced)
+        return;
+    /* the socket is returned to us (and closed once, by gw_http_quiesce or
+     * gw_http_destroy): every daemon shares it */
+    MHD_quiesce_daemon(l->mhd);
+    l->quiesced = 1;
+    atomic_store(&l->quiesced_seen, 1);
+}
+
+/* Wakes loop l (once until it runs again): after a resume from another
+ * thread, or to quiesce or stop. */
+static void gw_loop_wake(gw_loop_t *l) {
+    static const uint64_t one = 1;
+    if (atomic_exchange(&l->woken, 1) == 0 && write(l->wake, &one, sizeof(one)) < 0)
+        log_warn("http loop wake-up: %s", strerror(errno));
+}
+
+static void *gw_loop_run(void *arg) {
+    gw_loop_t *l = arg;
+    gw_http_t *h = l->http;
+    gw_this_loop = l;
+    int64_t last_tick = gw_http_mono_ms();
+    for (;;) {
+        int state = atomic_load(&h->loop_state);
+        if (state != GW_LOOP_RUN)
+            gw_loop_quiesce(l);
+        if (state == GW_LOOP_STOP)
+            break;
+        int timeout = l->kafka ? GW_HTTP_TICK_MS : 1000;
+        MHD_UNSIGNED_LONG_LONG mhd_ms;
+        if (MHD_get_timeout(l->mhd, &mhd_ms) == MHD_YES && mhd_ms < (unsigned)timeout)
+            timeout = (int)mhd_ms;
+        struct epoll_event ev[3];
+        int n = epoll_wait(l->ep, ev, 3, timeout);
+        int reports = 0;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.fd == l->wake) {
+                uint64_t v;
+                /* read, then cleared, both before MHD_run: a wake-up that
+                 * finds the flag still set writes nothing, and its resume
+                 * is seen by this MHD_run */
+                if (read(l->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    log_warn("http loop: %s", strerror(errno));
+                atomic_store(&l->woken, 0);
+            } else if (l->kafka && ev[i].data.fd == gw_producer_fd(h->producer)) {
+                reports = 1;
+            }
+        }
+        if (reports)
+            gw_producer_serve(h->producer);
+        if (l->kafka) {
+            int64_t now = gw_http_mono_ms();
+            if (now - last_tick >= GW_HTTP_TICK_MS) {
+                last_tick = now;
+                gw_http_expire(h, 0);
+            }
+        }
+        MHD_run(l->mhd);
+    }
+    return NULL;
+}
+
+static void gw_http_wake_loops(gw_http_t *h) {
+    for (int i = 0; i < h->nloops; i++)
+        if (h->loops[i].wake >= 0)
+            gw_loop_wake(&h->loops[i]);
+}
+
+static int gw_epoll_add(int ep, int fd) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Starts loop i (its daemon, epoll set and thread); 0 or -1 with errstr. */
+static int gw_loop_start(gw_http_t *h, int i, char *errstr, size_t errstr_size) {
+    gw_loop_t *l = &h->loops[i];
+    unsigned per = (unsigned)h->conf->connections_max / (unsigned)h->nloops;
+    if (i < h->conf->connections_max % h->nloops)
+        per++;
+    l->http = h;
+    l->kafka = i == 0;
+    if (!(l->mhd = gw_http_start_loop(h, per ? per : 1, errstr, errstr_size)))
+        return -1;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        (l->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 || !di ||
+        gw_epoll_add(l->ep, di->epoll_fd) < 0 || gw_epoll_add(l->ep, l->wake) < 0 ||
+        (l->kafka && gw_epoll_add(l->ep, gw_producer_fd(h->producer)) < 0)) {
+        snprintf(errstr, errstr_size, "http loop: %s", strerror(errno));
+        return -1;
+    }
+    if (pthread_create(&l->thread, NULL, gw_loop_run, l) != 0) {
+        snprintf(errstr, errstr_size, "cannot start an http loop thread");
+        return -1;
+    }
+    l->started = 1;
+    return 0;
 }
 
 /* Reads a whole PEM file (at most 1 MiB) into a NUL-terminated string. */
@@ -1004,6 +1176,7 @@ gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer
     h->conf = conf;
     h->integs = integs;
     h->producer = producer;
+    h->listen_fd = -1;
     pthread_mutex_init(&h->list_lock, NULL);
     if (conf->tls_cert) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -1018,19 +1191,50 @@ gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer
             return NULL;
         }
     }
-    if (!(h->mhd = gw_http_start(h, conf->listen, 1, errstr, errstr_size)) ||
-        !(h->metrics = gw_http_start(h, conf->metrics_listen, 0, errstr, errstr_size))) {
+    if (!(h->loops = calloc((size_t)conf->threads, sizeof(*h->loops)))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        gw_http_destroy(h);
+        return NULL;
+    }
+    for (int i = 0; i < conf->threads; i++)
+        h->loops[i].ep = h->loops[i].wake = -1;
+    h->nloops = conf->threads;
+    if (gw_http_listen(h, errstr, errstr_size) < 0) {
+        gw_http_destroy(h);
+        return NULL;
+    }
+    for (int i = 0; i < h->nloops; i++)
+        if (gw_loop_start(h, i, errstr, errstr_size) < 0) {
+            gw_http_destroy(h);
+            return NULL;
+        }
+    if (!(h->metrics = gw_http_start_metrics(h, errstr, errstr_size))) {
         gw_http_destroy(h);
         return NULL;
     }
     return h;
 }
 
+/* Has every started loop stopped accepting? */
+static int gw_http_all_quiesced(gw_http_t *h) {
+    for (int i = 0; i < h->nloops; i++)
+        if (h->loops[i].started && !atomic_load(&h->loops[i].quiesced_seen))
+            return 0;
+    return 1;
+}
+
 void gw_http_quiesce(gw_http_t *h) {
     atomic_store(&h->stopping, 1);
-    MHD_socket fd = MHD_quiesce_daemon(h->mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    atomic_store(&h->loop_state, GW_LOOP_QUIESCE);
+    gw_http_wake_loops(h);
+    for (int waited = 0; !gw_http_all_quiesced(h) && waited < 5000; waited++) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (gw_http_all_quiesced(h) && h->listen_fd >= 0) {
+        close(h->listen_fd);
+        h->listen_fd = -1;
+    }
 }
 
 long long gw_http_inflight(gw_http_t *h) { return atomic_load(&h->inflight_requests); }
@@ -1038,10 +1242,27 @@ long long gw_http_inflight(gw_http_t *h) { return atomic_load(&h->inflight_reque
 void gw_http_destroy(gw_http_t *h) {
     if (!h)
         return;
-    if (h->mhd) {
+    if (h->loops) {
         gw_http_expire_all(h);
-        MHD_stop_daemon(h->mhd);
+        atomic_store(&h->loop_state, GW_LOOP_STOP);
+        gw_http_wake_loops(h);
+        for (int i = 0; i < h->nloops; i++) {
+            gw_loop_t *l = &h->loops[i];
+            if (l->started)
+                pthread_join(l->thread, NULL);
+            if (l->mhd) {
+                gw_loop_quiesce(l);  /* so that stopping leaves the shared socket */
+                MHD_stop_daemon(l->mhd);
+            }
+            if (l->ep >= 0)
+                close(l->ep);
+            if (l->wake >= 0)
+                close(l->wake);
+        }
+        free(h->loops);
     }
+    if (h->listen_fd >= 0)
+        close(h->listen_fd);
     if (h->metrics)
         MHD_stop_daemon(h->metrics);
     gw_topic_limit_reset();

@@ -21,9 +21,9 @@
  * scanned (400 for malformed JSON with the byte offset,
  * invalid UTF-8, NUL bytes, empty body, bad top level, too deep; 413 for
  * more than max.records records) and every record is produced, without
- * blocking the HTTP thread: the connection is suspended and resumed from
- * the delivery-report path once every record is acknowledged (200) or one
- * failed (503), or by the timer at ack.timeout.ms (503). All records of a
+ * blocking the loop: the connection is suspended and resumed from the
+ * delivery reports once every record is acknowledged (200) or one failed
+ * (503), or by the timer at ack.timeout.ms (503). All records of a
  * request are acknowledged or the answer is not 2xx. A 503 may follow the
  * storage of some of the request's records; the provider's retry then
  * stores them again (at-least-once, like every webhook sender's retries),
@@ -52,8 +52,14 @@
  * Metrics listener: GET /healthz (200 while the process runs), GET /readyz
  * (200 when gw_integs_ready, else 503), GET /metrics (gw_metrics.h).
  *
- * Thread use: gw_http_* from the main thread; callbacks run on the MHD
- * threads and on the producer's poll thread. */
+ * Threads: `threads` event loops share the webhook listening socket, each
+ * a thread driving its own libmicrohttpd daemon (external epoll mode). Loop
+ * 0 also serves the producer's delivery reports (gw_producer_fd) and, every
+ * 10 ms, the ack-timeout scan; so with one loop a request is read,
+ * produced, acknowledged and answered on one thread, with no wake-up of
+ * another. A request of another loop is resumed from loop 0, which then
+ * wakes that loop through its eventfd. The metrics listener has its own
+ * thread. gw_http_* are called from the main thread. */
 #ifndef HOOKPIPE_GW_HTTP_H
 #define HOOKPIPE_GW_HTTP_H
 
@@ -69,17 +75,16 @@ typedef struct gw_http gw_http_t;
 /* The delivery-report function to give gw_producer_new(). */
 void gw_http_on_delivery(void *msg_opaque, rd_kafka_resp_err_t err);
 
-/* The timer to give gw_producer_start() (answers requests past their
- * deadline with 503). */
-void gw_http_tick(void *http);
-
-/* Starts both listeners. conf, integs and producer are borrowed and must
- * outlive the gw_http_t. NULL with errstr on failure (e.g. address in use). */
+/* Starts both listeners and the loops, which from then on serve the
+ * producer's delivery reports (so gw_http_on_delivery must be its dr).
+ * conf, integs and producer are borrowed and must outlive the gw_http_t.
+ * NULL with errstr on failure (e.g. address in use). */
 gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer_t *producer,
                        char *errstr, size_t errstr_size);
 
-/* Stops accepting connections; requests already received continue, and new
- * requests on open connections get 503. */
+/* Stops accepting connections (closes the listening socket once every loop
+ * let go of it); requests already received continue, and new requests on
+ * open connections get 503. */
 void gw_http_quiesce(gw_http_t *h);
 
 /* Requests being read or waiting for Kafka. */

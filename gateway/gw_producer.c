@@ -1,12 +1,13 @@
-/* gw_producer: producer set-up, poll thread, flush. */
+/* gw_producer: producer set-up, delivery reports, flush. */
 #include "gw_producer.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "gw_metrics.h"
 #include "kafka.h"
@@ -15,11 +16,7 @@
 struct gw_producer {
     rd_kafka_t *rk;
     gw_producer_dr_fn dr;
-    gw_producer_tick_fn tick;
-    void *tick_opaque;
-    pthread_t thread;
-    int started;
-    atomic_int stop;
+    int event_fd;       /* readable while delivery reports wait (eventfd) */
 };
 
 static void gw_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
@@ -74,6 +71,11 @@ gw_producer_t *gw_producer_new(const cfg_t *cfg, int ack_timeout_ms, gw_producer
         return NULL;
     }
     p->dr = dr;
+    p->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->event_fd < 0) {
+        snprintf(errstr, errstr_size, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
     if (!(conf = kafka_conf_new(cfg, errstr, errstr_size)))
         goto fail;
     snprintf(timeout, sizeof(timeout), "%d", ack_timeout_ms);
@@ -101,65 +103,35 @@ gw_producer_t *gw_producer_new(const cfg_t *cfg, int ack_timeout_ms, gw_producer
     rd_kafka_conf_set_opaque(conf, p);
     if (!(p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
         goto fail;
+    /* librdkafka writes to the fd when its queue of reports (and errors)
+     * turns non-empty */
+    static const uint64_t one = 1;
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(q, p->event_fd, &one, sizeof(one));
+    rd_kafka_queue_destroy(q);
     return p;
 fail:
-    if (conf)
+    if (conf && !p->rk)
         rd_kafka_conf_destroy(conf);
-    free(p);
+    gw_producer_destroy(p);
     return NULL;
 }
 
-static int64_t gw_producer_mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int gw_producer_fd(gw_producer_t *p) { return p->event_fd; }
 
-/* rd_kafka_poll() returns after every batch of delivery reports, which
- * under load is thousands of times a second; the timer (a scan of every
- * waiting request) runs only every GW_PRODUCER_TICK_MS. */
-#define GW_PRODUCER_TICK_MS 10
-
-static void *gw_producer_run(void *arg) {
-    gw_producer_t *p = arg;
-    int64_t last = 0;
-    while (!atomic_load(&p->stop)) {
-        rd_kafka_poll(p->rk, 20);
-        int64_t now = gw_producer_mono_ms();
-        if (p->tick && now - last >= GW_PRODUCER_TICK_MS) {
-            last = now;
-            p->tick(p->tick_opaque);
-        }
-    }
-    return NULL;
-}
-
-int gw_producer_start(gw_producer_t *p, gw_producer_tick_fn tick, void *tick_opaque,
-                      char *errstr, size_t errstr_size) {
-    p->tick = tick;
-    p->tick_opaque = tick_opaque;
-    if (pthread_create(&p->thread, NULL, gw_producer_run, p) != 0) {
-        snprintf(errstr, errstr_size, "cannot start the producer thread");
-        return -1;
-    }
-    p->started = 1;
-    return 0;
+void gw_producer_serve(gw_producer_t *p) {
+    uint64_t n;
+    /* cleared first: a report queued after this read signals again */
+    if (read(p->event_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_warn("kafka producer: reading its event fd: %s", strerror(errno));
+    rd_kafka_poll(p->rk, 0);
 }
 
 rd_kafka_t *gw_producer_rk(gw_producer_t *p) { return p->rk; }
 
 long long gw_producer_queue_len(gw_producer_t *p) { return rd_kafka_outq_len(p->rk); }
 
-static void gw_producer_stop(gw_producer_t *p) {
-    if (!p->started)
-        return;
-    atomic_store(&p->stop, 1);
-    pthread_join(p->thread, NULL);
-    p->started = 0;
-}
-
 long long gw_producer_flush(gw_producer_t *p, int timeout_ms) {
-    gw_producer_stop(p);
     rd_kafka_flush(p->rk, timeout_ms);
     long long left = rd_kafka_outq_len(p->rk);
     if (left > 0) {
@@ -174,7 +146,10 @@ long long gw_producer_flush(gw_producer_t *p, int timeout_ms) {
 void gw_producer_destroy(gw_producer_t *p) {
     if (!p)
         return;
-    gw_producer_stop(p);
-    rd_kafka_destroy(p->rk);
+    if (p->rk)
+        rd_kafka_destroy(p->rk);
+    /* after the handle: librdkafka may signal it until then */
+    if (p->event_fd >= 0)
+        close(p->event_fd);
     free(p);
 }

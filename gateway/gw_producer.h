@@ -1,5 +1,5 @@
-/* gw_producer: the gateway's idempotent Kafka producer and the thread that
- * serves its delivery reports.
+/* gw_producer: the gateway's idempotent Kafka producer and its delivery
+ * reports.
  *
  * Settings: every kafka.* property of the configuration, then forced
  * enable.idempotence=true, acks=all and message.timeout.ms=ack_timeout_ms
@@ -13,9 +13,10 @@
  * batch of its own. message.max.bytes bounds nothing else on a producer
  * (fetch.max.bytes and receive.message.max.bytes are consumer settings).
  *
- * Delivery reports call dr(msg_opaque, err) on the poll thread, once per
- * produced message; tick(tick_opaque) runs on the same thread at least every
- * 50 ms (the caller's timers). Callbacks must not block. */
+ * Delivery reports: the producer has no thread of its own for them. Its
+ * fd (gw_producer_fd) turns readable when reports wait; the owner's event
+ * loop then calls gw_producer_serve, which calls dr(msg_opaque, err) once
+ * per produced message, on that thread. dr must not block. */
 #ifndef HOOKPIPE_GW_PRODUCER_H
 #define HOOKPIPE_GW_PRODUCER_H
 
@@ -27,7 +28,6 @@
 #define GW_PRODUCER_MESSAGE_MAX "1000000000"
 
 typedef void (*gw_producer_dr_fn)(void *msg_opaque, rd_kafka_resp_err_t err);
-typedef void (*gw_producer_tick_fn)(void *tick_opaque);
 
 typedef struct gw_producer gw_producer_t;
 
@@ -35,9 +35,13 @@ typedef struct gw_producer gw_producer_t;
 gw_producer_t *gw_producer_new(const cfg_t *cfg, int ack_timeout_ms, gw_producer_dr_fn dr,
                                char *errstr, size_t errstr_size);
 
-/* Starts the poll thread. 0 or -1 with errstr. */
-int gw_producer_start(gw_producer_t *p, gw_producer_tick_fn tick, void *tick_opaque,
-                      char *errstr, size_t errstr_size);
+/* A file descriptor, owned by p, readable while delivery reports wait:
+ * for the caller's epoll (level-triggered). */
+int gw_producer_fd(gw_producer_t *p);
+
+/* Serves the delivery reports waiting now (calls dr), without blocking.
+ * Safe from any thread, and concurrently with gw_producer_flush. */
+void gw_producer_serve(gw_producer_t *p);
 
 /* The librdkafka handle, borrowed, for rd_kafka_producev(). */
 rd_kafka_t *gw_producer_rk(gw_producer_t *p);
@@ -45,11 +49,12 @@ rd_kafka_t *gw_producer_rk(gw_producer_t *p);
 /* Messages waiting in librdkafka's queue (sent or not, not yet reported). */
 long long gw_producer_queue_len(gw_producer_t *p);
 
-/* Stops the poll thread, then waits up to timeout_ms for every queued
- * message's delivery report (served here). Returns the messages left. */
+/* Waits up to timeout_ms for every queued message's delivery report
+ * (served here, on the caller's thread), then purges what is left, whose
+ * failed reports are served too. Returns the messages that were left. */
 long long gw_producer_flush(gw_producer_t *p, int timeout_ms);
 
-/* Stops the poll thread if running and frees the producer. NULL is a no-op. */
+/* Frees the producer. NULL is a no-op. */
 void gw_producer_destroy(gw_producer_t *p);
 
 #endif

@@ -109,8 +109,7 @@ static int setup(void) {
         !(producer = gw_producer_new(cfg, conf.ack_timeout_ms, gw_http_on_delivery, err,
                                      sizeof(err))) ||
         gw_integs_start(integs, err, sizeof(err)) < 0 ||
-        !(http = gw_http_new(&conf, integs, producer, err, sizeof(err))) ||
-        gw_producer_start(producer, gw_http_tick, http, err, sizeof(err)) < 0) {
+        !(http = gw_http_new(&conf, integs, producer, err, sizeof(err)))) {
         fprintf(stderr, "setup: %s\n", err);
         return -1;
     }
