@@ -22,7 +22,9 @@ static const cfg_opt_t gw_config_table[] = {
     {"retry.after", CFG_INT, "5", 0, 3600, 0, "Retry-After seconds of a 503"},
     {"integrations.topic", CFG_STR, "hookpipe.integrations", 0, -1, 0,
      "compacted topic holding the integrations"},
-    {"threads", CFG_INT, "2", 1, 256, 0, "HTTP worker threads"},
+    {"threads", CFG_INT, "1", 1, 256, 0,
+     "HTTP event loops (threads); the first also serves Kafka's acknowledgements, so one "
+     "loop answers without waking another thread; more for more cores"},
     {"connections.max", CFG_INT, "4096", 1, 1000000, 0, "concurrent HTTP connections"},
     {"connection.timeout", CFG_INT, "30", 1, 3600, 0,
      "seconds of inactivity before an HTTP connection is closed"},

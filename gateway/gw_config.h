@@ -14,7 +14,7 @@
  *                                (also librdkafka's message.timeout.ms)
  *   retry.after          5       seconds, the Retry-After of a 503
  *   integrations.topic   hookpipe.integrations
- *   threads              2       HTTP worker threads
+ *   threads              1       HTTP event loops (gw_http.h)
  *   connections.max      4096    concurrent HTTP connections
  *   connection.timeout   30      seconds of inactivity before a connection
  *                                is closed

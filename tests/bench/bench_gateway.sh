@@ -160,7 +160,7 @@ echo "(a) and (b) alternate run by run. Load average (1/5/15 min) $load0 before,
 echo "other work shared the 2 cores. (a) nginx \`return 204\`, 2 workers;"
 echo "(b) hookpipe-gateway producing to librdkafka's mock cluster (\`mock_kafka\`, its own process: 3 brokers, topic of 6 partitions, acks=all, idempotent);"
 echo "(c) hookpipe-gateway producing to the local single-node Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' compose/local/kafka/pom.xml) (6 partitions; the stack's sinks consume alongside)."
-echo "Gateway defaults: threads 2, connection.memory 16k, linger.ms 1, --log.level warn."
+echo "Gateway defaults: threads 1 (one event loop), connection.memory 16k, linger.ms 1, --log.level warn."
 echo "CPU columns: microseconds of CPU (user + system, all threads) per request of the server,"
 echo "of the mock cluster or the broker (JVM), and of wrk."
 echo
@@ -185,31 +185,37 @@ awk -v na="$na" -v wa="$wa" -v gb="$gb" -v mb="$mb" -v wb="$wb" 'BEGIN {
   printf "that is %.0f req/s for nginx and %.0f for the gateway on 2 cores.\n", 2e6 / (na + wa), 2e6 / (gb + mb + wb) }'
 echo
 cat <<'TXT'
-**Where the time goes** (perf, `strace -c`, per-thread CPU from /proc; 256 connections
+**Where the time goes** (perf, `strace`, per-thread CPU from /proc; 256 connections
 against the mock). At 256 connections every process is CPU-bound on the 2 shared cores,
 so req/s is about 2 cores / (server + mock + wrk CPU per request) — the CPU columns above
-give that split; nginx needs ~10 µs per request, the gateway ~25-30 µs. Of the gateway's
-CPU, ~58% is kernel: the response's `sendmsg` with its loopback delivery (~24%), context
-switches (~10%), `epoll_ctl` (~7%: libmicrohttpd takes a suspended connection out of
-epoll and puts it back on resume, two calls per request), `recv` (~6%); about 11 system
-calls per request. By thread: the two HTTP threads ~66-80% of the samples, librdkafka's
-broker threads 10-30% (one produce request per partition and linger window: the smaller the
-batches, the more), the delivery-report thread ~5%. At 64 connections the gateway is
-latency-bound instead: each connection waits for its acknowledgement before sending again.
+give that split; nginx needs ~10 µs per request, the gateway ~20. Most of the gateway's
+CPU is kernel: the response's `sendmsg` with its loopback delivery, `recv`, and
+`epoll_ctl` (libmicrohttpd takes a suspended connection out of epoll and puts it back on
+resume). librdkafka's broker threads take the rest (one produce request per partition and
+linger window). At 64 connections the gateway is latency-bound instead: each connection
+waits for its acknowledgement before sending again.
 
-**What changed it.** linger.ms 2 -> 1: with 2 ms, 64 connections gave ~16k req/s at p50
-3.5 ms; 1 ms gave ~20-22k at the same CPU per request, while 0 costs ~60% more CPU per
-request (a produce request per message). libmicrohttpd 0.9.75 zeroes its whole
-per-connection pool (32 KiB by default) on every request, 6-7% of the gateway's CPU:
-connection.memory now defaults to 16k (10 KB of headers still fit). The ack-timeout scan
-of all waiting requests ran after every batch of delivery reports; now every 10 ms. The
-benchmark now warms up first (the first produce to a topic waits ~0.8 s for metadata,
-which put requests of several hundred ms into the first run's p99) and alternates (a)
-and (b). What would take the gateway further: one event loop per core owning both the
-HTTP sockets and the delivery reports (libmicrohttpd's external polling plus librdkafka's
-queue event fd), removing the suspend/resume epoll calls and the cross-thread wake-up per
-request; and, for the ratio itself, cores not shared with wrk, the mock cluster and other
-work.
+**What changed it.**
+- The p99: ~2% of requests took ~40 ms longer, all of it between produce and
+  acknowledgement. librdkafka's mock cluster does not set TCP_NODELAY, so a produce
+  response written while the previous one was unacknowledged waited for the gateway's
+  delayed ACK (Nagle). A Kafka broker sets TCP_NODELAY; `mock_kafka` now does too. Side by
+  side (3 rounds, 256 connections): p99 36-37 ms with the old mock, 8.1-8.3 ms with the
+  new one, at the same req/s.
+- One event loop: each HTTP thread drives its own libmicrohttpd daemon (external epoll)
+  on the shared listening socket, and the first also serves the delivery reports
+  (librdkafka's queue event fd) and the ack-timeout timer, so with one loop a request is
+  read, produced, acknowledged and answered on one thread, without the former delivery
+  thread's wake-up of an HTTP thread per request. Side by side against the mock with
+  TCP_NODELAY (3 rounds each, 256 connections): the former thread pool of 2 used
+  22.5-23.8 µs per request (p99 9.4-10.3 ms), one loop 19.8-20.7 µs (p99 7.6-9.1 ms), two
+  loops 21.1-22.6 µs (p99 8.8-10.4 ms); hence the default of one loop on this 2-core machine.
+- Earlier: linger.ms 2 -> 1 (64 connections ~16k -> ~20-22k req/s at the same CPU per
+  request; 0 costs ~60% more CPU: a produce request per message); connection.memory 16k
+  (libmicrohttpd 0.9.75 zeroes its whole per-connection pool on every request, 6-7% of
+  the CPU at 32 KiB); the ack-timeout scan every 10 ms instead of after every batch of
+  reports; a warm-up before measuring (the first produce to a topic waits ~0.8 s for its
+  metadata) and (a) and (b) alternating.
 TXT
 echo
 
