@@ -81,7 +81,8 @@ static void put_integration(int paused) {
     free(json);
 }
 
-static int setup(void) {
+/* a gateway of `loops` event loops against a fresh mock cluster */
+static int setup(int loops) {
     char err[512], v[128];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     /* this producer owns the mock cluster and writes the integrations */
@@ -101,6 +102,8 @@ static int setup(void) {
     snprintf(v, sizeof(v), "127.0.0.1:%d", mport);
     cfg_set(cfg, "metrics.listen", v, err, sizeof(err));
     cfg_set(cfg, "integrations.topic", "itopic", err, sizeof(err));
+    snprintf(v, sizeof(v), "%d", loops);
+    cfg_set(cfg, "threads", v, err, sizeof(err));
     cfg_set(cfg, "ack.timeout.ms", "2000", err, sizeof(err));
     cfg_set(cfg, "kafka.bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), err,
             sizeof(err));
@@ -358,23 +361,31 @@ static void test_framing_headers(void) {
 int main(void) {
     log_init("test_gw_http", LOG_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (setup() < 0) {
-        fprintf(stderr, "cannot set up the gateway against the mock cluster\n");
-        harness_failed++;
-        return test_done();
+    /* one loop (the default), then three: a request of loop 1 or 2 is
+     * resumed from loop 0, which serves the delivery reports */
+    static const int loops[] = {1, 3};
+    for (size_t k = 0; k < sizeof(loops) / sizeof(loops[0]); k++) {
+        int failed_before = harness_failed;
+        if (setup(loops[k]) < 0) {
+            fprintf(stderr, "cannot set up the gateway against the mock cluster\n");
+            harness_failed++;
+            return test_done();
+        }
+        snprintf(path, sizeof(path), "/v1/clients/c1/token/%s", token);
+        /* the first produce to a topic waits for the producer id and metadata */
+        resp_t warm;
+        for (int i = 0; i < 20 && post(path, "[{\"id\":0},{\"x\":0}]", &warm) != 200; i++)
+            sleep_ms(100);
+        TEST(test_answers);
+        TEST(test_header_room);
+        TEST(test_framing_headers);
+        TEST(test_refused_record_fails_request);
+        TEST(test_timeout_then_late_reports);
+        TEST(test_pause_applies_live);
+        teardown();
+        if (harness_failed > failed_before)
+            fprintf(stderr, "(the failures above: with %d event loop(s))\n", loops[k]);
     }
-    snprintf(path, sizeof(path), "/v1/clients/c1/token/%s", token);
-    /* the first produce to a topic waits for the producer id and metadata */
-    resp_t warm;
-    for (int i = 0; i < 20 && post(path, "[{\"id\":0},{\"x\":0}]", &warm) != 200; i++)
-        sleep_ms(100);
-    TEST(test_answers);
-    TEST(test_header_room);
-    TEST(test_framing_headers);
-    TEST(test_refused_record_fails_request);
-    TEST(test_timeout_then_late_reports);
-    TEST(test_pause_applies_live);
-    teardown();
     curl_global_cleanup();
     return test_done();
 }
