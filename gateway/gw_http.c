@@ -112,10 +112,9 @@ struct gw_loop {
     gw_http_t *http;
     struct MHD_Daemon *mhd;
     int ep;                      /* epoll: the daemon's epoll fd, wake (+ producer) */
-    int wake;                    /* eventfd: quiesce or stop asked */
+    int wake;                    /* eventfd: a resume from another thread, quiesce, stop */
     int kafka;                   /* serves the delivery reports and the timer */
-    int quiesced;                /* (loop thread) stopped accepting */
-    atomic_int quiesced_seen;    /* the same, for the main thread */
+    atomic_int quiesced;         /* stopped accepting (read by the main thread) */
     atomic_int woken;            /* a wake-up is written and not yet read */
     pthread_t thread;
     int started;
@@ -1041,13 +1040,12 @@ static struct MHD_Daemon *gw_http_start_metrics(gw_http_t *h, char *errstr,
 }
 
 static void gw_loop_quiesce(gw_loop_t *l) {
-    if (l->quiesced)
+    if (atomic_load(&l->quiesced))
         return;
     /* the socket is returned to us (and closed once, by gw_http_quiesce or
      * gw_http_destroy): every daemon shares it */
     MHD_quiesce_daemon(l->mhd);
-    l->quiesced = 1;
-    atomic_store(&l->quiesced_seen, 1);
+    atomic_store(&l->quiesced, 1);
 }
 
 /* Wakes loop l (once until it runs again): after a resume from another
@@ -1218,7 +1216,7 @@ gw_http_t *gw_http_new(const gw_config_t *conf, gw_integs_t *integs, gw_producer
 /* Has every started loop stopped accepting? */
 static int gw_http_all_quiesced(gw_http_t *h) {
     for (int i = 0; i < h->nloops; i++)
-        if (h->loops[i].started && !atomic_load(&h->loops[i].quiesced_seen))
+        if (h->loops[i].started && !atomic_load(&h->loops[i].quiesced))
             return 0;
     return 1;
 }
