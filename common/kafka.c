@@ -90,59 +90,70 @@ out:
     return rc;
 }
 
+/* DescribeConfigs (alter 0) or AlterConfigs (alter 1) of the one topic
+ * resource cr, waited for: the result event (destroy it) with its resource
+ * in *res, or NULL with errstr; *rerr is then the resource's own error
+ * (RD_KAFKA_RESP_ERR_NO_ERROR if the call itself failed). */
+static rd_kafka_event_t *kafka_configs_call(rd_kafka_t *rk, int alter,
+                                            rd_kafka_ConfigResource_t *cr, const char *topic,
+                                            int timeout_ms, const rd_kafka_ConfigResource_t **res,
+                                            rd_kafka_resp_err_t *rerr, char *errstr,
+                                            size_t errstr_size) {
+    const char *what = alter ? "alter configs" : "describe configs";
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(
+        rk, alter ? RD_KAFKA_ADMIN_OP_ALTERCONFIGS : RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    *rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
+    if (alter)
+        rd_kafka_AlterConfigs(rk, &cr, 1, opts, q);
+    else
+        rd_kafka_DescribeConfigs(rk, &cr, 1, opts, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    *res = NULL;
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t **rs = NULL;
+    if (ev && !rd_kafka_event_error(ev))
+        rs = alter ? rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev),
+                                                            &n)
+                   : rd_kafka_DescribeConfigs_result_resources(
+                         rd_kafka_event_DescribeConfigs_result(ev), &n);
+    if (!ev) {
+        snprintf(errstr, errstr_size, "%s: %s: no answer from Kafka within %d ms", topic, what,
+                 timeout_ms);
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(errstr, errstr_size, "%s: %s: %s", topic, what,
+                 rd_kafka_event_error_string(ev));
+    } else if (n != 1) {
+        snprintf(errstr, errstr_size, "%s: %s: %zu resources", topic, what, n);
+    } else if ((*rerr = rd_kafka_ConfigResource_error(rs[0]))) {
+        const char *m = rd_kafka_ConfigResource_error_string(rs[0]);
+        snprintf(errstr, errstr_size, "%s: %s: %s", topic, what,
+                 m ? m : rd_kafka_err2str(*rerr));
+    } else {
+        *res = rs[0];
+    }
+    if (ev && !*res) {
+        rd_kafka_event_destroy(ev);
+        ev = NULL;
+    }
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    return ev;
+}
+
 /* DescribeConfigs of one topic: the result event (destroy it) and its one
  * resource in *res, or NULL with errstr; *missing is set if the topic does
  * not exist. */
 static rd_kafka_event_t *kafka_topic_describe(rd_kafka_t *rk, const char *topic, int timeout_ms,
                                               const rd_kafka_ConfigResource_t **res,
                                               int *missing, char *errstr, size_t errstr_size) {
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
-    rd_kafka_AdminOptions_t *opts =
-        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
-    rd_kafka_event_t *ev = NULL;
-    *missing = 0;
-    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
-    rd_kafka_DescribeConfigs(rk, &cr, 1, opts, q);
-    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
-    if (!ev) {
-        snprintf(errstr, errstr_size, "%s: no configuration from Kafka within %d ms", topic,
-                 timeout_ms);
-        goto fail;
-    }
-    if (rd_kafka_event_error(ev)) {
-        snprintf(errstr, errstr_size, "%s: describe configs: %s", topic,
-                 rd_kafka_event_error_string(ev));
-        goto fail;
-    }
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t **rs =
-        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
-    if (n != 1) {
-        snprintf(errstr, errstr_size, "%s: describe configs: %zu resources", topic, n);
-        goto fail;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(rs[0]);
-    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        *missing = 1;
-        goto fail;
-    }
-    if (err) {
-        const char *m = rd_kafka_ConfigResource_error_string(rs[0]);
-        snprintf(errstr, errstr_size, "%s: describe configs: %s", topic,
-                 m ? m : rd_kafka_err2str(err));
-        goto fail;
-    }
-    *res = rs[0];
-    goto out;
-fail:
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    ev = NULL;
-out:
-    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_resp_err_t err;
+    rd_kafka_event_t *ev =
+        kafka_configs_call(rk, 0, cr, topic, timeout_ms, res, &err, errstr, errstr_size);
+    *missing = err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
     rd_kafka_ConfigResource_destroy(cr);
-    rd_kafka_queue_destroy(q);
     return ev;
 }
 
@@ -204,35 +215,13 @@ long long kafka_topic_raise_max_message_bytes(rd_kafka_t *rk, const char *topic,
     }
     rd_kafka_ConfigResource_set_config(cr, "max.message.bytes", v);
     rd_kafka_event_destroy(ev);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
-    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
-    rd_kafka_AlterConfigs(rk, &cr, 1, opts, q);
-    ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
-    if (!ev) {
-        snprintf(errstr, errstr_size, "%s: no answer to AlterConfigs within %d ms", topic,
-                 timeout_ms);
-    } else if (rd_kafka_event_error(ev)) {
-        snprintf(errstr, errstr_size, "%s: alter configs: %s", topic,
-                 rd_kafka_event_error_string(ev));
-    } else {
-        size_t m = 0;
-        const rd_kafka_ConfigResource_t **rs =
-            rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &m);
-        rd_kafka_resp_err_t err = m == 1 ? rd_kafka_ConfigResource_error(rs[0])
-                                         : RD_KAFKA_RESP_ERR__BAD_MSG;
-        if (err) {
-            const char *s = m == 1 ? rd_kafka_ConfigResource_error_string(rs[0]) : NULL;
-            snprintf(errstr, errstr_size, "%s: alter configs: %s", topic,
-                     s ? s : rd_kafka_err2str(err));
-        } else {
-            rc = want;
-        }
-    }
-    if (ev)
+    const rd_kafka_ConfigResource_t *altered = NULL;
+    rd_kafka_resp_err_t err;
+    if ((ev = kafka_configs_call(rk, 1, cr, topic, timeout_ms, &altered, &err, errstr,
+                                 errstr_size))) {
         rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opts);
+        rc = want;
+    }
     rd_kafka_ConfigResource_destroy(cr);
-    rd_kafka_queue_destroy(q);
     return rc;
 }
