@@ -1,11 +1,11 @@
 /* gw_config: the gateway's option table and its reading. */
 #include "gw_config.h"
 
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
+#include "net_addr.h"
 
 static const cfg_opt_t gw_config_table[] = {
     {"listen", CFG_STR, "127.0.0.1:8080", 0, -1, 0, "webhook listen address, host:port"},
@@ -82,43 +82,10 @@ int gw_config_read(const cfg_t *cfg, gw_config_t *out, char *errstr, size_t errs
         snprintf(errstr, errstr_size, "integrations.topic: must not be empty");
         return -1;
     }
-    if (!out->listen || gw_config_addr(out->listen, &ss, &sl, errstr, errstr_size) < 0)
+    if (!out->listen || net_addr_parse(out->listen, &ss, &sl, errstr, errstr_size) < 0)
         return -1;
     if (!out->metrics_listen ||
-        gw_config_addr(out->metrics_listen, &ss, &sl, errstr, errstr_size) < 0)
+        net_addr_parse(out->metrics_listen, &ss, &sl, errstr, errstr_size) < 0)
         return -1;
-    return 0;
-}
-
-int gw_config_addr(const char *text, struct sockaddr_storage *addr, socklen_t *addr_len,
-                   char *errstr, size_t errstr_size) {
-    char host[256];
-    const char *colon = strrchr(text, ':');
-    if (!colon || colon == text || !colon[1]) {
-        snprintf(errstr, errstr_size, "'%s': expected host:port", text ? text : "");
-        return -1;
-    }
-    size_t hl = (size_t)(colon - text);
-    const char *h = text;
-    if (text[0] == '[' && hl >= 2 && text[hl - 1] == ']') {
-        h = text + 1;
-        hl -= 2;
-    }
-    if (hl >= sizeof(host)) {
-        snprintf(errstr, errstr_size, "'%s': host too long", text);
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
-    int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res);
-    if (rc != 0 || !res) {
-        snprintf(errstr, errstr_size, "'%s': %s", text, rc ? gai_strerror(rc) : "no address");
-        return -1;
-    }
-    memcpy(addr, res->ai_addr, res->ai_addrlen);
-    *addr_len = res->ai_addrlen;
-    freeaddrinfo(res);
     return 0;
 }

@@ -37,7 +37,6 @@
 #define HOOKPIPE_GW_CONFIG_H
 
 #include <stddef.h>
-#include <sys/socket.h>
 
 #include "cfg.h"
 
@@ -57,10 +56,5 @@ cfg_t *gw_config_cfg_new(void);
 
 /* Fills out from a loaded cfg; -1 with errstr on a bad value. */
 int gw_config_read(const cfg_t *cfg, gw_config_t *out, char *errstr, size_t errstr_size);
-
-/* Parses "host:port" or "[v6]:port" (host may be a name) into addr.
- * 0 or -1 with errstr. */
-int gw_config_addr(const char *text, struct sockaddr_storage *addr, socklen_t *addr_len,
-                   char *errstr, size_t errstr_size);
 
 #endif

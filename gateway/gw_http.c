@@ -26,6 +26,7 @@
 #include "integ.h"
 #include "jscan.h"
 #include "log.h"
+#include "net_addr.h"
 #include "whsig.h"
 
 /* Our errors and their HTTP answers: the one table. */
@@ -971,7 +972,7 @@ static void gw_http_mhd_log(void *cls, const char *fmt, va_list ap) {
 static int gw_http_listen(gw_http_t *h, char *errstr, size_t errstr_size) {
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (gw_config_addr(h->conf->listen, &ss, &sl, errstr, errstr_size) < 0)
+    if (net_addr_parse(h->conf->listen, &ss, &sl, errstr, errstr_size) < 0)
         return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -1023,7 +1024,7 @@ static struct MHD_Daemon *gw_http_start_metrics(gw_http_t *h, char *errstr,
                                                 size_t errstr_size) {
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (gw_config_addr(h->conf->metrics_listen, &ss, &sl, errstr, errstr_size) < 0)
+    if (net_addr_parse(h->conf->metrics_listen, &ss, &sl, errstr, errstr_size) < 0)
         return NULL;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)

@@ -7,13 +7,13 @@
 
 #include <jansson.h>
 
-#include "sr_map.h"
+#include "map.h"
 
 struct sr_state {
-    sr_map_t subjects;       /* name -> sr_subject_t */
-    sr_map_t by_id;          /* int id -> sr_schema_t */
-    sr_map_t by_canonical;   /* canonical form -> sr_schema_t */
-    sr_map_t dirty;          /* "subject\0version" whose last record lost */
+    map_t subjects;       /* name -> sr_subject_t */
+    map_t by_id;          /* int id -> sr_schema_t */
+    map_t by_canonical;   /* canonical form -> sr_schema_t */
+    map_t dirty;          /* "subject\0version" whose last record lost */
     sr_subject_t **list;     /* every subject, owned */
     size_t nlist, caplist;
     int global_level;        /* -1: default */
@@ -52,36 +52,36 @@ void sr_state_destroy(sr_state_t *st) {
     if (!st)
         return;
     for (size_t i = 0; i < st->subjects.nbuckets; i++)
-        for (sr_entry_t *e = st->subjects.buckets[i]; e; e = e->next) {
+        for (map_entry_t *e = st->subjects.buckets[i]; e; e = e->next) {
             sr_subject_t *sub = e->val;
             free(sub->name);
             free(sub->versions);
             free(sub);
         }
     for (size_t i = 0; i < st->by_id.nbuckets; i++)
-        for (sr_entry_t *e = st->by_id.buckets[i]; e; e = e->next)
+        for (map_entry_t *e = st->by_id.buckets[i]; e; e = e->next)
             sr_schema_free(e->val);
-    sr_map_free(&st->subjects);
-    sr_map_free(&st->by_id);
-    sr_map_free(&st->by_canonical);
+    map_free(&st->subjects);
+    map_free(&st->by_id);
+    map_free(&st->by_canonical);
     for (size_t i = 0; i < st->dirty.nbuckets; i++)
-        for (sr_entry_t *e = st->dirty.buckets[i]; e; e = e->next)
+        for (map_entry_t *e = st->dirty.buckets[i]; e; e = e->next)
             sr_dirty_free(e->val);
-    sr_map_free(&st->dirty);
+    map_free(&st->dirty);
     free(st->list);
     free(st);
 }
 
 sr_subject_t *sr_state_subject(const sr_state_t *st, const char *name) {
-    return sr_map_get(&st->subjects, name, strlen(name));
+    return map_get(&st->subjects, name, strlen(name));
 }
 
 sr_schema_t *sr_state_schema_by_id(const sr_state_t *st, int id) {
-    return sr_map_get(&st->by_id, &id, sizeof(id));
+    return map_get(&st->by_id, &id, sizeof(id));
 }
 
 sr_schema_t *sr_state_schema_by_canonical(const sr_state_t *st, const sr_avro_t *avro) {
-    return sr_map_get(&st->by_canonical, avro->canonical, avro->canonical_len);
+    return map_get(&st->by_canonical, avro->canonical, avro->canonical_len);
 }
 
 sr_version_t *sr_state_version(const sr_subject_t *sub, int version) {
@@ -137,7 +137,7 @@ static sr_subject_t *sr_subject_get_or_add(sr_state_t *st, const char *name) {
     if (!sub || !(sub->name = strdup(name)))
         goto fail;
     sub->level = -1;
-    if (sr_map_put(&st->subjects, name, strlen(name), sub) < 0)
+    if (map_put(&st->subjects, name, strlen(name), sub) < 0)
         goto fail;
     st->list[st->nlist++] = sub;
     return sub;
@@ -153,8 +153,8 @@ static void sr_schema_unref(sr_state_t *st, sr_schema_t *s) {
         return;
     /* no version refers to it any more: the id is free again, as it would
      * be after compaction removed the records */
-    sr_map_del(&st->by_id, &s->id, sizeof(s->id));
-    sr_map_del(&st->by_canonical, s->avro->canonical, s->avro->canonical_len);
+    map_del(&st->by_id, &s->id, sizeof(s->id));
+    map_del(&st->by_canonical, s->avro->canonical, s->avro->canonical_len);
     sr_schema_free(s);
 }
 
@@ -199,16 +199,16 @@ static void sr_dirty_mark(sr_state_t *st, const char *subject, int version, int 
     size_t len = sr_dirty_key(subject, version, buf, sizeof(buf));
     if (!len)
         return;
-    void *old = sr_map_get(&st->dirty, buf, len);
+    void *old = map_get(&st->dirty, buf, len);
     if (clear) {
         if (old) {
-            sr_map_del(&st->dirty, buf, len);
+            map_del(&st->dirty, buf, len);
             sr_dirty_free(old);
         }
         return;
     }
     void *val = loser_text ? strdup(loser_text) : (void *)sr_dirty_held;
-    if (!val || sr_map_put(&st->dirty, buf, len, val) < 0) {
+    if (!val || map_put(&st->dirty, buf, len, val) < 0) {
         sr_dirty_free(val);
         return;
     }
@@ -221,7 +221,7 @@ void sr_state_each_dirty(const sr_state_t *st,
                                     const char *loser_text),
                          void *arg) {
     for (size_t i = 0; i < st->dirty.nbuckets; i++)
-        for (sr_entry_t *e = st->dirty.buckets[i]; e; e = e->next) {
+        for (map_entry_t *e = st->dirty.buckets[i]; e; e = e->next) {
             const char *subject = e->key;
             size_t slen = strnlen(subject, e->klen);
             if (slen + 1 >= e->klen)
@@ -288,13 +288,13 @@ static sr_apply_t sr_apply_schema(sr_state_t *st, const char *subject, int versi
     if (!s) {
         if (!(s = sr_schema_new((int)id, text, avro)))
             goto out;
-        if (sr_map_put(&st->by_id, &s->id, sizeof(s->id), s) < 0) {
+        if (map_put(&st->by_id, &s->id, sizeof(s->id), s) < 0) {
             s->avro = NULL;
             sr_schema_free(s);
             goto out;
         }
-        if (sr_map_put(&st->by_canonical, avro->canonical, avro->canonical_len, s) < 0) {
-            sr_map_del(&st->by_id, &s->id, sizeof(s->id));
+        if (map_put(&st->by_canonical, avro->canonical, avro->canonical_len, s) < 0) {
+            map_del(&st->by_id, &s->id, sizeof(s->id));
             s->avro = NULL;
             sr_schema_free(s);
             goto out;

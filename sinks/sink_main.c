@@ -7,14 +7,14 @@
 #include <string.h>
 
 #include "cfg.h"
-#include "../gateway/gw_config.h"
+#include "net_addr.h"
 #include "log.h"
 #include "sink_consumer.h"
 #include "sink_files.h"
 #include "sink_kafka_avro.h"
 #include "sink_ocf.h"
 #include "wh_target.h"
-#include "../schema-registry/sr_client.h"
+#include "sr_client.h"
 
 static const cfg_opt_t sink_opts[] = {
     {"target", CFG_STR, NULL, 0, -1, 0,
@@ -126,7 +126,7 @@ static struct MHD_Daemon *sink_metrics_start(const char *listen, sink_metrics_t 
                                              char *errstr, size_t errstr_size) {
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (gw_config_addr(listen, &ss, &sl, errstr, errstr_size) < 0)
+    if (net_addr_parse(listen, &ss, &sl, errstr, errstr_size) < 0)
         return NULL;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)

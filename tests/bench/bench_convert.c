@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../sinks/sink_conv.h"
-#include "../../sinks/sink_json.h"
+#include "sink_conv.h"
+#include "sink_json.h"
 
 #define EVENTS 1000
 #define EVENT_MAX 2048

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../sinks/pg_loader.h"
+#include "pg_loader.h"
 
 static double now_s(void) {
     struct timespec ts;

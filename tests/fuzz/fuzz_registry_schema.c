@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../schema-registry/sr_avro.h"
-#include "../../schema-registry/sr_compat.h"
+#include "sr_avro.h"
+#include "sr_compat.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../schema-registry/sr_avro.h"
-#include "../../schema-registry/sr_compat.h"
-#include "../../sinks/sink_conv.h"
+#include "sr_avro.h"
+#include "sr_compat.h"
+#include "sink_conv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../sinks/sink_json.h"
+#include "sink_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

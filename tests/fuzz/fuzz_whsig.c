@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/secret.h"
-#include "../../common/whsig.h"
+#include "secret.h"
+#include "whsig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

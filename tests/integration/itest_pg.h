@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "../unit/harness.h"
+#include "harness.h"
 
 static PGconn *db;
 

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../sinks/wh_sink.h"
-#include "../unit/harness.h"
+#include "wh_sink.h"
+#include "harness.h"
 #include "itest_pg.h"
 
 enum { N = 20000, KEYS = 1500, PARTS = 3, SLOTS = 2 };

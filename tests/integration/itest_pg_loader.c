@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../sinks/pg_loader.h"
-#include "../unit/harness.h"
+#include "pg_loader.h"
+#include "harness.h"
 #include "itest_pg.h"
 
 static const char *pg_url;

@@ -1,7 +1,7 @@
 /* Unit tests for common/cfg: sources, priorities, types, errors. */
 #include <stdlib.h>
 
-#include "../../common/cfg.h"
+#include "cfg.h"
 #include "harness.h"
 
 static const cfg_opt_t table[] = {

@@ -7,9 +7,9 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
 
-#include "../../common/cfg.h"
-#include "../../common/integ.h"
-#include "../../gateway/ctl_store.h"
+#include "cfg.h"
+#include "integ.h"
+#include "ctl_store.h"
 #include "harness.h"
 
 static rd_kafka_t *mock_rk;

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../common/log.h"
-#include "../../gateway/gw_ids.h"
-#include "../../sinks/wh_sink.h"
+#include "log.h"
+#include "gw_ids.h"
+#include "wh_sink.h"
 #include "harness.h"
 
 static long long count_rows(const char *path, const char *sql) {

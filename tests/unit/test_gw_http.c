@@ -11,12 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../common/integ.h"
-#include "../../common/log.h"
-#include "../../gateway/gw_config.h"
-#include "../../gateway/gw_http.h"
-#include "../../gateway/gw_integrations.h"
-#include "../../gateway/gw_producer.h"
+#include "integ.h"
+#include "log.h"
+#include "gw_config.h"
+#include "gw_http.h"
+#include "gw_integrations.h"
+#include "gw_producer.h"
 #include "harness.h"
 
 #define PRODUCE_API_KEY 0   /* Kafka protocol ApiKey of Produce */

@@ -1,7 +1,7 @@
 /* Unit tests for gateway/gw_ids: UUIDs, the sequence, RFC 3339 times. */
 #include <ctype.h>
 
-#include "../../gateway/gw_ids.h"
+#include "gw_ids.h"
 #include "harness.h"
 
 static void test_uuid(void) {

@@ -2,10 +2,10 @@
  * token lookup, tombstones, references that outlive a delete. */
 #include <stdlib.h>
 
-#include "../../common/integ.h"
-#include "../../common/log.h"
-#include "../../common/secret.h"
-#include "../../gateway/gw_integrations.h"
+#include "integ.h"
+#include "log.h"
+#include "secret.h"
+#include "gw_integrations.h"
 #include "harness.h"
 
 #define KEY_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"

@@ -1,5 +1,5 @@
 /* Unit tests for gateway/gw_rate: the token bucket of the rate limit. */
-#include "../../gateway/gw_rate.h"
+#include "gw_rate.h"
 #include "harness.h"
 
 #define S 1000000000LL

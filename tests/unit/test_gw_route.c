@@ -1,5 +1,5 @@
 /* Unit tests for gateway/gw_route: URL routing and Content-Type parsing. */
-#include "../../gateway/gw_route.h"
+#include "gw_route.h"
 #include "harness.h"
 
 static void test_routes(void) {

@@ -1,7 +1,7 @@
 /* Unit tests for common/integ: naming rules, primary-key fields, record JSON, tokens. */
 #include <stdlib.h>
 
-#include "../../common/integ.h"
+#include "integ.h"
 #include "harness.h"
 
 static void test_name_rules(void) {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "../../common/jscan.h"
+#include "jscan.h"
 #include "harness.h"
 
 #define S(lit) lit, sizeof(lit) - 1

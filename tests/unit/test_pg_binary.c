@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sinks/wh_sql.h"
+#include "wh_sql.h"
 #include "harness.h"
 
 /* s as lowercase hex, into out (static, reused) */

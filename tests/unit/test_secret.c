@@ -1,7 +1,7 @@
 /* Unit tests for common/secret: AES-256-GCM sealing of signing secrets. */
 #include <stdlib.h>
 
-#include "../../common/secret.h"
+#include "secret.h"
 #include "harness.h"
 
 #define HEX_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"

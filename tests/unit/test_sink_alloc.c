@@ -4,9 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../sinks/sink_conv.h"
-#include "../../sinks/sink_json.h"
-#include "../../sinks/sink_shape.h"
+#include "sink_conv.h"
+#include "sink_json.h"
+#include "sink_shape.h"
 #include "harness.h"
 
 /* records per test; a tenth under valgrind (which replaces malloc, so the

@@ -17,10 +17,10 @@
 #include "harness.h"
 #include "integ.h"
 #include "log.h"
-#include "../../sinks/sink_consumer.h"
-#include "../../sinks/sink_files.h"
-#include "../../sinks/sink_kafka_avro.h"
-#include "../../sinks/wh_target.h"
+#include "sink_consumer.h"
+#include "sink_files.h"
+#include "sink_kafka_avro.h"
+#include "wh_target.h"
 
 static char tmpdir[] = "/tmp/test_sink_consumer.XXXXXX";
 

@@ -3,10 +3,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../sinks/sink_json.h"
-#include "../../sinks/sink_name.h"
-#include "../../sinks/sink_num.h"
-#include "../../sinks/sink_sys.h"
+#include "sink_json.h"
+#include "sink_name.h"
+#include "sink_num.h"
+#include "sink_sys.h"
 #include "harness.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "../../sinks/sink_ocf.h"
+#include "sink_ocf.h"
 
 /* defaults, logicalType and a doc: what avro-c's own writer would lose */
 static const char schema_text[] =

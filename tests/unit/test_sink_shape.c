@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../../sinks/sink_conv.h"
+#include "sink_conv.h"
 #include "harness.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))

@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../sinks/sqlite_loader.h"
-#include "../../sinks/wh_sink.h"
-#include "../../sinks/wh_target.h"
+#include "sqlite_loader.h"
+#include "wh_sink.h"
+#include "wh_target.h"
 #include "harness.h"
 
 static char dir[64];

@@ -2,7 +2,7 @@
  * (expected values computed with fastavro) and hostile schema JSON. */
 #include <stdlib.h>
 
-#include "../../schema-registry/sr_avro.h"
+#include "sr_avro.h"
 #include "harness.h"
 
 /* fingerprint as Avro writes it: the 8 bytes little-endian, in hex */

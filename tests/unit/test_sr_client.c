@@ -11,7 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "../../schema-registry/sr_client.h"
+#include "sr_client.h"
 #include "harness.h"
 
 typedef struct {

@@ -2,7 +2,7 @@
  * resolution rule (reader, writer, verdict, first reason), then the levels. */
 #include <stdlib.h>
 
-#include "../../schema-registry/sr_compat.h"
+#include "sr_compat.h"
 #include "harness.h"
 
 #define REC(fields) "{\"type\":\"record\",\"name\":\"R\",\"fields\":[" fields "]}"

@@ -2,7 +2,7 @@
  * the race rule (first claim in the log wins), deletes and configs. */
 #include <stdlib.h>
 
-#include "../../schema-registry/sr_state.h"
+#include "sr_state.h"
 #include "harness.h"
 
 static const char *const A = "{\"type\":\"record\",\"name\":\"A\",\"fields\":[]}";

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sinks/wh_batch.h"
-#include "../../sinks/wh_layout.h"
+#include "wh_batch.h"
+#include "wh_layout.h"
 #include "harness.h"
 
 static void test_segments(void) {

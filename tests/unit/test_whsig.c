@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../common/whsig.h"
+#include "whsig.h"
 #include "harness.h"
 
 typedef struct {

@@ -1,11 +1,11 @@
-/* sr_map: chained hash map from byte strings to pointers. */
-#include "sr_map.h"
+/* map: chained hash map from byte strings to pointers. */
+#include "map.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 
-static uint64_t sr_map_hash(const void *key, size_t len) {
+static uint64_t map_hash(const void *key, size_t len) {
     const unsigned char *p = key;
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < len; i++)
@@ -13,20 +13,20 @@ static uint64_t sr_map_hash(const void *key, size_t len) {
     return h;
 }
 
-void *sr_map_get(const sr_map_t *m, const void *key, size_t klen) {
+void *map_get(const map_t *m, const void *key, size_t klen) {
     if (!m->nbuckets)
         return NULL;
-    uint64_t h = sr_map_hash(key, klen);
-    for (sr_entry_t *e = m->buckets[h % m->nbuckets]; e; e = e->next)
+    uint64_t h = map_hash(key, klen);
+    for (map_entry_t *e = m->buckets[h % m->nbuckets]; e; e = e->next)
         if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
             return e->val;
     return NULL;
 }
 
-int sr_map_put(sr_map_t *m, const void *key, size_t klen, void *val) {
-    uint64_t h = sr_map_hash(key, klen);
+int map_put(map_t *m, const void *key, size_t klen, void *val) {
+    uint64_t h = map_hash(key, klen);
     if (m->nbuckets) {
-        for (sr_entry_t *e = m->buckets[h % m->nbuckets]; e; e = e->next)
+        for (map_entry_t *e = m->buckets[h % m->nbuckets]; e; e = e->next)
             if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
                 e->val = val;
                 return 0;
@@ -34,13 +34,13 @@ int sr_map_put(sr_map_t *m, const void *key, size_t klen, void *val) {
     }
     if (m->count >= m->nbuckets) {
         size_t nb = m->nbuckets ? m->nbuckets * 2 : 64;
-        sr_entry_t **b = calloc(nb, sizeof(*b));
+        map_entry_t **b = calloc(nb, sizeof(*b));
         if (!b)
             return -1;
         for (size_t i = 0; i < m->nbuckets; i++) {
-            sr_entry_t *e = m->buckets[i];
+            map_entry_t *e = m->buckets[i];
             while (e) {
-                sr_entry_t *next = e->next;
+                map_entry_t *next = e->next;
                 e->next = b[e->hash % nb];
                 b[e->hash % nb] = e;
                 e = next;
@@ -50,7 +50,7 @@ int sr_map_put(sr_map_t *m, const void *key, size_t klen, void *val) {
         m->buckets = b;
         m->nbuckets = nb;
     }
-    sr_entry_t *e = malloc(sizeof(*e) + klen);
+    map_entry_t *e = malloc(sizeof(*e) + klen);
     if (!e)
         return -1;
     memcpy(e->key, key, klen);
@@ -63,12 +63,12 @@ int sr_map_put(sr_map_t *m, const void *key, size_t klen, void *val) {
     return 0;
 }
 
-void sr_map_del(sr_map_t *m, const void *key, size_t klen) {
+void map_del(map_t *m, const void *key, size_t klen) {
     if (!m->nbuckets)
         return;
-    uint64_t h = sr_map_hash(key, klen);
-    for (sr_entry_t **pe = &m->buckets[h % m->nbuckets]; *pe; pe = &(*pe)->next) {
-        sr_entry_t *e = *pe;
+    uint64_t h = map_hash(key, klen);
+    for (map_entry_t **pe = &m->buckets[h % m->nbuckets]; *pe; pe = &(*pe)->next) {
+        map_entry_t *e = *pe;
         if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
             *pe = e->next;
             free(e);
@@ -78,11 +78,11 @@ void sr_map_del(sr_map_t *m, const void *key, size_t klen) {
     }
 }
 
-void sr_map_free(sr_map_t *m) {
+void map_free(map_t *m) {
     for (size_t i = 0; i < m->nbuckets; i++) {
-        sr_entry_t *e = m->buckets[i];
+        map_entry_t *e = m->buckets[i];
         while (e) {
-            sr_entry_t *next = e->next;
+            map_entry_t *next = e->next;
             free(e);
             e = next;
         }

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "errstr.h"
-#include "sr_map.h"
+#include "map.h"
 
 #define SR_CLIENT_MAX_RESPONSE (16 << 20)
 #define SR_CT "application/vnd.schemaregistry.v1+json"
@@ -27,9 +27,9 @@ struct sr_client {
     char *url, *username, *password, *ca_file, *cert_file, *key_file;
     int insecure;
     long timeout_ms;
-    sr_map_t by_schema;     /* "subject\nschema" -> sr_ids_t* (register) */
-    sr_map_t by_lookup;     /* "subject\nschema" -> sr_ids_t* (lookup) */
-    sr_map_t by_id;         /* int id -> char* schema */
+    map_t by_schema;     /* "subject\nschema" -> sr_ids_t* (register) */
+    map_t by_lookup;     /* "subject\nschema" -> sr_ids_t* (lookup) */
+    map_t by_id;         /* int id -> char* schema */
     unsigned long requests;
     char *body;             /* response being received */
     size_t len, cap;
@@ -110,11 +110,11 @@ sr_client_t *sr_client_new(const sr_client_conf_t *conf, char *errstr, size_t er
     return c;
 }
 
-static void sr_cache_free(sr_map_t *m) {
+static void sr_cache_free(map_t *m) {
     for (size_t i = 0; i < m->nbuckets; i++)
-        for (sr_entry_t *e = m->buckets[i]; e; e = e->next)
+        for (map_entry_t *e = m->buckets[i]; e; e = e->next)
             free(e->val);
-    sr_map_free(m);
+    map_free(m);
 }
 
 void sr_client_destroy(sr_client_t *c) {
@@ -138,11 +138,11 @@ void sr_client_destroy(sr_client_t *c) {
 }
 
 /* Stores val (taken over) under key; empties the cache when full. */
-static void sr_cache_put(sr_map_t *m, const void *key, size_t klen, void *val) {
+static void sr_cache_put(map_t *m, const void *key, size_t klen, void *val) {
     if (m->count >= SR_CLIENT_CACHE_MAX)
         sr_cache_free(m);
-    void *old = sr_map_get(m, key, klen);
-    if (sr_map_put(m, key, klen, val) < 0) {
+    void *old = map_get(m, key, klen);
+    if (map_put(m, key, klen, val) < 0) {
         free(val);
         return;
     }
@@ -260,8 +260,8 @@ static int sr_schema_call(sr_client_t *c, int lookup, const char *subject, const
     if (!key)
         return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     pthread_mutex_lock(&c->mu);
-    sr_map_t *cache = lookup ? &c->by_lookup : &c->by_schema;
-    sr_ids_t *hit = sr_map_get(cache, key, klen);
+    map_t *cache = lookup ? &c->by_lookup : &c->by_schema;
+    sr_ids_t *hit = map_get(cache, key, klen);
     if (hit) {
         *id = hit->id;
         if (version)
@@ -319,7 +319,7 @@ int sr_client_get_by_id(sr_client_t *c, int id, char **schema, char *errstr,
     int rc = 0;
     *schema = NULL;
     pthread_mutex_lock(&c->mu);
-    const char *hit = sr_map_get(&c->by_id, &id, sizeof(id));
+    const char *hit = map_get(&c->by_id, &id, sizeof(id));
     if (!hit) {
         char path[64];
         json_t *resp = NULL;
@@ -334,7 +334,7 @@ int sr_client_get_by_id(sr_client_t *c, int id, char **schema, char *errstr,
             goto out;
         }
         sr_cache_put(&c->by_id, &id, sizeof(id), copy);
-        hit = sr_map_get(&c->by_id, &id, sizeof(id));
+        hit = map_get(&c->by_id, &id, sizeof(id));
         if (!hit) {
             rc = errstr_fmt(-1, errstr, errstr_size, "out of memory");
             goto out;
