@@ -14,16 +14,6 @@ void hex_encode(const void *in, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
-int hex_digit_value(int c, hex_case_t accept) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (accept == HEX_ANY_CASE && c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int hex_decode(const char *in, size_t in_len, unsigned char *out, size_t out_size,
                hex_case_t accept) {
     if (in_len % 2 || in_len / 2 > out_size || in_len / 2 > INT_MAX)

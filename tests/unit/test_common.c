@@ -1,6 +1,7 @@
 /* Unit tests for the utility layer in common/: net_addr, buf, arena, hex,
  * base64, the kafka.* defaults, the client-id rule, the main() prologue and
- * the compacted-topic reader (against librdkafka's mock cluster). */
+ * the compacted-topic reader (against librdkafka's mock cluster), UTF-8 and
+ * the JSON lexical rules. */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
@@ -18,10 +19,12 @@
 #include "harness.h"
 #include "hex.h"
 #include "integ.h"
+#include "jlex.h"
 #include "kafka.h"
 #include "ktable.h"
 #include "net_addr.h"
 #include "prog.h"
+#include "utf8.h"
 
 static void test_net_addr(void) {
     struct sockaddr_storage ss;
@@ -316,6 +319,161 @@ static void test_client_id(void) {
     }
 }
 
+static void test_utf8(void) {
+    static const struct {
+        const char *s;
+        size_t len;
+        int valid;
+        size_t first;       /* utf8_seq_len of the first byte */
+    } cases[] = {
+        {"a", 1, 1, 1},
+        {"\x00", 1, 1, 1},                      /* NUL is valid UTF-8 */
+        {"\xc3\xa9", 2, 1, 2},                  /* U+00E9 */
+        {"\xe2\x82\xac", 3, 1, 3},              /* U+20AC */
+        {"\xf0\x9f\x98\x80", 4, 1, 4},          /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, 1, 4},          /* U+10FFFF */
+        {"\xef\xbf\xbf", 3, 1, 3},              /* U+FFFF */
+        {"\x80", 1, 0, 0},                      /* continuation first */
+        {"\xbf", 1, 0, 0},
+        {"\xc0\xaf", 2, 0, 0},                  /* overlong '/' */
+        {"\xc1\xbf", 2, 0, 0},
+        {"\xe0\x9f\xbf", 3, 0, 0},              /* overlong 3 */
+        {"\xf0\x8f\xbf\xbf", 4, 0, 0},          /* overlong 4 */
+        {"\xed\xa0\x80", 3, 0, 0},              /* U+D800 */
+        {"\xed\xbf\xbf", 3, 0, 0},              /* U+DFFF */
+        {"\xf4\x90\x80\x80", 4, 0, 0},          /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 0, 0},
+        {"\xff", 1, 0, 0},
+        {"\xc3", 1, 0, 0},                      /* truncated */
+        {"\xe2\x82", 2, 0, 0},
+        {"\xf0\x9f\x98", 3, 0, 0},
+        {"\xc3\x28", 2, 0, 0},                  /* bad continuation */
+        {"\xe2\x28\xa1", 3, 0, 0},
+        {"abcdefgh\xc3\xa9" "abcdefghij", 20, 1, 1},   /* past the 8-byte fast path */
+        {"abcdefghijklmnop\x80", 17, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (utf8_valid(cases[i].s, cases[i].len) != cases[i].valid)
+            HARNESS_FAIL("case %zu: utf8_valid != %d", i, cases[i].valid);
+        size_t n = utf8_seq_len((const unsigned char *)cases[i].s, cases[i].len);
+        if (n != cases[i].first)
+            HARNESS_FAIL("case %zu: utf8_seq_len == %zu, want %zu", i, n, cases[i].first);
+    }
+    CHECK_INT(utf8_valid("", 0), 1);
+    /* every code point round-trips through encode and decode */
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp += cp < 0x800 ? 1 : 97) {
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            continue;
+        char b[UTF8_MAX];
+        uint32_t back = 0xFFFFFFFF;
+        size_t n = utf8_encode(cp, b);
+        if (utf8_decode(b, n, &back) != n || back != cp || !utf8_valid(b, n)) {
+            HARNESS_FAIL("U+%04X does not round-trip", cp);
+            break;
+        }
+    }
+    uint32_t cp = 7;
+    CHECK_INT(utf8_decode("\xed\xa0\x80", 3, &cp), 0);
+    CHECK_INT(cp, 7);
+    char b[UTF8_MAX];
+    CHECK_INT(utf8_encode(0x10FFFF, b), 4);
+    CHECK_MEM(b, 4, "\xf4\x8f\xbf\xbf", 4);
+}
+
+static void test_jlex_u_escape(void) {
+    static const struct {
+        const char *s;
+        jlex_u_rc_t rc;
+        uint32_t cp;        /* JLEX_U_OK */
+        size_t n;           /* used (OK) or at (errors) */
+    } cases[] = {
+        {"\\u0041", JLEX_U_OK, 0x41, 6},
+        {"\\u00e9", JLEX_U_OK, 0xE9, 6},
+        {"\\u00E9", JLEX_U_OK, 0xE9, 6},
+        {"\\u0000", JLEX_U_OK, 0, 6},
+        {"\\uFFFF", JLEX_U_OK, 0xFFFF, 6},
+        {"\\ud83d\\ude00", JLEX_U_OK, 0x1F600, 12},
+        {"\\uDBFF\\uDFFF", JLEX_U_OK, 0x10FFFF, 12},
+        {"\\u00", JLEX_U_TRUNCATED, 0, 4},
+        {"\\u", JLEX_U_TRUNCATED, 0, 2},
+        {"\\u00g0", JLEX_U_BAD_HEX, 0, 4},
+        {"\\u 123", JLEX_U_BAD_HEX, 0, 2},
+        {"\\udc00", JLEX_U_LONE_LOW, 0, 0},
+        {"\\ud800", JLEX_U_TRUNCATED, 0, 6},
+        {"\\ud800\\", JLEX_U_TRUNCATED, 0, 7},
+        {"\\ud800x", JLEX_U_LONE_HIGH, 0, 0},
+        {"\\ud800\\n", JLEX_U_LONE_HIGH, 0, 0},
+        {"\\ud800\\u0041", JLEX_U_LONE_HIGH, 0, 0},
+        {"\\ud800\\ud800", JLEX_U_LONE_HIGH, 0, 0},
+        {"\\ud800\\udc", JLEX_U_TRUNCATED, 0, 10},
+        {"\\ud800\\udcz0", JLEX_U_BAD_HEX, 0, 10},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint32_t cp = 0;
+        size_t used = 0, at = 99;
+        jlex_u_rc_t rc = jlex_u_escape(cases[i].s, strlen(cases[i].s), &cp, &used, &at);
+        if (rc != cases[i].rc)
+            HARNESS_FAIL("case %zu (%s): rc %d, want %d", i, cases[i].s, rc, cases[i].rc);
+        else if (rc == JLEX_U_OK && (cp != cases[i].cp || used != cases[i].n))
+            HARNESS_FAIL("case %zu: U+%04X in %zu, want U+%04X in %zu", i, cp, used,
+                         cases[i].cp, cases[i].n);
+        else if (rc != JLEX_U_OK && at != cases[i].n)
+            HARNESS_FAIL("case %zu (%s): at %zu, want %zu", i, cases[i].s, at, cases[i].n);
+    }
+}
+
+static void test_jlex_number(void) {
+    static const struct {
+        const char *s;
+        jlex_num_rc_t rc;
+        size_t end;
+    } cases[] = {
+        {"0", JLEX_NUM_OK, 1},          {"-0", JLEX_NUM_OK, 2},
+        {"123", JLEX_NUM_OK, 3},        {"-1.5e+10,", JLEX_NUM_OK, 8},
+        {"1E5]", JLEX_NUM_OK, 3},       {"0.000}", JLEX_NUM_OK, 5},
+        {"012", JLEX_NUM_OK, 1},        /* leading zero: "0", then trailing text */
+        {"99999999999999999999999", JLEX_NUM_OK, 23},
+        {"-", JLEX_NUM_DIGIT, 1},       {"-a", JLEX_NUM_DIGIT, 1},
+        {"+1", JLEX_NUM_DIGIT, 0},      {".5", JLEX_NUM_DIGIT, 0},
+        {"1.", JLEX_NUM_FRACTION, 2},   {"1.e5", JLEX_NUM_FRACTION, 2},
+        {"1e", JLEX_NUM_EXPONENT, 2},   {"1e+", JLEX_NUM_EXPONENT, 3},
+        {"1e+x", JLEX_NUM_EXPONENT, 3}, {"", JLEX_NUM_DIGIT, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t end = 99;
+        jlex_num_rc_t rc = jlex_number(cases[i].s, strlen(cases[i].s), &end);
+        if (rc != cases[i].rc || end != cases[i].end)
+            HARNESS_FAIL("\"%s\": rc %d end %zu, want %d end %zu", cases[i].s, rc, end,
+                         cases[i].rc, cases[i].end);
+    }
+}
+
+static void test_jlex_decode(void) {
+    static const struct {
+        const char *lit;
+        const char *want;
+        size_t want_len;
+    } cases[] = {
+        {"\"\"", "", 0},
+        {"\"plain\"", "plain", 5},
+        {"\"a\\tb\\u00e9\\/\"", "a\tb\xc3\xa9/", 6},
+        {"\"\\\"\\\\\\b\\f\\n\\r\\t\"", "\"\\\b\f\n\r\t", 7},
+        {"\"x\\u0000y\"", "x\0y", 3},
+        {"\"\\ud83d\\ude00!\"", "\xf0\x9f\x98\x80!", 5},
+        {"\"\xe6\x97\xa5\"", "\xe6\x97\xa5", 3},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[64];
+        size_t n = jlex_string_decode(cases[i].lit, strlen(cases[i].lit), out);
+        CHECK_MEM(out, n, cases[i].want, cases[i].want_len);
+    }
+    CHECK_INT(jlex_escape_char('n'), '\n');
+    CHECK_INT(jlex_escape_char('/'), '/');
+    CHECK_INT(jlex_escape_char('u'), -1);
+    CHECK_INT(jlex_escape_char('a'), -1);
+    CHECK_INT(jlex_escape_char('\''), -1);
+}
+
 static void test_prog_load(void) {
     static const cfg_opt_t table[] = {{"log.level", CFG_STR, "info", 0, -1, 0, "level"}};
     static const struct {
@@ -568,6 +726,10 @@ int main(void) {
     TEST(test_kafka_default);
     TEST(test_client_id);
     TEST(test_prog_load);
+    TEST(test_utf8);
+    TEST(test_jlex_u_escape);
+    TEST(test_jlex_number);
+    TEST(test_jlex_decode);
     if (mock_setup() < 0)
         return 1;
     TEST(test_ktable_read);
