@@ -39,11 +39,13 @@ rd_kafka_conf_t *ktable_conf_new(const cfg_t *cfg, const char *group_id, char *e
     return conf;
 }
 
-/* Hands one consumed record to the callback; keyless ones are skipped. */
+/* Hands one consumed record to the callback; keyless ones are skipped and
+ * logged at `level` (a command-line reader stays quiet about them). */
 static int ktable_deliver(const char *topic, const rd_kafka_message_t *rkm, ktable_cb_t *cb,
-                          void *opaque) {
+                          void *opaque, log_level_t level) {
     if (!rkm->key || !rkm->key_len) {
-        log_warn("%s: record at offset %lld has no key, ignored", topic, (long long)rkm->offset);
+        log_msg(level, "%s: record at offset %lld has no key, ignored", topic,
+                (long long)rkm->offset);
         return 0;
     }
     ktable_rec_t rec = {.key = rkm->key,
@@ -148,7 +150,7 @@ ktable_err_t ktable_read(rd_kafka_t *rk, const char *topic, const ktable_read_op
             end[p] = 0;
             pending--;
         }
-        int stop = ktable_deliver(topic, rkm, cb, opaque);
+        int stop = ktable_deliver(topic, rkm, cb, opaque, LOG_DEBUG);
         rd_kafka_message_destroy(rkm);
         if (stop) {
             rc = KTABLE_ESTOPPED;
@@ -216,7 +218,7 @@ static int ktable_attach(ktable_t *kt) {
         return -1;
     }
     /* only a missing topic is created: an existing one needs no right to create */
-    if (n == 0 && kafka_topic_ensure(kt->rk, kt->topic, 1, -1, configs, kt->o.request_ms * 5,
+    if (n == 0 && kafka_topic_ensure(kt->rk, kt->topic, 1, -1, configs, kt->o.create_ms,
                                      err, sizeof(err)) < 0) {
         log_warn("%s: %s (retrying)", kt->topic, err);
         return -1;
@@ -286,7 +288,7 @@ static void *ktable_run(void *arg) {
         } else if (rkm->err) {
             log_warn("%s: %s", kt->topic, rd_kafka_message_errstr(rkm));
         } else {
-            ktable_deliver(kt->topic, rkm, kt->o.cb, kt->o.opaque);
+            ktable_deliver(kt->topic, rkm, kt->o.cb, kt->o.opaque, LOG_WARN);
             next = rkm->offset + 1;
         }
         rd_kafka_message_destroy(rkm);
@@ -317,6 +319,8 @@ ktable_t *ktable_follow(rd_kafka_conf_t *conf, const ktable_follow_opts_t *opts,
         kt->o.retry_ms = 1000;
     if (kt->o.request_ms <= 0)
         kt->o.request_ms = 1000;
+    if (kt->o.create_ms <= 0)
+        kt->o.create_ms = 5 * kt->o.request_ms;
     kt->start_end = -1;
     kt->kafka_ok = opts->probe_ms > 0 ? 0 : 1;
     pthread_mutex_init(&kt->mu, NULL);

@@ -4,7 +4,8 @@
  *
  * Each keyed record is handed to a callback in log order as key, value and
  * offset; a NULL value is a tombstone (the key is deleted). A record without
- * a key is skipped with a warning: a compacted topic cannot hold it. What a
+ * a key is skipped (a compacted topic cannot hold it; a follower logs a
+ * warning, a one-time read only at debug level). What a
  * value means is the caller's business (the last one per key wins).
  *
  * Two ways to read:
@@ -107,7 +108,8 @@ typedef struct ktable_follow_opts {
     void *opaque;
     int create;             /* create the topic when missing */
     int retry_ms;           /* between attempts while Kafka does not answer (> 0) */
-    int request_ms;         /* bound on each metadata / create / watermark request */
+    int request_ms;         /* bound on each metadata / watermark request */
+    int create_ms;          /* bound on creating the topic; 0 = 5 * request_ms */
     int probe_ms;           /* reachability probe period; 0 = no probe */
     ktable_ready_t ready;
 } ktable_follow_opts_t;
