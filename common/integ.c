@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "errstr.h"
+#include "hex.h"
+#include "utf8.h"
 
 static int integ_is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -63,37 +65,6 @@ int integ_name_from_display(const char *display, char *out, size_t out_size,
     return 0;
 }
 
-/* The next UTF-8 code point at s (up to end); its length, or 0 if the bytes
- * are not valid UTF-8 (overlong forms, surrogates and > U+10FFFF refused). */
-static size_t integ_utf8_next(const unsigned char *s, const unsigned char *end, unsigned *cp) {
-    unsigned c = s[0], min;
-    size_t len;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if ((c & 0xe0) == 0xc0) {
-        len = 2, min = 0x80, c &= 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, min = 0x800, c &= 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, min = 0x10000, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - s) < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return len;
-}
-
 int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size) {
     if (!field || !*field) {
         return errstr_fmt(-1, errstr, errstr_size, "empty primary-key field name");
@@ -101,8 +72,8 @@ int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size) {
     const unsigned char *s = (const unsigned char *)field, *end = s + strlen(field);
     size_t chars = 0;
     while (s < end) {
-        unsigned cp;
-        size_t len = integ_utf8_next(s, end, &cp);
+        uint32_t cp;
+        size_t len = utf8_decode((const char *)s, (size_t)(end - s), &cp);
         if (!len) {
             return errstr_fmt(-1, errstr, errstr_size, "primary-key field name is not valid UTF-8");
         }
@@ -123,37 +94,10 @@ int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size) {
     return 0;
 }
 
-static const char integ_hex_digits[] = "0123456789abcdef";
-
-static void integ_hex(const unsigned char *in, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = integ_hex_digits[in[i] >> 4];
-        out[2 * i + 1] = integ_hex_digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int integ_hex_val(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Lowercase hex of exactly 2*n digits into n bytes (out may be NULL to only
- * check). 0 or -1. */
+/* Exactly 2n lowercase hex digits into n bytes (out may be NULL to only
+ * check): our own output's form, the only one a record may hold. 0 or -1. */
 static int integ_unhex(const char *s, unsigned char *out, size_t n) {
-    if (strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = integ_hex_val(s[2 * i]), lo = integ_hex_val(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        if (out)
-            out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return hex_decode(s, strlen(s), out, n, HEX_LOWER) == (int)n ? 0 : -1;
 }
 
 void integ_destroy(integ_t *in) {
@@ -202,16 +146,26 @@ static int integ_name_ok(const char *s) {
     return 1;
 }
 
-/* A client id goes into a URL path: 1..64 unreserved URL characters. */
-static int integ_client_id_ok(const char *s) {
+int integ_client_id_ok(const char *s) {
     size_t n = strlen(s);
-    if (n == 0 || n > 64)
+    if (n == 0 || n > INTEG_CLIENT_ID_MAX)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
               (*s >= '0' && *s <= '9') || strchr("-._~", *s)))
             return 0;
     return 1;
+}
+
+int integ_client_id_new(char out[9]) {
+    uint32_t v;
+    /* rejection sampling: no digit string is likelier than another */
+    do {
+        if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+            return -1;
+    } while (v >= UINT32_MAX - UINT32_MAX % 90000000u);
+    snprintf(out, 9, "%08u", (unsigned)(10000000u + v % 90000000u));
+    return 0;
 }
 
 /* Kafka's topic name rule: 1..249 of [A-Za-z0-9._-], not "." or "..". */
@@ -509,7 +463,7 @@ char *integ_to_json(const integ_t *in) {
     integ_set(root, "primary_key", pk, &bad);
     for (size_t i = 0; i < in->ntokens && i < INTEG_MAX_TOKENS; i++) {
         char hex[2 * sizeof(in->tokens[i].sha256) + 1];
-        integ_hex(in->tokens[i].sha256, sizeof(in->tokens[i].sha256), hex);
+        hex_encode(in->tokens[i].sha256, sizeof(in->tokens[i].sha256), hex);
         json_t *t = json_object();
         if (!t || json_array_append_new(toks, t) < 0) {
             bad = 1;
@@ -619,10 +573,10 @@ int integ_token_new(char hex_out[INTEG_TOKEN_HEX + 1], integ_token_t *tok) {
     unsigned char raw[INTEG_TOKEN_HEX / 2], id[INTEG_TOKEN_ID_HEX / 2];
     if (RAND_bytes(raw, sizeof(raw)) != 1 || RAND_bytes(id, sizeof(id)) != 1)
         return -1;
-    integ_hex(raw, sizeof(raw), hex_out);
+    hex_encode(raw, sizeof(raw), hex_out);
     OPENSSL_cleanse(raw, sizeof(raw));
     memset(tok, 0, sizeof(*tok));
-    integ_hex(id, sizeof(id), tok->id);
+    hex_encode(id, sizeof(id), tok->id);
     if (integ_sha256(hex_out, INTEG_TOKEN_HEX, tok->sha256) < 0)
         return -1;
     integ_now_rfc3339(tok->created_at);

@@ -8,23 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "whsig.h"
+#include "base64.h"
+#include "hex.h"
 
 #define SECRET_PREFIX "A256GCM."
 #define SECRET_NONCE  12
 #define SECRET_TAG    16
-
-static const char secret_hex[] = "0123456789abcdef";
-
-static int secret_hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int secret_key_parse(const char *text, secret_key_t *out, char *errstr, size_t errstr_size) {
     unsigned char k[48];
@@ -35,18 +24,10 @@ int secret_key_parse(const char *text, secret_key_t *out, char *errstr, size_t e
     while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
         e--;
     size_t len = (size_t)(e - s);
-    if (len == 64) {
-        n = 32;
-        for (size_t i = 0; i < 32 && n == 32; i++) {
-            int hi = secret_hexval(s[2 * i]), lo = secret_hexval(s[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                n = -1;
-            else
-                k[i] = (unsigned char)(hi << 4 | lo);
-        }
-    }
+    if (len == 64)
+        n = hex_decode(s, len, k, 32, HEX_ANY_CASE);
     if (n != 32)
-        n = whsig_base64_decode(s, len, k, sizeof(k));
+        n = base64_decode(s, len, k, sizeof(k));
     if (n != 32) {
         OPENSSL_cleanse(k, sizeof(k));
         snprintf(errstr, errstr_size,
@@ -70,11 +51,7 @@ int secret_key_parse(const char *text, secret_key_t *out, char *errstr, size_t e
         snprintf(errstr, errstr_size, "SHA-256 failed");
         return -1;
     }
-    for (size_t i = 0; i < SECRET_KID_HEX / 2; i++) {
-        out->kid[2 * i] = secret_hex[h[i] >> 4];
-        out->kid[2 * i + 1] = secret_hex[h[i] & 15];
-    }
-    out->kid[SECRET_KID_HEX] = '\0';
+    hex_encode(h, SECRET_KID_HEX / 2, out->kid);
     return 0;
 }
 
@@ -120,7 +97,7 @@ char *secret_seal(const secret_key_t *key, const char *aad, const char *plain, s
     /* prefix, kid, two dots, 16 base64 characters of nonce, the ciphertext
      * and tag in base64, NUL */
     size_t out_size = sizeof(SECRET_PREFIX) + SECRET_KID_HEX + 2 + 16 +
-                      4 * ((len + SECRET_TAG + 2) / 3) + 1;
+                      BASE64_ENCODED_LEN(len + SECRET_TAG) + 1;
     if (!(ct = malloc(len + SECRET_TAG)) || !(out = malloc(out_size))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -131,10 +108,9 @@ char *secret_seal(const secret_key_t *key, const char *aad, const char *plain, s
         goto fail;
     }
     int o = sprintf(out, SECRET_PREFIX "%s.", key->kid);
-    o += EVP_EncodeBlock((unsigned char *)out + o, nonce, SECRET_NONCE);
+    o += (int)base64_encode(nonce, SECRET_NONCE, out + o);
     out[o++] = '.';
-    o += EVP_EncodeBlock((unsigned char *)out + o, ct, (int)(len + SECRET_TAG));
-    out[o] = '\0';
+    base64_encode(ct, len + SECRET_TAG, out + o);
     free(ct);
     return out;
 fail:
@@ -151,7 +127,7 @@ static int secret_split(const char *sealed, const char **kid, const char **nonce
         return -1;
     *kid = sealed + pl;
     for (size_t i = 0; i < SECRET_KID_HEX; i++)
-        if (!(*kid)[i] || secret_hexval((*kid)[i]) < 0)
+        if (!(*kid)[i] || hex_digit_value((unsigned char)(*kid)[i], HEX_ANY_CASE) < 0)
             return -1;
     if ((*kid)[SECRET_KID_HEX] != '.')
         return -1;
@@ -182,7 +158,7 @@ secret_rc_t secret_open(const secret_key_t *key, const char *aad, const char *se
     *plain = NULL;
     *len = 0;
     if (secret_split(sealed, &kid, &nonce_b64, &nl, &ct_b64) < 0 ||
-        whsig_base64_decode(nonce_b64, nl, nonce, sizeof(nonce)) != SECRET_NONCE)
+        base64_decode(nonce_b64, nl, nonce, sizeof(nonce)) != SECRET_NONCE)
         return SECRET_EFORMAT;
     if (strncmp(kid, key->kid, SECRET_KID_HEX) != 0)
         return SECRET_EKID;
@@ -197,7 +173,7 @@ secret_rc_t secret_open(const secret_key_t *key, const char *aad, const char *se
         return SECRET_ENOMEM;
     }
     secret_rc_t rc = SECRET_EFORMAT;
-    int n = whsig_base64_decode(ct_b64, strlen(ct_b64), ct, cap);
+    int n = base64_decode(ct_b64, strlen(ct_b64), ct, cap);
     if (n < SECRET_TAG)
         goto out;
     size_t pl = (size_t)n - SECRET_TAG;

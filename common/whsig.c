@@ -10,7 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "errstr.h"
+#include "hex.h"
 
 #define WHSIG_MAC 32
 #define WHSIG_KEY_MAX 256
@@ -37,52 +39,6 @@ const char *whsig_delivery_header(whsig_scheme_t scheme) {
     }
 }
 
-static int whsig_b64_value(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-int whsig_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_size) {
-    while (in_len > 0 && in[in_len - 1] == '=')
-        in_len--;
-    if (in_len % 4 == 1)
-        return -1;
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < in_len; i++) {
-        int v = whsig_b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n >= out_size)
-                return -1;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (int)n;
-}
-
-static int whsig_hex_decode(const char *in, size_t in_len, unsigned char *out, size_t out_size) {
-    if (in_len % 2 || in_len / 2 > out_size)
-        return -1;
-    for (size_t i = 0; i < in_len; i += 2) {
-        int hi = isxdigit((unsigned char)in[i]), lo = isxdigit((unsigned char)in[i + 1]);
-        if (!hi || !lo)
-            return -1;
-        char pair[3] = {in[i], in[i + 1], 0};
-        out[i / 2] = (unsigned char)strtoul(pair, NULL, 16);
-    }
-    return (int)(in_len / 2);
-}
-
 /* HMAC-SHA256 over the concatenation of `nparts` parts. 0, or -1 if the
  * library failed (then nothing may be compared against `mac`). */
 static int whsig_hmac(const unsigned char *key, size_t key_len, const char *const parts[],
@@ -106,8 +62,8 @@ static int whsig_hmac(const unsigned char *key, size_t key_len, const char *cons
 static int whsig_match(const char *sig, size_t sig_len, whsig_encoding_t enc,
                        const unsigned char mac[WHSIG_MAC]) {
     unsigned char got[WHSIG_MAC + 4];
-    int n = enc == WHSIG_HEX ? whsig_hex_decode(sig, sig_len, got, sizeof(got))
-                             : whsig_base64_decode(sig, sig_len, got, sizeof(got));
+    int n = enc == WHSIG_HEX ? hex_decode(sig, sig_len, got, sizeof(got), HEX_ANY_CASE)
+                             : base64_decode(sig, sig_len, got, sizeof(got));
     if (n < 0)
         return -1;
     return n == WHSIG_MAC && CRYPTO_memcmp(got, mac, WHSIG_MAC) == 0;
@@ -146,7 +102,7 @@ static whsig_result_t whsig_standard(const whsig_config_t *cfg, whsig_header_fn 
     if (strncmp(secret, "whsec_", 6) == 0)
         secret += 6;
     unsigned char key[WHSIG_KEY_MAX];
-    int key_len = whsig_base64_decode(secret, strlen(secret), key, sizeof(key));
+    int key_len = base64_decode(secret, strlen(secret), key, sizeof(key));
     if (key_len <= 0)
         return errstr_fmt(WHSIG_EMALFORMED, reason, size, "secret is not whsec_<base64>");
     unsigned char mac[WHSIG_MAC];

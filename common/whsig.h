@@ -61,8 +61,5 @@ int whsig_scheme_parse(const char *name);
  * in the body; generic HMAC has none). */
 const char *whsig_delivery_header(whsig_scheme_t scheme);
 
-/* Base64 (standard alphabet, padding optional) to bytes; -1 if malformed or
- * longer than out_size. Returns the decoded length. */
-int whsig_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_size);
 
 #endif

@@ -39,9 +39,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base64.h"
 #include "cfg.h"
 #include "ctl_store.h"
 #include "integ.h"
+#include "kafka.h"
 #include "log.h"
 #include "secret.h"
 #include "whsig.h"
@@ -253,27 +255,6 @@ static int ctl_base_url(const cfg_t *cfg, char *out, size_t size) {
 static void ctl_print_url(const char *base, const char *client_id, const char *token) {
     printf("%s/v1/clients/%s/token/%s\n", base, client_id, token);
     fflush(stdout);
-}
-
-/* A uniformly random 8-digit decimal (no leading zero). */
-static int ctl_random_client_id(char out[9]) {
-    uint32_t v;
-    do {
-        if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
-            return -1;
-    } while (v >= UINT32_MAX - UINT32_MAX % 90000000u);
-    snprintf(out, 9, "%08u", (unsigned)(10000000u + v % 90000000u));
-    return 0;
-}
-
-static int ctl_client_id_ok(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("-._~", *s))
-            return 0;
-    return 1;
 }
 
 /* Splits "f1,f2" into in->primary_key, checking each field. 0 or -1. */
@@ -496,7 +477,7 @@ static int ctl_apply_signature(const cfg_t *cfg, integ_t *in) {
     if (sc == WHSIG_STANDARD) {
         unsigned char raw[512];
         const char *b = strncmp(plain, "whsec_", 6) == 0 ? plain + 6 : plain;
-        int n = whsig_base64_decode(b, strlen(b), raw, sizeof(raw));
+        int n = base64_decode(b, strlen(b), raw, sizeof(raw));
         OPENSSL_cleanse(raw, sizeof(raw));
         if (n <= 0) {
             ctl_fail("a Standard Webhooks secret is whsec_ followed by base64");
@@ -632,12 +613,12 @@ static int ctl_cmd_create(ctl_ctx_t *ctx) {
     if (pk && ctl_parse_pk(in, pk) < 0)
         goto out;
     const char *client_id = cfg_str(cfg, "client-id");
-    if (client_id && !ctl_client_id_ok(client_id)) {
+    if (client_id && !integ_client_id_ok(client_id)) {
         ctl_fail("invalid client id '%s': 1..64 of A-Z a-z 0-9 - . _ ~", client_id);
         goto out;
     }
     if (!client_id) {
-        if (ctl_random_client_id(cid) < 0) {
+        if (integ_client_id_new(cid) < 0) {
             ctl_fail("no randomness available for a client id");
             goto out;
         }
@@ -1159,13 +1140,9 @@ static int ctl_args_rewrite(ctl_args_t *a, int argc, char **argv) {
 }
 
 static int ctl_has_bootstrap(const cfg_t *cfg) {
-    for (size_t i = 0; i < cfg_kafka_count(cfg); i++) {
-        const char *name, *value;
-        cfg_kafka_get(cfg, i, &name, &value);
-        if ((!strcmp(name, "bootstrap.servers") || !strcmp(name, "metadata.broker.list")) && *value)
-            return 1;
-    }
-    return 0;
+    const char *a = kafka_cfg_get(cfg, "bootstrap.servers");
+    const char *b = kafka_cfg_get(cfg, "metadata.broker.list");
+    return (a && *a) || (b && *b);
 }
 
 int main(int argc, char **argv) {

@@ -10,6 +10,7 @@
 
 #include "errstr.h"
 #include "kafka.h"
+#include "ktable.h"
 
 /* Delivery outcome of the one message a put waits for. It lives in the
  * store, so a report served late (even by rd_kafka_destroy) never points
@@ -37,7 +38,7 @@ typedef struct {
     size_t seq;
 } ctl_entry_t;
 
-/* how long a read waits for a transaction's commit marker (see ctl_consume) */
+/* how long a read waits for a transaction's commit marker (ktable.h) */
 #define CTL_EOF_GRACE_MS 2000
 
 static long long ctl_now_ms(void) {
@@ -72,24 +73,6 @@ static void ctl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
     }
 }
 
-static int ctl_user_set(const cfg_t *cfg, const char *prop) {
-    for (size_t i = 0; i < cfg_kafka_count(cfg); i++) {
-        const char *name, *value;
-        cfg_kafka_get(cfg, i, &name, &value);
-        if (strcmp(name, prop) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Sets a property unless the user gave it with -X. */
-static int ctl_default(const ctl_store_t *st, rd_kafka_conf_t *conf, const char *prop,
-                       const char *value, char *errstr, size_t errstr_size) {
-    if (ctl_user_set(st->cfg, prop))
-        return 0;
-    return kafka_conf_set(conf, prop, value, errstr, errstr_size);
-}
-
 /* A client: a consumer, a plain producer (txn_id NULL, for admin requests)
  * or the transactional producer that writes. */
 static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, const char *txn_id,
@@ -120,19 +103,19 @@ static rd_kafka_t *ctl_handle(ctl_store_t *st, rd_kafka_type_t type, const char 
          * if we die between write and commit. */
         if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "acks", "all", errstr, errstr_size) < 0 ||
-            ctl_default(st, conf, "message.timeout.ms", num, errstr, errstr_size) < 0 ||
-            ctl_default(st, conf, "transaction.timeout.ms", txn_num, errstr, errstr_size) < 0 ||
-            ctl_default(st, conf, "transactional.id", txn_id, errstr, errstr_size) < 0)
+            kafka_conf_default(conf, st->cfg, "message.timeout.ms", num, errstr, errstr_size) < 0 ||
+            kafka_conf_default(conf, st->cfg, "transaction.timeout.ms", txn_num, errstr, errstr_size) < 0 ||
+            kafka_conf_default(conf, st->cfg, "transactional.id", txn_id, errstr, errstr_size) < 0)
             goto fail;
     } else if (type == RD_KAFKA_CONSUMER) {
         /* assign() needs a group id; nothing is joined or committed */
-        if (ctl_default(st, conf, "group.id", "hookpipectl", errstr, errstr_size) < 0 ||
+        if (kafka_conf_default(conf, st->cfg, "group.id", "hookpipectl", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
             kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0 ||
             /* the end is often a transaction marker, which is never delivered:
              * the end-of-partition event then needs one more (empty) fetch */
-            ctl_default(st, conf, "fetch.wait.max.ms", "10", errstr, errstr_size) < 0)
+            kafka_conf_default(conf, st->cfg, "fetch.wait.max.ms", "10", errstr, errstr_size) < 0)
             goto fail;
     }
     rk = rd_kafka_new(type, conf, why, sizeof(why));
@@ -194,34 +177,11 @@ void ctl_store_destroy(ctl_store_t *st) {
 static int ctl_partitions(ctl_store_t *st, rd_kafka_t *rk, const char *topic, char *errstr,
                           size_t errstr_size) {
     char why[300];
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    int n = -1;
-    if (!rkt) {
-        return errstr_fmt(-1, errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+    int n = kafka_topic_partitions(rk, topic, st->timeout_ms, errstr, errstr_size);
+    if (n < 0 && st->last_error[0] && errstr && errstr_size) {
+        size_t used = strlen(errstr);
+        snprintf(errstr + used, errstr_size - used, "%s", ctl_why(st, why, sizeof(why)));
     }
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, st->timeout_ms);
-    if (err) {
-        errstr_fmt(-1, errstr, errstr_size, "cannot get metadata of %s: %s%s", topic,
-                   rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
-        goto out;
-    }
-    if (md->topic_cnt != 1) {
-        errstr_fmt(-1, errstr, errstr_size, "metadata of %s: %d topics in the answer", topic,
-                   md->topic_cnt);
-        goto out;
-    }
-    err = md->topics[0].err;
-    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-        n = 0;
-    else if (err && err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
-        errstr_fmt(-1, errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
-    else
-        n = md->topics[0].partition_cnt;
-out:
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
     return n;
 }
 
@@ -336,143 +296,47 @@ static int ctl_state_build(ctl_state_t *state, ctl_entry_t *e, size_t n, char *e
     return 0;
 }
 
-/* Consumes `parts` partitions of INTEG_TOPIC from the beginning up to the
- * high watermarks measured first, appending every message to *entries. */
-static int ctl_consume(ctl_store_t *st, rd_kafka_t *rk, int parts, ctl_entry_t **entries,
-                       size_t *nentries, char *errstr, size_t errstr_size) {
-    char why[300];
-    int rc = -1, pending = 0;
-    size_t cap = 0;
-    int64_t *end = calloc((size_t)parts, sizeof(*end));
-    long long *eof_by = calloc((size_t)parts, sizeof(*eof_by));
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(parts);
-    if (!end || !eof_by) {
-        errstr_fmt(-1, errstr, errstr_size, "out of memory");
-        goto out;
+/* Collects the messages of INTEG_TOPIC in log order. */
+typedef struct {
+    ctl_entry_t *entries;
+    size_t n, cap;
+    int oom;
+} ctl_collect_t;
+
+static int ctl_collect(void *opaque, const ktable_rec_t *rec) {
+    ctl_collect_t *c = opaque;
+    if (memchr(rec->key, '\0', rec->key_len))
+        return 0;               /* not an integration name */
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 64;
+        ctl_entry_t *ne = realloc(c->entries, ncap * sizeof(*ne));
+        if (!ne)
+            return c->oom = 1;
+        c->entries = ne;
+        c->cap = ncap;
     }
-    for (int p = 0; p < parts; p++) {
-        int64_t lo, hi;
-        rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(rk, INTEG_TOPIC, p, &lo, &hi, st->timeout_ms);
-        if (err) {
-            errstr_fmt(-1, errstr, errstr_size, "cannot read the end offset of %s [%d]: %s%s",
-                       INTEG_TOPIC, p, rd_kafka_err2str(err), ctl_why(st, why, sizeof(why)));
-            goto out;
-        }
-        if (hi > lo) {
-            end[p] = hi;
-            pending++;
-            rd_kafka_topic_partition_list_add(list, INTEG_TOPIC, p)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
-        }
+    ctl_entry_t *e = &c->entries[c->n];
+    e->key = strndup(rec->key, rec->key_len);
+    e->value = rec->value ? malloc(rec->value_len + 1) : NULL;
+    e->len = rec->value_len;
+    e->seq = c->n;
+    if (e->value) {
+        memcpy(e->value, rec->value, rec->value_len);
+        e->value[rec->value_len] = '\0';
     }
-    if (!pending) {
-        rc = 0;
-        goto out;
+    if (!e->key || (rec->value && !e->value)) {
+        free(e->key);
+        free(e->value);
+        return c->oom = 1;
     }
-    rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
-    if (err) {
-        errstr_fmt(-1, errstr, errstr_size, "cannot read %s: %s", INTEG_TOPIC, rd_kafka_err2str(err));
-        goto out;
-    }
-    /* the timeout bounds a stall, not the whole read: a long log is fine */
-    long long deadline = ctl_now_ms() + st->timeout_ms;
-    while (pending > 0) {
-        if (ctl_now_ms() > deadline) {
-            errstr_fmt(-1, errstr, errstr_size, "reading %s: no progress within %d ms%s", INTEG_TOPIC,
-                       st->timeout_ms, ctl_why(st, why, sizeof(why)));
-            goto out;
-        }
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
-        /* a partition that ended short of its high watermark has its
-         * grace period to show the rest (see below) */
-        long long now = ctl_now_ms();
-        for (int q = 0; q < parts; q++) {
-            if (end[q] && eof_by[q] && now > eof_by[q]) {
-                end[q] = 0;
-                pending--;
-            }
-        }
-        if (!rkm)
-            continue;
-        int p = rkm->partition;
-        if (p < 0 || p >= parts || !end[p]) {
-            rd_kafka_message_destroy(rkm);
-            continue;
-        }
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            /* The end a read_committed consumer sees is the last stable
-             * offset, which trails the high watermark until the commit
-             * marker of the latest transaction is written, a few ms after
-             * its writer returned: wait for the EOF at the watermark (the
-             * marker itself is never delivered, so the EOF's offset says
-             * where the reader is), but not for ever — a transaction left
-             * open by a dead writer holds that offset back. */
-            if (rkm->offset >= end[p]) {
-                end[p] = 0;
-                pending--;
-            } else if (!eof_by[p]) {
-                eof_by[p] = now + CTL_EOF_GRACE_MS;
-            }
-            rd_kafka_message_destroy(rkm);
-            continue;
-        }
-        if (rkm->err) {
-            /* the client retries transient errors; keep the reason for the timeout */
-            snprintf(st->last_error, sizeof(st->last_error), "%s", rd_kafka_message_errstr(rkm));
-            rd_kafka_message_destroy(rkm);
-            continue;
-        }
-        deadline = ctl_now_ms() + st->timeout_ms;
-        if (rkm->offset + 1 >= end[p]) {
-            end[p] = 0;
-            pending--;
-        }
-        if (!rkm->key || memchr(rkm->key, '\0', rkm->key_len)) {
-            rd_kafka_message_destroy(rkm);
-            continue;           /* not an integration: compacted topics need keys */
-        }
-        if (*nentries == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            ctl_entry_t *ne = realloc(*entries, ncap * sizeof(*ne));
-            if (!ne) {
-                rd_kafka_message_destroy(rkm);
-                errstr_fmt(-1, errstr, errstr_size, "out of memory");
-                goto out;
-            }
-            *entries = ne;
-            cap = ncap;
-        }
-        ctl_entry_t *e = &(*entries)[*nentries];
-        e->key = strndup(rkm->key, rkm->key_len);
-        e->value = rkm->payload ? malloc(rkm->len + 1) : NULL;
-        e->len = rkm->len;
-        e->seq = *nentries;
-        if (e->value) {
-            memcpy(e->value, rkm->payload, rkm->len);
-            e->value[rkm->len] = '\0';
-        }
-        rd_kafka_message_destroy(rkm);
-        if (!e->key || (!e->value && e->len)) {
-            free(e->key);
-            free(e->value);
-            errstr_fmt(-1, errstr, errstr_size, "out of memory");
-            goto out;
-        }
-        (*nentries)++;
-    }
-    rc = 0;
-out:
-    rd_kafka_topic_partition_list_destroy(list);
-    free(end);
-    free(eof_by);
-    return rc;
+    c->n++;
+    return 0;
 }
 
 int ctl_store_read(ctl_store_t *st, ctl_state_t **out, char *errstr, size_t errstr_size) {
+    char why[300];
     int rc = -1;
-    ctl_entry_t *entries = NULL;
-    size_t nentries = 0;
+    ctl_collect_t got = {0};
     ctl_state_t *state = calloc(1, sizeof(*state));
     rd_kafka_t *rk = NULL;
     if (!state) {
@@ -481,11 +345,27 @@ int ctl_store_read(ctl_store_t *st, ctl_state_t **out, char *errstr, size_t errs
     }
     if (!(rk = ctl_handle(st, RD_KAFKA_CONSUMER, NULL, errstr, errstr_size)))
         goto out;
-    int parts = ctl_partitions(st, rk, INTEG_TOPIC, errstr, errstr_size);
-    if (parts < 0)
+    /* the end as of now, and the commit marker of the latest transaction
+     * waited for (a reader sees every change an earlier command finished);
+     * the timeout bounds a stall, not the whole read */
+    ktable_read_opts_t opts = {.request_ms = st->timeout_ms,
+                               .stall_ms = st->timeout_ms,
+                               .eof_grace_ms = CTL_EOF_GRACE_MS};
+    switch (ktable_read(rk, INTEG_TOPIC, &opts, ctl_collect, &got, errstr, errstr_size)) {
+    case KTABLE_OK:
+    case KTABLE_ENOTOPIC:       /* not created yet: no integrations */
+        break;
+    case KTABLE_ESTOPPED:
+        errstr_fmt(-1, errstr, errstr_size, "out of memory");
         goto out;
-    if (ctl_consume(st, rk, parts, &entries, &nentries, errstr, errstr_size) < 0 ||
-        ctl_state_build(state, entries, nentries, errstr, errstr_size) < 0)
+    default:
+        if (st->last_error[0] && errstr && errstr_size && !strstr(errstr, "(last error")) {
+            size_t used = strlen(errstr);
+            snprintf(errstr + used, errstr_size - used, "%s", ctl_why(st, why, sizeof(why)));
+        }
+        goto out;
+    }
+    if (ctl_state_build(state, got.entries, got.n, errstr, errstr_size) < 0)
         goto out;
     *out = state;
     state = NULL;
@@ -495,7 +375,7 @@ out:
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
     }
-    ctl_entries_free(entries, nentries);
+    ctl_entries_free(got.entries, got.n);
     ctl_state_destroy(state);
     return rc;
 }

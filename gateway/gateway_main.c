@@ -1,9 +1,6 @@
 /* hookpipe-gateway: receives webhooks over HTTP and publishes them to Kafka. */
 #include <openssl/crypto.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include <time.h>
 
 #include "gw_config.h"
 #include "gw_http.h"
@@ -11,19 +8,8 @@
 #include "gw_metrics.h"
 #include "gw_producer.h"
 #include "log.h"
+#include "prog.h"
 #include "secret.h"
-
-static volatile sig_atomic_t gw_stop;
-
-static void gw_on_signal(int sig) {
-    (void)sig;
-    gw_stop = 1;
-}
-
-static void gw_sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 int main(int argc, char **argv) {
     char err[512];
@@ -37,23 +23,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "hookpipe-gateway: out of memory\n");
         return 1;
     }
-    int lr = cfg_load(cfg, argc, argv, err, sizeof(err));
-    if (lr == 1) {
-        rc = 0;
+    if ((rc = prog_load(cfg, argc, argv)) != PROG_RUN)
+        goto out;
+    if (gw_config_read(cfg, &conf, err, sizeof(err)) < 0) {
+        prog_fail("hookpipe-gateway", "%s", err);
+        rc = PROG_USAGE;
         goto out;
     }
-    if (lr < 0 || gw_config_read(cfg, &conf, err, sizeof(err)) < 0) {
-        fprintf(stderr, "hookpipe-gateway: %s\n", err);
-        rc = 2;
-        goto out;
-    }
-    if (cfg_argc(cfg) > 0) {
-        fprintf(stderr, "hookpipe-gateway: unexpected argument '%s' (see --help)\n",
-                cfg_argv(cfg)[0]);
-        rc = 2;
-        goto out;
-    }
-    log_init("hookpipe-gateway", (log_level_t)conf.log_level);
+    rc = 1;
+    prog_start("hookpipe-gateway", (log_level_t)conf.log_level);
     secret_key_t key;
     int kr = secret_key_from_env(&key, err, sizeof(err));
     if (kr < 0) {
@@ -61,14 +39,6 @@ int main(int argc, char **argv) {
         rc = 2;
         goto out;
     }
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = gw_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     if ((integs = gw_integs_new(cfg, conf.integrations_topic, err, sizeof(err))) && kr > 0) {
         gw_integs_set_key(integs, &key);
@@ -85,19 +55,19 @@ int main(int argc, char **argv) {
     }
     log_info("listening on %s (metrics on %s), integrations from %s", conf.listen,
              conf.metrics_listen, conf.integrations_topic);
-    while (!gw_stop)
-        gw_sleep_ms(100);
+    while (!prog_stopping())
+        prog_sleep_ms(100);
 
     log_info("stopping: no new connections, %lld request(s) in flight", gw_http_inflight(http));
     gw_http_quiesce(http);
     for (long waited = 0; gw_http_inflight(http) > 0 && waited < conf.shutdown_timeout_ms;
          waited += 20)
-        gw_sleep_ms(20);
+        prog_sleep_ms(20);
     if (gw_http_inflight(http) > 0) {
         log_warn("%lld request(s) still in flight after %d ms: answering 503",
                  gw_http_inflight(http), conf.shutdown_timeout_ms);
         gw_http_expire_all(http);
-        gw_sleep_ms(200);
+        prog_sleep_ms(200);
     }
     /* the loops still run (and serve delivery reports alongside the
      * flush): a request still waiting gets its answer from its report */

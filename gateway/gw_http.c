@@ -24,6 +24,7 @@
 #include "gw_route.h"
 #include "gw_topic_limit.h"
 #include "integ.h"
+#include "jlex.h"
 #include "jscan.h"
 #include "log.h"
 #include "net_addr.h"
@@ -481,7 +482,7 @@ static size_t gw_record_delivery(const char *obj, size_t len, const char *field,
     if (m.type == JSCAN_STRING) {
         if (n > GW_DELIVERY_MAX + 2)
             return 0;
-        n = jscan_string_decode(v, n, buf);
+        n = jlex_string_decode(v, n, buf);
     } else if (m.type == JSCAN_NUMBER && n <= GW_DELIVERY_MAX) {
         memcpy(buf, v, n);
     } else {

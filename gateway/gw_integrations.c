@@ -6,9 +6,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kafka.h"
+#include "ktable.h"
 #include "log.h"
 
 struct gw_integs {
@@ -17,10 +17,7 @@ struct gw_integs {
     pthread_rwlock_t lock;
     gw_integ_t **entries;     /* owned references */
     size_t n, cap;
-    rd_kafka_t *rk;           /* the follower's consumer */
-    pthread_t thread;
-    int started;
-    atomic_int stop, caught_up, kafka_ok;
+    ktable_t *kt;             /* the follower, once started */
     int has_key;
     secret_key_t key;
 };
@@ -164,7 +161,7 @@ int gw_integs_apply(gw_integs_t *t, const char *name, size_t name_len, const cha
     pthread_rwlock_unlock(&t->lock);
     gw_integ_release(old);
     /* the replay at start is summarised by the "caught up" line */
-    log_level_t lvl = atomic_load(&t->caught_up) ? LOG_INFO : LOG_DEBUG;
+    log_level_t lvl = gw_integs_caught_up(t) ? LOG_INFO : LOG_DEBUG;
     if (e)
         log_msg(lvl, "integration %s %s (%s, %zu token(s), signature %s)", e->in->name,
                 old ? "updated" : "added", e->in->paused ? "paused" : "active", e->in->ntokens,
@@ -193,155 +190,50 @@ size_t gw_integs_count(gw_integs_t *t) {
     return n;
 }
 
-int gw_integs_caught_up(gw_integs_t *t) { return atomic_load(&t->caught_up); }
+int gw_integs_caught_up(gw_integs_t *t) { return t->kt && ktable_caught_up(t->kt); }
 
 int gw_integs_ready(gw_integs_t *t) {
-    return atomic_load(&t->caught_up) && atomic_load(&t->kafka_ok);
+    return t->kt && ktable_caught_up(t->kt) && ktable_kafka_ok(t->kt);
 }
 
-static int64_t gw_integs_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* 1 if the topic exists with at least one partition, 0 if Kafka says it
- * does not, -1 if Kafka could not be asked (within 1 s, so that a stop
- * request is never kept waiting long). */
-static int gw_integs_topic_exists(gw_integs_t *t) {
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->rk, t->topic, NULL);
-    if (!rkt)
-        return -1;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(t->rk, 0, rkt, &md, 1000);
-    int rc = -1;
-    if (!err && md->topic_cnt == 1)
-        rc = !md->topics[0].err && md->topics[0].partition_cnt > 0;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    return rc;
-}
-
-/* Creates the topic if it is missing (so that an existing topic needs no
- * right to create topics); 0 once it exists. */
-static int gw_integs_ensure_topic(gw_integs_t *t) {
-    static const char *const configs[] = {"cleanup.policy", "compact", NULL};
-    char err[512];
-    int exists = gw_integs_topic_exists(t);
-    if (exists == 1)
-        return 0;
-    if (exists < 0) {
-        log_warn("integrations topic: Kafka does not answer (retrying)");
-        return -1;
-    }
-    if (kafka_topic_ensure(t->rk, t->topic, 1, -1, configs, 5000, err, sizeof(err)) < 0) {
-        log_warn("integrations topic: %s (retrying)", err);
-        return -1;
-    }
+static int gw_integs_on_record(void *opaque, const ktable_rec_t *rec) {
+    gw_integs_apply(opaque, rec->key, rec->key_len, rec->value, rec->value_len);
     return 0;
 }
 
-static void *gw_integs_run(void *arg) {
-    gw_integs_t *t = arg;
-    int assigned = 0;
-    int64_t next_probe = 0, next_ensure = 0;
-    while (!atomic_load(&t->stop)) {
-        int64_t now = gw_integs_ms();
-        if (!assigned) {
-            if (now < next_ensure) {
-                struct timespec ts = {0, 100 * 1000000L};
-                nanosleep(&ts, NULL);
-                continue;
-            }
-            if (gw_integs_ensure_topic(t) < 0) {
-                next_ensure = now + 2000;
-                continue;
-            }
-            rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(parts, t->topic, 0)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
-            rd_kafka_resp_err_t err = rd_kafka_assign(t->rk, parts);
-            rd_kafka_topic_partition_list_destroy(parts);
-            if (err) {
-                log_warn("integrations topic: assign: %s", rd_kafka_err2str(err));
-                next_ensure = now + 2000;
-                continue;
-            }
-            assigned = 1;
-            log_info("following %s from the beginning", t->topic);
-        }
-        if (now >= next_probe) {
-            int64_t lo, hi;
-            rd_kafka_resp_err_t err =
-                rd_kafka_query_watermark_offsets(t->rk, t->topic, 0, &lo, &hi, 1000);
-            if (!!err == atomic_load(&t->kafka_ok))
-                log_msg(err ? LOG_WARN : LOG_INFO, "kafka %s%s", err ? "unreachable: " : "reachable",
-                        err ? rd_kafka_err2str(err) : "");
-            atomic_store(&t->kafka_ok, !err);
-            next_probe = gw_integs_ms() + 2000;
-        }
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(t->rk, 100);
-        if (!rkm)
-            continue;
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (!atomic_exchange(&t->caught_up, 1))
-                log_info("integrations caught up at offset %lld: %zu known",
-                         (long long)rkm->offset, gw_integs_count(t));
-        } else if (rkm->err) {
-            log_warn("integrations topic: %s", rd_kafka_message_errstr(rkm));
-        } else if (!rkm->key || !rkm->key_len) {
-            log_warn("integrations topic: record at offset %lld has no key, ignored",
-                     (long long)rkm->offset);
-        } else {
-            gw_integs_apply(t, rkm->key, rkm->key_len, rkm->payload, rkm->len);
-        }
-        rd_kafka_message_destroy(rkm);
-    }
-    return NULL;
-}
-
 int gw_integs_start(gw_integs_t *t, char *errstr, size_t errstr_size) {
-    rd_kafka_conf_t *conf = kafka_conf_new(t->cfg, errstr, errstr_size);
+    rd_kafka_conf_t *conf = ktable_conf_new(t->cfg, "hookpipe-gateway-unused", errstr,
+                                            errstr_size);
     if (!conf)
         return -1;
-    if (kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
-        kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
-        kafka_conf_set(conf, "fetch.wait.max.ms", "100", errstr, errstr_size) < 0 ||
+    if (kafka_conf_set(conf, "fetch.wait.max.ms", "100", errstr, errstr_size) < 0 ||
         kafka_conf_set(conf, "client.id", "hookpipe-gateway-integrations", errstr,
-                       errstr_size) < 0 ||
-        /* librdkafka wants a group.id even for assign(); no group is joined
-         * and nothing is committed under it */
-        kafka_conf_set(conf, "group.id", "hookpipe-gateway-unused", errstr, errstr_size) < 0) {
+                       errstr_size) < 0) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
-    t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-    if (!t->rk) {
-        rd_kafka_conf_destroy(conf);
+    /* created when missing; ready at the first end of the topic, so a
+     * transaction a dead hookpipectl left open does not hold readiness; the
+     * probe asks Kafka every 2 s (metadata within 1 s: a stop request is
+     * never kept waiting long) */
+    ktable_follow_opts_t opts = {.topic = t->topic,
+                                 .cb = gw_integs_on_record,
+                                 .opaque = t,
+                                 .create = 1,
+                                 .retry_ms = 2000,
+                                 .request_ms = 1000,
+                                 .create_ms = 5000,
+                                 .probe_ms = 2000,
+                                 .ready = KTABLE_READY_AT_EOF};
+    if (!(t->kt = ktable_follow(conf, &opts, errstr, errstr_size)))
         return -1;
-    }
-    if (pthread_create(&t->thread, NULL, gw_integs_run, t) != 0) {
-        snprintf(errstr, errstr_size, "cannot start the integrations thread");
-        rd_kafka_destroy(t->rk);
-        t->rk = NULL;
-        return -1;
-    }
-    t->started = 1;
     return 0;
 }
 
 void gw_integs_destroy(gw_integs_t *t) {
     if (!t)
         return;
-    if (t->started) {
-        atomic_store(&t->stop, 1);
-        pthread_join(t->thread, NULL);
-    }
-    if (t->rk) {
-        rd_kafka_consumer_close(t->rk);
-        rd_kafka_destroy(t->rk);
-    }
+    ktable_destroy(t->kt);
     for (size_t i = 0; i < t->n; i++)
         gw_integ_release(t->entries[i]);
     OPENSSL_cleanse(&t->key, sizeof(t->key));

@@ -1,8 +1,9 @@
 /* gw_integrations: the gateway's live view of the integrations topic.
  *
- * A table of integrations keyed by name, filled by a follower thread that
- * reads the compacted topic from the beginning with an assign()ed consumer
- * (no consumer group, nothing committed) and applies creates, updates and
+ * A table of integrations keyed by name, filled by a follower thread
+ * (ktable.h) that reads the compacted topic from the beginning with an
+ * assign()ed consumer (no consumer group, nothing committed) and applies
+ * creates, updates and
  * tombstones as they arrive (fetch.wait.max.ms=100, so a change is visible
  * well within a second). If the topic does not exist the follower creates
  * it (1 partition, cleanup.policy=compact) or, failing that, retries.

@@ -5,34 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef const unsigned char *bytes_t;
+#include "hex.h"
+#include "jlex.h"
+#include "utf8.h"
 
-/* Length (2..4) of the valid UTF-8 sequence at p, or 0 if it is invalid:
- * continuation byte first, overlong, surrogate, above U+10FFFF, truncated. */
-static size_t utf8_seq(bytes_t p, size_t avail) {
-    unsigned c = p[0];
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0)
-        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c < 0xF0) {
-        if (avail < 3)
-            return 0;
-        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (avail < 4)
-            return 0;
-        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
+typedef const unsigned char *bytes_t;
 
 static jscan_err_t fail(jscan_result_t *res, jscan_err_t err, size_t off, const char *msg) {
     res->err = err;
@@ -49,39 +26,50 @@ static jscan_err_t unexpected(jscan_result_t *res, bytes_t b, size_t len, size_t
         return fail(res, JSCAN_ERR_SYNTAX, len, "unexpected end of input");
     if (b[i] == 0)
         return fail(res, JSCAN_ERR_NUL, i, "NUL byte");
-    if (b[i] >= 0x80 && !utf8_seq(b + i, len - i))
+    if (b[i] >= 0x80 && !utf8_seq_len(b + i, len - i))
         return fail(res, JSCAN_ERR_UTF8, i, "invalid UTF-8");
     return fail(res, JSCAN_ERR_SYNTAX, i, msg);
 }
 
-static int hexval(unsigned c) {
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return (int)(c - 'a' + 10);
-    return -1;
+/* Checks the escape whose backslash is at i: the offset after it, or 0
+ * with the error in res. Out of line: escapes are rare, and the string loop
+ * stays tight without them. */
+static __attribute__((noinline)) size_t scan_escape(bytes_t b, size_t len, size_t i,
+                                                     jscan_result_t *res) {
+    if (i + 1 >= len)
+        return fail(res, JSCAN_ERR_SYNTAX, len, "truncated escape"), 0;
+    if (jlex_escape_char(b[i + 1]) >= 0)
+        return i + 2;
+    if (b[i + 1] != 'u')
+        return unexpected(res, b, len, i + 1, "invalid escape"), 0;
+    uint32_t cp;
+    size_t used, at;
+    switch (jlex_u_escape((const char *)b + i, len - i, &cp, &used, &at)) {
+    case JLEX_U_OK:
+        return i + used;
+    case JLEX_U_TRUNCATED:
+        return fail(res, JSCAN_ERR_SYNTAX, len, "truncated \\u escape"), 0;
+    case JLEX_U_BAD_HEX:
+        return unexpected(res, b, len, i + at, "invalid \\u escape"), 0;
+    case JLEX_U_LONE_LOW:
+        return fail(res, JSCAN_ERR_SYNTAX, i, "lone low surrogate in \\u escape"), 0;
+    case JLEX_U_LONE_HIGH:
+        return fail(res, JSCAN_ERR_SYNTAX, i, "lone high surrogate in \\u escape"), 0;
+    }
+    return fail(res, JSCAN_ERR_SYNTAX, i, "invalid \\u escape"), 0;
 }
 
-/* Four hex digits at b[i]; returns the code unit, or -1 with *bad set to
- * the offset of the first non-hex byte (len when truncated). */
-static long hex4(bytes_t b, size_t len, size_t i, size_t *bad) {
-    long v = 0;
-    for (size_t k = 0; k < 4; k++) {
-        int h = i + k < len ? hexval(b[i + k]) : -1;
-        if (h < 0) {
-            *bad = i + k < len ? i + k : len;
-            return -1;
-        }
-        v = v * 16 + h;
-    }
-    return v;
+/* utf8_seq_len out of line: inlined, it makes the string loop save more
+ * registers on every call, which costs ASCII strings (most of them) more
+ * than the call costs the others. */
+static __attribute__((noinline)) size_t scan_utf8(bytes_t p, size_t avail) {
+    return utf8_seq_len(p, avail);
 }
 
 /* Scans the string whose opening quote is at *pos; leaves *pos after the
  * closing quote. */
 static jscan_err_t scan_string(bytes_t b, size_t len, size_t *pos, jscan_result_t *res) {
-    size_t i = *pos + 1, bad;
+    size_t i = *pos + 1;
     for (;;) {
         while (i < len && b[i] >= 0x20 && b[i] < 0x80 && b[i] != '"' && b[i] != '\\')
             i++;
@@ -93,83 +81,35 @@ static jscan_err_t scan_string(bytes_t b, size_t len, size_t *pos, jscan_result_
             return JSCAN_OK;
         }
         if (c == '\\') {
-            if (i + 1 >= len)
-                return fail(res, JSCAN_ERR_SYNTAX, len, "truncated escape");
-            switch (b[i + 1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                i += 2;
-                continue;
-            case 'u':
-                break;
-            default:
-                return unexpected(res, b, len, i + 1, "invalid escape");
-            }
-            long cp = hex4(b, len, i + 2, &bad);
-            if (cp < 0)
-                return bad >= len ? fail(res, JSCAN_ERR_SYNTAX, len, "truncated \\u escape")
-                                  : unexpected(res, b, len, bad, "invalid \\u escape");
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return fail(res, JSCAN_ERR_SYNTAX, i, "lone low surrogate in \\u escape");
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (i + 6 >= len || (b[i + 6] == '\\' && i + 7 >= len))
-                    return fail(res, JSCAN_ERR_SYNTAX, len, "truncated \\u escape");
-                if (b[i + 6] != '\\' || b[i + 7] != 'u')
-                    return fail(res, JSCAN_ERR_SYNTAX, i, "lone high surrogate in \\u escape");
-                long lo = hex4(b, len, i + 8, &bad);
-                if (lo < 0)
-                    return bad >= len ? fail(res, JSCAN_ERR_SYNTAX, len, "truncated \\u escape")
-                                      : unexpected(res, b, len, bad, "invalid \\u escape");
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return fail(res, JSCAN_ERR_SYNTAX, i, "lone high surrogate in \\u escape");
-                i += 12;
-            } else {
-                i += 6;
-            }
+            if (!(i = scan_escape(b, len, i, res)))
+                return res->err;
             continue;
         }
         if (c == 0)
             return fail(res, JSCAN_ERR_NUL, i, "NUL byte");
         if (c < 0x20)
             return fail(res, JSCAN_ERR_SYNTAX, i, "control character in string");
-        size_t n = utf8_seq(b + i, len - i);
+        size_t n = scan_utf8(b + i, len - i);
         if (!n)
             return fail(res, JSCAN_ERR_UTF8, i, "invalid UTF-8");
         i += n;
     }
 }
 
-#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
-
 static jscan_err_t scan_number(bytes_t b, size_t len, size_t *pos, jscan_result_t *res) {
-    size_t i = *pos;
-    if (b[i] == '-')
-        i++;
-    if (i < len && b[i] == '0') {
-        i++;
-    } else if (i < len && IS_DIGIT(b[i])) {
-        while (i < len && IS_DIGIT(b[i]))
-            i++;
-    } else {
-        return unexpected(res, b, len, i, "invalid number");
+    size_t end;
+    switch (jlex_number((const char *)b + *pos, len - *pos, &end)) {
+    case JLEX_NUM_OK:
+        *pos += end;
+        return JSCAN_OK;
+    case JLEX_NUM_DIGIT:
+        return unexpected(res, b, len, *pos + end, "invalid number");
+    case JLEX_NUM_FRACTION:
+        return unexpected(res, b, len, *pos + end, "digit expected after '.'");
+    case JLEX_NUM_EXPONENT:
+        return unexpected(res, b, len, *pos + end, "digit expected in exponent");
     }
-    if (i < len && b[i] == '.') {
-        i++;
-        if (i >= len || !IS_DIGIT(b[i]))
-            return unexpected(res, b, len, i, "digit expected after '.'");
-        while (i < len && IS_DIGIT(b[i]))
-            i++;
-    }
-    if (i < len && (b[i] == 'e' || b[i] == 'E')) {
-        i++;
-        if (i < len && (b[i] == '+' || b[i] == '-'))
-            i++;
-        if (i >= len || !IS_DIGIT(b[i]))
-            return unexpected(res, b, len, i, "digit expected in exponent");
-        while (i < len && IS_DIGIT(b[i]))
-            i++;
-    }
-    *pos = i;
-    return JSCAN_OK;
+    return unexpected(res, b, len, *pos + end, "invalid number");
 }
 
 static jscan_err_t scan_literal(bytes_t b, size_t len, size_t *pos, jscan_result_t *res) {
@@ -233,7 +173,7 @@ static jscan_err_t scan(const char *buf, size_t len, int max_depth, size_t max_r
         goto out;
     }
     if (body && b[i] != '{' && b[i] != '[') {
-        if (b[i] == '"' || b[i] == '-' || IS_DIGIT(b[i]) || b[i] == 't' || b[i] == 'f' ||
+        if (b[i] == '"' || b[i] == '-' || JLEX_IS_DIGIT(b[i]) || b[i] == 't' || b[i] == 'f' ||
             b[i] == 'n')
             err = fail(res, JSCAN_ERR_TOP, i, "top level is not an object or an array");
         else
@@ -307,7 +247,7 @@ static jscan_err_t scan(const char *buf, size_t len, int max_depth, size_t max_r
         }
         unsigned c = b[i];
         if (body && depth == 1 && res->is_array && c != '{') {
-            err = (c == '[' || c == '"' || c == '-' || IS_DIGIT(c) || c == 't' || c == 'f' ||
+            err = (c == '[' || c == '"' || c == '-' || JLEX_IS_DIGIT(c) || c == 't' || c == 'f' ||
                    c == 'n')
                       ? fail(res, JSCAN_ERR_TOP, i, "array element is not an object")
                       : unexpected(res, b, len, i, "expected a value");
@@ -345,7 +285,7 @@ static jscan_err_t scan(const char *buf, size_t len, int max_depth, size_t max_r
             err = scan_literal(b, len, &i, res);
             break;
         default:
-            if (c == '-' || IS_DIGIT(c))
+            if (c == '-' || JLEX_IS_DIGIT(c))
                 err = scan_number(b, len, &i, res);
             else
                 err = unexpected(res, b, len, i, "expected a value");
@@ -434,51 +374,6 @@ static size_t skip_value(bytes_t b, size_t len, size_t i) {
     return i;
 }
 
-size_t jscan_string_decode(const char *s, size_t len, char *out) {
-    bytes_t b = (bytes_t)s;
-    size_t o = 0, i = 1, end = len - 1, bad;
-    while (i < end) {
-        if (b[i] != '\\') {
-            out[o++] = (char)b[i++];
-            continue;
-        }
-        unsigned e = b[i + 1];
-        i += 2;
-        switch (e) {
-        case 'b': out[o++] = '\b'; continue;
-        case 'f': out[o++] = '\f'; continue;
-        case 'n': out[o++] = '\n'; continue;
-        case 'r': out[o++] = '\r'; continue;
-        case 't': out[o++] = '\t'; continue;
-        case 'u': break;
-        default: out[o++] = (char)e; continue;
-        }
-        uint32_t cp = (uint32_t)hex4(b, len, i, &bad);
-        i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t lo = (uint32_t)hex4(b, len, i + 2, &bad);
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            i += 6;
-        }
-        if (cp < 0x80) {
-            out[o++] = (char)cp;
-        } else if (cp < 0x800) {
-            out[o++] = (char)(0xC0 | (cp >> 6));
-            out[o++] = (char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out[o++] = (char)(0xE0 | (cp >> 12));
-            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[o++] = (char)(0x80 | (cp & 0x3F));
-        } else {
-            out[o++] = (char)(0xF0 | (cp >> 18));
-            out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[o++] = (char)(0x80 | (cp & 0x3F));
-        }
-    }
-    return o;
-}
-
 /* Does the member name at s[0..len) (quotes included) decode to name? */
 static int name_equals(const char *s, size_t len, const char *name, size_t nlen) {
     if (!memchr(s, '\\', len))
@@ -489,7 +384,7 @@ static int name_equals(const char *s, size_t len, const char *name, size_t nlen)
     char small[512], *buf = len <= sizeof(small) ? small : malloc(len);
     if (!buf)
         return 0;
-    size_t n = jscan_string_decode(s, len, buf);
+    size_t n = jlex_string_decode(s, len, buf);
     int eq = n == nlen && memcmp(buf, name, nlen) == 0;
     if (buf != small)
         free(buf);
@@ -546,7 +441,6 @@ void jscan_members(const char *obj, size_t len, const char *const *names, size_t
 
 /* Appends the minimal JSON encoding of the UTF-8 bytes s[0..n) to out. */
 static size_t encode_string(const char *s, size_t n, char *out) {
-    static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     out[o++] = '"';
     for (size_t k = 0; k < n; k++) {
@@ -566,8 +460,8 @@ static size_t encode_string(const char *s, size_t n, char *out) {
                 out[o++] = 'u';
                 out[o++] = '0';
                 out[o++] = '0';
-                out[o++] = hex[c >> 4];
-                out[o++] = hex[c & 15];
+                out[o++] = hex_digits[c >> 4];
+                out[o++] = hex_digits[c & 15];
             }
         } else {
             out[o++] = (char)c;
@@ -613,7 +507,7 @@ jscan_key_rc_t jscan_key(const char *obj, size_t len, const char *const *fields,
     if (n == 1) {
         const char *v = obj + m[0].value.off;
         if (m[0].type == JSCAN_STRING) {
-            o = jscan_string_decode(v, m[0].value.len, k);
+            o = jlex_string_decode(v, m[0].value.len, k);
         } else {
             memcpy(k, v, m[0].value.len);
             o = m[0].value.len;
@@ -627,7 +521,7 @@ jscan_key_rc_t jscan_key(const char *obj, size_t len, const char *const *fields,
             if (m[f].type == JSCAN_STRING) {
                 if (!(tmp = malloc(m[f].value.len)))
                     goto out;
-                size_t dl = jscan_string_decode(v, m[f].value.len, tmp);
+                size_t dl = jlex_string_decode(v, m[f].value.len, tmp);
                 o += encode_string(tmp, dl, k + o);
                 free(tmp);
                 tmp = NULL;

@@ -97,10 +97,7 @@ typedef struct jscan_member {
 void jscan_members(const char *obj, size_t len, const char *const *names, size_t n,
                    jscan_member_t *out);
 
-/* Decodes the validated JSON string at s[0..len) (quotes included) into
- * out, which must hold at least len bytes (decoding never grows). Returns
- * the decoded length. The result may contain NUL bytes (from \u0000). */
-size_t jscan_string_decode(const char *s, size_t len, char *out);
+/* A validated string member is decoded with jlex_string_decode (jlex.h). */
 
 typedef enum { JSCAN_KEY_OK = 0, JSCAN_KEY_REJECT, JSCAN_KEY_NOMEM } jscan_key_rc_t;
 

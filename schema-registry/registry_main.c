@@ -1,13 +1,10 @@
 /* hookpipe-registry: Confluent-compatible Avro schema registry whose state is
  * the compacted `_schemas` Kafka topic; replicas need no leader. */
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "cfg.h"
 #include "log.h"
+#include "prog.h"
 #include "sr_api.h"
 #include "sr_compat.h"
 #include "sr_store.h"
@@ -23,13 +20,6 @@ static const cfg_opt_t registry_cfg[] = {
     {"log.level", CFG_STR, "info", 0, -1, 0, "error, warn, info or debug"},
 };
 
-static volatile sig_atomic_t registry_stop;
-
-static void registry_on_signal(int sig) {
-    (void)sig;
-    registry_stop = 1;
-}
-
 int main(int argc, char **argv) {
     int rc = 1;
     char err[512];
@@ -41,31 +31,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "hookpipe-registry: out of memory\n");
         return 1;
     }
-    int lr = cfg_load(cfg, argc, argv, err, sizeof(err));
-    if (lr != 0) {
-        if (lr < 0)
-            fprintf(stderr, "hookpipe-registry: %s\n", err);
-        rc = lr > 0 ? 0 : 2;
+    log_level_t level;
+    if ((rc = prog_load(cfg, argc, argv)) != PROG_RUN ||
+        (rc = prog_log_level(cfg, "log.level", &level)) != PROG_RUN)
         goto out;
-    }
-    int level = log_level_parse(cfg_str(cfg, "log.level"));
     int compat = sr_compat_level_parse(cfg_str(cfg, "compatibility"));
-    if (level < 0 || compat < 0 || cfg_argc(cfg) > 0) {
-        fprintf(stderr, "hookpipe-registry: %s\n",
-                level < 0    ? "log.level: expected error, warn, info or debug"
-                : compat < 0 ? "compatibility: unknown level"
-                             : "unexpected argument (see --help)");
-        rc = 2;
+    if (compat < 0) {
+        prog_fail("hookpipe-registry", "compatibility: unknown level");
+        rc = PROG_USAGE;
         goto out;
     }
-    log_init("hookpipe-registry", (log_level_t)level);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = registry_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    rc = 1;
+    prog_start("hookpipe-registry", level);
 
     store = sr_store_new(cfg, cfg_str(cfg, "topic"), (sr_compat_level_t)compat,
                          (int)cfg_int(cfg, "timeout.ms"), err, sizeof(err));
@@ -81,10 +58,8 @@ int main(int argc, char **argv) {
     log_info("listening on %s (port %d), topic %s, default compatibility %s",
              cfg_str(cfg, "listen"), sr_api_port(api), cfg_str(cfg, "topic"),
              sr_compat_level_name((sr_compat_level_t)compat));
-    while (!registry_stop) {
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    while (!prog_stopping())
+        prog_sleep_ms(100);
     log_info("stopping");
     rc = 0;
 out:

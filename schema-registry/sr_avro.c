@@ -6,18 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 typedef struct {
     sr_avro_t *s;
     char *err;
     size_t err_size;
     int depth;
 } sr_pctx_t;
-
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} sr_buf_t;
 
 static const char *const sr_type_names[] = {
     "null", "boolean", "int", "long", "float", "double", "bytes", "string",
@@ -539,94 +535,68 @@ out:
     return n;
 }
 
-static void sr_buf_add(sr_buf_t *b, const char *s, size_t n) {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->buf, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->buf = p;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sr_buf_str(sr_buf_t *b, const char *s) { sr_buf_add(b, s, strlen(s)); }
-
 /* names and symbols are [A-Za-z0-9_.] only, so they need no escaping */
-static void sr_buf_quoted(sr_buf_t *b, const char *s) {
-    sr_buf_add(b, "\"", 1);
-    sr_buf_str(b, s);
-    sr_buf_add(b, "\"", 1);
+static void sr_pcf_quoted(buf_t *b, const char *s) {
+    buf_printf(b, "\"%s\"", s);
 }
 
 /* Parsing Canonical Form: [PRIMITIVES] [FULLNAMES] [STRIP] [ORDER]
  * [STRINGS] [INTEGERS] [WHITESPACE]; a named type after its first
  * appearance is written as its full name. */
-static void sr_pcf(sr_buf_t *b, sr_avro_node_t *n) {
+static void sr_pcf(buf_t *b, sr_avro_node_t *n) {
     switch (n->type) {
     case SR_AVRO_RECORD:
     case SR_AVRO_ENUM:
     case SR_AVRO_FIXED:
         if (n->mark) {
-            sr_buf_quoted(b, n->fullname);
+            sr_pcf_quoted(b, n->fullname);
             return;
         }
         n->mark = 1;
-        sr_buf_str(b, "{\"name\":");
-        sr_buf_quoted(b, n->fullname);
-        sr_buf_str(b, ",\"type\":");
-        sr_buf_quoted(b, sr_type_names[n->type]);
+        buf_puts(b, "{\"name\":");
+        sr_pcf_quoted(b, n->fullname);
+        buf_puts(b, ",\"type\":");
+        sr_pcf_quoted(b, sr_type_names[n->type]);
         if (n->type == SR_AVRO_RECORD) {
-            sr_buf_str(b, ",\"fields\":[");
+            buf_puts(b, ",\"fields\":[");
             for (size_t i = 0; i < n->nfields; i++) {
-                sr_buf_str(b, i ? ",{\"name\":" : "{\"name\":");
-                sr_buf_quoted(b, n->fields[i].name);
-                sr_buf_str(b, ",\"type\":");
+                buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+                sr_pcf_quoted(b, n->fields[i].name);
+                buf_puts(b, ",\"type\":");
                 sr_pcf(b, n->fields[i].type);
-                sr_buf_str(b, "}");
+                buf_puts(b, "}");
             }
-            sr_buf_str(b, "]}");
+            buf_puts(b, "]}");
         } else if (n->type == SR_AVRO_ENUM) {
-            sr_buf_str(b, ",\"symbols\":[");
+            buf_puts(b, ",\"symbols\":[");
             for (size_t i = 0; i < n->nsymbols; i++) {
                 if (i)
-                    sr_buf_str(b, ",");
-                sr_buf_quoted(b, n->symbols[i]);
+                    buf_puts(b, ",");
+                sr_pcf_quoted(b, n->symbols[i]);
             }
-            sr_buf_str(b, "]}");
+            buf_puts(b, "]}");
         } else {
-            char num[32];
-            snprintf(num, sizeof(num), ",\"size\":%lld}", n->size);
-            sr_buf_str(b, num);
+            buf_printf(b, ",\"size\":%lld}", n->size);
         }
         return;
     case SR_AVRO_ARRAY:
     case SR_AVRO_MAP:
-        sr_buf_str(b, n->type == SR_AVRO_ARRAY ? "{\"type\":\"array\",\"items\":"
+        buf_puts(b, n->type == SR_AVRO_ARRAY ? "{\"type\":\"array\",\"items\":"
                                                : "{\"type\":\"map\",\"values\":");
         sr_pcf(b, n->items);
-        sr_buf_str(b, "}");
+        buf_puts(b, "}");
         return;
     case SR_AVRO_UNION:
-        sr_buf_str(b, "[");
+        buf_puts(b, "[");
         for (size_t i = 0; i < n->nbranches; i++) {
             if (i)
-                sr_buf_str(b, ",");
+                buf_puts(b, ",");
             sr_pcf(b, n->branches[i]);
         }
-        sr_buf_str(b, "]");
+        buf_puts(b, "]");
         return;
     default:
-        sr_buf_quoted(b, sr_type_names[n->type]);
+        sr_pcf_quoted(b, sr_type_names[n->type]);
     }
 }
 
@@ -634,7 +604,7 @@ sr_avro_t *sr_avro_parse(const char *text, size_t len, char *errstr, size_t errs
     sr_avro_t *s = NULL;
     json_t *j = NULL;
     json_error_t jerr;
-    sr_buf_t b = {0};
+    buf_t b = BUF_INIT;
     if (len > SR_AVRO_MAX_TEXT) {
         snprintf(errstr, errstr_size, "schema text longer than %d bytes", SR_AVRO_MAX_TEXT);
         return NULL;
@@ -656,18 +626,15 @@ sr_avro_t *sr_avro_parse(const char *text, size_t len, char *errstr, size_t errs
     if (!s->root)
         goto fail;
     sr_pcf(&b, s->root);
-    if (b.oom || !b.buf) {
+    if (!(s->canonical = buf_detach(&b, &s->canonical_len))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    s->canonical = b.buf;
-    s->canonical_len = b.len;
-    b.buf = NULL;
     s->fingerprint = sr_avro_crc64(s->canonical, s->canonical_len);
     json_decref(j);
     return s;
 fail:
-    free(b.buf);
+    buf_free(&b);
     json_decref(j);
     sr_avro_destroy(s);
     return NULL;

@@ -1,14 +1,13 @@
 /* sr_store: the `_schemas` topic as the registry's replicated state. */
 #include "sr_store.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kafka.h"
+#include "ktable.h"
 #include "log.h"
 
 #define SR_REGISTER_ATTEMPTS 20
@@ -20,7 +19,8 @@ typedef struct {
 } sr_delivery_t;
 
 struct sr_store {
-    rd_kafka_t *producer, *consumer;
+    rd_kafka_t *producer;
+    ktable_t *log;             /* follows the topic, folding it into state */
     char *topic;
     int timeout_ms;
 
@@ -28,25 +28,13 @@ struct sr_store {
     sr_state_t *state;
 
     pthread_mutex_t mu;        /* everything below */
-    pthread_cond_t cond;       /* progress of the consumer or a delivery */
-    int64_t next_offset;       /* offset of the next record to apply */
-    int64_t start_end;         /* end of the topic at start; -1 until known */
-    int ready, stop;
+    pthread_cond_t cond;       /* a delivery */
+    int stop;
 
     pthread_mutex_t write_mu;  /* one proposal at a time per replica */
-    pthread_t consume_thr, poll_thr;
+    pthread_t poll_thr;
     int threads;
 };
-
-static void sr_deadline(struct timespec *ts, int ms) {
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 static void sr_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
     (void)rk;
@@ -158,10 +146,11 @@ static void *sr_poll_main(void *arg) {
     sr_repairs_t prev = {0};
     for (unsigned tick = 1;; tick++) {
         pthread_mutex_lock(&st->mu);
-        int stop = st->stop, ready = st->ready;
+        int stop = st->stop;
         pthread_mutex_unlock(&st->mu);
         if (stop)
             break;
+        int ready = st->log && ktable_caught_up(st->log);
         rd_kafka_poll(st->producer, 100);
         if (ready && tick % 20 == 0)
             sr_repair(st, &prev);
@@ -170,111 +159,40 @@ static void *sr_poll_main(void *arg) {
     return NULL;
 }
 
-/* The end offset of the topic's only partition, asked of the broker.
- * Failures are logged at `level`: right after the topic is created they
- * are expected for a moment, and retried. */
-static int sr_end_offset(sr_store_t *st, int64_t *end, log_level_t level) {
-    int64_t lo, hi;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(st->consumer, st->topic, 0, &lo, &hi, st->timeout_ms);
-    if (err) {
-        log_msg(level, "%s: end offset unknown: %s", st->topic, rd_kafka_err2str(err));
-        return -1;
-    }
-    *end = hi;
+/* Folds one record of the log into the state (the follower's thread). */
+static int sr_store_apply(void *opaque, const ktable_rec_t *rec) {
+    sr_store_t *st = opaque;
+    pthread_rwlock_wrlock(&st->lock);
+    sr_apply_t rc = sr_state_apply(st->state, rec->key, rec->key_len, rec->value, rec->value_len);
+    pthread_rwlock_unlock(&st->lock);
+    if (rc == SR_APPLY_LOST)
+        log_info("%s: offset %lld lost a race and is ignored", st->topic, (long long)rec->offset);
+    else if (rc == SR_APPLY_IGNORED)
+        log_debug("%s: offset %lld ignored", st->topic, (long long)rec->offset);
     return 0;
 }
 
-static void *sr_consume_main(void *arg) {
-    sr_store_t *st = arg;
-    int64_t applied = 0;
-    for (;;) {
-        pthread_mutex_lock(&st->mu);
-        int stop = st->stop;
-        int need_end = st->start_end < 0;
-        pthread_mutex_unlock(&st->mu);
-        if (stop)
-            break;
-        if (need_end) {
-            /* at start, and until Kafka answers: the HTTP side is up
-             * meanwhile and answers 503 */
-            static const char *const configs[] = {"cleanup.policy", "compact", NULL};
-            char why[512];
-            int64_t end;
-            if (kafka_topic_ensure(st->producer, st->topic, 1, -1, configs, st->timeout_ms, why,
-                                   sizeof(why)) < 0) {
-                log_warn("topic %s", why);
-                struct timespec ts = {1, 0};
-                nanosleep(&ts, NULL);
-                continue;
-            }
-            if (sr_end_offset(st, &end, LOG_DEBUG) == 0) {
-                pthread_mutex_lock(&st->mu);
-                st->start_end = end;
-                pthread_mutex_unlock(&st->mu);
-            }
-        }
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->consumer, 100);
-        if (!rkm)
-            continue;
-        int64_t next = -1;
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            next = rkm->offset;
-        } else if (rkm->err) {
-            log_warn("%s: consume: %s", st->topic, rd_kafka_message_errstr(rkm));
-        } else {
-            sr_apply_t rc = SR_APPLY_IGNORED;
-            if (rkm->key) {
-                pthread_rwlock_wrlock(&st->lock);
-                rc = sr_state_apply(st->state, rkm->key, rkm->key_len, rkm->payload, rkm->len);
-                pthread_rwlock_unlock(&st->lock);
-            }
-            if (rc == SR_APPLY_LOST)
-                log_info("%s: offset %lld lost a race and is ignored", st->topic,
-                         (long long)rkm->offset);
-            else if (rc == SR_APPLY_IGNORED)
-                log_debug("%s: offset %lld ignored", st->topic, (long long)rkm->offset);
-            next = rkm->offset + 1;
-            applied++;
-        }
-        rd_kafka_message_destroy(rkm);
-        if (next < 0)
-            continue;
-        pthread_mutex_lock(&st->mu);
-        if (next > st->next_offset)
-            st->next_offset = next;
-        if (!st->ready && st->start_end >= 0 && st->next_offset >= st->start_end) {
-            st->ready = 1;
-            log_info("%s: caught up at offset %lld (%lld records applied); ready", st->topic,
-                     (long long)st->next_offset, (long long)applied);
-        }
-        pthread_cond_broadcast(&st->cond);
-        pthread_mutex_unlock(&st->mu);
+static sr_err_t sr_store_err(ktable_err_t e) {
+    switch (e) {
+    case KTABLE_OK: return SR_ERR_OK;
+    case KTABLE_ETIMEOUT: return SR_ERR_TIMEOUT;
+    case KTABLE_ENOMEM: return SR_ERR_NOMEM;
+    default: return SR_ERR_STORE;
     }
-    return NULL;
 }
 
 /* Waits until records below `offset` are applied. */
 static sr_err_t sr_wait_applied(sr_store_t *st, int64_t offset) {
-    struct timespec ts;
-    sr_deadline(&ts, st->timeout_ms);
-    sr_err_t rc = SR_ERR_OK;
-    pthread_mutex_lock(&st->mu);
-    while (st->next_offset < offset && !st->stop)
-        if (pthread_cond_timedwait(&st->cond, &st->mu, &ts) == ETIMEDOUT) {
-            rc = SR_ERR_TIMEOUT;
-            break;
-        }
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    return sr_store_err(ktable_wait(st->log, offset, st->timeout_ms));
 }
 
 /* Catches up with everything in the log now. */
 static sr_err_t sr_sync(sr_store_t *st) {
-    int64_t end;
-    if (sr_end_offset(st, &end, LOG_WARN) < 0)
-        return SR_ERR_STORE;
-    return sr_wait_applied(st, end);
+    char why[512];
+    ktable_err_t e = ktable_sync(st->log, st->timeout_ms, why, sizeof(why));
+    if (e == KTABLE_EKAFKA)
+        log_warn("%s", why);
+    return sr_store_err(e);
 }
 
 sr_err_t sr_store_put(sr_store_t *st, const char *key, const char *value) {
@@ -324,12 +242,7 @@ const sr_state_t *sr_store_rdlock(sr_store_t *st) {
 
 void sr_store_unlock(sr_store_t *st) { pthread_rwlock_unlock(&st->lock); }
 
-int sr_store_ready(sr_store_t *st) {
-    pthread_mutex_lock(&st->mu);
-    int r = st->ready;
-    pthread_mutex_unlock(&st->mu);
-    return r;
-}
+int sr_store_ready(sr_store_t *st) { return ktable_caught_up(st->log); }
 
 /* What a proposal should claim, or the answer if nothing is to be written. */
 typedef enum { SR_PLAN_EXISTS, SR_PLAN_PROPOSE, SR_PLAN_FAIL } sr_plan_t;
@@ -442,21 +355,10 @@ sr_err_t sr_store_register(sr_store_t *st, const char *subject, const char *text
     return rc;
 }
 
-static int sr_has_prop(const cfg_t *cfg, const char *name) {
-    for (size_t i = 0; i < cfg_kafka_count(cfg); i++) {
-        const char *n, *v;
-        cfg_kafka_get(cfg, i, &n, &v);
-        if (strcmp(n, name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t default_level,
                          int timeout_ms, char *errstr, size_t errstr_size) {
     sr_store_t *st = calloc(1, sizeof(*st));
     rd_kafka_conf_t *pconf = NULL, *cconf = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
     if (!st) {
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
@@ -470,7 +372,6 @@ sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t 
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cond, NULL);
     pthread_mutex_init(&st->write_mu, NULL);
-    st->start_end = -1;
     st->timeout_ms = timeout_ms;
     st->topic = strdup(topic);
     st->state = sr_state_new(default_level);
@@ -484,8 +385,7 @@ sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t 
     if (kafka_conf_set(pconf, "acks", "all", errstr, errstr_size) < 0 ||
         kafka_conf_set(pconf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
         kafka_conf_set(pconf, "linger.ms", "0", errstr, errstr_size) < 0 ||
-        (!sr_has_prop(cfg, "message.timeout.ms") &&
-         kafka_conf_set(pconf, "message.timeout.ms", "15000", errstr, errstr_size) < 0))
+        kafka_conf_default(pconf, cfg, "message.timeout.ms", "15000", errstr, errstr_size) < 0)
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(pconf, sr_dr_cb);
     rd_kafka_conf_set_opaque(pconf, st);
@@ -496,41 +396,30 @@ sr_store_t *sr_store_new(const cfg_t *cfg, const char *topic, sr_compat_level_t 
     }
     pconf = NULL;
 
-    if (!(cconf = kafka_conf_new(cfg, errstr, errstr_size)))
-        goto fail;
     /* librdkafka wants a group for assign(); we never subscribe nor commit */
-    if ((!sr_has_prop(cfg, "group.id") &&
-         kafka_conf_set(cconf, "group.id", "hookpipe-registry", errstr, errstr_size) < 0) ||
-        /* the broker does not always wake a waiting fetch when our own
-         * record lands, and a write waits for that fetch: keep it short */
-        (!sr_has_prop(cfg, "fetch.wait.max.ms") &&
-         kafka_conf_set(cconf, "fetch.wait.max.ms", "20", errstr, errstr_size) < 0) ||
-        kafka_conf_set(cconf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
-        kafka_conf_set(cconf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
+    if (!(cconf = ktable_conf_new(cfg, "hookpipe-registry", errstr, errstr_size)))
+        goto fail;
+    /* the broker does not always wake a waiting fetch when our own record
+     * lands, and a write waits for that fetch: keep it short */
+    if (kafka_conf_default(cconf, cfg, "fetch.wait.max.ms", "20", errstr, errstr_size) < 0 ||
         kafka_conf_set(cconf, "isolation.level", "read_uncommitted", errstr, errstr_size) < 0)
         goto fail;
-    if (!(st->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, why, sizeof(why)))) {
-        snprintf(errstr, errstr_size, "consumer: %s", why);
-        goto fail;
-    }
+    /* at start, and until Kafka answers, the topic is created and replayed
+     * by the follower: the HTTP side is up meanwhile and answers 503 until
+     * the log is read to where it ended at start */
+    ktable_follow_opts_t opts = {.topic = topic,
+                                 .cb = sr_store_apply,
+                                 .opaque = st,
+                                 .create = 1,
+                                 .retry_ms = 1000,
+                                 .request_ms = timeout_ms,
+                                 .create_ms = timeout_ms,
+                                 .ready = KTABLE_READY_AT_END};
+    st->log = ktable_follow(cconf, &opts, errstr, errstr_size);
     cconf = NULL;
-    parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_resp_err_t err = rd_kafka_assign(st->consumer, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (err) {
-        snprintf(errstr, errstr_size, "%s: assign: %s", topic, rd_kafka_err2str(err));
+    if (!st->log)
         goto fail;
-    }
-    if (pthread_create(&st->consume_thr, NULL, sr_consume_main, st) != 0) {
-        snprintf(errstr, errstr_size, "cannot start a thread");
-        goto fail;
-    }
     if (pthread_create(&st->poll_thr, NULL, sr_poll_main, st) != 0) {
-        pthread_mutex_lock(&st->mu);
-        st->stop = 1;
-        pthread_mutex_unlock(&st->mu);
-        pthread_join(st->consume_thr, NULL);
         snprintf(errstr, errstr_size, "cannot start a thread");
         goto fail;
     }
@@ -553,16 +442,13 @@ void sr_store_destroy(sr_store_t *st) {
         st->stop = 1;
         pthread_cond_broadcast(&st->cond);
         pthread_mutex_unlock(&st->mu);
-        pthread_join(st->consume_thr, NULL);
         pthread_join(st->poll_thr, NULL);
     }
+    /* the follower first: its callback uses the state */
+    ktable_destroy(st->log);
     if (st->producer) {
         rd_kafka_flush(st->producer, 5000);
         rd_kafka_destroy(st->producer);
-    }
-    if (st->consumer) {
-        rd_kafka_consumer_close(st->consumer);
-        rd_kafka_destroy(st->consumer);
     }
     sr_state_destroy(st->state);
     free(st->topic);

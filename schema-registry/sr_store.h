@@ -1,6 +1,6 @@
 /* sr_store: the registry state kept in the compacted single-partition
- * `_schemas` topic. A consumer thread replays the topic from the beginning
- * and follows it, folding each record into an sr_state_t; writes produce a
+ * `_schemas` topic. A follower thread (ktable.h) replays the topic from the
+ * beginning and follows it, folding each record into an sr_state_t; writes produce a
  * record (acks=all, idempotent) and return only once this replica has read
  * the record back and applied it, so an acknowledged write is in the log
  * and visible here. There is no leader: see sr_state.h for the rule that

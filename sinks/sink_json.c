@@ -6,21 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_MIN        (64u * 1024)
-#define CHUNK_MAX        (16u * 1024 * 1024)  /* growth step cap */
+#include "arena.h"
+#include "jlex.h"
+#include "utf8.h"
+
+#define ARENA_CHUNK_MIN  (64u * 1024)
+#define ARENA_CHUNK_MAX  (16u * 1024 * 1024)  /* growth step cap */
 #define ARENA_KEEP_MAX   (1u * 1024 * 1024)   /* retained across parses: one
                                                  converter per integration */
 #define DEPTH_HARD_MAX   512                  /* recursion bound whatever asked */
 
-typedef struct chunk {
-    struct chunk *next;
-    size_t size, used;
-    _Alignas(16) unsigned char data[];
-} chunk_t;
-
 struct sink_json_parser {
-    chunk_t *head, *cur;
-    size_t total;
+    arena_t arena;            /* the tree of the last parse */
     size_t max_depth, max_nodes, nodes;
     const char *buf, *end;
     int limit;                /* the failure was a limit, not a syntax error */
@@ -28,65 +25,16 @@ struct sink_json_parser {
     size_t errsz;
 };
 
-static void *arena_alloc(sink_json_parser_t *p, size_t n) {
-    chunk_t *c = p->cur;
-    n = (n + 15) & ~(size_t)15;
-    for (;;) {
-        if (c->used + n <= c->size) {
-            void *r = c->data + c->used;
-            c->used += n;
-            p->cur = c;
-            return r;
-        }
-        if (!c->next)
-            break;
-        c = c->next;
-    }
-    size_t size = c->size * 2 > n ? c->size * 2 : n;
-    if (size > CHUNK_MAX && n < CHUNK_MAX)
-        size = CHUNK_MAX;
-    chunk_t *nc = malloc(sizeof(*nc) + size);
-    if (!nc)
-        return NULL;
-    nc->next = NULL;
-    nc->size = size;
-    nc->used = n;
-    c->next = nc;
-    p->cur = nc;
-    p->total += size;
-    return nc->data;
-}
-
-static void arena_reset(sink_json_parser_t *p) {
-    if (p->total > ARENA_KEEP_MAX) {
-        chunk_t *c = p->head->next;
-        while (c) {
-            chunk_t *n = c->next;
-            free(c);
-            c = n;
-        }
-        p->head->next = NULL;
-        p->total = p->head->size;
-    }
-    for (chunk_t *c = p->head; c; c = c->next)
-        c->used = 0;
-    p->cur = p->head;
-}
-
 sink_json_parser_t *sink_json_parser_new(size_t max_depth, size_t max_nodes) {
     sink_json_parser_t *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
-    p->head = malloc(sizeof(chunk_t) + CHUNK_MIN);
-    if (!p->head) {
+    arena_init(&p->arena, ARENA_CHUNK_MIN, ARENA_CHUNK_MAX, ARENA_KEEP_MAX);
+    /* the first chunk now: a parser that exists can parse a small record */
+    if (!arena_alloc(&p->arena, 1)) {
         free(p);
         return NULL;
     }
-    p->head->next = NULL;
-    p->head->size = CHUNK_MIN;
-    p->head->used = 0;
-    p->cur = p->head;
-    p->total = CHUNK_MIN;
     p->max_depth = max_depth ? max_depth : SINK_JSON_DEFAULT_MAX_DEPTH;
     if (p->max_depth > DEPTH_HARD_MAX)
         p->max_depth = DEPTH_HARD_MAX;
@@ -97,12 +45,7 @@ sink_json_parser_t *sink_json_parser_new(size_t max_depth, size_t max_nodes) {
 void sink_json_parser_destroy(sink_json_parser_t *p) {
     if (!p)
         return;
-    chunk_t *c = p->head;
-    while (c) {
-        chunk_t *n = c->next;
-        free(c);
-        c = n;
-    }
+    arena_free(&p->arena);
     free(p);
 }
 
@@ -122,89 +65,12 @@ static void *fail(sink_json_parser_t *p, const char *at, const char *fmt, ...) {
     return NULL;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;   /* no UTF-16 surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t k = 2; k < len; k++)
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-    return len;
-}
-
-int sink_json_utf8_valid(const char *s, size_t len) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t k = utf8_seq(u + i, len - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
+int sink_json_utf8_valid(const char *s, size_t len) { return utf8_valid(s, len); }
 
 static const char *skip_ws(const char *s, const char *end) {
     while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
         s++;
     return s;
-}
-
-static int hex4(const char *s, unsigned *out) {
-    unsigned v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = s[k];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static char *put_utf8(char *w, unsigned cp) {
-    if (cp < 0x80) {
-        *w++ = (char)cp;
-    } else if (cp < 0x800) {
-        *w++ = (char)(0xc0 | (cp >> 6));
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        *w++ = (char)(0xe0 | (cp >> 12));
-        *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *w++ = (char)(0xf0 | (cp >> 18));
-        *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-        *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *w++ = (char)(0x80 | (cp & 0x3f));
-    }
-    return w;
 }
 
 /* *sp points at the opening quote; on success it points past the closing
@@ -246,7 +112,7 @@ static int parse_string(sink_json_parser_t *p, const char **sp, const char **out
            *q != '"')
         q++;
     if (q < end && *q == '"' && (size_t)(q - s) <= UINT32_MAX - 1) {
-        char *dst = arena_alloc(p, (size_t)(q - s) + 1);
+        char *dst = arena_alloc(&p->arena, (size_t)(q - s) + 1);
         if (!dst) {
             p->limit = 1;
             fail(p, *sp, "out of memory");
@@ -275,7 +141,7 @@ static int parse_string(sink_json_parser_t *p, const char **sp, const char **out
         fail(p, *sp, "string too long");
         return -1;
     }
-    char *dst = arena_alloc(p, (size_t)(q - s) + 1), *w = dst;
+    char *dst = arena_alloc(&p->arena, (size_t)(q - s) + 1), *w = dst;
     if (!dst) {
         p->limit = 1;
         fail(p, *sp, "out of memory");
@@ -294,47 +160,33 @@ static int parse_string(sink_json_parser_t *p, const char **sp, const char **out
             *w++ = (char)c;
             r++;
         } else if (c == '\\') {
-            unsigned cp, lo;
-            switch (r[1]) {
-            case '"': *w++ = '"'; break;
-            case '\\': *w++ = '\\'; break;
-            case '/': *w++ = '/'; break;
-            case 'b': *w++ = '\b'; break;
-            case 'f': *w++ = '\f'; break;
-            case 'n': *w++ = '\n'; break;
-            case 'r': *w++ = '\r'; break;
-            case 't': *w++ = '\t'; break;
-            case 'u':
-                if (q - r < 6 || hex4(r + 2, &cp) < 0) {
-                    fail(p, r, "invalid \\u escape");
-                    return -1;
-                }
-                if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    fail(p, r, "lone surrogate escape");
-                    return -1;
-                }
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    if (q - r < 12 || r[6] != '\\' || r[7] != 'u' || hex4(r + 8, &lo) < 0 ||
-                        lo < 0xdc00 || lo > 0xdfff) {
-                        fail(p, r, "lone surrogate escape");
-                        return -1;
-                    }
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    r += 6;
-                }
-                w = put_utf8(w, cp);
-                r += 4;
-                break;
-            default:
+            int e = jlex_escape_char((unsigned char)r[1]);
+            if (e >= 0) {
+                *w++ = (char)e;
+                r += 2;
+                continue;
+            }
+            if (r[1] != 'u') {
                 fail(p, r, "invalid escape");
                 return -1;
             }
-            r += 2;
+            uint32_t cp;
+            size_t used, at;
+            jlex_u_rc_t urc = jlex_u_escape(r, (size_t)(q - r), &cp, &used, &at);
+            if (urc != JLEX_U_OK) {
+                /* a bad first escape is invalid; a bad pair is a lone surrogate */
+                fail(p, r, urc == JLEX_U_LONE_LOW || urc == JLEX_U_LONE_HIGH || at >= 6
+                               ? "lone surrogate escape"
+                               : "invalid \\u escape");
+                return -1;
+            }
+            w += utf8_encode(cp, w);
+            r += used;
         } else if (c < 0x20) {
             fail(p, r, "control character in string");
             return -1;
         } else {
-            size_t k = utf8_seq((const unsigned char *)r, (size_t)(q - r));
+            size_t k = utf8_seq_len((const unsigned char *)r, (size_t)(q - r));
             if (!k) {
                 fail(p, r, "invalid UTF-8 in string");
                 return -1;
@@ -356,7 +208,7 @@ static sink_json_node_t *new_node(sink_json_parser_t *p, const char *at, uint8_t
         p->limit = 1;
         return fail(p, at, "more than %zu values", p->max_nodes);
     }
-    sink_json_node_t *n = arena_alloc(p, sizeof(*n));
+    sink_json_node_t *n = arena_alloc(&p->arena, sizeof(*n));
     if (!n) {
         p->limit = 1;
         return fail(p, at, "out of memory");
@@ -366,37 +218,12 @@ static sink_json_node_t *new_node(sink_json_parser_t *p, const char *at, uint8_t
     return n;
 }
 
-static int is_digit(const char *s, const char *end) {
-    return s < end && *s >= '0' && *s <= '9';
-}
-
 static sink_json_node_t *parse_number(sink_json_parser_t *p, const char **sp) {
-    const char *s = *sp, *q = s, *end = p->end;
-    if (q < end && *q == '-')
-        q++;
-    if (!is_digit(q, end))
+    const char *s = *sp;
+    size_t len;
+    if (jlex_number(s, (size_t)(p->end - s), &len) != JLEX_NUM_OK)
         return fail(p, s, "invalid number");
-    if (*q == '0')
-        q++;
-    else
-        while (is_digit(q, end))
-            q++;
-    if (q < end && *q == '.') {
-        q++;
-        if (!is_digit(q, end))
-            return fail(p, s, "invalid number");
-        while (is_digit(q, end))
-            q++;
-    }
-    if (q < end && (*q == 'e' || *q == 'E')) {
-        q++;
-        if (q < end && (*q == '+' || *q == '-'))
-            q++;
-        if (!is_digit(q, end))
-            return fail(p, s, "invalid number");
-        while (is_digit(q, end))
-            q++;
-    }
+    const char *q = s + len;
     if ((size_t)(q - s) > UINT32_MAX - 1)
         return fail(p, s, "number too long");
     sink_json_node_t *n = new_node(p, s, SINK_JSON_NUMBER);
@@ -406,7 +233,7 @@ static sink_json_node_t *parse_number(sink_json_parser_t *p, const char **sp) {
     n->num = (uint8_t)sink_num_classify(s, n->len, &n->v.i, &n->v.d);
     if (n->num == SINK_NUM_DECIMAL || n->num == SINK_NUM_BAD) {
         /* keep the lexeme: the value is encoded (or quoted) from it later */
-        char *lex = arena_alloc(p, (size_t)n->len + 1);
+        char *lex = arena_alloc(&p->arena, (size_t)n->len + 1);
         if (!lex) {
             p->limit = 1;
             return fail(p, s, "out of memory");
@@ -513,7 +340,7 @@ static sink_json_node_t *parse_value(sink_json_parser_t *p, const char **sp, siz
 
 int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
                     const sink_json_node_t **root, char *errstr, size_t errstr_size) {
-    arena_reset(p);
+    arena_reset(&p->arena);
     p->nodes = 0;
     p->limit = 0;
     p->buf = buf;

@@ -9,13 +9,14 @@
  * parser builds the tree in an arena that is reused from one record to the
  * next, so a steady stream of records parses without calling malloc.
  *
- * Strict RFC 8259: one value, optional surrounding whitespace; invalid UTF-8,
+ * Strings and numbers follow jlex.h and utf8.h, the rules the gateway's
+ * scanner applies too. Strict RFC 8259: one value, optional surrounding whitespace; invalid UTF-8,
  * unescaped control characters, lone surrogate escapes, leading zeros,
  * trailing commas and trailing garbage are errors. "\u0000" is allowed and
  * yields a NUL byte inside the string (lengths are explicit).
  *
- * Memory: the arena grows with the largest document and is cut back to its
- * first 64 KiB chunk at the next parse when it went beyond 1 MiB.
+ * Memory: the arena (arena.h) grows with the largest document, from a first
+ * 64 KiB chunk; each parse starts by keeping at most 1 MiB of it.
  * A parser is used by one thread at a time. */
 #ifndef HOOKPIPE_SINK_JSON_H
 #define HOOKPIPE_SINK_JSON_H
@@ -74,7 +75,8 @@ void sink_json_parser_destroy(sink_json_parser_t *p);
 int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
                     const sink_json_node_t **root, char *errstr, size_t errstr_size);
 
-/* 1 if s[0..len) is valid UTF-8 (no surrogates, no overlongs), else 0. */
+/* utf8_valid (utf8.h) under its old name, for the callers in the sinks
+ * until they include utf8.h; new code calls utf8_valid. */
 int sink_json_utf8_valid(const char *s, size_t len);
 
 #endif

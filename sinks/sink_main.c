@@ -9,6 +9,7 @@
 #include "cfg.h"
 #include "net_addr.h"
 #include "log.h"
+#include "prog.h"
 #include "sink_consumer.h"
 #include "sink_files.h"
 #include "sink_kafka_avro.h"
@@ -140,13 +141,6 @@ static struct MHD_Daemon *sink_metrics_start(const char *listen, sink_metrics_t 
     return d;
 }
 
-static volatile sig_atomic_t sink_stop;
-
-static void sink_on_signal(int sig) {
-    (void)sig;
-    sink_stop = 1;
-}
-
 int main(int argc, char **argv) {
     char err[1024];
     int rc = 1;
@@ -162,27 +156,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "hookpipe-sink: out of memory\n");
         return 1;
     }
-    int lr = cfg_load(cfg, argc, argv, err, sizeof(err));
-    if (lr == 1) {
-        rc = 0;
+    log_level_t level;
+    if ((rc = prog_load(cfg, argc, argv)) != PROG_RUN ||
+        (rc = prog_log_level(cfg, "log.level", &level)) != PROG_RUN)
         goto out;
-    }
     rc = 2;
-    if (lr < 0) {
-        fprintf(stderr, "hookpipe-sink: %s\n", err);
-        goto out;
-    }
-    if (cfg_argc(cfg) > 0) {
-        fprintf(stderr, "hookpipe-sink: unexpected argument '%s' (see --help)\n",
-                cfg_argv(cfg)[0]);
-        goto out;
-    }
-    int level = log_level_parse(cfg_str(cfg, "log.level"));
-    if (level < 0) {
-        fprintf(stderr, "hookpipe-sink: log.level: unknown level '%s'\n",
-                cfg_str(cfg, "log.level"));
-        goto out;
-    }
     const char *tname = cfg_str(cfg, "target");
     if (!tname || (strcmp(tname, "kafka-avro") != 0 && strcmp(tname, "avro-files") != 0 &&
                    strcmp(tname, "postgres") != 0 && strcmp(tname, "sqlite") != 0)) {
@@ -224,16 +202,8 @@ int main(int argc, char **argv) {
     char group[256];
     snprintf(group, sizeof(group), "hookpipe-sink-%s", tname);
     const char *group_id = cfg_str(cfg, "group.id") ? cfg_str(cfg, "group.id") : group;
-    log_init("hookpipe-sink", (log_level_t)level);
     rc = 1;
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = sink_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    prog_start("hookpipe-sink", level);
 
     if (!warehouse) {
         sr_client_conf_t rc_conf = {
@@ -255,7 +225,7 @@ int main(int argc, char **argv) {
             .batch_max_records = (size_t)cfg_int(cfg, "batch.max.records"),
             .batch_max_bytes = (size_t)cfg_int(cfg, "batch.max.bytes"),
             .batch_max_ms = (int)cfg_int(cfg, "batch.max.ms"),
-            .stop = &sink_stop,
+            .stop = prog_stop_flag(),
         };
         target = wh_target_new(&wc, err, sizeof(err));
     } else if (strcmp(tname, "kafka-avro") == 0) {
@@ -296,7 +266,7 @@ int main(int argc, char **argv) {
              warehouse ? "database" : "registry",
              !warehouse ? url : strcmp(tname, "sqlite") == 0 ? where : "from pg.url",
              mlisten ? ", metrics on " : "", mlisten ? mlisten : "");
-    if (sink_consumer_run(consumer, &sink_stop, err, sizeof(err)) < 0) {
+    if (sink_consumer_run(consumer, prog_stop_flag(), err, sizeof(err)) < 0) {
         log_error("stopped on error, nothing more committed: %s", err);
         goto out;
     }

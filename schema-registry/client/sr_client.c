@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "buf.h"
 #include "errstr.h"
 #include "map.h"
 
@@ -31,8 +32,7 @@ struct sr_client {
     map_t by_lookup;     /* "subject\nschema" -> sr_ids_t* (lookup) */
     map_t by_id;         /* int id -> char* schema */
     unsigned long requests;
-    char *body;             /* response being received */
-    size_t len, cap;
+    buf_t body;             /* response being received */
     int too_big;
 };
 
@@ -42,24 +42,11 @@ static void sr_curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 static size_t sr_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
     sr_client_t *c = userdata;
     size_t n = size * nmemb;
-    if (c->len + n > SR_CLIENT_MAX_RESPONSE) {
+    if (c->body.len + n > SR_CLIENT_MAX_RESPONSE) {
         c->too_big = 1;
         return 0;
     }
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        char *b = realloc(c->body, cap);
-        if (!b)
-            return 0;
-        c->body = b;
-        c->cap = cap;
-    }
-    memcpy(c->body + c->len, ptr, n);
-    c->len += n;
-    c->body[c->len] = '\0';
-    return n;
+    return buf_append(&c->body, ptr, n) < 0 ? 0 : n;
 }
 
 static char *sr_strdup_opt(const char *s, int *fail) {
@@ -132,7 +119,7 @@ void sr_client_destroy(sr_client_t *c) {
     free(c->ca_file);
     free(c->cert_file);
     free(c->key_file);
-    free(c->body);
+    buf_free(&c->body);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -190,7 +177,7 @@ static int sr_request(sr_client_t *c, const char *method, const char *path, json
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    c->len = 0;
+    buf_reset(&c->body);
     c->too_big = 0;
     c->requests++;
     CURLcode cerr = curl_easy_perform(h);
@@ -201,7 +188,7 @@ static int sr_request(sr_client_t *c, const char *method, const char *path, json
                         c->too_big ? "response too large" : curl_easy_strerror(cerr));
         goto out;
     }
-    json_t *j = json_loadb(c->body ? c->body : "", c->len, JSON_DECODE_ANY, NULL);
+    json_t *j = json_loadb(buf_str(&c->body), c->body.len, JSON_DECODE_ANY, NULL);
     if (status >= 200 && status < 300) {
         if (!j) {
             rc = errstr_fmt(-1, errstr, errstr_size, "%s %s: HTTP %ld with a body that is not JSON",

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "jlex.h"
 #include "jscan.h"
 #include "harness.h"
 
@@ -262,7 +263,7 @@ static void test_keys(void) {
 static void test_decode(void) {
     const char *s = "\"a\\tb\\u00e9\\/\"";
     char out[32];
-    size_t n = jscan_string_decode(s, strlen(s), out);
+    size_t n = jlex_string_decode(s, strlen(s), out);
     CHECK_MEM(out, n, "a\tb\xc3\xa9/", 6);
 }
 

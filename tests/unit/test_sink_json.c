@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "jscan.h"
 #include "sink_json.h"
 #include "sink_name.h"
 #include "sink_num.h"
@@ -312,6 +313,32 @@ static void test_utf8_valid(void) {
     CHECK_INT(sink_json_utf8_valid("", 0), 1);
 }
 
+/* The gateway's scanner and the sink's parser share their lexical rules
+ * (jlex.h, utf8.h): whatever one accepts the other accepts. */
+static void test_agrees_with_jscan(void) {
+    static const char *const docs[] = {
+        "{\"a\":\"x\\u00e9\"}", "{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":\"\\ud83d\"}",
+        "{\"a\":\"\\ude00\"}", "{\"a\":\"\\ud83d\\u0041\"}", "{\"a\":\"\\u12\"}",
+        "{\"a\":\"\\u12zz\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\/\\b\\f\\n\\r\\t\"}",
+        "{\"a\":\"\xc3\xa9\"}", "{\"a\":\"\xc3\"}", "{\"a\":\"\xed\xa0\x80\"}",
+        "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\x01\"}",
+        "{\"a\":-0.5e+3}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":1e}", "{\"a\":-}",
+        "{\"a\":.5}", "{\"a\":1E-0}", "{\"a\":\"\\u0000\"}", "{\"a\":\"abc",
+    };
+    sink_json_parser_t *p = sink_json_parser_new(0, 0);
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        const sink_json_node_t *root;
+        char err[128];
+        jscan_result_t res;
+        memset(&res, 0, sizeof(res));
+        int sink_ok = sink_json_parse(p, docs[i], strlen(docs[i]), &root, err, sizeof(err)) == 0;
+        int gw_ok = jscan_validate(docs[i], strlen(docs[i]), 64, &res) == JSCAN_OK;
+        if (sink_ok != gw_ok)
+            HARNESS_FAIL("%s: sink %d, gateway %d", docs[i], sink_ok, gw_ok);
+    }
+    sink_json_parser_destroy(p);
+}
+
 int main(void) {
     TEST(test_parse_valid);
     TEST(test_parse_errors);
@@ -321,5 +348,6 @@ int main(void) {
     TEST(test_name_map);
     TEST(test_sys_parse);
     TEST(test_utf8_valid);
+    TEST(test_agrees_with_jscan);
     return test_done();
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "whsig.h"
 #include "harness.h"
 
@@ -120,12 +121,12 @@ static void test_stripe_shopify(void) {
 
 static void test_base64(void) {
     unsigned char out[8];
-    CHECK_INT(whsig_base64_decode("aGk=", 4, out, sizeof(out)), 2);
+    CHECK_INT(base64_decode("aGk=", 4, out, sizeof(out)), 2);
     CHECK_MEM(out, 2, "hi", 2);
-    CHECK_INT(whsig_base64_decode("aGk", 3, out, sizeof(out)), 2);
-    CHECK_INT(whsig_base64_decode("a", 1, out, sizeof(out)), -1);
-    CHECK_INT(whsig_base64_decode("a*==", 4, out, sizeof(out)), -1);
-    CHECK_INT(whsig_base64_decode("AAAAAAAAAAAAAAAA", 16, out, sizeof(out)), -1);
+    CHECK_INT(base64_decode("aGk", 3, out, sizeof(out)), 2);
+    CHECK_INT(base64_decode("a", 1, out, sizeof(out)), -1);
+    CHECK_INT(base64_decode("a*==", 4, out, sizeof(out)), -1);
+    CHECK_INT(base64_decode("AAAAAAAAAAAAAAAA", 16, out, sizeof(out)), -1);
     CHECK_INT(whsig_scheme_parse("stripe"), WHSIG_STRIPE);
     CHECK_INT(whsig_scheme_parse("nope"), -1);
     CHECK_STR(whsig_scheme_name(WHSIG_SHOPIFY), "shopify");
