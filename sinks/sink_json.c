@@ -511,9 +511,20 @@ static sink_json_node_t *parse_value(sink_json_parser_t *p, const char **sp, siz
     }
 }
 
+void sink_json_parser_reset(sink_json_parser_t *p) {
+    for (chunk_t *c = p->head; c; c = c->next)
+        c->used = 0;
+    p->cur = p->head;
+}
+
 int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
                     const sink_json_node_t **root, char *errstr, size_t errstr_size) {
     arena_reset(p);
+    return sink_json_parse_keep(p, buf, len, root, errstr, errstr_size);
+}
+
+int sink_json_parse_keep(sink_json_parser_t *p, const char *buf, size_t len,
+                         const sink_json_node_t **root, char *errstr, size_t errstr_size) {
     p->nodes = 0;
     p->limit = 0;
     p->buf = buf;

@@ -751,14 +751,21 @@ static const char *record_key(shred_t *st, const sink_json_node_t *root, char *k
 }
 
 int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg) {
-    if (note_offset(b, msg) < 0)
-        return -1;
-    const sink_json_node_t *root;
+    const sink_json_node_t *root = NULL;
     char err[256];
     if (sink_json_parse(p, msg->value ? msg->value : "", msg->value_len, &root, err,
-                        sizeof(err)) < 0) {
+                        sizeof(err)) < 0)
+        root = NULL;
+    return wh_batch_add_parsed(b, msg, root, err);
+}
+
+int wh_batch_add_parsed(wh_batch_t *b, const wh_msg_t *msg, const sink_json_node_t *root,
+                        const char *parse_err) {
+    if (note_offset(b, msg) < 0)
+        return -1;
+    if (!root) {
         char reason[300];
-        snprintf(reason, sizeof(reason), "invalid JSON: %s", err);
+        snprintf(reason, sizeof(reason), "invalid JSON: %s", parse_err);
         return add_reject(b, WH_ROOT_TABLE, reason, msg);
     }
     if (root->type != SINK_JSON_OBJECT)
