@@ -29,8 +29,7 @@ typedef struct ibuf {
 struct wh_sink {
     wh_sink_conf_t conf;
     char *location, *group;
-    pg_loader_t *pg;
-    sqlite_loader_t *sq;
+    wh_loader_t *loader;
     ibuf_t *bufs;
     size_t nbufs;
     size_t bytes;       /* buffered payload bytes, all integrations */
@@ -63,19 +62,15 @@ wh_sink_t *wh_sink_new(const wh_sink_conf_t *conf, char *errstr, size_t errstr_s
         s->conf.batch_max_ms = 500;
     if (s->conf.hold_ms <= 0)
         s->conf.hold_ms = 1000;
-    if (conf->kind == WH_SINK_POSTGRES) {
-        s->pg = pg_loader_new(s->location, s->group, errstr, errstr_size);
-        if (s->pg && conf->stop)
-            pg_loader_set_stop(s->pg, conf->stop);
-    } else {
-        s->sq = sqlite_loader_new(s->location, s->group, errstr, errstr_size);
-        if (s->sq && conf->stop)
-            sqlite_loader_set_stop(s->sq, conf->stop);
-    }
-    if (!s->pg && !s->sq) {
+    s->loader = conf->kind == WH_SINK_POSTGRES
+                    ? pg_loader_new(s->location, s->group, errstr, errstr_size)
+                    : sqlite_loader_new(s->location, s->group, errstr, errstr_size);
+    if (!s->loader) {
         wh_sink_destroy(s);
         return NULL;
     }
+    if (conf->stop)
+        wh_loader_set_stop(s->loader, conf->stop);
     return s;
 }
 
@@ -101,8 +96,7 @@ void wh_sink_destroy(wh_sink_t *s) {
         free(b->name);
     }
     free(s->bufs);
-    pg_loader_destroy(s->pg);
-    sqlite_loader_destroy(s->sq);
+    wh_loader_destroy(s->loader);
     free(s->location);
     free(s->group);
     free(s);
@@ -110,9 +104,11 @@ void wh_sink_destroy(wh_sink_t *s) {
 
 int wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
                    char *errstr, size_t errstr_size) {
-    if (s->pg)
-        return pg_loader_offset(s->pg, topic, partition, next, errstr, errstr_size);
-    return sqlite_loader_offset(s->sq, topic, partition, next, errstr, errstr_size);
+    switch (wh_loader_offset(s->loader, topic, partition, next, errstr, errstr_size)) {
+    case WH_OK: return 0;
+    case WH_NONE: return 1;
+    default: return -1;
+    }
 }
 
 /* 1 if a held integration has buffered as much as it may */
@@ -136,11 +132,10 @@ static int load(wh_sink_t *s, ibuf_t *b, char *errstr, size_t errstr_size) {
     if (b->held && now < b->retry_ms)
         return 0;
     wh_integration_t in = {b->name, (const char *const *)b->pk, b->npk};
-    int rc = s->pg ? pg_loader_write(s->pg, &in, b->msgs, b->n, 0, errstr, errstr_size)
-                   : sqlite_loader_write(s->sq, &in, b->msgs, b->n, 0, errstr, errstr_size);
-    if (rc < 0)
+    wh_rc_t rc = wh_loader_write(s->loader, &in, b->msgs, b->n, 0, errstr, errstr_size);
+    if (rc == WH_FAIL)
         return -1;
-    if (rc == 0) {
+    if (rc == WH_OK) {
         if (b->held)
             log_info("integration %s: loading again", b->name);
         b->held = 0;
