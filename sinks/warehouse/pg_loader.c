@@ -516,7 +516,7 @@ static int pg_key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t
         const wh_row_t *row = wh_batch_row(b, root_i, r);
         if (!wh_batch_row_live(b, row) || (write && !write[row->rec]))
             continue;
-        /* row_begin writes the key cells first, in key order */
+        /* wh_batch_row_begin writes the key cells first, in key order */
         for (size_t k = 0; k < nkeys; k++) {
             const wh_cell_t *c = &cells[row->first + k];
             wh_sql_t *a = &arrays[k];
@@ -752,7 +752,7 @@ static int pg_has_rows(const wh_batch_t *b, size_t ti, const char *write) {
 }
 
 /* the data transaction (begun by the caller): rejections; which records
-   are written (probe_keys: new keys, and with a primary key newer records
+   are written (pg_probe_keys: new keys, and with a primary key newer records
    of existing keys, whose rows are deleted); their subtable rows' old
    versions deleted; their rows COPYed into every table; then the offsets
    and the commit, sent together */

@@ -253,7 +253,8 @@ static void sqlite_bind_cell(sqlite3_stmt *st, int i, const wh_cell_t *v) {
 }
 
 /* the INSERT of table t; for the root an upsert guarded by _sdc_sequence */
-static int sqlite_prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t, sqlite3_stmt **st) {
+static int sqlite_prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t,
+                                 sqlite3_stmt **st) {
     wh_sql_t q = {0};
     wh_sql_add(&q, "INSERT INTO ");
     sqlite_ident(&q, l, t->name);
@@ -271,7 +272,8 @@ static int sqlite_prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t
 }
 
 /* DELETE of a subtable's rows for one parent key */
-static int sqlite_prepare_delete(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t, sqlite3_stmt **st) {
+static int sqlite_prepare_delete(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t,
+                                 sqlite3_stmt **st) {
     wh_sql_t q = {0};
     wh_sql_add(&q, "DELETE FROM ");
     sqlite_ident(&q, l, t->name);
@@ -529,7 +531,8 @@ wh_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr
     if (!wl)
         return NULL;
     ld->wl = wl;
-    if (sqlite3_open_v2(path, &ld->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &ld->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
         errstr_fmt(0, errstr, errstr_size, "%s: %s", path,
                    ld->db ? sqlite3_errmsg(ld->db) : "out of memory");
         wh_loader_destroy(wl);
@@ -537,9 +540,11 @@ wh_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr
     }
     sqlite3_busy_timeout(ld->db, 5000);
     wh_sql_t q = {0};
-    wh_sql_add(&q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE IF NOT EXISTS ");
+    wh_sql_add(&q,
+               "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE IF NOT EXISTS ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
+    wh_sql_add(&q,
+               " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
                    "next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, "
                    "PRIMARY KEY (consumer_group, topic, partition))");
     /* switching a new file to WAL while another process does the same can

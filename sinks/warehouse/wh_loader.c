@@ -1,4 +1,4 @@
-/* wh_loader: the one warehouse driver — batch, schema rounds, write, commit, retries (see wh_loader.h). */
+/* wh_loader: the warehouse driver: batch, schema rounds, write, commit, retries (wh_loader.h). */
 #include "wh_loader.h"
 
 #include <errno.h>

@@ -18,7 +18,7 @@ void wh_sql_clear(wh_sql_t *s) {
         s->p[0] = '\0';
 }
 
-static int reserve(wh_sql_t *s, size_t n) {
+static int wh_sql_reserve(wh_sql_t *s, size_t n) {
     if (s->oom)
         return -1;
     if (s->len + n + 1 <= s->cap)
@@ -37,7 +37,7 @@ static int reserve(wh_sql_t *s, size_t n) {
 }
 
 void wh_sql_addn(wh_sql_t *s, const char *text, size_t n) {
-    if (reserve(s, n) < 0)
+    if (wh_sql_reserve(s, n) < 0)
         return;
     memcpy(s->p + s->len, text, n);
     s->len += n;
@@ -51,7 +51,7 @@ void wh_sql_addf(wh_sql_t *s, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || reserve(s, (size_t)n) < 0)
+    if (n < 0 || wh_sql_reserve(s, (size_t)n) < 0)
         return;
     va_start(ap, fmt);
     vsnprintf(s->p + s->len, (size_t)n + 1, fmt, ap);
@@ -72,7 +72,7 @@ void wh_sql_int(wh_sql_t *s, long long v) {
     wh_sql_addn(s, tmp + k, sizeof(tmp) - k);
 }
 
-static void quoted(wh_sql_t *s, const char *text, char q) {
+static void wh_sql_quoted(wh_sql_t *s, const char *text, char q) {
     wh_sql_addn(s, &q, 1);
     for (const char *p = text; *p; p++) {
         const char *e = strchr(p, q);
@@ -87,9 +87,9 @@ static void quoted(wh_sql_t *s, const char *text, char q) {
     wh_sql_addn(s, &q, 1);
 }
 
-void wh_sql_ident(wh_sql_t *s, const char *name) { quoted(s, name, '"'); }
+void wh_sql_ident(wh_sql_t *s, const char *name) { wh_sql_quoted(s, name, '"'); }
 
-void wh_sql_literal(wh_sql_t *s, const char *text) { quoted(s, text, '\''); }
+void wh_sql_literal(wh_sql_t *s, const char *text) { wh_sql_quoted(s, text, '\''); }
 
 void wh_sql_qualified(wh_sql_t *s, const char *schema, const char *name) {
     if (schema) {
@@ -103,7 +103,7 @@ void wh_sql_qualified(wh_sql_t *s, const char *schema, const char *name) {
    escapes): the classic "has a zero byte" test on w XOR each of them */
 #define WH_ONES 0x0101010101010101ULL
 #define WH_HIGHS 0x8080808080808080ULL
-static int copy_special8(uint64_t w) {
+static int wh_sql_copy_special8(uint64_t w) {
     uint64_t a = w ^ (WH_ONES * '\\'), b = w ^ (WH_ONES * '\n'), c = w ^ (WH_ONES * '\r'),
              d = w ^ (WH_ONES * '\t');
     return (((a - WH_ONES) & ~a) | ((b - WH_ONES) & ~b) | ((c - WH_ONES) & ~c) |
@@ -115,7 +115,7 @@ void wh_sql_copy_text(wh_sql_t *s, const char *text, size_t n) {
     for (;;) {
         /* skip 8 plain bytes at a time: payload text rarely needs escapes */
         uint64_t w;
-        while (i + 8 <= n && (memcpy(&w, text + i, 8), !copy_special8(w)))
+        while (i + 8 <= n && (memcpy(&w, text + i, 8), !wh_sql_copy_special8(w)))
             i += 8;
         if (i >= n)
             break;
@@ -136,17 +136,17 @@ void wh_sql_copy_text(wh_sql_t *s, const char *text, size_t n) {
 
 /* ---- COPY binary format ---- */
 
-static void put16(wh_sql_t *s, uint16_t v) {
+static void wh_sql_put16(wh_sql_t *s, uint16_t v) {
     char b[2] = {(char)(v >> 8), (char)v};
     wh_sql_addn(s, b, 2);
 }
 
-static void put32(wh_sql_t *s, uint32_t v) {
+static void wh_sql_put32(wh_sql_t *s, uint32_t v) {
     char b[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
     wh_sql_addn(s, b, 4);
 }
 
-static void put64(wh_sql_t *s, uint64_t v) {
+static void wh_sql_put64(wh_sql_t *s, uint64_t v) {
     char b[8];
     for (int i = 7; i >= 0; i--, v >>= 8)
         b[i] = (char)v;
@@ -156,37 +156,37 @@ static void put64(wh_sql_t *s, uint64_t v) {
 void wh_sql_bin_header(wh_sql_t *s) {
     /* signature, flags (no OIDs), header extension length */
     wh_sql_addn(s, "PGCOPY\n\377\r\n\0", 11);
-    put32(s, 0);
-    put32(s, 0);
+    wh_sql_put32(s, 0);
+    wh_sql_put32(s, 0);
 }
 
-void wh_sql_bin_trailer(wh_sql_t *s) { put16(s, 0xffff); }
+void wh_sql_bin_trailer(wh_sql_t *s) { wh_sql_put16(s, 0xffff); }
 
-void wh_sql_bin_tuple(wh_sql_t *s, uint16_t nfields) { put16(s, nfields); }
+void wh_sql_bin_tuple(wh_sql_t *s, uint16_t nfields) { wh_sql_put16(s, nfields); }
 
-void wh_sql_bin_null(wh_sql_t *s) { put32(s, 0xffffffffu); }
+void wh_sql_bin_null(wh_sql_t *s) { wh_sql_put32(s, 0xffffffffu); }
 
 void wh_sql_bin_int8(wh_sql_t *s, int64_t v) {
-    put32(s, 8);
-    put64(s, (uint64_t)v);
+    wh_sql_put32(s, 8);
+    wh_sql_put64(s, (uint64_t)v);
 }
 
 void wh_sql_bin_float8(wh_sql_t *s, double v) {
     uint64_t u;
     memcpy(&u, &v, sizeof(u));
-    put32(s, 8);
-    put64(s, u);
+    wh_sql_put32(s, 8);
+    wh_sql_put64(s, u);
 }
 
 void wh_sql_bin_bool(wh_sql_t *s, int v) {
-    put32(s, 1);
+    wh_sql_put32(s, 1);
     wh_sql_addn(s, v ? "\1" : "\0", 1);
 }
 
 int wh_sql_bin_text(wh_sql_t *s, const char *text, size_t n) {
     if (n >= WH_SQL_BIN_FIELD_MAX)
         return -1;
-    put32(s, (uint32_t)n);
+    wh_sql_put32(s, (uint32_t)n);
     wh_sql_addn(s, text, n);
     return 0;
 }
@@ -261,11 +261,11 @@ int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
         first++;
     if (first == ndig) {
         /* zero: no digits, positive, the scale as given */
-        put32(s, 8);
-        put16(s, 0);
-        put16(s, 0);
-        put16(s, WH_NUMERIC_POS);
-        put16(s, (uint16_t)dscale);
+        wh_sql_put32(s, 8);
+        wh_sql_put16(s, 0);
+        wh_sql_put16(s, 0);
+        wh_sql_put16(s, WH_NUMERIC_POS);
+        wh_sql_put16(s, (uint16_t)dscale);
         return 0;
     }
     while (WH_DIGIT(last - 1) == '0')
@@ -279,11 +279,11 @@ int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
     long long ngroups = g_hi - g_lo + 1;
     if (g_hi > INT16_MAX || g_hi < INT16_MIN || ngroups > INT16_MAX)
         return -1;
-    put32(s, (uint32_t)(8 + 2 * ngroups));
-    put16(s, (uint16_t)ngroups);
-    put16(s, (uint16_t)(int16_t)g_hi);
-    put16(s, neg ? WH_NUMERIC_NEG : WH_NUMERIC_POS);
-    put16(s, (uint16_t)dscale);
+    wh_sql_put32(s, (uint32_t)(8 + 2 * ngroups));
+    wh_sql_put16(s, (uint16_t)ngroups);
+    wh_sql_put16(s, (uint16_t)(int16_t)g_hi);
+    wh_sql_put16(s, neg ? WH_NUMERIC_NEG : WH_NUMERIC_POS);
+    wh_sql_put16(s, (uint16_t)dscale);
     for (long long g = g_hi; g >= g_lo; g--) {
         unsigned v = 0;
         for (long long p = 4 * g + 3; p >= 4 * g; p--) {
@@ -292,7 +292,7 @@ int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
             v = v * 10 + (k >= (long long)first && k < (long long)last
                               ? (unsigned)(WH_DIGIT((size_t)k) - '0') : 0);
         }
-        put16(s, (uint16_t)v);
+        wh_sql_put16(s, (uint16_t)v);
     }
 #undef WH_DIGIT
     return 0;
