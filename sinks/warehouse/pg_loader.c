@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "errstr.h"
+#include "hex.h"
 #include "wh_loader.h"
 #include "wh_sql.h"
 
@@ -24,7 +25,7 @@ typedef struct pg_loader {
     char *url;
     PGconn *conn;
     int ready;           /* offsets table made on this connection */
-    wh_sql_t copybuf;    /* COPY data, kept from one batch to the next */
+    buf_t copybuf;    /* COPY data, kept from one batch to the next */
 } pg_loader_t;
 
 /* wh_db_ops_t.destroy */
@@ -32,7 +33,7 @@ static void pg_destroy(void *db) {
     pg_loader_t *ld = db;
     if (ld->conn)
         PQfinish(ld->conn);
-    wh_sql_free(&ld->copybuf);
+    buf_free(&ld->copybuf);
     free(ld->url);
     free(ld);
 }
@@ -79,7 +80,7 @@ static int pg_run(pg_loader_t *ld, const char *sql, int nparams, const char *con
 
 static int pg_oom(pg_loader_t *ld) { return wh_loader_oom(ld->wl); }
 
-static int pg_run_sql(pg_loader_t *ld, wh_sql_t *q) {
+static int pg_run_sql(pg_loader_t *ld, buf_t *q) {
     if (q->oom)
         return pg_oom(ld);
     return pg_run(ld, q->p, 0, NULL, NULL);
@@ -113,21 +114,21 @@ static int pg_connect(void *db) {
         return wh_loader_fail(ld->wl, 1, "connect: %s",
                               ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
     PQsetNoticeProcessor(ld->conn, pg_quiet_notices, NULL);
-    wh_sql_t q = {0};
+    buf_t q = {0};
     /* literals we write keep their backslashes as they are */
-    wh_sql_addf(&q, "SET standard_conforming_strings = on; BEGIN; "
-                    "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
-                PG_LOCK_CLASS);
+    buf_printf(&q, "SET standard_conforming_strings = on; BEGIN; "
+                   "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
+               PG_LOCK_CLASS);
     wh_sql_ident(&q, PG_OFFSETS_SCHEMA);
-    wh_sql_add(&q, "; CREATE TABLE IF NOT EXISTS ");
+    buf_puts(&q, "; CREATE TABLE IF NOT EXISTS ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " (consumer_group text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
-                   "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
-                   "PRIMARY KEY (consumer_group, topic, partition)); CREATE TABLE IF NOT EXISTS ");
+    buf_puts(&q, " (consumer_group text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
+                 "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
+                 "PRIMARY KEY (consumer_group, topic, partition)); CREATE TABLE IF NOT EXISTS ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " (schema_name text PRIMARY KEY, version bigint NOT NULL); COMMIT");
+    buf_puts(&q, " (schema_name text PRIMARY KEY, version bigint NOT NULL); COMMIT");
     int rc = pg_run_sql(ld, &q);
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc < 0) {
         pg_rollback(ld);
         return -1;
@@ -142,13 +143,13 @@ static int pg_offset(void *db, const char *topic, int32_t partition, int64_t *ne
     char part[16];
     snprintf(part, sizeof(part), "%d", (int)partition);
     const char *params[] = {wh_loader_group(ld->wl), topic, part};
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "SELECT next_offset FROM ");
+    buf_t q = {0};
+    buf_puts(&q, "SELECT next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
+    buf_puts(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
     PGresult *res = NULL;
     int rc = q.oom ? pg_oom(ld) : pg_run(ld, q.p, 3, params, &res);
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc < 0)
         return -1;
     *found = PQntuples(res) == 1;
@@ -161,14 +162,14 @@ static int pg_offset(void *db, const char *topic, int32_t partition, int64_t *ne
 /* the layout version of a schema (0 before its first change), read when
    the catalog is (pg_begin reads it again, locked) */
 static int pg_read_version(pg_loader_t *ld, const char *schema, long long *version) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "SELECT version FROM ");
+    buf_t q = {0};
+    buf_puts(&q, "SELECT version FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " WHERE schema_name = $1");
+    buf_puts(&q, " WHERE schema_name = $1");
     PGresult *res = NULL;
     const char *params[] = {schema};
     int rc = q.oom ? pg_oom(ld) : pg_run(ld, q.p, 1, params, &res);
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc < 0)
         return -1;
     *version = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
@@ -233,13 +234,13 @@ static int pg_catalog(void *db, wh_loader_entry_t *e) {
     return 0;
 }
 
-static void pg_column_def(wh_sql_t *q, const wh_column_t *c) {
+static void pg_column_def(buf_t *q, const wh_column_t *c) {
     wh_sql_ident(q, c->name);
-    wh_sql_addf(q, " %s", wh_type_pg(c->type));
+    buf_printf(q, " %s", wh_type_pg(c->type));
 }
 
 /* "schema"."table" */
-static void pg_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
+static void pg_ident(buf_t *q, const wh_layout_t *l, const char *table) {
     wh_sql_qualified(q, wh_layout_integration(l), table);
 }
 
@@ -248,21 +249,21 @@ static void pg_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
 static int pg_ddl(void *db, wh_layout_t *l) {
     pg_loader_t *ld = db;
     const char *schema = wh_layout_integration(l);
-    wh_sql_t q = {0};
-    wh_sql_addf(&q, "BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext(", PG_LOCK_CLASS);
+    buf_t q = {0};
+    buf_printf(&q, "BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext(", PG_LOCK_CLASS);
     wh_sql_literal(&q, schema);
     /* first, so that batches holding the version row are waited for before
        this takes any lock they might wait for */
-    wh_sql_add(&q, ")); INSERT INTO ");
+    buf_puts(&q, ")); INSERT INTO ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " AS v VALUES (");
+    buf_puts(&q, " AS v VALUES (");
     wh_sql_literal(&q, schema);
-    wh_sql_add(&q, ", 1) ON CONFLICT (schema_name) DO UPDATE SET version = v.version + 1;\n"
-                   "CREATE SCHEMA IF NOT EXISTS ");
+    buf_puts(&q, ", 1) ON CONFLICT (schema_name) DO UPDATE SET version = v.version + 1;\n"
+                 "CREATE SCHEMA IF NOT EXISTS ");
     wh_sql_ident(&q, schema);
-    wh_sql_add(&q, "; CREATE TABLE IF NOT EXISTS ");
+    buf_puts(&q, "; CREATE TABLE IF NOT EXISTS ");
     wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at timestamptz, table_name text, reason text, record text);\n");
+    buf_puts(&q, " (_sdc_rejected_at timestamptz, table_name text, reason text, record text);\n");
     for (size_t i = 0; i < wh_layout_ntables(l); i++) {
         wh_table_t *t = wh_layout_table(l, i);
         if (t->pending)
@@ -271,16 +272,16 @@ static int pg_ddl(void *db, wh_layout_t *l) {
         for (size_t c = 0; c < t->ncols; c++) {
             if (!t->cols[c].pending)
                 continue;
-            wh_sql_add(&q, "ALTER TABLE ");
+            buf_puts(&q, "ALTER TABLE ");
             wh_sql_qualified(&q, schema, t->name);
-            wh_sql_add(&q, " ADD COLUMN IF NOT EXISTS ");
+            buf_puts(&q, " ADD COLUMN IF NOT EXISTS ");
             pg_column_def(&q, &t->cols[c]);
-            wh_sql_add(&q, ";\n");
+            buf_puts(&q, ";\n");
         }
     }
-    wh_sql_add(&q, "COMMIT");
+    buf_puts(&q, "COMMIT");
     int rc = pg_run_sql(ld, &q);
-    wh_sql_free(&q);
+    buf_free(&q);
     return rc;
 }
 
@@ -309,7 +310,7 @@ static int pg_copy_end(pg_loader_t *ld, int rc, const char *what) {
 }
 
 /* starts `sql`, whose last statement is a COPY FROM STDIN; 0 or -1 */
-static int pg_copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
+static int pg_copy_begin(pg_loader_t *ld, buf_t *q, const char *what) {
     if (q->oom)
         return pg_oom(ld);
     PGresult *res = PQexec(ld->conn, q->p);
@@ -327,7 +328,7 @@ static int pg_copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
    is its column's (so its binary form is what the column reads; the layout
    only ever puts a value in a column of its type) and every value has a
    binary form; else they go as text, which the server converts */
-static int pg_binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, wh_sql_t *scratch) {
+static int pg_binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, buf_t *scratch) {
     const wh_table_t *t = wh_layout_table(l, ti);
     const wh_cell_t *cells = wh_batch_cells(b, ti);
     for (size_t r = 0; r < wh_batch_nrows(b, ti); r++) {
@@ -336,7 +337,7 @@ static int pg_binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, wh_sql_t
             const wh_cell_t *v = &cells[i];
             if (v->col >= t->ncols || t->cols[v->col].type != (wh_type_t)v->type)
                 return 0;
-            wh_sql_clear(scratch);
+            buf_reset(scratch);
             if ((v->type == WH_NUMERIC && wh_sql_bin_numeric(scratch, v->s, v->len) < 0) ||
                 (v->type == WH_TIMESTAMP && wh_sql_bin_timestamptz(scratch, v->i) < 0) ||
                 (v->type == WH_TEXT && v->len >= WH_SQL_BIN_FIELD_MAX))
@@ -347,7 +348,7 @@ static int pg_binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, wh_sql_t
 }
 
 /* one row's fields in binary format (binary_ok vetted the cells) */
-static void pg_row_binary(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols) {
+static void pg_row_binary(buf_t *buf, const wh_cell_t *const *by_col, size_t ncols) {
     wh_sql_bin_tuple(buf, (uint16_t)ncols);
     for (size_t c = 0; c < ncols; c++) {
         const wh_cell_t *v = by_col[c];
@@ -367,14 +368,14 @@ static void pg_row_binary(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t 
 }
 
 /* one row's fields in text format */
-static void pg_row_text(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols,
+static void pg_row_text(buf_t *buf, const wh_cell_t *const *by_col, size_t ncols,
                      int64_t tcache_us[2], char tcache[2][64], size_t tlen[2], int *tnext) {
     for (size_t c = 0; c < ncols; c++) {
         if (c)
-            wh_sql_addn(buf, "\t", 1);
+            buf_append(buf, "\t", 1);
         const wh_cell_t *v = by_col[c];
         if (!v)
-            wh_sql_addn(buf, "\\N", 2);
+            buf_append(buf, "\\N", 2);
         else if (v->type == WH_TIMESTAMP) {
             /* rows of a batch share their times: format each once */
             int slot = v->i == tcache_us[0] ? 0 : v->i == tcache_us[1] ? 1 : -1;
@@ -385,19 +386,19 @@ static void pg_row_text(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t nc
                 wh_format_time(v->i, tcache[slot]);
                 tlen[slot] = strlen(tcache[slot]);
             }
-            wh_sql_addn(buf, tcache[slot], tlen[slot]);
+            buf_append(buf, tcache[slot], tlen[slot]);
         } else if (v->type == WH_BOOLEAN)
-            wh_sql_addn(buf, v->i ? "t" : "f", 1);
+            buf_append(buf, v->i ? "t" : "f", 1);
         else if (v->s)
             wh_sql_copy_text(buf, v->s, v->len);
         else if (v->type == WH_DOUBLE) {
             char d[40];
             wh_format_double(v->d, d);
-            wh_sql_add(buf, d);
+            buf_puts(buf, d);
         } else
             wh_sql_int(buf, v->i);
     }
-    wh_sql_addn(buf, "\n", 1);
+    buf_append(buf, "\n", 1);
 }
 
 /* COPY the live rows of catalog table ti whose record is to be written
@@ -408,14 +409,14 @@ static int pg_copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, si
     wh_table_t *t = wh_layout_table(l, ti);
     int rc = 0;
     if (!started) {
-        wh_sql_t q = {0};
-        wh_sql_add(&q, "COPY ");
+        buf_t q = {0};
+        buf_puts(&q, "COPY ");
         wh_sql_qualified(&q, wh_layout_integration(l), t->name);
-        wh_sql_add(&q, " (");
+        buf_puts(&q, " (");
         wh_loader_sql_columns(&q, t);
-        wh_sql_add(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
+        buf_puts(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
         rc = pg_copy_begin(ld, &q, "copy");
-        wh_sql_free(&q);
+        buf_free(&q);
         if (rc < 0)
             return -1;
     }
@@ -424,9 +425,8 @@ static int pg_copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, si
     char tcache[2][64];
     size_t tlen[2] = {0, 0};
     int tnext = 0;
-    wh_sql_t *buf = &ld->copybuf;
-    wh_sql_clear(buf);
-    buf->oom = 0;
+    buf_t *buf = &ld->copybuf;
+    buf_reset(buf);
     rc = by_col ? 0 : pg_oom(ld);
     if (binary)
         wh_sql_bin_header(buf);
@@ -445,7 +445,7 @@ static int pg_copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, si
                 rc = pg_oom(ld);
             else if (PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
                 rc = wh_loader_fail(ld->wl, 1, "copy: %s", PQerrorMessage(ld->conn));
-            wh_sql_clear(buf);
+            buf_reset(buf);
         }
     }
     if (binary)
@@ -459,46 +459,48 @@ static int pg_copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, si
 }
 
 /* a rejected record as text PostgreSQL accepts: hex when not UTF-8 or NUL-free */
-static void pg_reject_copy_line(wh_sql_t *buf, const wh_reject_t *rj) {
+static void pg_reject_copy_line(buf_t *buf, const wh_reject_t *rj) {
     char tmp[64];
     wh_format_time(rj->rejected_at, tmp);
-    wh_sql_add(buf, tmp);
-    wh_sql_add(buf, "\t");
+    buf_puts(buf, tmp);
+    buf_puts(buf, "\t");
     wh_sql_copy_text(buf, rj->table, strlen(rj->table));
-    wh_sql_add(buf, "\t");
+    buf_puts(buf, "\t");
     int text_ok = sink_json_utf8_valid(rj->record, rj->record_len) &&
                   !memchr(rj->record, '\0', rj->record_len);
     wh_sql_copy_text(buf, rj->reason, strlen(rj->reason));
     if (!text_ok)
-        wh_sql_add(buf, " (record not UTF-8 text: stored as hex)");
-    wh_sql_add(buf, "\t");
+        buf_puts(buf, " (record not UTF-8 text: stored as hex)");
+    buf_puts(buf, "\t");
     if (text_ok) {
         wh_sql_copy_text(buf, rj->record, rj->record_len);
     } else {
-        wh_sql_add(buf, "\\\\x");
-        for (size_t i = 0; i < rj->record_len; i++)
-            wh_sql_addf(buf, "%02x", (unsigned char)rj->record[i]);
+        buf_puts(buf, "\\\\x");
+        if (buf_reserve(buf, 2 * rj->record_len) == 0) {
+            hex_encode(rj->record, rj->record_len, buf->p + buf->len);
+            buf->len += 2 * rj->record_len;
+        }
     }
-    wh_sql_add(buf, "\n");
+    buf_puts(buf, "\n");
 }
 
 static int pg_copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *schema) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "COPY ");
+    buf_t q = {0};
+    buf_puts(&q, "COPY ");
     wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) FROM STDIN");
+    buf_puts(&q, " (_sdc_rejected_at, table_name, reason, record) FROM STDIN");
     int rc = pg_copy_begin(ld, &q, "copy rejects");
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc < 0)
         return -1;
-    wh_sql_t buf = {0};
+    buf_t buf = {0};
     for (size_t i = 0; i < wh_batch_nrejects(b); i++)
         pg_reject_copy_line(&buf, wh_batch_reject_at(b, i));
     if (buf.oom)
         rc = pg_oom(ld);
     else if (buf.len && PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1)
         rc = wh_loader_fail(ld->wl, 1, "copy rejects: %s", PQerrorMessage(ld->conn));
-    wh_sql_free(&buf);
+    buf_free(&buf);
     return pg_copy_end(ld, rc, "copy rejects");
 }
 
@@ -507,10 +509,10 @@ static int pg_copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *sch
    order of the rows; with_seq: and one of their _sdc_sequence after them.
    The ordinality of an element is its place among them, from 1. */
 static int pg_key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l, size_t root_i,
-                      const char *write, int with_seq, wh_sql_t *arrays, size_t *count) {
+                      const char *write, int with_seq, buf_t *arrays, size_t *count) {
     size_t nkeys = wh_layout_nkeys(l), n = 0;
     for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++)
-        wh_sql_add(&arrays[k], "{");
+        buf_puts(&arrays[k], "{");
     const wh_cell_t *cells = wh_batch_cells(b, root_i);
     for (size_t r = 0; r < wh_batch_nrows(b, root_i); r++) {
         const wh_row_t *row = wh_batch_row(b, root_i, r);
@@ -519,32 +521,32 @@ static int pg_key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t
         /* wh_batch_row_begin writes the key cells first, in key order */
         for (size_t k = 0; k < nkeys; k++) {
             const wh_cell_t *c = &cells[row->first + k];
-            wh_sql_t *a = &arrays[k];
-            wh_sql_add(a, n ? ",\"" : "\"");
+            buf_t *a = &arrays[k];
+            buf_puts(a, n ? ",\"" : "\"");
             if (c->type == WH_BOOLEAN) {
-                wh_sql_add(a, c->i ? "t" : "f");
+                buf_puts(a, c->i ? "t" : "f");
             } else {
                 size_t start = 0;
                 for (size_t i = 0; i < c->len; i++)
                     if (c->s[i] == '"' || c->s[i] == '\\') {
-                        wh_sql_addn(a, c->s + start, i - start);
-                        wh_sql_add(a, "\\");
+                        buf_append(a, c->s + start, i - start);
+                        buf_puts(a, "\\");
                         start = i;
                     }
-                wh_sql_addn(a, c->s + start, c->len - start);
+                buf_append(a, c->s + start, c->len - start);
             }
-            wh_sql_add(a, "\"");
+            buf_puts(a, "\"");
         }
         if (with_seq) {
             /* then the records' sequences, as one more array */
             if (n)
-                wh_sql_addn(&arrays[nkeys], ",", 1);
+                buf_append(&arrays[nkeys], ",", 1);
             wh_sql_int(&arrays[nkeys], (long long)wh_batch_row_sequence(b, row));
         }
         n++;
     }
     for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
-        wh_sql_add(&arrays[k], "}");
+        buf_puts(&arrays[k], "}");
         if (arrays[k].oom)
             return pg_oom(ld);
     }
@@ -555,29 +557,29 @@ static int pg_key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t
 /* "unnest($1::t0[], ...) WITH ORDINALITY AS u(k0, ..., i)" over the key
    columns' types (with_seq: and a bigint[] of sequences, column s); with
    literals, the arrays written in instead of $n */
-static void pg_key_unnest(wh_sql_t *q, const wh_layout_t *l, wh_table_t *root, int with_seq,
-                       const wh_sql_t *literals) {
+static void pg_key_unnest(buf_t *q, const wh_layout_t *l, wh_table_t *root, int with_seq,
+                       const buf_t *literals) {
     size_t nkeys = wh_layout_nkeys(l);
-    wh_sql_add(q, "unnest(");
+    buf_puts(q, "unnest(");
     for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
         const wh_column_t *c = k < nkeys ? wh_table_find(root, wh_layout_key(l, k), NULL) : NULL;
         const char *type = k < nkeys ? wh_type_pg(c ? c->type : WH_TEXT) : "bigint";
         if (k)
-            wh_sql_add(q, ", ");
+            buf_puts(q, ", ");
         if (literals)
             wh_sql_literal(q, literals[k].p);
         else
-            wh_sql_addf(q, "$%zu", k + 1);
-        wh_sql_addf(q, "::%s[]", type);
+            buf_printf(q, "$%zu", k + 1);
+        buf_printf(q, "::%s[]", type);
     }
-    wh_sql_add(q, ") WITH ORDINALITY AS u(");
+    buf_puts(q, ") WITH ORDINALITY AS u(");
     for (size_t k = 0; k < nkeys; k++)
-        wh_sql_addf(q, "k%zu, ", k);
-    wh_sql_add(q, with_seq ? "s, i)" : "i)");
+        buf_printf(q, "k%zu, ", k);
+    buf_puts(q, with_seq ? "s, i)" : "i)");
 }
 
 /* runs q with the nkeys arrays (keys, then maybe sequences) as parameters */
-static int pg_run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t nkeys,
+static int pg_run_with_keys(pg_loader_t *ld, buf_t *q, buf_t *arrays, size_t nkeys,
                          PGresult **res) {
     const char *params[17];
     for (size_t k = 0; k < nkeys; k++)
@@ -598,43 +600,43 @@ static int pg_probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, s
     wh_table_t *root = wh_layout_table(l, root_i);
     size_t nkeys = wh_layout_nkeys(l), n = 0;
     int pk = wh_layout_has_pk(l);
-    wh_sql_t arrays[17], q = {0};
+    buf_t arrays[17], q = {0};
     memset(arrays, 0, sizeof(arrays));
     int rc = pg_key_arrays(ld, b, l, root_i, NULL, pk, arrays, &n);
     /* one index probe per key (LATERAL ... LIMIT 1 is never turned into a
        join that scans the whole table) */
-    wh_sql_add(&q, "WITH x AS MATERIALIZED (SELECT u.i, ");
-    wh_sql_add(&q, pk ? "x._sdc_sequence < u.s AS newer, x.ctid FROM " : "false AS newer FROM ");
+    buf_puts(&q, "WITH x AS MATERIALIZED (SELECT u.i, ");
+    buf_puts(&q, pk ? "x._sdc_sequence < u.s AS newer, x.ctid FROM " : "false AS newer FROM ");
     if (rc == 0)
         pg_key_unnest(&q, l, root, pk, arrays);
-    wh_sql_add(&q, " CROSS JOIN LATERAL (SELECT d._sdc_sequence, d.ctid FROM ");
+    buf_puts(&q, " CROSS JOIN LATERAL (SELECT d._sdc_sequence, d.ctid FROM ");
     wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
-    wh_sql_add(&q, " AS d WHERE ");
+    buf_puts(&q, " AS d WHERE ");
     for (size_t k = 0; k < nkeys; k++) {
-        wh_sql_addf(&q, "%sd.", k ? " AND " : "");
+        buf_printf(&q, "%sd.", k ? " AND " : "");
         wh_sql_ident(&q, wh_layout_key(l, k));
-        wh_sql_addf(&q, " = u.k%zu", k);
+        buf_printf(&q, " = u.k%zu", k);
     }
-    wh_sql_add(&q, " LIMIT 1) AS x)");
+    buf_puts(&q, " LIMIT 1) AS x)");
     if (pk) {
         /* the rows newer records replace go now (by ctid: a TID scan); a
            row another writer changed since the probe is not deleted, and
            the count tells */
-        wh_sql_add(&q, ", del AS (DELETE FROM ");
+        buf_puts(&q, ", del AS (DELETE FROM ");
         wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
-        wh_sql_add(&q, " WHERE ctid = ANY (ARRAY(SELECT ctid FROM x WHERE newer)) RETURNING 1) "
-                       "SELECT i, newer, (SELECT count(*) FROM del) FROM x");
+        buf_puts(&q, " WHERE ctid = ANY (ARRAY(SELECT ctid FROM x WHERE newer)) RETURNING 1) "
+                     "SELECT i, newer, (SELECT count(*) FROM del) FROM x");
     } else {
-        wh_sql_add(&q, " SELECT i, newer, 0 FROM x");
+        buf_puts(&q, " SELECT i, newer, 0 FROM x");
     }
-    wh_sql_add(&q, "; COPY ");
+    buf_puts(&q, "; COPY ");
     wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
-    wh_sql_add(&q, " (");
+    buf_puts(&q, " (");
     wh_loader_sql_columns(&q, root);
-    wh_sql_add(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
+    buf_puts(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
     if (tail) {
-        wh_sql_add(&q, ";\n");
-        wh_sql_add(&q, tail);
+        buf_puts(&q, ";\n");
+        buf_puts(&q, tail);
     }
     PGresult *res = NULL;
     if (rc == 0 && q.oom)
@@ -694,8 +696,8 @@ static int pg_probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, s
     }
     free(held);
     for (size_t k = 0; k < nkeys + 1; k++)
-        wh_sql_free(&arrays[k]);
-    wh_sql_free(&q);
+        buf_free(&arrays[k]);
+    buf_free(&q);
     if (rc < 0) {
         /* leave no COPY or result behind */
         if (copying)
@@ -713,7 +715,7 @@ static int pg_probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, s
 static int pg_delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
                           const char *write) {
     size_t nkeys = wh_layout_nkeys(l), n = 0;
-    wh_sql_t arrays[17], q = {0};
+    buf_t arrays[17], q = {0};
     memset(arrays, 0, sizeof(arrays));
     int rc = pg_key_arrays(ld, b, l, root_i, write, 0, arrays, &n);
     char name[WH_COLUMN_MAX * 2 + 64];
@@ -721,23 +723,23 @@ static int pg_delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *
         wh_table_t *t = wh_layout_table(l, ti);
         if (t->level == 0 || t->mismatch)
             continue;
-        wh_sql_clear(&q);
-        wh_sql_add(&q, "DELETE FROM ");
+        buf_reset(&q);
+        buf_puts(&q, "DELETE FROM ");
         wh_sql_qualified(&q, wh_layout_integration(l), t->name);
-        wh_sql_add(&q, " AS d USING ");
+        buf_puts(&q, " AS d USING ");
         pg_key_unnest(&q, l, wh_layout_table(l, root_i), 0, NULL);
-        wh_sql_add(&q, " WHERE ");
+        buf_puts(&q, " WHERE ");
         for (size_t k = 0; k < nkeys; k++) {
             wh_source_key_name(wh_layout_key(l, k), name, sizeof(name));
-            wh_sql_add(&q, k ? " AND d." : "d.");
+            buf_puts(&q, k ? " AND d." : "d.");
             wh_sql_ident(&q, name);
-            wh_sql_addf(&q, " = u.k%zu", k);
+            buf_printf(&q, " = u.k%zu", k);
         }
         rc = pg_run_with_keys(ld, &q, arrays, nkeys, NULL);
     }
     for (size_t k = 0; k < nkeys; k++)
-        wh_sql_free(&arrays[k]);
-    wh_sql_free(&q);
+        buf_free(&arrays[k]);
+    buf_free(&q);
     return rc;
 }
 
@@ -765,21 +767,21 @@ static int pg_write(void *db, wh_layout_t *l, const wh_batch_t *b) {
     if (wh_batch_nrejects(b) > 0)
         rc = pg_copy_rejects(ld, b, schema);
     /* the offsets and the commit, sent together */
-    wh_sql_t q = {0};
+    buf_t q = {0};
     for (size_t i = 0; i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
-        wh_sql_add(&q, "INSERT INTO ");
+        buf_puts(&q, "INSERT INTO ");
         wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-        wh_sql_add(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES (");
+        buf_puts(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES (");
         wh_sql_literal(&q, wh_loader_group(ld->wl));
-        wh_sql_add(&q, ", ");
+        buf_puts(&q, ", ");
         wh_sql_literal(&q, o->topic);
-        wh_sql_addf(&q, ", %d, %lld) ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-                        "next_offset = EXCLUDED.next_offset, updated_at = now() "
-                        "WHERE EXCLUDED.next_offset > o.next_offset;\n",
-                    (int)o->partition, (long long)o->next);
+        buf_printf(&q, ", %d, %lld) ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                       "next_offset = EXCLUDED.next_offset, updated_at = now() "
+                       "WHERE EXCLUDED.next_offset > o.next_offset;\n",
+                   (int)o->partition, (long long)o->next);
     }
-    wh_sql_add(&q, "COMMIT");
+    buf_puts(&q, "COMMIT");
     if (rc == 0 && q.oom)
         rc = pg_oom(ld);
     char *write = NULL;
@@ -793,7 +795,7 @@ static int pg_write(void *db, wh_layout_t *l, const wh_batch_t *b) {
         /* without subtables the offsets and the commit follow the root's
            COPY in the probe's string: no round trip of their own */
         write = calloc(wh_batch_nrecords(b) + 1, 1);
-        wh_sql_t scratch = {0};
+        buf_t scratch = {0};
         int binary = pg_binary_ok(b, l, root_i, &scratch);
         rc = write ? pg_probe_keys(ld, b, l, root_i, binary, subs ? NULL : q.p, write, &nwrite)
                    : pg_oom(ld);
@@ -805,20 +807,20 @@ static int pg_write(void *db, wh_layout_t *l, const wh_batch_t *b) {
         for (size_t ti = 0; rc == 0 && nwrite > 0 && subs && ti < wh_layout_ntables(l); ti++)
             if (ti != root_i && !wh_layout_table(l, ti)->mismatch && pg_has_rows(b, ti, write))
                 rc = pg_copy_rows(ld, b, l, ti, write, 0, pg_binary_ok(b, l, ti, &scratch));
-        wh_sql_free(&scratch);
+        buf_free(&scratch);
     }
     if (rc == 0 && !committed)
         rc = pg_run_sql(ld, &q);
-    wh_sql_free(&q);
+    buf_free(&q);
     free(write);
     return rc;
 }
 
 /* appends 'topic' to the IN list being built (wh_loader_topics) */
 static int pg_topic_literal(void *arg, const char *topic) {
-    wh_sql_t *q = arg;
+    buf_t *q = arg;
     if (q->len && q->p[q->len - 1] == '\'')
-        wh_sql_add(q, ", ");
+        buf_puts(q, ", ");
     wh_sql_literal(q, topic);
     return 0;
 }
@@ -834,25 +836,25 @@ static int pg_begin(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t
                     wh_floors_t *f) {
     pg_loader_t *ld = db;
     const char *schema = wh_layout_integration(e->layout);
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "BEGIN; SELECT version FROM ");
+    buf_t q = {0};
+    buf_puts(&q, "BEGIN; SELECT version FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " WHERE schema_name = ");
+    buf_puts(&q, " WHERE schema_name = ");
     wh_sql_literal(&q, schema);
-    wh_sql_add(&q, " FOR SHARE; SELECT topic, partition, next_offset FROM ");
+    buf_puts(&q, " FOR SHARE; SELECT topic, partition, next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = ");
+    buf_puts(&q, " WHERE consumer_group = ");
     wh_sql_literal(&q, wh_loader_group(ld->wl));
-    wh_sql_add(&q, " AND topic IN (");
+    buf_puts(&q, " AND topic IN (");
     wh_loader_topics(msgs, n, pg_topic_literal, &q);
-    wh_sql_add(&q, ") FOR UPDATE");
+    buf_puts(&q, ") FOR UPDATE");
     if (q.oom) {
-        wh_sql_free(&q);
+        buf_free(&q);
         return pg_oom(ld);
     }
     int rc = PQsendQuery(ld->conn, q.p) == 1 ? 0 : wh_loader_fail(ld->wl, 1, "query: %s",
                                                                   PQerrorMessage(ld->conn));
-    wh_sql_free(&q);
+    buf_free(&q);
     long long version = 0;
     PGresult *res;
     /* results in order: BEGIN, the version, the offsets */

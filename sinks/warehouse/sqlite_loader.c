@@ -45,13 +45,13 @@ static int sqlite_run(sqlite_loader_t *ld, const char *sql) {
 
 static int sqlite_oom(sqlite_loader_t *ld) { return wh_loader_oom(ld->wl); }
 
-static int sqlite_run_sql(sqlite_loader_t *ld, wh_sql_t *q) {
+static int sqlite_run_sql(sqlite_loader_t *ld, buf_t *q) {
     if (q->oom)
         return sqlite_oom(ld);
     return sqlite_run(ld, q->p);
 }
 
-static int sqlite_prepare(sqlite_loader_t *ld, wh_sql_t *q, sqlite3_stmt **st) {
+static int sqlite_prepare(sqlite_loader_t *ld, buf_t *q, sqlite3_stmt **st) {
     if (q->oom)
         return sqlite_oom(ld);
     if (sqlite3_prepare_v2(ld->db, q->p, (int)q->len, st, NULL) != SQLITE_OK)
@@ -63,13 +63,13 @@ static int sqlite_prepare(sqlite_loader_t *ld, wh_sql_t *q, sqlite3_stmt **st) {
 static int sqlite_offset(void *db, const char *topic, int32_t partition, int64_t *next,
                          int *found) {
     sqlite_loader_t *ld = db;
-    wh_sql_t q = {0};
+    buf_t q = {0};
     sqlite3_stmt *st = NULL;
-    wh_sql_add(&q, "SELECT next_offset FROM ");
+    buf_puts(&q, "SELECT next_offset FROM ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2 AND partition = ?3");
+    buf_puts(&q, " WHERE consumer_group = ?1 AND topic = ?2 AND partition = ?3");
     int rc = sqlite_prepare(ld, &q, &st);
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc < 0)
         return -1;
     sqlite3_bind_text(st, 1, wh_loader_group(ld->wl), -1, SQLITE_STATIC);
@@ -176,7 +176,7 @@ static int sqlite_catalog(void *db, wh_loader_entry_t *e) {
     return rc;
 }
 
-static void sqlite_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
+static void sqlite_ident(buf_t *q, const wh_layout_t *l, const char *table) {
     char name[SQ_NAME_MAX];
     if (sqlite_table_name(wh_layout_integration(l), table, name, sizeof(name)) < 0)
         q->oom = 1;
@@ -199,10 +199,10 @@ static int sqlite_schema_version(sqlite_loader_t *ld, int *out) {
    (wh_db_ops_t.ddl) */
 static int sqlite_ddl(void *db, wh_layout_t *l) {
     sqlite_loader_t *ld = db;
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "CREATE TABLE IF NOT EXISTS ");
+    buf_t q = {0};
+    buf_puts(&q, "CREATE TABLE IF NOT EXISTS ");
     sqlite_ident(&q, l, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at TIMESTAMP, table_name TEXT, reason TEXT, record TEXT);\n");
+    buf_puts(&q, " (_sdc_rejected_at TIMESTAMP, table_name TEXT, reason TEXT, record TEXT);\n");
     for (size_t i = 0; i < wh_layout_ntables(l); i++) {
         wh_table_t *t = wh_layout_table(l, i);
         if (t->pending) {
@@ -212,15 +212,15 @@ static int sqlite_ddl(void *db, wh_layout_t *l) {
         for (size_t c = 0; c < t->ncols; c++) {
             if (!t->cols[c].pending)
                 continue;
-            wh_sql_add(&q, "ALTER TABLE ");
+            buf_puts(&q, "ALTER TABLE ");
             sqlite_ident(&q, l, t->name);
-            wh_sql_add(&q, " ADD COLUMN ");
+            buf_puts(&q, " ADD COLUMN ");
             wh_sql_ident(&q, t->cols[c].name);
-            wh_sql_addf(&q, " %s;\n", wh_type_sqlite(t->cols[c].type));
+            buf_printf(&q, " %s;\n", wh_type_sqlite(t->cols[c].type));
         }
     }
     int rc = sqlite_run_sql(ld, &q);
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc == 0)
         wh_layout_clear_pending(l);
     /* read inside the lock: the version our own change made */
@@ -255,36 +255,36 @@ static void sqlite_bind_cell(sqlite3_stmt *st, int i, const wh_cell_t *v) {
 /* the INSERT of table t; for the root an upsert guarded by _sdc_sequence */
 static int sqlite_prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t,
                                  sqlite3_stmt **st) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "INSERT INTO ");
+    buf_t q = {0};
+    buf_puts(&q, "INSERT INTO ");
     sqlite_ident(&q, l, t->name);
-    wh_sql_add(&q, " AS t (");
+    buf_puts(&q, " AS t (");
     wh_loader_sql_columns(&q, t);
-    wh_sql_add(&q, ") VALUES (");
+    buf_puts(&q, ") VALUES (");
     for (size_t c = 0; c < t->ncols; c++)
-        wh_sql_addf(&q, "%s?%zu", c ? ", " : "", c + 1);
-    wh_sql_add(&q, ")");
+        buf_printf(&q, "%s?%zu", c ? ", " : "", c + 1);
+    buf_puts(&q, ")");
     if (t->level == 0)
         wh_loader_sql_upsert(&q, l, t, "t");
     int rc = sqlite_prepare(ld, &q, st);
-    wh_sql_free(&q);
+    buf_free(&q);
     return rc;
 }
 
 /* DELETE of a subtable's rows for one parent key */
 static int sqlite_prepare_delete(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t,
                                  sqlite3_stmt **st) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "DELETE FROM ");
+    buf_t q = {0};
+    buf_puts(&q, "DELETE FROM ");
     sqlite_ident(&q, l, t->name);
-    wh_sql_add(&q, " WHERE ");
+    buf_puts(&q, " WHERE ");
     for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-        wh_sql_addf(&q, "%s", k ? " AND " : "");
+        buf_printf(&q, "%s", k ? " AND " : "");
         wh_sql_ident(&q, t->cols[k].name);
-        wh_sql_addf(&q, " = ?%zu", k + 1);
+        buf_printf(&q, " = ?%zu", k + 1);
     }
     int rc = sqlite_prepare(ld, &q, st);
-    wh_sql_free(&q);
+    buf_free(&q);
     return rc;
 }
 
@@ -370,13 +370,13 @@ static int sqlite_write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch
 static int sqlite_write_rejects(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     if (wh_batch_nrejects(b) == 0)
         return 0;
-    wh_sql_t q = {0};
+    buf_t q = {0};
     sqlite3_stmt *st = NULL;
-    wh_sql_add(&q, "INSERT INTO ");
+    buf_puts(&q, "INSERT INTO ");
     sqlite_ident(&q, l, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) VALUES (?1, ?2, ?3, ?4)");
+    buf_puts(&q, " (_sdc_rejected_at, table_name, reason, record) VALUES (?1, ?2, ?3, ?4)");
     int rc = sqlite_prepare(ld, &q, &st);
-    wh_sql_free(&q);
+    buf_free(&q);
     for (size_t i = 0; rc == 0 && i < wh_batch_nrejects(b); i++) {
         const wh_reject_t *rj = wh_batch_reject_at(b, i);
         char tmp[64];
@@ -396,17 +396,17 @@ static int sqlite_write_rejects(sqlite_loader_t *ld, wh_layout_t *l, const wh_ba
 }
 
 static int sqlite_write_offsets(sqlite_loader_t *ld, const wh_batch_t *b) {
-    wh_sql_t q = {0};
+    buf_t q = {0};
     sqlite3_stmt *st = NULL;
-    wh_sql_add(&q, "INSERT INTO ");
+    buf_puts(&q, "INSERT INTO ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " (consumer_group, topic, partition, next_offset, updated_at) "
-                   "VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')) "
-                   "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-                   "next_offset = excluded.next_offset, updated_at = excluded.updated_at "
-                   "WHERE excluded.next_offset > next_offset");
+    buf_puts(&q, " (consumer_group, topic, partition, next_offset, updated_at) "
+                 "VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')) "
+                 "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                 "next_offset = excluded.next_offset, updated_at = excluded.updated_at "
+                 "WHERE excluded.next_offset > next_offset");
     int rc = sqlite_prepare(ld, &q, &st);
-    wh_sql_free(&q);
+    buf_free(&q);
     for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
         sqlite3_bind_text(st, 1, wh_loader_group(ld->wl), -1, SQLITE_STATIC);
@@ -442,13 +442,13 @@ static int sqlite_topic_floors(void *arg, const char *topic) {
 
 /* offsets stored for the partitions of msgs (inside the write lock) */
 static int sqlite_floors(sqlite_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
-    wh_sql_t q = {0};
+    buf_t q = {0};
     sqlite_floors_ctx_t c = {ld, NULL, f};
-    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
+    buf_puts(&q, "SELECT partition, next_offset FROM ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2");
+    buf_puts(&q, " WHERE consumer_group = ?1 AND topic = ?2");
     int rc = sqlite_prepare(ld, &q, &c.st);
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc == 0)
         rc = wh_loader_topics(msgs, n, sqlite_topic_floors, &c);
     sqlite3_finalize(c.st);
@@ -539,14 +539,13 @@ wh_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr
         return NULL;
     }
     sqlite3_busy_timeout(ld->db, 5000);
-    wh_sql_t q = {0};
-    wh_sql_add(&q,
-               "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE IF NOT EXISTS ");
+    buf_t q = {0};
+    buf_puts(&q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                 "CREATE TABLE IF NOT EXISTS ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q,
-               " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
-                   "next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, "
-                   "PRIMARY KEY (consumer_group, topic, partition))");
+    buf_puts(&q, " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, "
+                 "partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, "
+                 "updated_at TIMESTAMP NOT NULL, PRIMARY KEY (consumer_group, topic, partition))");
     /* switching a new file to WAL while another process does the same can
        fail at once with SQLITE_BUSY, without the busy handler: try again */
     int rc = -1;
@@ -555,7 +554,7 @@ wh_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr
             break;
         wh_loader_nap(wl, 50);
     }
-    wh_sql_free(&q);
+    buf_free(&q);
     if (rc < 0) {
         errstr_fmt(0, errstr, errstr_size, "%s: %s", path, wh_loader_error(wl));
         wh_loader_destroy(wl);

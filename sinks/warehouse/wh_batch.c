@@ -1,20 +1,18 @@
 /* wh_batch: JSON records shredded into Stitch-layout rows for the warehouse (see wh_batch.h). */
 #include "wh_batch.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "sink_num.h"
 
 #define WH_MAX_LEVELS 64
-
-typedef struct wh_batch_chunk {
-    struct wh_batch_chunk *next;
-    size_t used, size;
-    char data[];
-} wh_batch_chunk_t;
+/* the batch's arena grows by chunks of this size */
+#define WH_BATCH_CHUNK 60000
 
 typedef struct {
     wh_row_t *rows;
@@ -41,8 +39,7 @@ typedef struct {
 struct wh_batch {
     wh_layout_t *l;
     int64_t batched_at;
-    wh_batch_chunk_t *arena;
-    wh_batch_chunk_t *spare;     /* emptied chunks kept by wh_batch_reset */
+    arena_t arena;      /* the batch's strings; wh_batch_reset keeps its chunks */
     wh_batch_rows_t *tables;
     size_t ntables;
     wh_batch_rec_t *recs;
@@ -73,36 +70,6 @@ typedef struct {
     size_t nseen, seencap;
 } wh_batch_shred_t;
 
-static void *wh_batch_arena_alloc(wh_batch_t *b, size_t n) {
-    n = (n + 7) & ~(size_t)7;
-    wh_batch_chunk_t *c = b->arena;
-    if (!c || c->size - c->used < n) {
-        size_t size = n > 60000 ? n : 60000;
-        wh_batch_chunk_t *nc = b->spare;
-        if (nc && nc->size >= n)
-            b->spare = nc->next;
-        else if (!(nc = malloc(sizeof(*nc) + size)))
-            return NULL;
-        else
-            nc->size = size;
-        nc->next = c;
-        nc->used = 0;
-        b->arena = c = nc;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    return p;
-}
-
-static char *wh_batch_arena_str(wh_batch_t *b, const char *s, size_t len) {
-    char *p = wh_batch_arena_alloc(b, len + 1);
-    if (p) {
-        memcpy(p, s, len);
-        p[len] = '\0';
-    }
-    return p;
-}
-
 static int wh_batch_grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap)
         return 0;
@@ -123,16 +90,13 @@ wh_batch_t *wh_batch_new(wh_layout_t *l, int64_t batched_at) {
         return NULL;
     b->l = l;
     b->batched_at = batched_at;
+    /* chunks of one size, all kept: a steady stream of batches reuses them */
+    arena_init(&b->arena, WH_BATCH_CHUNK, WH_BATCH_CHUNK, SIZE_MAX);
     return b;
 }
 
 void wh_batch_reset(wh_batch_t *b, wh_layout_t *l, int64_t batched_at) {
-    while (b->arena) {
-        wh_batch_chunk_t *n = b->arena->next;
-        b->arena->next = b->spare;
-        b->spare = b->arena;
-        b->arena = n;
-    }
+    arena_reset(&b->arena);
     for (size_t i = 0; i < b->ntables; i++) {
         /* the catalog may have been read again: indexes are the layout's */
         b->tables[i].nrows = b->tables[i].ncells = 0;
@@ -151,16 +115,7 @@ void wh_batch_reset(wh_batch_t *b, wh_layout_t *l, int64_t batched_at) {
 void wh_batch_destroy(wh_batch_t *b) {
     if (!b)
         return;
-    while (b->arena) {
-        wh_batch_chunk_t *n = b->arena->next;
-        free(b->arena);
-        b->arena = n;
-    }
-    while (b->spare) {
-        wh_batch_chunk_t *n = b->spare->next;
-        free(b->spare);
-        b->spare = n;
-    }
+    arena_free(&b->arena);
     for (size_t i = 0; i < b->ntables; i++) {
         free(b->tables[i].rows);
         free(b->tables[i].cells);
@@ -241,10 +196,10 @@ static int wh_batch_add_reject(wh_batch_t *b, const char *table, const char *rea
     if (wh_batch_grow((void **)&b->rejects, &b->rejcap, b->nrejects + 1, sizeof(wh_reject_t)) < 0)
         return -1;
     wh_reject_t *r = &b->rejects[b->nrejects];
-    r->table = wh_batch_arena_str(b, table, strlen(table));
-    r->reason = wh_batch_arena_str(b, reason, strlen(reason));
-    r->record = wh_batch_arena_str(b, msg->value ? msg->value : "",
-                                   msg->value ? msg->value_len : 0);
+    r->table = arena_strndup(&b->arena, table, strlen(table));
+    r->reason = arena_strndup(&b->arena, reason, strlen(reason));
+    r->record = arena_strndup(&b->arena, msg->value ? msg->value : "",
+                              msg->value ? msg->value_len : 0);
     r->record_len = msg->value ? msg->value_len : 0;
     r->rejected_at = b->batched_at;
     if (!r->table || !r->reason || !r->record)
@@ -265,7 +220,7 @@ static int wh_batch_note_offset(wh_batch_t *b, const wh_msg_t *msg) {
     if (wh_batch_grow((void **)&b->offsets, &b->offcap, b->noffsets + 1, sizeof(wh_offset_t)) < 0)
         return -1;
     wh_offset_t *o = &b->offsets[b->noffsets];
-    if (!(o->topic = wh_batch_arena_str(b, msg->topic, strlen(msg->topic))))
+    if (!(o->topic = arena_strndup(&b->arena, msg->topic, strlen(msg->topic))))
         return -1;
     o->partition = msg->partition;
     o->next = msg->offset + 1;
@@ -302,7 +257,7 @@ static int wh_batch_seen_before(wh_batch_shred_t *st, size_t base, char tag, siz
     e->tag = tag;
     e->col = col;
     e->name = NULL;
-    if (tag == 't' && !(e->name = wh_batch_arena_str(st->b, name, strlen(name)))) {
+    if (tag == 't' && !(e->name = arena_strndup(&st->b->arena, name, strlen(name)))) {
         st->oom = 1;
         return 1;
     }
@@ -425,10 +380,10 @@ static int wh_batch_scalar_cell(wh_batch_shred_t *st, const sink_json_node_t *v,
         } else {
             n = wh_batch_format_double(c->d, buf);
         }
-        c->s = wh_batch_arena_str(st->b, buf, (size_t)n);
+        c->s = arena_strndup(&st->b->arena, buf, (size_t)n);
         c->len = (size_t)n;
     } else {
-        c->s = wh_batch_arena_str(st->b, v->str, v->len);
+        c->s = arena_strndup(&st->b->arena, v->str, v->len);
         c->len = v->len;
     }
     if (!c->s)
@@ -713,8 +668,8 @@ static const char *wh_batch_record_key(wh_batch_shred_t *st, const sink_json_nod
             return "message key too long";
         memcpy(key, sys->key, sys->key_len);
         *key_len = sys->key_len;
-        st->keys[0] = (wh_cell_t){.type = WH_TEXT, .s = wh_batch_arena_str(b, sys->key,
-                                                                           sys->key_len),
+        st->keys[0] = (wh_cell_t){.type = WH_TEXT,
+                                  .s = arena_strndup(&b->arena, sys->key, sys->key_len),
                                   .len = sys->key_len};
         st->key_types[0] = WH_TEXT;
         if (!st->keys[0].s)
@@ -853,7 +808,7 @@ int wh_batch_add_parsed(wh_batch_t *b, const wh_msg_t *msg, const sink_json_node
     if (wh_batch_grow((void **)&b->recs, &b->reccap, b->nrecs + 1, sizeof(wh_batch_rec_t)) < 0)
         return -1;
     wh_batch_rec_t *rec = &b->recs[b->nrecs];
-    rec->key = wh_batch_arena_str(b, key, key_len);
+    rec->key = arena_strndup(&b->arena, key, key_len);
     rec->key_len = key_len;
     rec->sequence = msg->sys.sequence;
     rec->live = 1;

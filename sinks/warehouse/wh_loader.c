@@ -30,7 +30,7 @@ struct wh_loader {
     sink_json_parser_t *parser;     /* owned: the trees of the write's payloads */
     wh_loader_doc_t *docs;          /* owned: one per message of the write */
     size_t doccap;
-    wh_sql_t errs;                  /* the reasons of payloads that are not JSON */
+    buf_t errs;                  /* the reasons of payloads that are not JSON */
     wh_batch_t *batch;              /* owned: reused from one batch to the next */
     int transient;                  /* the last error is worth waiting out */
     int oom;                        /* an allocation failed in this call */
@@ -70,7 +70,7 @@ void wh_loader_destroy(wh_loader_t *wl) {
     wh_batch_destroy(wl->batch);
     sink_json_parser_destroy(wl->parser);
     free(wl->docs);
-    wh_sql_free(&wl->errs);
+    buf_free(&wl->errs);
     free(wl->group);
     free(wl);
 }
@@ -237,7 +237,7 @@ static wh_batch_t *wh_loader_lay_out(wh_loader_t *wl, wh_layout_t *l, const wh_m
                                      msgs[i].value_len, &d->root, why, sizeof(why)) < 0) {
                 d->root = NULL;
                 d->why = wl->errs.len;
-                wh_sql_addn(&wl->errs, why, strlen(why) + 1);
+                buf_append(&wl->errs, why, strlen(why) + 1);
                 if (wl->errs.oom) {
                     rc = -1;
                     break;
@@ -350,8 +350,7 @@ static int wh_loader_write_try(wh_loader_t *wl, void *arg) {
 /* forgets the trees of the last write; room for n payloads. -1 on out of memory */
 static int wh_loader_docs_reset(wh_loader_t *wl, size_t n) {
     sink_json_parser_reset(wl->parser);
-    wh_sql_clear(&wl->errs);
-    wl->errs.oom = 0;
+    buf_reset(&wl->errs);
     if (n > wl->doccap) {
         wh_loader_doc_t *d = realloc(wl->docs, n * sizeof(*d));
         if (!d)
@@ -401,57 +400,57 @@ int wh_loader_topics(const wh_msg_t *msgs, size_t n, int (*fn)(void *ctx, const 
     return 0;
 }
 
-void wh_loader_sql_columns(wh_sql_t *q, const wh_table_t *t) {
+void wh_loader_sql_columns(buf_t *q, const wh_table_t *t) {
     for (size_t c = 0; c < t->ncols; c++) {
         if (c)
-            wh_sql_add(q, ", ");
+            buf_puts(q, ", ");
         wh_sql_ident(q, t->cols[c].name);
     }
 }
 
-void wh_loader_sql_create(wh_sql_t *q, const wh_layout_t *l, const wh_table_t *t,
+void wh_loader_sql_create(buf_t *q, const wh_layout_t *l, const wh_table_t *t,
                           wh_loader_ident_fn ident, const char *(*type_name)(wh_type_t)) {
     /* the key and system columns come first in a new table */
     size_t nkey = wh_table_nkeys(l, t);
-    wh_sql_add(q, "CREATE TABLE IF NOT EXISTS ");
+    buf_puts(q, "CREATE TABLE IF NOT EXISTS ");
     ident(q, l, t->name);
-    wh_sql_add(q, " (");
+    buf_puts(q, " (");
     for (size_t c = 0; c < t->ncols; c++) {
         if (c)
-            wh_sql_add(q, ", ");
+            buf_puts(q, ", ");
         wh_sql_ident(q, t->cols[c].name);
-        wh_sql_addf(q, " %s%s", type_name(t->cols[c].type), c < nkey ? " NOT NULL" : "");
+        buf_printf(q, " %s%s", type_name(t->cols[c].type), c < nkey ? " NOT NULL" : "");
     }
-    wh_sql_add(q, ", PRIMARY KEY (");
+    buf_puts(q, ", PRIMARY KEY (");
     for (size_t c = 0; c < nkey; c++) {
         if (c)
-            wh_sql_add(q, ", ");
+            buf_puts(q, ", ");
         wh_sql_ident(q, t->cols[c].name);
     }
-    wh_sql_add(q, "));\n");
+    buf_puts(q, "));\n");
 }
 
-void wh_loader_sql_upsert(wh_sql_t *q, const wh_layout_t *l, const wh_table_t *root,
+void wh_loader_sql_upsert(buf_t *q, const wh_layout_t *l, const wh_table_t *root,
                           const char *alias) {
     size_t nkey = wh_layout_nkeys(l);
-    wh_sql_add(q, " ON CONFLICT (");
+    buf_puts(q, " ON CONFLICT (");
     for (size_t k = 0; k < nkey; k++) {
         if (k)
-            wh_sql_add(q, ", ");
+            buf_puts(q, ", ");
         wh_sql_ident(q, wh_layout_key(l, k));
     }
     if (!wh_layout_has_pk(l)) {
-        wh_sql_add(q, ") DO NOTHING");
+        buf_puts(q, ") DO NOTHING");
         return;
     }
     /* the newer record replaces the whole row */
-    wh_sql_add(q, ") DO UPDATE SET ");
+    buf_puts(q, ") DO UPDATE SET ");
     for (size_t c = nkey; c < root->ncols; c++) {
         if (c > nkey)
-            wh_sql_add(q, ", ");
+            buf_puts(q, ", ");
         wh_sql_ident(q, root->cols[c].name);
-        wh_sql_add(q, " = excluded.");
+        buf_puts(q, " = excluded.");
         wh_sql_ident(q, root->cols[c].name);
     }
-    wh_sql_addf(q, " WHERE excluded._sdc_sequence > %s._sdc_sequence", alias);
+    buf_printf(q, " WHERE excluded._sdc_sequence > %s._sdc_sequence", alias);
 }

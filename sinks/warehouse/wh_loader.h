@@ -193,15 +193,15 @@ int64_t wh_now_us(void);
 
 /* How a database names table `table` of l in SQL (pg: "schema"."table",
  * SQLite: "integration.table"). */
-typedef void (*wh_loader_ident_fn)(wh_sql_t *q, const wh_layout_t *l, const char *table);
+typedef void (*wh_loader_ident_fn)(buf_t *q, const wh_layout_t *l, const char *table);
 
 /* The columns of t, quoted, comma-separated. */
-void wh_loader_sql_columns(wh_sql_t *q, const wh_table_t *t);
+void wh_loader_sql_columns(buf_t *q, const wh_table_t *t);
 
 /* "CREATE TABLE IF NOT EXISTS <t> (<columns and types>, PRIMARY KEY
  * (<key columns>));": the key columns (the first wh_table_nkeys) NOT NULL,
  * types named by type_name. */
-void wh_loader_sql_create(wh_sql_t *q, const wh_layout_t *l, const wh_table_t *t,
+void wh_loader_sql_create(buf_t *q, const wh_layout_t *l, const wh_table_t *t,
                           wh_loader_ident_fn ident, const char *(*type_name)(wh_type_t));
 
 /* The conflict clause of the root table's INSERT ... AS <alias>: with a
@@ -209,7 +209,7 @@ void wh_loader_sql_create(wh_sql_t *q, const wh_layout_t *l, const wh_table_t *t
  * excluded.<column> WHERE excluded._sdc_sequence > <alias>._sdc_sequence"
  * (an older or replayed record never overwrites a newer one), without one
  * "ON CONFLICT (__sdc_primary_key) DO NOTHING". */
-void wh_loader_sql_upsert(wh_sql_t *q, const wh_layout_t *l, const wh_table_t *root,
+void wh_loader_sql_upsert(buf_t *q, const wh_layout_t *l, const wh_table_t *root,
                           const char *alias);
 
 #endif
