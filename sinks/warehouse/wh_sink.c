@@ -102,13 +102,9 @@ void wh_sink_destroy(wh_sink_t *s) {
     free(s);
 }
 
-int wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
-                   char *errstr, size_t errstr_size) {
-    switch (wh_loader_offset(s->loader, topic, partition, next, errstr, errstr_size)) {
-    case WH_OK: return 0;
-    case WH_NONE: return 1;
-    default: return -1;
-    }
+wh_rc_t wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
+                       char *errstr, size_t errstr_size) {
+    return wh_loader_offset(s->loader, topic, partition, next, errstr, errstr_size);
 }
 
 /* 1 if a held integration has buffered as much as it may */

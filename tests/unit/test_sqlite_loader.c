@@ -433,7 +433,7 @@ static void test_sink_batches(void) {
     CHECK_STR(q1(path, "SELECT count(*) FROM \"sk.data\""), "15");
     CHECK_INT(wh_sink_pending(s, "t", 0), -1);
     int64_t next;
-    CHECK_INT(wh_sink_offset(s, "t", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(wh_sink_offset(s, "t", 0, &next, err, sizeof(err)), WH_OK);
     CHECK_INT(next, 8);
     /* forgotten messages are not loaded */
     wh_msg_t m = {.topic = "t", .partition = 0, .offset = 8, .value = "{\"id\":99}", .value_len = 9};
