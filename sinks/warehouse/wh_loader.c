@@ -290,15 +290,15 @@ static int wh_loader_write_try(wh_loader_t *wl, void *arg) {
         if ((rc = ops->begin(db, e, c->msgs, c->n, &floors)) < 0)
             break;
         if (ops->ddl_in_batch ? wh_loader_stale(e) : !e->loaded) {
-            if (ops->ddl_in_batch) {
-                if ((rc = ops->catalog(db, e)) < 0)
-                    break;
-            } else {
-                /* another process changed the schema since we read it */
+            if (!ops->ddl_in_batch) {
+                /* another process changed the schema since we read it:
+                   read it outside the batch, then begin again */
                 ops->rollback(db);
                 rc = ops->catalog(db, e);
                 continue;
             }
+            if ((rc = ops->catalog(db, e)) < 0)
+                break;
         }
         wh_batch_t *b = wh_loader_lay_out(wl, e->layout, c->msgs, c->n, &floors, c->batched_at);
         if (!b) {
