@@ -10,7 +10,7 @@
 #include "wh_loader.h"
 #include "wh_sql.h"
 
-#define SQ_NAME_MAX 256
+#define SQLITE_LOADER_NAME_MAX 256
 
 typedef struct sqlite_loader {
     wh_loader_t *wl;      /* the driver: errors, group; borrowed (it owns us) */
@@ -90,7 +90,7 @@ static int sqlite_offset(void *db, const char *topic, int32_t partition, int64_t
 static int sqlite_catalog(void *db, wh_loader_entry_t *e) {
     sqlite_loader_t *ld = db;
     const char *integ = wh_layout_integration(e->layout);
-    char prefix[SQ_NAME_MAX];
+    char prefix[SQLITE_LOADER_NAME_MAX];
     if (sqlite_table_name(integ, "", prefix, sizeof(prefix)) < 0) {
         return wh_loader_fail(ld->wl, 0, "integration name too long");
     }
@@ -137,7 +137,7 @@ static int sqlite_catalog(void *db, wh_loader_entry_t *e) {
         return sqlite_fail(ld, "catalog");
     if (rc == 0) {
         sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-        char table[SQ_NAME_MAX] = "", index[SQ_NAME_MAX] = "";
+        char table[SQLITE_LOADER_NAME_MAX] = "", index[SQLITE_LOADER_NAME_MAX] = "";
         char *cols[64];
         size_t ncols = 0;
         for (;;) {
@@ -177,7 +177,7 @@ static int sqlite_catalog(void *db, wh_loader_entry_t *e) {
 }
 
 static void sqlite_ident(buf_t *q, const wh_layout_t *l, const char *table) {
-    char name[SQ_NAME_MAX];
+    char name[SQLITE_LOADER_NAME_MAX];
     if (sqlite_table_name(wh_layout_integration(l), table, name, sizeof(name)) < 0)
         q->oom = 1;
     else

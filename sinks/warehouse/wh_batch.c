@@ -437,14 +437,14 @@ static void wh_batch_walk_array(wh_batch_shred_t *st, const char *table_name, in
 /* the columns of a new row's key, array index and system cells, in the
  * order wh_batch_row_begin writes them; 0, or -1 with the missing column's name
  * in `missing` (a table that wh_layout_check did not vet) */
-#define ROW_SYS_COLS 3
+#define WH_BATCH_ROW_SYS_COLS 3
 static int wh_batch_row_columns(wh_batch_t *b, wh_table_t *t, int level, uint32_t *cols,
                                 char *missing, size_t missing_size) {
-    static const char *const sys[ROW_SYS_COLS] = {WH_COL_SEQUENCE, WH_COL_RECEIVED_AT,
-                                                  WH_COL_BATCHED_AT};
+    static const char *const sys[WH_BATCH_ROW_SYS_COLS] = {WH_COL_SEQUENCE,
+                                                           WH_COL_RECEIVED_AT, WH_COL_BATCHED_AT};
     char buf[WH_COLUMN_MAX * 2 + 64];
     size_t nkeys = wh_layout_nkeys(b->l), n = 0, col;
-    for (size_t k = 0; k < nkeys + (size_t)level + ROW_SYS_COLS; k++) {
+    for (size_t k = 0; k < nkeys + (size_t)level + WH_BATCH_ROW_SYS_COLS; k++) {
         if (k < nkeys && level == 0)
             snprintf(buf, sizeof(buf), "%s", wh_layout_key(b->l, k));
         else if (k < nkeys)
@@ -478,7 +478,7 @@ static wh_batch_row_rc_t wh_batch_row_begin(wh_batch_shred_t *st, size_t table, 
     if (!tr)
         return WH_BATCH_ROW_OOM;
     if (!tr->rowcols) {
-        size_t ncols = wh_layout_nkeys(b->l) + (size_t)level + ROW_SYS_COLS;
+        size_t ncols = wh_layout_nkeys(b->l) + (size_t)level + WH_BATCH_ROW_SYS_COLS;
         uint32_t *cols = malloc(ncols * sizeof(*cols));
         char missing[WH_COLUMN_MAX * 2 + 64];
         if (!cols)
@@ -516,12 +516,12 @@ static wh_batch_row_rc_t wh_batch_row_begin(wh_batch_shred_t *st, size_t table, 
     const struct {
         wh_type_t type;
         int64_t v;
-    } sys[ROW_SYS_COLS] = {
+    } sys[WH_BATCH_ROW_SYS_COLS] = {
         {WH_BIGINT, st->msg->sys.sequence},
         {WH_TIMESTAMP, st->msg->sys.received_at},
         {WH_TIMESTAMP, b->batched_at},
     };
-    for (size_t i = 0; i < ROW_SYS_COLS; i++) {
+    for (size_t i = 0; i < WH_BATCH_ROW_SYS_COLS; i++) {
         c = (wh_cell_t){.col = cols[n++], .type = (uint8_t)sys[i].type, .i = sys[i].v};
         if (wh_batch_add_cell(st, table, &c) < 0)
             return WH_BATCH_ROW_OOM;
@@ -769,7 +769,7 @@ int wh_batch_add_parsed(wh_batch_t *b, const wh_msg_t *msg, const sink_json_node
            (or a table without its key or system columns) rejects, never
            fails the batch. Once a row found them (rowcols) they are there
            for the rest of the batch: columns are only ever added */
-        uint32_t cols[16 + ROW_SYS_COLS];
+        uint32_t cols[16 + WH_BATCH_ROW_SYS_COLS];
         char missing[WH_COLUMN_MAX * 2 + 64], why[WH_COLUMN_MAX * 4 + 160];
         if (wh_layout_nkeys(b->l) <= 16 &&
             wh_batch_row_columns(b, rt, 0, cols, missing, sizeof(missing)) < 0) {
