@@ -338,9 +338,16 @@ static sink_json_node_t *parse_value(sink_json_parser_t *p, const char **sp, siz
     }
 }
 
+void sink_json_parser_reset(sink_json_parser_t *p) { arena_reset(&p->arena); }
+
 int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
                     const sink_json_node_t **root, char *errstr, size_t errstr_size) {
     arena_reset(&p->arena);
+    return sink_json_parse_keep(p, buf, len, root, errstr, errstr_size);
+}
+
+int sink_json_parse_keep(sink_json_parser_t *p, const char *buf, size_t len,
+                         const sink_json_node_t **root, char *errstr, size_t errstr_size) {
     p->nodes = 0;
     p->limit = 0;
     p->buf = buf;

@@ -75,6 +75,17 @@ void sink_json_parser_destroy(sink_json_parser_t *p);
 int sink_json_parse(sink_json_parser_t *p, const char *buf, size_t len,
                     const sink_json_node_t **root, char *errstr, size_t errstr_size);
 
+/* As sink_json_parse, but the trees of earlier sink_json_parse_keep calls
+ * stay valid too: every tree lives until sink_json_parser_reset,
+ * sink_json_parse or destroy (max_nodes bounds each document). For a
+ * batch whose documents are read more than once (the warehouse loader). */
+int sink_json_parse_keep(sink_json_parser_t *p, const char *buf, size_t len,
+                         const sink_json_node_t **root, char *errstr, size_t errstr_size);
+
+/* Forgets every tree, keeping the arena's memory for the next ones (a
+ * steady stream of batches does not allocate). */
+void sink_json_parser_reset(sink_json_parser_t *p);
+
 /* utf8_valid (utf8.h) under its old name, for the callers in the sinks
  * until they include utf8.h; new code calls utf8_valid. */
 int sink_json_utf8_valid(const char *s, size_t len);

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errstr.h"
+#include "hex.h"
 #include "wh_loader.h"
 #include "wh_sql.h"
 
-/* schema-change rounds for one batch (each adds what the last one found) */
-#define PG_DDL_ROUNDS 8
 /* per integration schema, a counter every schema change increments: a
    batch checks that its catalog is current, so that a process never merges
    with a stale column or subtable list */
@@ -20,64 +20,31 @@
 /* advisory lock class of our schema changes */
 #define PG_LOCK_CLASS 0x486b
 
-struct pg_loader {
-    wh_loader_t base;    /* group, layouts, errors, retries */
+typedef struct pg_loader {
+    wh_loader_t *wl;     /* the driver: errors, group; borrowed (it owns us) */
     char *url;
     PGconn *conn;
     int ready;           /* offsets table made on this connection */
-    wh_sql_t copybuf;    /* COPY data, kept from one batch to the next */
-    pg_loader_stats_t stats;
-};
+    buf_t copybuf;    /* COPY data, kept from one batch to the next */
+} pg_loader_t;
 
-pg_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size) {
-    pg_loader_t *ld = calloc(1, sizeof(*ld));
-    if (!ld) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    if (wh_loader_init(&ld->base, "postgres", group, errstr, errstr_size) < 0) {
-        free(ld);
-        return NULL;
-    }
-    if (!(ld->url = strdup(url))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        pg_loader_destroy(ld);
-        return NULL;
-    }
-    return ld;
-}
-
-void pg_loader_destroy(pg_loader_t *ld) {
-    if (!ld)
-        return;
+/* wh_db_ops_t.destroy */
+static void pg_destroy(void *db) {
+    pg_loader_t *ld = db;
     if (ld->conn)
         PQfinish(ld->conn);
-    wh_loader_fini(&ld->base);
-    wh_sql_free(&ld->copybuf);
+    buf_free(&ld->copybuf);
     free(ld->url);
     free(ld);
 }
 
-void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop) {
-    wh_loader_set_stop(&ld->base, stop);
-}
-
-void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms) {
-    wh_loader_set_backoff(&ld->base, min_ms, max_ms);
-}
-
-void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out) {
-    *out = ld->stats;
-    out->retries = ld->base.retries;
-}
-
-static void quiet_notices(void *arg, const char *msg) {
+static void pg_quiet_notices(void *arg, const char *msg) {
     (void)arg;
     (void)msg;
 }
 
 /* classifies a failed result (or a NULL one) into the loader's error */
-static void note_error(pg_loader_t *ld, const PGresult *res, const char *what) {
+static void pg_note_error(pg_loader_t *ld, const PGresult *res, const char *what) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : "";
     if (!msg || !*msg)
@@ -89,18 +56,18 @@ static void note_error(pg_loader_t *ld, const PGresult *res, const char *what) {
                     strcmp(state, "40001") == 0 ||       /* serialization failure */
                     strcmp(state, "40P01") == 0 ||       /* deadlock */
                     strcmp(state, "55P03") == 0;         /* lock not available */
-    wh_loader_fail(&ld->base, transient, "%s: %s%s%s", what, state ? state : "",
+    wh_loader_fail(ld->wl, transient, "%s: %s%s%s", what, state ? state : "",
                    state ? " " : "", msg);
 }
 
 /* runs one statement (text or with parameters); 0 or -1 (the loader's error) */
-static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const *params,
+static int pg_run(pg_loader_t *ld, const char *sql, int nparams, const char *const *params,
                PGresult **out) {
     PGresult *res = nparams ? PQexecParams(ld->conn, sql, nparams, NULL, params, NULL, NULL, 0)
                             : PQexec(ld->conn, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        note_error(ld, res, "query");
+        pg_note_error(ld, res, "query");
         PQclear(res);
         return -1;
     }
@@ -111,29 +78,32 @@ static int run(pg_loader_t *ld, const char *sql, int nparams, const char *const 
     return 0;
 }
 
-static int out_of_memory(pg_loader_t *ld) { return wh_loader_oom(&ld->base); }
+static int pg_oom(pg_loader_t *ld) { return wh_loader_oom(ld->wl); }
 
-static int run_sql(pg_loader_t *ld, wh_sql_t *q) {
+static int pg_run_sql(pg_loader_t *ld, buf_t *q) {
     if (q->oom)
-        return out_of_memory(ld);
-    return run(ld, q->p, 0, NULL, NULL);
+        return pg_oom(ld);
+    return pg_run(ld, q->p, 0, NULL, NULL);
 }
 
-static void rollback(pg_loader_t *ld) {
+/* wh_db_ops_t.rollback */
+static void pg_rollback(void *db) {
+    pg_loader_t *ld = db;
     if (ld->conn && PQstatus(ld->conn) == CONNECTION_OK &&
         PQtransactionStatus(ld->conn) != PQTRANS_IDLE)
         PQclear(PQexec(ld->conn, "ROLLBACK"));
 }
 
-/* a working connection with the offsets table; 0 or -1 (the loader's error) */
-static int connect_db(pg_loader_t *ld) {
+/* a working connection with the offsets table (wh_db_ops_t.connect) */
+static int pg_connect(void *db) {
+    pg_loader_t *ld = db;
     if (ld->conn && PQstatus(ld->conn) == CONNECTION_OK && ld->ready)
         return 0;
     if (ld->conn) {
         PQfinish(ld->conn);
         ld->conn = NULL;
         /* catalogs may have changed while we were away */
-        wh_loader_invalidate(&ld->base);
+        wh_loader_invalidate(ld->wl);
     }
     ld->ready = 0;
     /* the URL may name the application; else we do */
@@ -141,73 +111,65 @@ static int connect_db(pg_loader_t *ld) {
     const char *vals[] = {ld->url, "hookpipe-sink", NULL};
     ld->conn = PQconnectdbParams(keys, vals, 1);
     if (!ld->conn || PQstatus(ld->conn) != CONNECTION_OK)
-        return wh_loader_fail(&ld->base, 1, "connect: %s",
+        return wh_loader_fail(ld->wl, 1, "connect: %s",
                               ld->conn ? PQerrorMessage(ld->conn) : "out of memory");
-    PQsetNoticeProcessor(ld->conn, quiet_notices, NULL);
-    wh_sql_t q = {0};
+    PQsetNoticeProcessor(ld->conn, pg_quiet_notices, NULL);
+    buf_t q = {0};
     /* literals we write keep their backslashes as they are */
-    wh_sql_addf(&q, "SET standard_conforming_strings = on; BEGIN; "
-                    "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
-                PG_LOCK_CLASS);
+    buf_printf(&q, "SET standard_conforming_strings = on; BEGIN; "
+                   "SELECT pg_advisory_xact_lock(%d, 0); CREATE SCHEMA IF NOT EXISTS ",
+               PG_LOCK_CLASS);
     wh_sql_ident(&q, PG_OFFSETS_SCHEMA);
-    wh_sql_add(&q, "; CREATE TABLE IF NOT EXISTS ");
+    buf_puts(&q, "; CREATE TABLE IF NOT EXISTS ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " (consumer_group text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
-                   "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
-                   "PRIMARY KEY (consumer_group, topic, partition)); CREATE TABLE IF NOT EXISTS ");
+    buf_puts(&q, " (consumer_group text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
+                 "next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
+                 "PRIMARY KEY (consumer_group, topic, partition)); CREATE TABLE IF NOT EXISTS ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " (schema_name text PRIMARY KEY, version bigint NOT NULL); COMMIT");
-    int rc = run_sql(ld, &q);
-    wh_sql_free(&q);
+    buf_puts(&q, " (schema_name text PRIMARY KEY, version bigint NOT NULL); COMMIT");
+    int rc = pg_run_sql(ld, &q);
+    buf_free(&q);
     if (rc < 0) {
-        rollback(ld);
+        pg_rollback(ld);
         return -1;
     }
     ld->ready = 1;
     return 0;
 }
 
-/* one try at reading an offset: 0 found, 1 none, -1 failed */
-static int offset_once(void *arg, const char *topic, int32_t partition, int64_t *next) {
-    pg_loader_t *ld = arg;
-    if (connect_db(ld) < 0)
-        return -1;
+/* the stored offset (wh_db_ops_t.offset) */
+static int pg_offset(void *db, const char *topic, int32_t partition, int64_t *next, int *found) {
+    pg_loader_t *ld = db;
     char part[16];
     snprintf(part, sizeof(part), "%d", (int)partition);
-    const char *params[] = {ld->base.group, topic, part};
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "SELECT next_offset FROM ");
+    const char *params[] = {wh_loader_group(ld->wl), topic, part};
+    buf_t q = {0};
+    buf_puts(&q, "SELECT next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
+    buf_puts(&q, " WHERE consumer_group = $1 AND topic = $2 AND partition = $3");
     PGresult *res = NULL;
-    int rc = q.oom ? out_of_memory(ld) : run(ld, q.p, 3, params, &res);
-    wh_sql_free(&q);
+    int rc = q.oom ? pg_oom(ld) : pg_run(ld, q.p, 3, params, &res);
+    buf_free(&q);
     if (rc < 0)
         return -1;
-    int found = PQntuples(res) == 1;
-    if (found)
+    *found = PQntuples(res) == 1;
+    if (*found)
         *next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
-    return found ? 0 : 1;
-}
-
-int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
-                     char *errstr, size_t errstr_size) {
-    return wh_loader_offset(&ld->base, topic, partition, next, offset_once, ld, errstr,
-                            errstr_size);
+    return 0;
 }
 
 /* the layout version of a schema (0 before its first change), read when
-   the catalog is (begin_batch reads it again, locked) */
-static int read_version(pg_loader_t *ld, const char *schema, long long *version) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "SELECT version FROM ");
+   the catalog is (pg_begin reads it again, locked) */
+static int pg_read_version(pg_loader_t *ld, const char *schema, long long *version) {
+    buf_t q = {0};
+    buf_puts(&q, "SELECT version FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " WHERE schema_name = $1");
+    buf_puts(&q, " WHERE schema_name = $1");
     PGresult *res = NULL;
     const char *params[] = {schema};
-    int rc = q.oom ? -1 : run(ld, q.p, 1, params, &res);
-    wh_sql_free(&q);
+    int rc = q.oom ? pg_oom(ld) : pg_run(ld, q.p, 1, params, &res);
+    buf_free(&q);
     if (rc < 0)
         return -1;
     *version = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
@@ -216,14 +178,16 @@ static int read_version(pg_loader_t *ld, const char *schema, long long *version)
 }
 
 /* reads the integration's tables and columns back from the database (the
-   version first: a change in between only makes the next batch read again) */
-static int load_catalog(pg_loader_t *ld, wh_loader_entry_t *e) {
+   version first: a change in between only makes the next batch read
+   again); wh_db_ops_t.catalog */
+static int pg_catalog(void *db, wh_loader_entry_t *e) {
+    pg_loader_t *ld = db;
     const char *schema = wh_layout_integration(e->layout);
     PGresult *res = NULL;
     const char *params[] = {schema};
-    if (read_version(ld, schema, &e->version) < 0)
+    if (pg_read_version(ld, schema, &e->version) < 0)
         return -1;
-    if (run(ld,
+    if (pg_run(ld,
             "SELECT table_name::text, column_name::text, data_type::text "
             "FROM information_schema.columns WHERE table_schema = $1 "
             "ORDER BY table_name, ordinal_position",
@@ -240,7 +204,7 @@ static int load_catalog(pg_loader_t *ld, wh_loader_entry_t *e) {
     /* unique indexes (primary keys included) on plain columns: the upsert's
        ON CONFLICT needs one on exactly the key columns */
     if (rc == 0 &&
-        run(ld,
+        pg_run(ld,
             "SELECT c.relname::text, i.indexrelid::bigint, a.attname::text FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -265,39 +229,41 @@ static int load_catalog(pg_loader_t *ld, wh_loader_entry_t *e) {
     if (rc == 0)
         rc = wh_layout_check(e->layout, wh_type_pg);
     if (rc < 0)
-        return out_of_memory(ld);
+        return pg_oom(ld);
     e->loaded = 1;
     return 0;
 }
 
-static void column_def(wh_sql_t *q, const wh_column_t *c) {
+static void pg_column_def(buf_t *q, const wh_column_t *c) {
     wh_sql_ident(q, c->name);
-    wh_sql_addf(q, " %s", wh_type_pg(c->type));
+    buf_printf(q, " %s", wh_type_pg(c->type));
 }
 
 /* "schema"."table" */
-static void pg_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
+static void pg_ident(buf_t *q, const wh_layout_t *l, const char *table) {
     wh_sql_qualified(q, wh_layout_integration(l), table);
 }
 
-/* creates what the catalog has pending; its own transaction */
-static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
+/* creates what the catalog has pending, in a transaction of its own
+   (wh_db_ops_t.ddl: the driver reads the catalog back) */
+static int pg_ddl(void *db, wh_layout_t *l) {
+    pg_loader_t *ld = db;
     const char *schema = wh_layout_integration(l);
-    wh_sql_t q = {0};
-    wh_sql_addf(&q, "BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext(", PG_LOCK_CLASS);
+    buf_t q = {0};
+    buf_printf(&q, "BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext(", PG_LOCK_CLASS);
     wh_sql_literal(&q, schema);
     /* first, so that batches holding the version row are waited for before
        this takes any lock they might wait for */
-    wh_sql_add(&q, ")); INSERT INTO ");
+    buf_puts(&q, ")); INSERT INTO ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " AS v VALUES (");
+    buf_puts(&q, " AS v VALUES (");
     wh_sql_literal(&q, schema);
-    wh_sql_add(&q, ", 1) ON CONFLICT (schema_name) DO UPDATE SET version = v.version + 1;\n"
-                   "CREATE SCHEMA IF NOT EXISTS ");
+    buf_puts(&q, ", 1) ON CONFLICT (schema_name) DO UPDATE SET version = v.version + 1;\n"
+                 "CREATE SCHEMA IF NOT EXISTS ");
     wh_sql_ident(&q, schema);
-    wh_sql_add(&q, "; CREATE TABLE IF NOT EXISTS ");
+    buf_puts(&q, "; CREATE TABLE IF NOT EXISTS ");
     wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at timestamptz, table_name text, reason text, record text);\n");
+    buf_puts(&q, " (_sdc_rejected_at timestamptz, table_name text, reason text, record text);\n");
     for (size_t i = 0; i < wh_layout_ntables(l); i++) {
         wh_table_t *t = wh_layout_table(l, i);
         if (t->pending)
@@ -306,30 +272,28 @@ static int apply_ddl(pg_loader_t *ld, wh_layout_t *l) {
         for (size_t c = 0; c < t->ncols; c++) {
             if (!t->cols[c].pending)
                 continue;
-            wh_sql_add(&q, "ALTER TABLE ");
+            buf_puts(&q, "ALTER TABLE ");
             wh_sql_qualified(&q, schema, t->name);
-            wh_sql_add(&q, " ADD COLUMN IF NOT EXISTS ");
-            column_def(&q, &t->cols[c]);
-            wh_sql_add(&q, ";\n");
+            buf_puts(&q, " ADD COLUMN IF NOT EXISTS ");
+            pg_column_def(&q, &t->cols[c]);
+            buf_puts(&q, ";\n");
         }
     }
-    wh_sql_add(&q, "COMMIT");
-    int rc = run_sql(ld, &q);
-    wh_sql_free(&q);
-    if (rc < 0)
-        rollback(ld);
+    buf_puts(&q, "COMMIT");
+    int rc = pg_run_sql(ld, &q);
+    buf_free(&q);
     return rc;
 }
 
 /* ends a COPY begun on the connection: sends the end (or an abort when
    rc < 0) and reads its result; rc, or -1 */
-static int copy_end(pg_loader_t *ld, int rc, const char *what) {
+static int pg_copy_end(pg_loader_t *ld, int rc, const char *what) {
     if (PQputCopyEnd(ld->conn, rc == 0 ? NULL : "aborted by hookpipe-sink") != 1)
         rc = -1;
     PGresult *res = PQgetResult(ld->conn);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         if (rc == 0)
-            note_error(ld, res, what);
+            pg_note_error(ld, res, what);
         rc = -1;
     }
     PQclear(res);
@@ -337,7 +301,7 @@ static int copy_end(pg_loader_t *ld, int rc, const char *what) {
     while ((res = PQgetResult(ld->conn))) {
         if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK &&
             PQresultStatus(res) != PGRES_TUPLES_OK) {
-            note_error(ld, res, "query");
+            pg_note_error(ld, res, "query");
             rc = -1;
         }
         PQclear(res);
@@ -346,13 +310,13 @@ static int copy_end(pg_loader_t *ld, int rc, const char *what) {
 }
 
 /* starts `sql`, whose last statement is a COPY FROM STDIN; 0 or -1 */
-static int copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
+static int pg_copy_begin(pg_loader_t *ld, buf_t *q, const char *what) {
     if (q->oom)
-        return out_of_memory(ld);
+        return pg_oom(ld);
     PGresult *res = PQexec(ld->conn, q->p);
     /* a multi-statement string returns the last result: the COPY */
     if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
-        note_error(ld, res, what);
+        pg_note_error(ld, res, what);
         PQclear(res);
         return -1;
     }
@@ -364,7 +328,7 @@ static int copy_begin(pg_loader_t *ld, wh_sql_t *q, const char *what) {
    is its column's (so its binary form is what the column reads; the layout
    only ever puts a value in a column of its type) and every value has a
    binary form; else they go as text, which the server converts */
-static int binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, wh_sql_t *scratch) {
+static int pg_binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, buf_t *scratch) {
     const wh_table_t *t = wh_layout_table(l, ti);
     const wh_cell_t *cells = wh_batch_cells(b, ti);
     for (size_t r = 0; r < wh_batch_nrows(b, ti); r++) {
@@ -373,7 +337,7 @@ static int binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, wh_sql_t *s
             const wh_cell_t *v = &cells[i];
             if (v->col >= t->ncols || t->cols[v->col].type != (wh_type_t)v->type)
                 return 0;
-            wh_sql_clear(scratch);
+            buf_reset(scratch);
             if ((v->type == WH_NUMERIC && wh_sql_bin_numeric(scratch, v->s, v->len) < 0) ||
                 (v->type == WH_TIMESTAMP && wh_sql_bin_timestamptz(scratch, v->i) < 0) ||
                 (v->type == WH_TEXT && v->len >= WH_SQL_BIN_FIELD_MAX))
@@ -384,7 +348,7 @@ static int binary_ok(const wh_batch_t *b, wh_layout_t *l, size_t ti, wh_sql_t *s
 }
 
 /* one row's fields in binary format (binary_ok vetted the cells) */
-static void row_binary(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols) {
+static void pg_row_binary(buf_t *buf, const wh_cell_t *const *by_col, size_t ncols) {
     wh_sql_bin_tuple(buf, (uint16_t)ncols);
     for (size_t c = 0; c < ncols; c++) {
         const wh_cell_t *v = by_col[c];
@@ -404,14 +368,14 @@ static void row_binary(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t nco
 }
 
 /* one row's fields in text format */
-static void row_text(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols,
+static void pg_row_text(buf_t *buf, const wh_cell_t *const *by_col, size_t ncols,
                      int64_t tcache_us[2], char tcache[2][64], size_t tlen[2], int *tnext) {
     for (size_t c = 0; c < ncols; c++) {
         if (c)
-            wh_sql_addn(buf, "\t", 1);
+            buf_append(buf, "\t", 1);
         const wh_cell_t *v = by_col[c];
         if (!v)
-            wh_sql_addn(buf, "\\N", 2);
+            buf_append(buf, "\\N", 2);
         else if (v->type == WH_TIMESTAMP) {
             /* rows of a batch share their times: format each once */
             int slot = v->i == tcache_us[0] ? 0 : v->i == tcache_us[1] ? 1 : -1;
@@ -422,37 +386,37 @@ static void row_text(wh_sql_t *buf, const wh_cell_t *const *by_col, size_t ncols
                 wh_format_time(v->i, tcache[slot]);
                 tlen[slot] = strlen(tcache[slot]);
             }
-            wh_sql_addn(buf, tcache[slot], tlen[slot]);
+            buf_append(buf, tcache[slot], tlen[slot]);
         } else if (v->type == WH_BOOLEAN)
-            wh_sql_addn(buf, v->i ? "t" : "f", 1);
+            buf_append(buf, v->i ? "t" : "f", 1);
         else if (v->s)
             wh_sql_copy_text(buf, v->s, v->len);
         else if (v->type == WH_DOUBLE) {
             char d[40];
             wh_format_double(v->d, d);
-            wh_sql_add(buf, d);
+            buf_puts(buf, d);
         } else
             wh_sql_int(buf, v->i);
     }
-    wh_sql_addn(buf, "\n", 1);
+    buf_append(buf, "\n", 1);
 }
 
 /* COPY the live rows of catalog table ti whose record is to be written
    (write[rec]) straight into the table, in binary format or not (started:
    its COPY, in that format, is already waiting for rows) */
-static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti,
+static int pg_copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t ti,
                      const char *write, int started, int binary) {
     wh_table_t *t = wh_layout_table(l, ti);
     int rc = 0;
     if (!started) {
-        wh_sql_t q = {0};
-        wh_sql_add(&q, "COPY ");
+        buf_t q = {0};
+        buf_puts(&q, "COPY ");
         wh_sql_qualified(&q, wh_layout_integration(l), t->name);
-        wh_sql_add(&q, " (");
-        wh_loader_sql_columns(&q, t, NULL);
-        wh_sql_add(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
-        rc = copy_begin(ld, &q, "copy");
-        wh_sql_free(&q);
+        buf_puts(&q, " (");
+        wh_loader_sql_columns(&q, t);
+        buf_puts(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
+        rc = pg_copy_begin(ld, &q, "copy");
+        buf_free(&q);
         if (rc < 0)
             return -1;
     }
@@ -461,10 +425,9 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
     char tcache[2][64];
     size_t tlen[2] = {0, 0};
     int tnext = 0;
-    wh_sql_t *buf = &ld->copybuf;
-    wh_sql_clear(buf);
-    buf->oom = 0;
-    rc = by_col ? 0 : out_of_memory(ld);
+    buf_t *buf = &ld->copybuf;
+    buf_reset(buf);
+    rc = by_col ? 0 : pg_oom(ld);
     if (binary)
         wh_sql_bin_header(buf);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ti); r++) {
@@ -474,116 +437,118 @@ static int copy_rows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_
         wh_batch_row_values(b, ti, row, by_col, t->ncols);
         /* every row passes here: lengths known, no printf */
         if (binary)
-            row_binary(buf, by_col, t->ncols);
+            pg_row_binary(buf, by_col, t->ncols);
         else
-            row_text(buf, by_col, t->ncols, tcache_us, tcache, tlen, &tnext);
+            pg_row_text(buf, by_col, t->ncols, tcache_us, tcache, tlen, &tnext);
         if (buf->len > 256 * 1024) {
             if (buf->oom)
-                rc = out_of_memory(ld);
+                rc = pg_oom(ld);
             else if (PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
-                rc = wh_loader_fail(&ld->base, 1, "copy: %s", PQerrorMessage(ld->conn));
-            wh_sql_clear(buf);
+                rc = wh_loader_fail(ld->wl, 1, "copy: %s", PQerrorMessage(ld->conn));
+            buf_reset(buf);
         }
     }
     if (binary)
         wh_sql_bin_trailer(buf);
     if (rc == 0 && buf->oom)
-        rc = out_of_memory(ld);
+        rc = pg_oom(ld);
     if (rc == 0 && buf->len && PQputCopyData(ld->conn, buf->p, (int)buf->len) != 1)
-        rc = wh_loader_fail(&ld->base, 1, "copy: %s", PQerrorMessage(ld->conn));
+        rc = wh_loader_fail(ld->wl, 1, "copy: %s", PQerrorMessage(ld->conn));
     free(by_col);
-    return copy_end(ld, rc, "copy");
+    return pg_copy_end(ld, rc, "copy");
 }
 
 /* a rejected record as text PostgreSQL accepts: hex when not UTF-8 or NUL-free */
-static void reject_copy_line(wh_sql_t *buf, const wh_reject_t *rj) {
+static void pg_reject_copy_line(buf_t *buf, const wh_reject_t *rj) {
     char tmp[64];
     wh_format_time(rj->rejected_at, tmp);
-    wh_sql_add(buf, tmp);
-    wh_sql_add(buf, "\t");
+    buf_puts(buf, tmp);
+    buf_puts(buf, "\t");
     wh_sql_copy_text(buf, rj->table, strlen(rj->table));
-    wh_sql_add(buf, "\t");
+    buf_puts(buf, "\t");
     int text_ok = sink_json_utf8_valid(rj->record, rj->record_len) &&
                   !memchr(rj->record, '\0', rj->record_len);
     wh_sql_copy_text(buf, rj->reason, strlen(rj->reason));
     if (!text_ok)
-        wh_sql_add(buf, " (record not UTF-8 text: stored as hex)");
-    wh_sql_add(buf, "\t");
+        buf_puts(buf, " (record not UTF-8 text: stored as hex)");
+    buf_puts(buf, "\t");
     if (text_ok) {
         wh_sql_copy_text(buf, rj->record, rj->record_len);
     } else {
-        wh_sql_add(buf, "\\\\x");
-        for (size_t i = 0; i < rj->record_len; i++)
-            wh_sql_addf(buf, "%02x", (unsigned char)rj->record[i]);
+        buf_puts(buf, "\\\\x");
+        if (buf_reserve(buf, 2 * rj->record_len) == 0) {
+            hex_encode(rj->record, rj->record_len, buf->p + buf->len);
+            buf->len += 2 * rj->record_len;
+        }
     }
-    wh_sql_add(buf, "\n");
+    buf_puts(buf, "\n");
 }
 
-static int copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *schema) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "COPY ");
+static int pg_copy_rejects(pg_loader_t *ld, const wh_batch_t *b, const char *schema) {
+    buf_t q = {0};
+    buf_puts(&q, "COPY ");
     wh_sql_qualified(&q, schema, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) FROM STDIN");
-    int rc = copy_begin(ld, &q, "copy rejects");
-    wh_sql_free(&q);
+    buf_puts(&q, " (_sdc_rejected_at, table_name, reason, record) FROM STDIN");
+    int rc = pg_copy_begin(ld, &q, "copy rejects");
+    buf_free(&q);
     if (rc < 0)
         return -1;
-    wh_sql_t buf = {0};
+    buf_t buf = {0};
     for (size_t i = 0; i < wh_batch_nrejects(b); i++)
-        reject_copy_line(&buf, wh_batch_reject_at(b, i));
+        pg_reject_copy_line(&buf, wh_batch_reject_at(b, i));
     if (buf.oom)
-        rc = out_of_memory(ld);
+        rc = pg_oom(ld);
     else if (buf.len && PQputCopyData(ld->conn, buf.p, (int)buf.len) != 1)
-        rc = wh_loader_fail(&ld->base, 1, "copy rejects: %s", PQerrorMessage(ld->conn));
-    wh_sql_free(&buf);
-    return copy_end(ld, rc, "copy rejects");
+        rc = wh_loader_fail(ld->wl, 1, "copy rejects: %s", PQerrorMessage(ld->conn));
+    buf_free(&buf);
+    return pg_copy_end(ld, rc, "copy rejects");
 }
 
 /* one array literal per key column ('{"v1","v2",...}') of the live root
    rows (write NULL), or of those whose record is to be written; in the
    order of the rows; with_seq: and one of their _sdc_sequence after them.
    The ordinality of an element is its place among them, from 1. */
-static int key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l, size_t root_i,
-                      const char *write, int with_seq, wh_sql_t *arrays, size_t *count) {
+static int pg_key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l, size_t root_i,
+                      const char *write, int with_seq, buf_t *arrays, size_t *count) {
     size_t nkeys = wh_layout_nkeys(l), n = 0;
     for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++)
-        wh_sql_add(&arrays[k], "{");
+        buf_puts(&arrays[k], "{");
     const wh_cell_t *cells = wh_batch_cells(b, root_i);
     for (size_t r = 0; r < wh_batch_nrows(b, root_i); r++) {
         const wh_row_t *row = wh_batch_row(b, root_i, r);
         if (!wh_batch_row_live(b, row) || (write && !write[row->rec]))
             continue;
-        /* row_begin writes the key cells first, in key order */
+        /* wh_batch_row_begin writes the key cells first, in key order */
         for (size_t k = 0; k < nkeys; k++) {
             const wh_cell_t *c = &cells[row->first + k];
-            wh_sql_t *a = &arrays[k];
-            wh_sql_add(a, n ? ",\"" : "\"");
+            buf_t *a = &arrays[k];
+            buf_puts(a, n ? ",\"" : "\"");
             if (c->type == WH_BOOLEAN) {
-                wh_sql_add(a, c->i ? "t" : "f");
+                buf_puts(a, c->i ? "t" : "f");
             } else {
                 size_t start = 0;
                 for (size_t i = 0; i < c->len; i++)
                     if (c->s[i] == '"' || c->s[i] == '\\') {
-                        wh_sql_addn(a, c->s + start, i - start);
-                        wh_sql_add(a, "\\");
+                        buf_append(a, c->s + start, i - start);
+                        buf_puts(a, "\\");
                         start = i;
                     }
-                wh_sql_addn(a, c->s + start, c->len - start);
+                buf_append(a, c->s + start, c->len - start);
             }
-            wh_sql_add(a, "\"");
+            buf_puts(a, "\"");
         }
         if (with_seq) {
             /* then the records' sequences, as one more array */
             if (n)
-                wh_sql_addn(&arrays[nkeys], ",", 1);
+                buf_append(&arrays[nkeys], ",", 1);
             wh_sql_int(&arrays[nkeys], (long long)wh_batch_row_sequence(b, row));
         }
         n++;
     }
     for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
-        wh_sql_add(&arrays[k], "}");
+        buf_puts(&arrays[k], "}");
         if (arrays[k].oom)
-            return out_of_memory(ld);
+            return pg_oom(ld);
     }
     *count = n;
     return 0;
@@ -592,34 +557,34 @@ static int key_arrays(pg_loader_t *ld, const wh_batch_t *b, const wh_layout_t *l
 /* "unnest($1::t0[], ...) WITH ORDINALITY AS u(k0, ..., i)" over the key
    columns' types (with_seq: and a bigint[] of sequences, column s); with
    literals, the arrays written in instead of $n */
-static void key_unnest(wh_sql_t *q, const wh_layout_t *l, wh_table_t *root, int with_seq,
-                       const wh_sql_t *literals) {
+static void pg_key_unnest(buf_t *q, const wh_layout_t *l, wh_table_t *root, int with_seq,
+                       const buf_t *literals) {
     size_t nkeys = wh_layout_nkeys(l);
-    wh_sql_add(q, "unnest(");
+    buf_puts(q, "unnest(");
     for (size_t k = 0; k < nkeys + (with_seq ? 1 : 0); k++) {
         const wh_column_t *c = k < nkeys ? wh_table_find(root, wh_layout_key(l, k), NULL) : NULL;
         const char *type = k < nkeys ? wh_type_pg(c ? c->type : WH_TEXT) : "bigint";
         if (k)
-            wh_sql_add(q, ", ");
+            buf_puts(q, ", ");
         if (literals)
             wh_sql_literal(q, literals[k].p);
         else
-            wh_sql_addf(q, "$%zu", k + 1);
-        wh_sql_addf(q, "::%s[]", type);
+            buf_printf(q, "$%zu", k + 1);
+        buf_printf(q, "::%s[]", type);
     }
-    wh_sql_add(q, ") WITH ORDINALITY AS u(");
+    buf_puts(q, ") WITH ORDINALITY AS u(");
     for (size_t k = 0; k < nkeys; k++)
-        wh_sql_addf(q, "k%zu, ", k);
-    wh_sql_add(q, with_seq ? "s, i)" : "i)");
+        buf_printf(q, "k%zu, ", k);
+    buf_puts(q, with_seq ? "s, i)" : "i)");
 }
 
 /* runs q with the nkeys arrays (keys, then maybe sequences) as parameters */
-static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t nkeys,
+static int pg_run_with_keys(pg_loader_t *ld, buf_t *q, buf_t *arrays, size_t nkeys,
                          PGresult **res) {
     const char *params[17];
     for (size_t k = 0; k < nkeys; k++)
         params[k] = arrays[k].p;
-    return q->oom ? out_of_memory(ld) : run(ld, q->p, (int)nkeys, params, res);
+    return q->oom ? pg_oom(ld) : pg_run(ld, q->p, (int)nkeys, params, res);
 }
 
 /* decides, by record, which live root rows are written (write[rec]): a
@@ -627,7 +592,7 @@ static int run_with_keys(pg_loader_t *ld, wh_sql_t *q, wh_sql_t *arrays, size_t 
  * has a lower _sdc_sequence — that row is deleted in the same statement
  * (by the ctid the probe read). Others are older or replayed records, left
  * out. One round trip. */
-static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
+static int pg_probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
                       int binary, const char *tail, char *write, size_t *nwrite) {
     /* sent as one simple query with the COPY of the root rows after it
        (and `tail`, run once the COPY ends): the probe's answer comes first,
@@ -635,53 +600,53 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
     wh_table_t *root = wh_layout_table(l, root_i);
     size_t nkeys = wh_layout_nkeys(l), n = 0;
     int pk = wh_layout_has_pk(l);
-    wh_sql_t arrays[17], q = {0};
+    buf_t arrays[17], q = {0};
     memset(arrays, 0, sizeof(arrays));
-    int rc = key_arrays(ld, b, l, root_i, NULL, pk, arrays, &n);
+    int rc = pg_key_arrays(ld, b, l, root_i, NULL, pk, arrays, &n);
     /* one index probe per key (LATERAL ... LIMIT 1 is never turned into a
        join that scans the whole table) */
-    wh_sql_add(&q, "WITH x AS MATERIALIZED (SELECT u.i, ");
-    wh_sql_add(&q, pk ? "x._sdc_sequence < u.s AS newer, x.ctid FROM " : "false AS newer FROM ");
+    buf_puts(&q, "WITH x AS MATERIALIZED (SELECT u.i, ");
+    buf_puts(&q, pk ? "x._sdc_sequence < u.s AS newer, x.ctid FROM " : "false AS newer FROM ");
     if (rc == 0)
-        key_unnest(&q, l, root, pk, arrays);
-    wh_sql_add(&q, " CROSS JOIN LATERAL (SELECT d._sdc_sequence, d.ctid FROM ");
+        pg_key_unnest(&q, l, root, pk, arrays);
+    buf_puts(&q, " CROSS JOIN LATERAL (SELECT d._sdc_sequence, d.ctid FROM ");
     wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
-    wh_sql_add(&q, " AS d WHERE ");
+    buf_puts(&q, " AS d WHERE ");
     for (size_t k = 0; k < nkeys; k++) {
-        wh_sql_addf(&q, "%sd.", k ? " AND " : "");
+        buf_printf(&q, "%sd.", k ? " AND " : "");
         wh_sql_ident(&q, wh_layout_key(l, k));
-        wh_sql_addf(&q, " = u.k%zu", k);
+        buf_printf(&q, " = u.k%zu", k);
     }
-    wh_sql_add(&q, " LIMIT 1) AS x)");
+    buf_puts(&q, " LIMIT 1) AS x)");
     if (pk) {
         /* the rows newer records replace go now (by ctid: a TID scan); a
            row another writer changed since the probe is not deleted, and
            the count tells */
-        wh_sql_add(&q, ", del AS (DELETE FROM ");
+        buf_puts(&q, ", del AS (DELETE FROM ");
         wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
-        wh_sql_add(&q, " WHERE ctid = ANY (ARRAY(SELECT ctid FROM x WHERE newer)) RETURNING 1) "
-                       "SELECT i, newer, (SELECT count(*) FROM del) FROM x");
+        buf_puts(&q, " WHERE ctid = ANY (ARRAY(SELECT ctid FROM x WHERE newer)) RETURNING 1) "
+                     "SELECT i, newer, (SELECT count(*) FROM del) FROM x");
     } else {
-        wh_sql_add(&q, " SELECT i, newer, 0 FROM x");
+        buf_puts(&q, " SELECT i, newer, 0 FROM x");
     }
-    wh_sql_add(&q, "; COPY ");
+    buf_puts(&q, "; COPY ");
     wh_sql_qualified(&q, wh_layout_integration(l), WH_ROOT_TABLE);
-    wh_sql_add(&q, " (");
-    wh_loader_sql_columns(&q, root, NULL);
-    wh_sql_add(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
+    buf_puts(&q, " (");
+    wh_loader_sql_columns(&q, root);
+    buf_puts(&q, binary ? ") FROM STDIN (FORMAT binary)" : ") FROM STDIN");
     if (tail) {
-        wh_sql_add(&q, ";\n");
-        wh_sql_add(&q, tail);
+        buf_puts(&q, ";\n");
+        buf_puts(&q, tail);
     }
     PGresult *res = NULL;
     if (rc == 0 && q.oom)
-        rc = out_of_memory(ld);
+        rc = pg_oom(ld);
     if (rc == 0 && PQsendQuery(ld->conn, q.p) != 1)
-        rc = wh_loader_fail(&ld->base, 1, "query: %s", PQerrorMessage(ld->conn));
+        rc = wh_loader_fail(ld->wl, 1, "query: %s", PQerrorMessage(ld->conn));
     if (rc == 0) {
         res = PQgetResult(ld->conn);
         if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-            note_error(ld, res, "probe");
+            pg_note_error(ld, res, "probe");
             PQclear(res);
             res = NULL;
             rc = -1;
@@ -692,7 +657,7 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
         /* the COPY is waiting for rows from here on */
         PGresult *cres = PQgetResult(ld->conn);
         if (!cres || PQresultStatus(cres) != PGRES_COPY_IN) {
-            note_error(ld, cres, "copy");
+            pg_note_error(ld, cres, "copy");
             rc = -1;
         } else {
             copying = 1;
@@ -702,7 +667,7 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
     /* ordinal i (from 1) is the i-th live root row: 1 held, 2 replaced */
     char *held = rc == 0 ? calloc(n + 1, 1) : NULL;
     if (rc == 0 && !held)
-        rc = out_of_memory(ld);
+        rc = pg_oom(ld);
     size_t replaced = 0, deleted = 0;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         long long at = strtoll(PQgetvalue(res, i, 0), NULL, 10);
@@ -717,7 +682,7 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
        that can never be deleted (a trigger, a policy) must not stall the
        sink, so the integration is held after a few tries */
     if (rc == 0 && deleted != replaced)
-        rc = wh_loader_fail(&ld->base, 0, "%zu of %zu rows of %s.%s to replace could not be "
+        rc = wh_loader_fail(ld->wl, 0, "%zu of %zu rows of %s.%s to replace could not be "
                             "deleted (changed by another writer, or protected)", replaced - deleted,
                             replaced, wh_layout_integration(l), WH_ROOT_TABLE);
     *nwrite = 0;
@@ -731,8 +696,8 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
     }
     free(held);
     for (size_t k = 0; k < nkeys + 1; k++)
-        wh_sql_free(&arrays[k]);
-    wh_sql_free(&q);
+        buf_free(&arrays[k]);
+    buf_free(&q);
     if (rc < 0) {
         /* leave no COPY or result behind */
         if (copying)
@@ -747,39 +712,39 @@ static int probe_keys(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size
 /* the subtable rows of the parents about to be written go: a replaced
    parent's (its new record brings its own), and any a parent deleted by
    hand left behind */
-static int delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
+static int pg_delete_subrows(pg_loader_t *ld, const wh_batch_t *b, wh_layout_t *l, size_t root_i,
                           const char *write) {
     size_t nkeys = wh_layout_nkeys(l), n = 0;
-    wh_sql_t arrays[17], q = {0};
+    buf_t arrays[17], q = {0};
     memset(arrays, 0, sizeof(arrays));
-    int rc = key_arrays(ld, b, l, root_i, write, 0, arrays, &n);
+    int rc = pg_key_arrays(ld, b, l, root_i, write, 0, arrays, &n);
     char name[WH_COLUMN_MAX * 2 + 64];
     for (size_t ti = 0; rc == 0 && ti < wh_layout_ntables(l); ti++) {
         wh_table_t *t = wh_layout_table(l, ti);
         if (t->level == 0 || t->mismatch)
             continue;
-        wh_sql_clear(&q);
-        wh_sql_add(&q, "DELETE FROM ");
+        buf_reset(&q);
+        buf_puts(&q, "DELETE FROM ");
         wh_sql_qualified(&q, wh_layout_integration(l), t->name);
-        wh_sql_add(&q, " AS d USING ");
-        key_unnest(&q, l, wh_layout_table(l, root_i), 0, NULL);
-        wh_sql_add(&q, " WHERE ");
+        buf_puts(&q, " AS d USING ");
+        pg_key_unnest(&q, l, wh_layout_table(l, root_i), 0, NULL);
+        buf_puts(&q, " WHERE ");
         for (size_t k = 0; k < nkeys; k++) {
             wh_source_key_name(wh_layout_key(l, k), name, sizeof(name));
-            wh_sql_add(&q, k ? " AND d." : "d.");
+            buf_puts(&q, k ? " AND d." : "d.");
             wh_sql_ident(&q, name);
-            wh_sql_addf(&q, " = u.k%zu", k);
+            buf_printf(&q, " = u.k%zu", k);
         }
-        rc = run_with_keys(ld, &q, arrays, nkeys, NULL);
+        rc = pg_run_with_keys(ld, &q, arrays, nkeys, NULL);
     }
     for (size_t k = 0; k < nkeys; k++)
-        wh_sql_free(&arrays[k]);
-    wh_sql_free(&q);
+        buf_free(&arrays[k]);
+    buf_free(&q);
     return rc;
 }
 
 /* 1 if table ti has live rows of records to be written */
-static int has_rows(const wh_batch_t *b, size_t ti, const char *write) {
+static int pg_has_rows(const wh_batch_t *b, size_t ti, const char *write) {
     for (size_t r = 0; r < wh_batch_nrows(b, ti); r++) {
         const wh_row_t *row = wh_batch_row(b, ti, r);
         if (wh_batch_row_live(b, row) && write[row->rec])
@@ -789,36 +754,36 @@ static int has_rows(const wh_batch_t *b, size_t ti, const char *write) {
 }
 
 /* the data transaction (begun by the caller): rejections; which records
-   are written (probe_keys: new keys, and with a primary key newer records
+   are written (pg_probe_keys: new keys, and with a primary key newer records
    of existing keys, whose rows are deleted); their subtable rows' old
    versions deleted; their rows COPYed into every table; then the offsets
    and the commit, sent together */
-static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
+static int pg_write(void *db, wh_layout_t *l, const wh_batch_t *b) {
+    pg_loader_t *ld = db;
     const char *schema = wh_layout_integration(l);
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
     size_t root_i = root ? (size_t)(root - wh_layout_table(l, 0)) : 0;
     int rc = 0;
-    size_t rows = 0;
     if (wh_batch_nrejects(b) > 0)
-        rc = copy_rejects(ld, b, schema);
+        rc = pg_copy_rejects(ld, b, schema);
     /* the offsets and the commit, sent together */
-    wh_sql_t q = {0};
+    buf_t q = {0};
     for (size_t i = 0; i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
-        wh_sql_add(&q, "INSERT INTO ");
+        buf_puts(&q, "INSERT INTO ");
         wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-        wh_sql_add(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES (");
-        wh_sql_literal(&q, ld->base.group);
-        wh_sql_add(&q, ", ");
+        buf_puts(&q, " AS o (consumer_group, topic, partition, next_offset) VALUES (");
+        wh_sql_literal(&q, wh_loader_group(ld->wl));
+        buf_puts(&q, ", ");
         wh_sql_literal(&q, o->topic);
-        wh_sql_addf(&q, ", %d, %lld) ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-                        "next_offset = EXCLUDED.next_offset, updated_at = now() "
-                        "WHERE EXCLUDED.next_offset > o.next_offset;\n",
-                    (int)o->partition, (long long)o->next);
+        buf_printf(&q, ", %d, %lld) ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                       "next_offset = EXCLUDED.next_offset, updated_at = now() "
+                       "WHERE EXCLUDED.next_offset > o.next_offset;\n",
+                   (int)o->partition, (long long)o->next);
     }
-    wh_sql_add(&q, "COMMIT");
+    buf_puts(&q, "COMMIT");
     if (rc == 0 && q.oom)
-        rc = out_of_memory(ld);
+        rc = pg_oom(ld);
     char *write = NULL;
     int committed = 0;
     if (rc == 0 && root && !root->mismatch && wh_batch_live_rows(b, root_i) > 0 &&
@@ -830,41 +795,32 @@ static int write_batch(pg_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
         /* without subtables the offsets and the commit follow the root's
            COPY in the probe's string: no round trip of their own */
         write = calloc(wh_batch_nrecords(b) + 1, 1);
-        wh_sql_t scratch = {0};
-        int binary = binary_ok(b, l, root_i, &scratch);
-        rc = write ? probe_keys(ld, b, l, root_i, binary, subs ? NULL : q.p, write, &nwrite)
-                   : out_of_memory(ld);
+        buf_t scratch = {0};
+        int binary = pg_binary_ok(b, l, root_i, &scratch);
+        rc = write ? pg_probe_keys(ld, b, l, root_i, binary, subs ? NULL : q.p, write, &nwrite)
+                   : pg_oom(ld);
         if (rc == 0)
-            rc = copy_rows(ld, b, l, root_i, write, 1, binary);
+            rc = pg_copy_rows(ld, b, l, root_i, write, 1, binary);
         committed = rc == 0 && !subs;
         if (rc == 0 && nwrite > 0 && subs)
-            rc = delete_subrows(ld, b, l, root_i, write);
+            rc = pg_delete_subrows(ld, b, l, root_i, write);
         for (size_t ti = 0; rc == 0 && nwrite > 0 && subs && ti < wh_layout_ntables(l); ti++)
-            if (ti != root_i && !wh_layout_table(l, ti)->mismatch && has_rows(b, ti, write))
-                rc = copy_rows(ld, b, l, ti, write, 0, binary_ok(b, l, ti, &scratch));
-        wh_sql_free(&scratch);
-        for (size_t ti = 0; ti < wh_layout_ntables(l); ti++)
-            rows += wh_batch_live_rows(b, ti);
+            if (ti != root_i && !wh_layout_table(l, ti)->mismatch && pg_has_rows(b, ti, write))
+                rc = pg_copy_rows(ld, b, l, ti, write, 0, pg_binary_ok(b, l, ti, &scratch));
+        buf_free(&scratch);
     }
     if (rc == 0 && !committed)
-        rc = run_sql(ld, &q);
-    wh_sql_free(&q);
+        rc = pg_run_sql(ld, &q);
+    buf_free(&q);
     free(write);
-    if (rc < 0) {
-        rollback(ld);
-        return -1;
-    }
-    ld->stats.batches++;
-    ld->stats.rows += rows;
-    ld->stats.rejected += wh_batch_nrejects(b);
-    return 0;
+    return rc;
 }
 
-/* appends 'topic' to the IN list being built (wh_loader_floors) */
-static int topic_literal(void *arg, const char *topic) {
-    wh_sql_t *q = arg;
+/* appends 'topic' to the IN list being built (wh_loader_topics) */
+static int pg_topic_literal(void *arg, const char *topic) {
+    buf_t *q = arg;
     if (q->len && q->p[q->len - 1] == '\'')
-        wh_sql_add(q, ", ");
+        buf_puts(q, ", ");
     wh_sql_literal(q, topic);
     return 0;
 }
@@ -873,117 +829,80 @@ static int topic_literal(void *arg, const char *topic) {
    layout version, share-locked (a schema change waits for us); the stored
    offsets of the topics of msgs, locked until the end of the transaction
    so that a second process holding the same partitions (a zombie after a
-   rebalance) waits and then skips what we loaded */
-static int begin_batch(pg_loader_t *ld, const char *schema, const wh_msg_t *msgs, size_t n,
-                       long long *version, wh_floors_t *f) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "BEGIN; SELECT version FROM ");
+   rebalance) waits and then skips what we loaded. A layout version other
+   than the catalog's: another process changed the schema since we read
+   it, the catalog is stale (wh_db_ops_t.begin) */
+static int pg_begin(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
+                    wh_floors_t *f) {
+    pg_loader_t *ld = db;
+    const char *schema = wh_layout_integration(e->layout);
+    buf_t q = {0};
+    buf_puts(&q, "BEGIN; SELECT version FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_LAYOUTS_TABLE);
-    wh_sql_add(&q, " WHERE schema_name = ");
+    buf_puts(&q, " WHERE schema_name = ");
     wh_sql_literal(&q, schema);
-    wh_sql_add(&q, " FOR SHARE; SELECT topic, partition, next_offset FROM ");
+    buf_puts(&q, " FOR SHARE; SELECT topic, partition, next_offset FROM ");
     wh_sql_qualified(&q, PG_OFFSETS_SCHEMA, PG_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = ");
-    wh_sql_literal(&q, ld->base.group);
-    wh_sql_add(&q, " AND topic IN (");
-    wh_loader_floors(msgs, n, topic_literal, &q);
-    wh_sql_add(&q, ") FOR UPDATE");
+    buf_puts(&q, " WHERE consumer_group = ");
+    wh_sql_literal(&q, wh_loader_group(ld->wl));
+    buf_puts(&q, " AND topic IN (");
+    wh_loader_topics(msgs, n, pg_topic_literal, &q);
+    buf_puts(&q, ") FOR UPDATE");
     if (q.oom) {
-        wh_sql_free(&q);
-        return out_of_memory(ld);
+        buf_free(&q);
+        return pg_oom(ld);
     }
-    int rc = PQsendQuery(ld->conn, q.p) == 1 ? 0 : wh_loader_fail(&ld->base, 1, "query: %s",
+    int rc = PQsendQuery(ld->conn, q.p) == 1 ? 0 : wh_loader_fail(ld->wl, 1, "query: %s",
                                                                   PQerrorMessage(ld->conn));
-    wh_sql_free(&q);
-    *version = 0;
+    buf_free(&q);
+    long long version = 0;
     PGresult *res;
     /* results in order: BEGIN, the version, the offsets */
     for (int k = 0; rc == 0 && (res = PQgetResult(ld->conn)); k++) {
         ExecStatusType st = PQresultStatus(res);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            note_error(ld, res, "query");
+            pg_note_error(ld, res, "query");
             rc = -1;
         } else if (k == 1 && PQntuples(res) == 1) {
-            *version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         } else if (k == 2) {
             for (int r = 0; rc == 0 && r < PQntuples(res); r++)
                 if (wh_floors_add(f, PQgetvalue(res, r, 0), (int32_t)atoi(PQgetvalue(res, r, 1)),
                                   strtoll(PQgetvalue(res, r, 2), NULL, 10)) < 0)
-                    rc = out_of_memory(ld);
+                    rc = pg_oom(ld);
         }
         PQclear(res);
     }
     while ((res = PQgetResult(ld->conn)))
         PQclear(res);
+    if (rc == 0 && version != e->version)
+        e->loaded = 0;
     return rc;
 }
 
-/* one attempt: lay the batch out, create what is missing, write it */
-static int attempt(pg_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
-                   int64_t batched_at) {
-    /* tables made by something else change without our version counter:
-       while there are any, read the catalog afresh */
-    if ((!e->loaded || wh_layout_mismatched(e->layout)) && load_catalog(ld, e) < 0)
-        return -1;
-    for (int round = 0; round < PG_DDL_ROUNDS; round++) {
-        wh_floors_t floors = {0};
-        long long version = 0;
-        if (begin_batch(ld, wh_layout_integration(e->layout), msgs, n, &version, &floors) < 0) {
-            wh_floors_clear(&floors);
-            rollback(ld);
-            return -1;
-        }
-        if (version != e->version) {
-            /* another process changed the schema since we read it */
-            wh_floors_clear(&floors);
-            rollback(ld);
-            if (load_catalog(ld, e) < 0)
-                return -1;
-            continue;
-        }
-        wh_batch_t *b = wh_loader_batch(&ld->base, e->layout, msgs, n, &floors, batched_at);
-        wh_floors_clear(&floors);
-        if (!b) {
-            rollback(ld);
-            return -1;
-        }
-        const char *rej = wh_layout_rejected_mismatch(e->layout);
-        if (rej && wh_batch_nrejects(b) > 0) {
-            /* nowhere to put this batch's rejections: hold the integration */
-            rollback(ld);
-            e->loaded = 0;
-            return wh_loader_fail(&ld->base, 0, "%s", rej);
-        }
-        /* rejections need their table: a batch of nothing else may be
-           the integration's first */
-        if (!wh_layout_pending(e->layout) &&
-            (wh_batch_nrejects(b) == 0 || wh_layout_has_rejected(e->layout))) {
-            return write_batch(ld, e->layout, b);
-        }
-        rollback(ld);
-        /* create what is missing, read back what is there (another process
-           may have made a column first, with another type), lay out again */
-        e->loaded = 0;
-        if (apply_ddl(ld, e->layout) < 0 || load_catalog(ld, e) < 0)
-            return -1;
+static const wh_db_ops_t pg_ops = {
+    .name = "postgres",
+    .ddl_in_batch = 0,
+    .connect = pg_connect,
+    .begin = pg_begin,
+    .catalog = pg_catalog,
+    .ddl = pg_ddl,
+    .write = pg_write,
+    .rollback = pg_rollback,
+    .offset = pg_offset,
+    .destroy = pg_destroy,
+};
+
+wh_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size) {
+    pg_loader_t *ld = calloc(1, sizeof(*ld));
+    if (!ld || !(ld->url = strdup(url))) {
+        free(ld);
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
+        return NULL;
     }
-    e->loaded = 0;
-    return wh_loader_fail(&ld->base, 0, "schema still changing after %d rounds", PG_DDL_ROUNDS);
-}
-
-/* one try at a batch (wh_loader_write_fn) */
-static int write_once(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
-                      int64_t batched_at) {
-    pg_loader_t *ld = db;
-    if (connect_db(ld) == 0 && attempt(ld, e, msgs, n, batched_at) == 0)
-        return 0;
-    /* the catalog may be what failed: read it again next time */
-    e->loaded = 0;
-    return -1;
-}
-
-int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
-                    int64_t batched_at, char *errstr, size_t errstr_size) {
-    return wh_loader_write(&ld->base, in, msgs, n, batched_at, write_once, ld, errstr,
-                           errstr_size);
+    /* takes ld over, and frees it if it fails */
+    wh_loader_t *wl = wh_loader_new(&pg_ops, ld, group, errstr, errstr_size);
+    if (wl)
+        ld->wl = wl;
+    return wl;
 }

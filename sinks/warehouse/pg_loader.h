@@ -12,7 +12,7 @@
  *   the next Kafka offset to read, per group and partition; table
  *   "layouts"(schema_name, version), a counter each schema change bumps.
  *
- * One batch (pg_loader_write) is one transaction: it share-locks its
+ * One batch (wh_loader_write) is one transaction: it share-locks its
  * schema's layout version (a stale catalog is read again first) and locks
  * its partitions' offsets rows, skips messages below the stored offsets (a
  * redelivery loads nothing twice, rejections included), COPYs the
@@ -33,13 +33,13 @@
  * offsets
  * are advanced (never backwards) and the transaction committed, these two
  * in one round trip. A crash at any point leaves either all of it or none,
- * so reading the offsets back on assignment (pg_loader_offset) gives
+ * so reading the offsets back on assignment (wh_loader_offset) gives
  * exactly-once tables. (Another process inserting a key between the probe
  * and the COPY makes the COPY fail; the batch is then tried again.)
  *
  * Commits are synchronous (the server's synchronous_commit, on by default),
  * on purpose. With it off, a server crash can lose the last commits that
- * pg_loader_write already reported as done, and exactly once would not
+ * wh_loader_write already reported as done, and exactly once would not
  * survive that: (1) the sink keeps consuming after such a crash (it
  * reconnects; nothing reassigns its partitions), so the records of a lost
  * commit are behind its position and never loaded again; (2) a partition
@@ -59,68 +59,29 @@
  * connections, a deadlock or serialisation failure are waited out with
  * exponential backoff (reconnecting) until they pass or the stop flag is
  * set; any other error is retried a few times with a fresh catalog, then
- * returned (the retry loop and the layout cache are wh_loader's, shared
- * with sqlite_loader).
+ * returned (wh_loader's driver runs the batch, its schema rounds and the
+ * retries; this module is PostgreSQL's side of it, wh_db_ops_t).
  *
  * A loader is used by one thread at a time. */
 #ifndef HOOKPIPE_PG_LOADER_H
 #define HOOKPIPE_PG_LOADER_H
 
-#include <signal.h>
 #include <stddef.h>
-#include <stdint.h>
 
-#include "wh_batch.h"
+#include "wh_loader.h"
 
 #define PG_OFFSETS_SCHEMA "hookpipe-sink"
 #define PG_OFFSETS_TABLE  "offsets"
 
-typedef struct pg_loader pg_loader_t;
-
-/* A loader for the server at `url` (a libpq connection string or
- * postgresql:// URL; copied), storing offsets under `group` (copied). Does
- * not connect yet. NULL with errstr on out of memory. */
-pg_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size);
-
-/* Closes the connection; pg_loader_destroy(NULL) is a no-op. */
-void pg_loader_destroy(pg_loader_t *ld);
-
-/* While *stop is non-zero, waits for the server end early with an error.
- * The flag is borrowed (e.g. set by a signal handler). */
-void pg_loader_set_stop(pg_loader_t *ld, volatile sig_atomic_t *stop);
-
-/* Backoff between retries, doubling from min_ms to max_ms (100, 5000). */
-void pg_loader_set_backoff(pg_loader_t *ld, int min_ms, int max_ms);
-
-/* The next offset to consume for group/topic/partition, as committed with
- * the rows: 0 and *next, 1 if none is stored (start from the group's
- * committed offset or the reset policy), -1 with errstr if stopped or
- * failing for good. Call on partition assignment. */
-int pg_loader_offset(pg_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
-                     char *errstr, size_t errstr_size);
-
-/* Writes msgs[0..n) (one integration; borrowed for the call) and their
- * offsets in one transaction, as described above. batched_at (µs since the
- * epoch, 0: now) is every row's _sdc_batched_at. Returns
- *    0  committed;
- *    1  nothing committed, for a reason of this integration's own that
- *       retrying now does not cure (errstr names the integration and the
- *       cause, e.g. its _sdc_rejected table is not ours, or the server
- *       refuses its statements): hold its records and try again later;
- *       other integrations are not affected;
- *   -1  nothing committed: stopped, or out of memory (errstr says which).
- * Existing tables that do not have the layout (a key, array-index or
- * system column missing or of another type, no unique index on the root's
- * key; see wh_layout_check) are never written or altered: the records
- * meant for them go to _sdc_rejected with that precise reason. */
-int pg_loader_write(pg_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs, size_t n,
-                    int64_t batched_at, char *errstr, size_t errstr_size);
-
-/* Counters since creation: batches committed, rows written (all tables),
- * records rejected, retries after errors. */
-typedef struct pg_loader_stats {
-    uint64_t batches, rows, rejected, retries;
-} pg_loader_stats_t;
-void pg_loader_stats(const pg_loader_t *ld, pg_loader_stats_t *out);
+/* A loader (wh_loader.h: write, offset, stop, backoff, stats, destroy)
+ * into the server at `url` (a libpq connection string or postgresql://
+ * URL; copied), storing offsets under `group` (copied). Does not connect
+ * yet. NULL with errstr on out of memory.
+ *
+ * wh_loader_write writes msgs[0..n) and their offsets in one transaction,
+ * as described above; WH_HOLD when, for instance, the integration's
+ * _sdc_rejected table is not ours or the server refuses its statements.
+ * wh_loader_offset reads the next offset as committed with the rows. */
+wh_loader_t *pg_loader_new(const char *url, const char *group, char *errstr, size_t errstr_size);
 
 #endif

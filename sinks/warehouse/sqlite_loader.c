@@ -6,16 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errstr.h"
 #include "wh_loader.h"
 #include "wh_sql.h"
 
-#define SQ_NAME_MAX 256
+#define SQLITE_LOADER_NAME_MAX 256
 
-struct sqlite_loader {
-    wh_loader_t base;     /* group, layouts, errors, retries */
+typedef struct sqlite_loader {
+    wh_loader_t *wl;      /* the driver: errors, group; borrowed (it owns us) */
     sqlite3 *db;
     int schema_version;   /* when the catalogs were read */
-};
+    int txn_version;      /* the open batch's, after its own schema changes */
+} sqlite_loader_t;
 
 int sqlite_table_name(const char *integration, const char *table, char *out, size_t out_size) {
     int n = snprintf(out, out_size, "%s.%s", integration, table);
@@ -24,132 +26,73 @@ int sqlite_table_name(const char *integration, const char *table, char *out, siz
 
 /* notes the connection's last error; busy, locked, full and I/O errors
  * are worth waiting out, and SQLite's own allocation failures are ours */
-static int fail(sqlite_loader_t *ld, const char *what) {
+static int sqlite_fail(sqlite_loader_t *ld, const char *what) {
     int code = sqlite3_extended_errcode(ld->db);
     if ((code & 0xff) == SQLITE_NOMEM || code == SQLITE_IOERR_NOMEM)
-        return wh_loader_oom(&ld->base);
+        return wh_loader_oom(ld->wl);
     code &= 0xff;
-    return wh_loader_fail(&ld->base,
+    return wh_loader_fail(ld->wl,
                           code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ||
                               code == SQLITE_IOERR || code == SQLITE_CANTOPEN,
                           "%s: %s", what, sqlite3_errmsg(ld->db));
 }
 
-static int exec(sqlite_loader_t *ld, const char *sql) {
+static int sqlite_run(sqlite_loader_t *ld, const char *sql) {
     if (sqlite3_exec(ld->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return fail(ld, "exec");
+        return sqlite_fail(ld, "exec");
     return 0;
 }
 
-static int out_of_memory(sqlite_loader_t *ld) { return wh_loader_oom(&ld->base); }
+static int sqlite_oom(sqlite_loader_t *ld) { return wh_loader_oom(ld->wl); }
 
-static int exec_sql(sqlite_loader_t *ld, wh_sql_t *q) {
+static int sqlite_run_sql(sqlite_loader_t *ld, buf_t *q) {
     if (q->oom)
-        return out_of_memory(ld);
-    return exec(ld, q->p);
+        return sqlite_oom(ld);
+    return sqlite_run(ld, q->p);
 }
 
-sqlite_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr,
-                                   size_t errstr_size) {
-    sqlite_loader_t *ld = calloc(1, sizeof(*ld));
-    if (!ld) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    if (wh_loader_init(&ld->base, "sqlite", group, errstr, errstr_size) < 0) {
-        free(ld);
-        return NULL;
-    }
-    if (sqlite3_open_v2(path, &ld->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        snprintf(errstr, errstr_size, "%s: %s", path, ld->db ? sqlite3_errmsg(ld->db) : "out of memory");
-        sqlite_loader_destroy(ld);
-        return NULL;
-    }
-    sqlite3_busy_timeout(ld->db, 5000);
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE IF NOT EXISTS ");
-    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
-                   "next_offset BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL, "
-                   "PRIMARY KEY (consumer_group, topic, partition))");
-    /* switching a new file to WAL while another process does the same can
-       fail at once with SQLITE_BUSY, without the busy handler: try again */
-    int rc = -1;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        if ((rc = exec_sql(ld, &q)) == 0 || !ld->base.transient)
-            break;
-        wh_loader_nap(&ld->base, 50);
-    }
-    wh_sql_free(&q);
-    if (rc < 0) {
-        snprintf(errstr, errstr_size, "%s: %s", path, ld->base.err);
-        sqlite_loader_destroy(ld);
-        return NULL;
-    }
-    return ld;
-}
-
-void sqlite_loader_destroy(sqlite_loader_t *ld) {
-    if (!ld)
-        return;
-    sqlite3_close(ld->db);
-    wh_loader_fini(&ld->base);
-    free(ld);
-}
-
-void sqlite_loader_set_stop(sqlite_loader_t *ld, volatile sig_atomic_t *stop) {
-    wh_loader_set_stop(&ld->base, stop);
-}
-
-void sqlite_loader_set_backoff(sqlite_loader_t *ld, int min_ms, int max_ms) {
-    wh_loader_set_backoff(&ld->base, min_ms, max_ms);
-}
-
-static int prepare(sqlite_loader_t *ld, wh_sql_t *q, sqlite3_stmt **st) {
+static int sqlite_prepare(sqlite_loader_t *ld, buf_t *q, sqlite3_stmt **st) {
     if (q->oom)
-        return out_of_memory(ld);
+        return sqlite_oom(ld);
     if (sqlite3_prepare_v2(ld->db, q->p, (int)q->len, st, NULL) != SQLITE_OK)
-        return fail(ld, "prepare");
+        return sqlite_fail(ld, "prepare");
     return 0;
 }
 
-/* one try at reading an offset: 0 found, 1 none, -1 failed */
-static int offset_once(void *arg, const char *topic, int32_t partition, int64_t *next) {
-    sqlite_loader_t *ld = arg;
-    wh_sql_t q = {0};
+/* wh_db_ops_t.offset */
+static int sqlite_offset(void *db, const char *topic, int32_t partition, int64_t *next,
+                         int *found) {
+    sqlite_loader_t *ld = db;
+    buf_t q = {0};
     sqlite3_stmt *st = NULL;
-    wh_sql_add(&q, "SELECT next_offset FROM ");
+    buf_puts(&q, "SELECT next_offset FROM ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2 AND partition = ?3");
-    int rc = prepare(ld, &q, &st);
-    wh_sql_free(&q);
+    buf_puts(&q, " WHERE consumer_group = ?1 AND topic = ?2 AND partition = ?3");
+    int rc = sqlite_prepare(ld, &q, &st);
+    buf_free(&q);
     if (rc < 0)
         return -1;
-    sqlite3_bind_text(st, 1, ld->base.group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, wh_loader_group(ld->wl), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, partition);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW)
         *next = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if (step == SQLITE_ROW || step == SQLITE_DONE)
-        return step == SQLITE_ROW ? 0 : 1;
-    return fail(ld, "offsets");
-}
-
-int sqlite_loader_offset(sqlite_loader_t *ld, const char *topic, int32_t partition, int64_t *next,
-                         char *errstr, size_t errstr_size) {
-    return wh_loader_offset(&ld->base, topic, partition, next, offset_once, ld, errstr,
-                            errstr_size);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return sqlite_fail(ld, "offsets");
+    *found = step == SQLITE_ROW;
+    return 0;
 }
 
 /* reads "<integration>.*" tables, their columns and unique indexes, and
-   checks them against the layout (inside the write lock) */
-static int load_catalog(sqlite_loader_t *ld, wh_loader_entry_t *e) {
+   checks them against the layout (inside the write lock; wh_db_ops_t.catalog) */
+static int sqlite_catalog(void *db, wh_loader_entry_t *e) {
+    sqlite_loader_t *ld = db;
     const char *integ = wh_layout_integration(e->layout);
-    char prefix[SQ_NAME_MAX];
+    char prefix[SQLITE_LOADER_NAME_MAX];
     if (sqlite_table_name(integ, "", prefix, sizeof(prefix)) < 0) {
-        return wh_loader_fail(&ld->base, 0, "integration name too long");
+        return wh_loader_fail(ld->wl, 0, "integration name too long");
     }
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(ld->db,
@@ -158,7 +101,7 @@ static int load_catalog(sqlite_loader_t *ld, wh_loader_entry_t *e) {
                            "AND substr(m.name, 1, length(?1)) = ?1 "
                            "ORDER BY m.name, p.cid",
                            -1, &st, NULL) != SQLITE_OK)
-        return fail(ld, "catalog");
+        return sqlite_fail(ld, "catalog");
     sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
     wh_layout_reset(e->layout);
     size_t plen = strlen(prefix);
@@ -173,10 +116,10 @@ static int load_catalog(sqlite_loader_t *ld, wh_loader_entry_t *e) {
         if (wh_layout_load_column_decl(e->layout, table + plen, col,
                                        t < 0 ? WH_NTYPES : (wh_type_t)t,
                                        decl && *decl ? decl : "untyped") < 0)
-            rc = out_of_memory(ld);
+            rc = sqlite_oom(ld);
     }
     if (rc == 0 && step != SQLITE_DONE)
-        rc = fail(ld, "catalog");
+        rc = sqlite_fail(ld, "catalog");
     sqlite3_finalize(st);
     /* unique indexes, the primary key's among them (a rowid alias has no
        index: its pk column counts) — an upsert's ON CONFLICT needs one */
@@ -191,10 +134,10 @@ static int load_catalog(sqlite_loader_t *ld, wh_loader_entry_t *e) {
                            "AND substr(m.name, 1, length(?1)) = ?1 AND il.\"unique\" "
                            "AND il.partial = 0 ORDER BY 1, 2",
                            -1, &st, NULL) != SQLITE_OK)
-        return fail(ld, "catalog");
+        return sqlite_fail(ld, "catalog");
     if (rc == 0) {
         sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-        char table[SQ_NAME_MAX] = "", index[SQ_NAME_MAX] = "";
+        char table[SQLITE_LOADER_NAME_MAX] = "", index[SQLITE_LOADER_NAME_MAX] = "";
         char *cols[64];
         size_t ncols = 0;
         for (;;) {
@@ -208,7 +151,7 @@ static int load_catalog(sqlite_loader_t *ld, wh_loader_entry_t *e) {
                 if (strlen(table) >= plen && rc == 0 &&
                     wh_layout_load_unique(e->layout, table + plen, (const char *const *)cols,
                                           ncols) < 0)
-                    rc = out_of_memory(ld);
+                    rc = sqlite_oom(ld);
                 for (size_t i = 0; i < ncols; i++)
                     free(cols[i]);
                 ncols = 0;
@@ -219,58 +162,74 @@ static int load_catalog(sqlite_loader_t *ld, wh_loader_entry_t *e) {
             snprintf(index, sizeof(index), "%s", in);
             if (ncols < 64 && !(cols[ncols++] = strdup(cn))) {
                 ncols--;
-                rc = out_of_memory(ld);
+                rc = sqlite_oom(ld);
             }
         }
         if (rc == 0 && step != SQLITE_DONE)
-            rc = fail(ld, "catalog");
+            rc = sqlite_fail(ld, "catalog");
         sqlite3_finalize(st);
     }
     if (rc == 0 && wh_layout_check(e->layout, wh_type_sqlite) < 0)
-        rc = out_of_memory(ld);
+        rc = sqlite_oom(ld);
     if (rc == 0)
         e->loaded = 1;
     return rc;
 }
 
-static void table_ident(wh_sql_t *q, const wh_layout_t *l, const char *table) {
-    char name[SQ_NAME_MAX];
+static void sqlite_ident(buf_t *q, const wh_layout_t *l, const char *table) {
+    char name[SQLITE_LOADER_NAME_MAX];
     if (sqlite_table_name(wh_layout_integration(l), table, name, sizeof(name)) < 0)
         q->oom = 1;
     else
         wh_sql_ident(q, name);
 }
 
-/* creates what is pending; we hold the write lock and a fresh catalog */
-static int apply_ddl(sqlite_loader_t *ld, wh_layout_t *l) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "CREATE TABLE IF NOT EXISTS ");
-    table_ident(&q, l, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at TIMESTAMP, table_name TEXT, reason TEXT, record TEXT);\n");
+static int sqlite_schema_version(sqlite_loader_t *ld, int *out) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(ld->db, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK)
+        return sqlite_fail(ld, "schema_version");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : sqlite_fail(ld, "schema_version");
+}
+
+/* creates what is pending; we hold the write lock and a fresh catalog
+   (wh_db_ops_t.ddl) */
+static int sqlite_ddl(void *db, wh_layout_t *l) {
+    sqlite_loader_t *ld = db;
+    buf_t q = {0};
+    buf_puts(&q, "CREATE TABLE IF NOT EXISTS ");
+    sqlite_ident(&q, l, WH_REJECTED_TABLE);
+    buf_puts(&q, " (_sdc_rejected_at TIMESTAMP, table_name TEXT, reason TEXT, record TEXT);\n");
     for (size_t i = 0; i < wh_layout_ntables(l); i++) {
         wh_table_t *t = wh_layout_table(l, i);
         if (t->pending) {
-            wh_loader_sql_create(&q, l, t, table_ident, wh_type_sqlite);
+            wh_loader_sql_create(&q, l, t, sqlite_ident, wh_type_sqlite);
             continue;
         }
         for (size_t c = 0; c < t->ncols; c++) {
             if (!t->cols[c].pending)
                 continue;
-            wh_sql_add(&q, "ALTER TABLE ");
-            table_ident(&q, l, t->name);
-            wh_sql_add(&q, " ADD COLUMN ");
+            buf_puts(&q, "ALTER TABLE ");
+            sqlite_ident(&q, l, t->name);
+            buf_puts(&q, " ADD COLUMN ");
             wh_sql_ident(&q, t->cols[c].name);
-            wh_sql_addf(&q, " %s;\n", wh_type_sqlite(t->cols[c].type));
+            buf_printf(&q, " %s;\n", wh_type_sqlite(t->cols[c].type));
         }
     }
-    int rc = exec_sql(ld, &q);
-    wh_sql_free(&q);
+    int rc = sqlite_run_sql(ld, &q);
+    buf_free(&q);
     if (rc == 0)
         wh_layout_clear_pending(l);
+    /* read inside the lock: the version our own change made */
+    if (rc == 0)
+        rc = sqlite_schema_version(ld, &ld->txn_version);
     return rc;
 }
 
-static void bind_cell(sqlite3_stmt *st, int i, const wh_cell_t *v) {
+static void sqlite_bind_cell(sqlite3_stmt *st, int i, const wh_cell_t *v) {
     char tmp[64];
     if (!v) {
         sqlite3_bind_null(st, i);
@@ -294,47 +253,49 @@ static void bind_cell(sqlite3_stmt *st, int i, const wh_cell_t *v) {
 }
 
 /* the INSERT of table t; for the root an upsert guarded by _sdc_sequence */
-static int prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t, sqlite3_stmt **st) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "INSERT INTO ");
-    table_ident(&q, l, t->name);
-    wh_sql_add(&q, " AS t (");
-    wh_loader_sql_columns(&q, t, NULL);
-    wh_sql_add(&q, ") VALUES (");
+static int sqlite_prepare_insert(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t,
+                                 sqlite3_stmt **st) {
+    buf_t q = {0};
+    buf_puts(&q, "INSERT INTO ");
+    sqlite_ident(&q, l, t->name);
+    buf_puts(&q, " AS t (");
+    wh_loader_sql_columns(&q, t);
+    buf_puts(&q, ") VALUES (");
     for (size_t c = 0; c < t->ncols; c++)
-        wh_sql_addf(&q, "%s?%zu", c ? ", " : "", c + 1);
-    wh_sql_add(&q, ")");
+        buf_printf(&q, "%s?%zu", c ? ", " : "", c + 1);
+    buf_puts(&q, ")");
     if (t->level == 0)
         wh_loader_sql_upsert(&q, l, t, "t");
-    int rc = prepare(ld, &q, st);
-    wh_sql_free(&q);
+    int rc = sqlite_prepare(ld, &q, st);
+    buf_free(&q);
     return rc;
 }
 
 /* DELETE of a subtable's rows for one parent key */
-static int prepare_delete(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t, sqlite3_stmt **st) {
-    wh_sql_t q = {0};
-    wh_sql_add(&q, "DELETE FROM ");
-    table_ident(&q, l, t->name);
-    wh_sql_add(&q, " WHERE ");
+static int sqlite_prepare_delete(sqlite_loader_t *ld, wh_layout_t *l, wh_table_t *t,
+                                 sqlite3_stmt **st) {
+    buf_t q = {0};
+    buf_puts(&q, "DELETE FROM ");
+    sqlite_ident(&q, l, t->name);
+    buf_puts(&q, " WHERE ");
     for (size_t k = 0; k < wh_layout_nkeys(l); k++) {
-        wh_sql_addf(&q, "%s", k ? " AND " : "");
+        buf_printf(&q, "%s", k ? " AND " : "");
         wh_sql_ident(&q, t->cols[k].name);
-        wh_sql_addf(&q, " = ?%zu", k + 1);
+        buf_printf(&q, " = ?%zu", k + 1);
     }
-    int rc = prepare(ld, &q, st);
-    wh_sql_free(&q);
+    int rc = sqlite_prepare(ld, &q, st);
+    buf_free(&q);
     return rc;
 }
 
-static int step_done(sqlite_loader_t *ld, sqlite3_stmt *st, const char *what) {
+static int sqlite_step_done(sqlite_loader_t *ld, sqlite3_stmt *st, const char *what) {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : fail(ld, what);
+    return rc == SQLITE_DONE ? 0 : sqlite_fail(ld, what);
 }
 
-static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
+static int sqlite_write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
     /* a root table that is not ours gets no rows (they were rejected) */
     if (!root || root->mismatch)
@@ -351,17 +312,17 @@ static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) 
             maxcols = wh_layout_table(l, ti)->ncols;
     by_col = calloc(maxcols, sizeof(*by_col));
     sqlite3_stmt *ins = NULL, *del = NULL;
-    int rc = won && by_col ? 0 : out_of_memory(ld);
+    int rc = won && by_col ? 0 : sqlite_oom(ld);
     if (rc == 0)
-        rc = prepare_insert(ld, l, root, &ins);
+        rc = sqlite_prepare_insert(ld, l, root, &ins);
     for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ri); r++) {
         const wh_row_t *row = wh_batch_row(b, ri, r);
         if (!wh_batch_row_live(b, row))
             continue;
         wh_batch_row_values(b, ri, row, by_col, root->ncols);
         for (size_t c = 0; c < root->ncols; c++)
-            bind_cell(ins, (int)c + 1, by_col[c]);
-        rc = step_done(ld, ins, "upsert");
+            sqlite_bind_cell(ins, (int)c + 1, by_col[c]);
+        rc = sqlite_step_done(ld, ins, "upsert");
         if (rc == 0 && sqlite3_changes(ld->db) > 0)
             won[row->rec] = 1;
     }
@@ -374,29 +335,29 @@ static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) 
             continue;
         if (wh_layout_has_pk(l)) {
             /* an updated parent's old subtable rows go with it */
-            rc = prepare_delete(ld, l, t, &del);
+            rc = sqlite_prepare_delete(ld, l, t, &del);
             for (size_t r = 0; rc == 0 && r < wh_batch_nrows(b, ri); r++) {
                 const wh_row_t *row = wh_batch_row(b, ri, r);
                 if (!won[row->rec])
                     continue;
                 wh_batch_row_values(b, ri, row, by_col, root->ncols);
                 for (size_t k = 0; k < wh_layout_nkeys(l); k++)
-                    bind_cell(del, (int)k + 1, by_col[k]);
-                rc = step_done(ld, del, "delete");
+                    sqlite_bind_cell(del, (int)k + 1, by_col[k]);
+                rc = sqlite_step_done(ld, del, "delete");
             }
             sqlite3_finalize(del);
             del = NULL;
         }
         if (rc == 0 && wh_batch_live_rows(b, ti) > 0)
-            rc = prepare_insert(ld, l, t, &ins);
+            rc = sqlite_prepare_insert(ld, l, t, &ins);
         for (size_t r = 0; rc == 0 && ins && r < wh_batch_nrows(b, ti); r++) {
             const wh_row_t *row = wh_batch_row(b, ti, r);
             if (!wh_batch_row_live(b, row) || !won[row->rec])
                 continue;
             wh_batch_row_values(b, ti, row, by_col, t->ncols);
             for (size_t c = 0; c < t->ncols; c++)
-                bind_cell(ins, (int)c + 1, by_col[c]);
-            rc = step_done(ld, ins, "insert");
+                sqlite_bind_cell(ins, (int)c + 1, by_col[c]);
+            rc = sqlite_step_done(ld, ins, "insert");
         }
         sqlite3_finalize(ins);
         ins = NULL;
@@ -406,16 +367,16 @@ static int write_rows(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) 
     return rc;
 }
 
-static int write_rejects(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
+static int sqlite_write_rejects(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *b) {
     if (wh_batch_nrejects(b) == 0)
         return 0;
-    wh_sql_t q = {0};
+    buf_t q = {0};
     sqlite3_stmt *st = NULL;
-    wh_sql_add(&q, "INSERT INTO ");
-    table_ident(&q, l, WH_REJECTED_TABLE);
-    wh_sql_add(&q, " (_sdc_rejected_at, table_name, reason, record) VALUES (?1, ?2, ?3, ?4)");
-    int rc = prepare(ld, &q, &st);
-    wh_sql_free(&q);
+    buf_puts(&q, "INSERT INTO ");
+    sqlite_ident(&q, l, WH_REJECTED_TABLE);
+    buf_puts(&q, " (_sdc_rejected_at, table_name, reason, record) VALUES (?1, ?2, ?3, ?4)");
+    int rc = sqlite_prepare(ld, &q, &st);
+    buf_free(&q);
     for (size_t i = 0; rc == 0 && i < wh_batch_nrejects(b); i++) {
         const wh_reject_t *rj = wh_batch_reject_at(b, i);
         char tmp[64];
@@ -428,143 +389,176 @@ static int write_rejects(sqlite_loader_t *ld, wh_layout_t *l, const wh_batch_t *
             sqlite3_bind_text(st, 4, rj->record, (int)rj->record_len, SQLITE_STATIC);
         else
             sqlite3_bind_blob(st, 4, rj->record, (int)rj->record_len, SQLITE_STATIC);
-        rc = step_done(ld, st, "rejects");
+        rc = sqlite_step_done(ld, st, "rejects");
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-static int write_offsets(sqlite_loader_t *ld, const wh_batch_t *b) {
-    wh_sql_t q = {0};
+static int sqlite_write_offsets(sqlite_loader_t *ld, const wh_batch_t *b) {
+    buf_t q = {0};
     sqlite3_stmt *st = NULL;
-    wh_sql_add(&q, "INSERT INTO ");
+    buf_puts(&q, "INSERT INTO ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " (consumer_group, topic, partition, next_offset, updated_at) "
-                   "VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')) "
-                   "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-                   "next_offset = excluded.next_offset, updated_at = excluded.updated_at "
-                   "WHERE excluded.next_offset > next_offset");
-    int rc = prepare(ld, &q, &st);
-    wh_sql_free(&q);
+    buf_puts(&q, " (consumer_group, topic, partition, next_offset, updated_at) "
+                 "VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')) "
+                 "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+                 "next_offset = excluded.next_offset, updated_at = excluded.updated_at "
+                 "WHERE excluded.next_offset > next_offset");
+    int rc = sqlite_prepare(ld, &q, &st);
+    buf_free(&q);
     for (size_t i = 0; rc == 0 && i < wh_batch_noffsets(b); i++) {
         const wh_offset_t *o = wh_batch_offset_at(b, i);
-        sqlite3_bind_text(st, 1, ld->base.group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, wh_loader_group(ld->wl), -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, o->topic, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 3, o->partition);
         sqlite3_bind_int64(st, 4, o->next);
-        rc = step_done(ld, st, "offsets");
+        rc = sqlite_step_done(ld, st, "offsets");
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-static int schema_version(sqlite_loader_t *ld, int *out) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(ld->db, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK)
-        return fail(ld, "schema_version");
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : fail(ld, "schema_version");
-}
-
-typedef struct floors_ctx {
+typedef struct sqlite_floors_ctx {
     sqlite_loader_t *ld;
     sqlite3_stmt *st;
     wh_floors_t *f;
-} floors_ctx_t;
+} sqlite_floors_ctx_t;
 
-static int read_topic_floors(void *arg, const char *topic) {
-    floors_ctx_t *c = arg;
-    sqlite3_bind_text(c->st, 1, c->ld->base.group, -1, SQLITE_STATIC);
+static int sqlite_topic_floors(void *arg, const char *topic) {
+    sqlite_floors_ctx_t *c = arg;
+    sqlite3_bind_text(c->st, 1, wh_loader_group(c->ld->wl), -1, SQLITE_STATIC);
     sqlite3_bind_text(c->st, 2, topic, -1, SQLITE_STATIC);
     int step, rc = 0;
     while (rc == 0 && (step = sqlite3_step(c->st)) == SQLITE_ROW)
         if (wh_floors_add(c->f, topic, sqlite3_column_int(c->st, 0),
                           sqlite3_column_int64(c->st, 1)) < 0)
-            rc = out_of_memory(c->ld);
+            rc = sqlite_oom(c->ld);
     if (rc == 0 && step != SQLITE_DONE)
-        rc = fail(c->ld, "offsets");
+        rc = sqlite_fail(c->ld, "offsets");
     sqlite3_reset(c->st);
     return rc;
 }
 
 /* offsets stored for the partitions of msgs (inside the write lock) */
-static int read_floors(sqlite_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
-    wh_sql_t q = {0};
-    floors_ctx_t c = {ld, NULL, f};
-    wh_sql_add(&q, "SELECT partition, next_offset FROM ");
+static int sqlite_floors(sqlite_loader_t *ld, const wh_msg_t *msgs, size_t n, wh_floors_t *f) {
+    buf_t q = {0};
+    sqlite_floors_ctx_t c = {ld, NULL, f};
+    buf_puts(&q, "SELECT partition, next_offset FROM ");
     wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
-    wh_sql_add(&q, " WHERE consumer_group = ?1 AND topic = ?2");
-    int rc = prepare(ld, &q, &c.st);
-    wh_sql_free(&q);
+    buf_puts(&q, " WHERE consumer_group = ?1 AND topic = ?2");
+    int rc = sqlite_prepare(ld, &q, &c.st);
+    buf_free(&q);
     if (rc == 0)
-        rc = wh_loader_floors(msgs, n, read_topic_floors, &c);
+        rc = wh_loader_topics(msgs, n, sqlite_topic_floors, &c);
     sqlite3_finalize(c.st);
     return rc;
 }
 
-static int attempt(sqlite_loader_t *ld, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
-                   int64_t batched_at) {
-    if (exec(ld, "BEGIN IMMEDIATE") < 0)
+/* wh_db_ops_t.begin: the write lock (BEGIN IMMEDIATE: it also serialises
+   schema changes between processes), every catalog stale if another
+   process changed the schema, and the floors */
+static int sqlite_begin(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
+                        wh_floors_t *floors) {
+    sqlite_loader_t *ld = db;
+    (void)e;
+    if (sqlite_run(ld, "BEGIN IMMEDIATE") < 0)
         return -1;
     int version = 0;
-    int rc = schema_version(ld, &version);
-    if (rc == 0 && version != ld->schema_version) {
+    if (sqlite_schema_version(ld, &version) < 0)
+        return -1;
+    if (version != ld->schema_version) {
         /* another process changed the schema: every catalog is stale */
-        wh_loader_invalidate(&ld->base);
+        wh_loader_invalidate(ld->wl);
         ld->schema_version = version;
     }
-    if (rc == 0 && (!e->loaded || wh_layout_mismatched(e->layout)))
-        rc = load_catalog(ld, e);
-    wh_floors_t floors = {0};
-    if (rc == 0)
-        rc = read_floors(ld, msgs, n, &floors);
-    wh_batch_t *b = NULL;
-    if (rc == 0 && !(b = wh_loader_batch(&ld->base, e->layout, msgs, n, &floors, batched_at)))
-        rc = -1;
-    wh_floors_clear(&floors);
-    const char *rej = rc == 0 ? wh_layout_rejected_mismatch(e->layout) : NULL;
-    if (rej && wh_batch_nrejects(b) > 0) {
-        /* nowhere to put this batch's rejections: hold the integration */
-        rc = wh_loader_fail(&ld->base, 0, "%s", rej);
-    }
-    int ddl = rc == 0 && (wh_layout_pending(e->layout) || wh_batch_nrejects(b) > 0);
-    if (ddl)
-        rc = apply_ddl(ld, e->layout);
-    /* read inside the lock: the version our own change made */
-    if (ddl && rc == 0)
-        rc = schema_version(ld, &version);
-    if (rc == 0)
-        rc = write_rows(ld, e->layout, b);
-    if (rc == 0)
-        rc = write_rejects(ld, e->layout, b);
-    if (rc == 0)
-        rc = write_offsets(ld, b);
-    if (rc == 0)
-        rc = exec(ld, "COMMIT");
-    if (rc < 0) {
-        if (!sqlite3_get_autocommit(ld->db))
-            sqlite3_exec(ld->db, "ROLLBACK", NULL, NULL, NULL);
-        e->loaded = 0;
-        return -1;
-    }
-    /* our own schema change moved the version: the catalog is current */
-    ld->schema_version = version;
-    return 0;
+    ld->txn_version = version;
+    return sqlite_floors(ld, msgs, n, floors);
 }
 
-/* one try at a batch (wh_loader_write_fn) */
-static int write_once(void *db, wh_loader_entry_t *e, const wh_msg_t *msgs, size_t n,
-                      int64_t batched_at) {
+/* wh_db_ops_t.write: rows, rejections, offsets, commit */
+static int sqlite_write(void *db, wh_layout_t *l, const wh_batch_t *b) {
     sqlite_loader_t *ld = db;
-    ld->base.err[0] = '\0';
-    return attempt(ld, e, msgs, n, batched_at);
+    int rc = sqlite_write_rows(ld, l, b);
+    if (rc == 0)
+        rc = sqlite_write_rejects(ld, l, b);
+    if (rc == 0)
+        rc = sqlite_write_offsets(ld, b);
+    if (rc == 0)
+        rc = sqlite_run(ld, "COMMIT");
+    /* our own schema change moved the version: the catalog is current */
+    if (rc == 0)
+        ld->schema_version = ld->txn_version;
+    return rc;
 }
 
-int sqlite_loader_write(sqlite_loader_t *ld, const wh_integration_t *in, const wh_msg_t *msgs,
-                        size_t n, int64_t batched_at, char *errstr, size_t errstr_size) {
-    return wh_loader_write(&ld->base, in, msgs, n, batched_at, write_once, ld, errstr,
-                           errstr_size);
+/* wh_db_ops_t.rollback */
+static void sqlite_rollback(void *db) {
+    sqlite_loader_t *ld = db;
+    if (!sqlite3_get_autocommit(ld->db))
+        sqlite3_exec(ld->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* wh_db_ops_t.destroy */
+static void sqlite_destroy(void *db) {
+    sqlite_loader_t *ld = db;
+    sqlite3_close(ld->db);
+    free(ld);
+}
+
+static const wh_db_ops_t sqlite_ops = {
+    .name = "sqlite",
+    .ddl_in_batch = 1,
+    .connect = NULL,
+    .begin = sqlite_begin,
+    .catalog = sqlite_catalog,
+    .ddl = sqlite_ddl,
+    .write = sqlite_write,
+    .rollback = sqlite_rollback,
+    .offset = sqlite_offset,
+    .destroy = sqlite_destroy,
+};
+
+wh_loader_t *sqlite_loader_new(const char *path, const char *group, char *errstr,
+                               size_t errstr_size) {
+    sqlite_loader_t *ld = calloc(1, sizeof(*ld));
+    if (!ld) {
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    /* takes ld over, and frees it if it fails */
+    wh_loader_t *wl = wh_loader_new(&sqlite_ops, ld, group, errstr, errstr_size);
+    if (!wl)
+        return NULL;
+    ld->wl = wl;
+    if (sqlite3_open_v2(path, &ld->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
+        errstr_fmt(0, errstr, errstr_size, "%s: %s", path,
+                   ld->db ? sqlite3_errmsg(ld->db) : "out of memory");
+        wh_loader_destroy(wl);
+        return NULL;
+    }
+    sqlite3_busy_timeout(ld->db, 5000);
+    buf_t q = {0};
+    buf_puts(&q, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                 "CREATE TABLE IF NOT EXISTS ");
+    wh_sql_ident(&q, SQLITE_OFFSETS_TABLE);
+    buf_puts(&q, " (consumer_group TEXT NOT NULL, topic TEXT NOT NULL, "
+                 "partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, "
+                 "updated_at TIMESTAMP NOT NULL, PRIMARY KEY (consumer_group, topic, partition))");
+    /* switching a new file to WAL while another process does the same can
+       fail at once with SQLITE_BUSY, without the busy handler: try again */
+    int rc = -1;
+    for (int i = 0; i < 100; i++) {
+        if ((rc = sqlite_run_sql(ld, &q)) == 0 || !wh_loader_transient(wl))
+            break;
+        wh_loader_nap(wl, 50);
+    }
+    buf_free(&q);
+    if (rc < 0) {
+        errstr_fmt(0, errstr, errstr_size, "%s: %s", path, wh_loader_error(wl));
+        wh_loader_destroy(wl);
+        return NULL;
+    }
+    return wl;
 }

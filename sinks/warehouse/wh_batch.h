@@ -116,6 +116,14 @@ void wh_batch_destroy(wh_batch_t *b);
  * then unusable). A rejected record is not an error. */
 int wh_batch_add(wh_batch_t *b, sink_json_parser_t *p, const wh_msg_t *msg);
 
+/* As wh_batch_add, for a message parsed already: root its JSON tree
+ * (borrowed for the call), or NULL if the payload is not JSON, parse_err
+ * then saying why (the reason of its rejection). Shredding reads the tree
+ * only, so a batch laid out again (a new catalog) reuses the trees of the
+ * first time instead of parsing the payloads again. */
+int wh_batch_add_parsed(wh_batch_t *b, const wh_msg_t *msg, const sink_json_node_t *root,
+                        const char *parse_err);
+
 /* Rows of catalog table i (wh_layout_table index), including rows of
  * dropped records: check wh_batch_row_live. */
 size_t wh_batch_nrows(const wh_batch_t *b, size_t table);

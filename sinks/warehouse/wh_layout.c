@@ -147,7 +147,7 @@ oom:
     return NULL;
 }
 
-static void table_free(wh_table_t *t) {
+static void wh_layout_table_free(wh_table_t *t) {
     for (size_t i = 0; i < t->ncols; i++) {
         free(t->cols[i].name);
         free(t->cols[i].decl);
@@ -159,9 +159,9 @@ static void table_free(wh_table_t *t) {
 
 void wh_layout_reset(wh_layout_t *l) {
     for (size_t i = 0; i < l->ntables; i++)
-        table_free(&l->tables[i]);
+        wh_layout_table_free(&l->tables[i]);
     l->ntables = 0;
-    table_free(&l->rejected);
+    wh_layout_table_free(&l->rejected);
     memset(&l->rejected, 0, sizeof(l->rejected));
     l->has_rejected = 0;
     free(l->rejected_mismatch);
@@ -211,7 +211,7 @@ wh_column_t *wh_table_find(wh_table_t *t, const char *name, size_t *index) {
     return NULL;
 }
 
-static wh_table_t *table_new(wh_layout_t *l, const char *name, int level, int pending) {
+static wh_table_t *wh_layout_table_new(wh_layout_t *l, const char *name, int level, int pending) {
     if (l->ntables == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 8;
         wh_table_t *nt = realloc(l->tables, cap * sizeof(*nt));
@@ -230,8 +230,8 @@ static wh_table_t *table_new(wh_layout_t *l, const char *name, int level, int pe
     return t;
 }
 
-static wh_column_t *column_new(wh_table_t *t, const char *name, wh_type_t type, int pending,
-                               size_t *index) {
+static wh_column_t *wh_layout_column_new(wh_table_t *t, const char *name, wh_type_t type,
+                                         int pending, size_t *index) {
     if (t->ncols == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 16;
         wh_column_t *nc = realloc(t->cols, cap * sizeof(*nc));
@@ -253,7 +253,7 @@ static wh_column_t *column_new(wh_table_t *t, const char *name, wh_type_t type, 
 }
 
 /* level of a table read back from the warehouse: its _sdc_level_N_id columns */
-static void note_level(wh_table_t *t, const char *column) {
+static void wh_layout_note_level(wh_table_t *t, const char *column) {
     int n;
     if (sscanf(column, "_sdc_level_%d_id", &n) == 1 && n + 1 > t->level)
         t->level = n + 1;
@@ -271,13 +271,13 @@ int wh_layout_load_column_decl(wh_layout_t *l, const char *table, const char *co
         l->has_rejected = 1;
     } else {
         t = wh_layout_find_table(l, table);
-        if (!t && !(t = table_new(l, table, 0, 0)))
+        if (!t && !(t = wh_layout_table_new(l, table, 0, 0)))
             return -1;
-        note_level(t, column);
+        wh_layout_note_level(t, column);
     }
     if (wh_table_find(t, column, NULL))
         return 0;
-    wh_column_t *c = column_new(t, column, type, 0, NULL);
+    wh_column_t *c = wh_layout_column_new(t, column, type, 0, NULL);
     if (!c)
         return -1;
     if (decl && type == WH_NTYPES && !(c->decl = strdup(decl)))
@@ -287,7 +287,8 @@ int wh_layout_load_column_decl(wh_layout_t *l, const char *table, const char *co
 
 /* name of key column k of table t: the root's key, or its source-key name
    in a subtable; then the _sdc_level_N_id columns (k >= nkeys) */
-static void key_name(const wh_layout_t *l, const wh_table_t *t, size_t k, char *out, size_t n) {
+static void wh_layout_key_name(const wh_layout_t *l, const wh_table_t *t, size_t k, char *out,
+                               size_t n) {
     if (k >= l->nkeys)
         snprintf(out, n, "_sdc_level_%zu_id", k - l->nkeys);
     else if (t->level > 0)
@@ -307,7 +308,7 @@ int wh_layout_load_unique(wh_layout_t *l, const char *table, const char *const *
         return 0;
     char name[WH_COLUMN_MAX * 2 + 64];
     for (size_t k = 0; k < nkey; k++) {
-        key_name(l, t, k, name, sizeof(name));
+        wh_layout_key_name(l, t, k, name, sizeof(name));
         size_t i = 0;
         while (i < n && strcmp(cols[i], name) != 0)
             i++;
@@ -319,9 +320,10 @@ int wh_layout_load_unique(wh_layout_t *l, const char *table, const char *const *
 }
 
 /* sets *why when column `name` of t is missing or of the wrong type (want
-   WH_NTYPES: any type the layout uses); 0 if fine, 1 if not, -1 oom */
-static int need_column(wh_table_t *t, const char *integration, const char *name, wh_type_t want,
-                       const char *role, const char *(*type_name)(wh_type_t), char **why) {
+   WH_NTYPES: any type the layout uses); 0, or -1 on out of memory */
+static int wh_layout_need_column(wh_table_t *t, const char *integration, const char *name,
+                                 wh_type_t want, const char *role,
+                                 const char *(*type_name)(wh_type_t), char **why) {
     wh_column_t *c = wh_table_find(t, name, NULL);
     char msg[512];
     if (!c)
@@ -336,10 +338,11 @@ static int need_column(wh_table_t *t, const char *integration, const char *name,
                  want < WH_NTYPES ? type_name(want) : "bigint, double precision, boolean, text or numeric");
     else
         return 0;
-    return (*why = strdup(msg)) ? 1 : -1;
+    return (*why = strdup(msg)) ? 0 : -1;
 }
 
-static int check_table(wh_layout_t *l, wh_table_t *t, const char *(*type_name)(wh_type_t)) {
+static int wh_layout_check_table(wh_layout_t *l, wh_table_t *t,
+                                 const char *(*type_name)(wh_type_t)) {
     static const struct {
         const char *name;
         wh_type_t type;
@@ -351,8 +354,8 @@ static int check_table(wh_layout_t *l, wh_table_t *t, const char *(*type_name)(w
     wh_table_t *root = wh_layout_find_table(l, WH_ROOT_TABLE);
     char name[WH_COLUMN_MAX * 2 + 64];
     int rc = 0;
-    for (size_t k = 0; rc == 0 && k < l->nkeys + (size_t)t->level; k++) {
-        key_name(l, t, k, name, sizeof(name));
+    for (size_t k = 0; rc == 0 && !t->mismatch && k < l->nkeys + (size_t)t->level; k++) {
+        wh_layout_key_name(l, t, k, name, sizeof(name));
         wh_type_t want = WH_NTYPES;
         const char *role = "primary key";
         if (k >= l->nkeys) {
@@ -367,12 +370,12 @@ static int check_table(wh_layout_t *l, wh_table_t *t, const char *(*type_name)(w
                 want = pc->type;
             role = "primary key of the parent row";
         }
-        rc = need_column(t, l->integration, name, want, role, type_name, &t->mismatch);
+        rc = wh_layout_need_column(t, l->integration, name, want, role, type_name, &t->mismatch);
     }
-    for (size_t i = 0; rc == 0 && i < sizeof(sys) / sizeof(sys[0]); i++)
-        rc = need_column(t, l->integration, sys[i].name, sys[i].type, "system column", type_name,
-                         &t->mismatch);
-    if (rc == 0 && t->level == 0 && !t->unique_key) {
+    for (size_t i = 0; rc == 0 && !t->mismatch && i < sizeof(sys) / sizeof(sys[0]); i++)
+        rc = wh_layout_need_column(t, l->integration, sys[i].name, sys[i].type, "system column",
+                                   type_name, &t->mismatch);
+    if (rc == 0 && !t->mismatch && t->level == 0 && !t->unique_key) {
         char msg[512];
         size_t n = 0;
         for (size_t k = 0; k < l->nkeys && n < 200; k++)
@@ -381,9 +384,9 @@ static int check_table(wh_layout_t *l, wh_table_t *t, const char *(*type_name)(w
         snprintf(full, sizeof(full),
                  "table %s.%s does not have the layout hookpipe loads: no primary key or unique "
                  "index on exactly (%s)", l->integration, t->name, msg);
-        rc = (t->mismatch = strdup(full)) ? 1 : -1;
+        rc = (t->mismatch = strdup(full)) ? 0 : -1;
     }
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 int wh_layout_check(wh_layout_t *l, const char *(*type_name)(wh_type_t)) {
@@ -391,7 +394,7 @@ int wh_layout_check(wh_layout_t *l, const char *(*type_name)(wh_type_t)) {
         wh_table_t *t = &l->tables[i];
         free(t->mismatch);
         t->mismatch = NULL;
-        if (!t->pending && check_table(l, t, type_name) < 0)
+        if (!t->pending && wh_layout_check_table(l, t, type_name) < 0)
             return -1;
     }
     free(l->rejected_mismatch);
@@ -404,48 +407,49 @@ int wh_layout_check(wh_layout_t *l, const char *(*type_name)(wh_type_t)) {
                {"reason", WH_TEXT},
                {"record", WH_TEXT}};
     int rc = 0;
+    size_t nrej = sizeof(rej) / sizeof(rej[0]);
     l->rejected.name = (char *)WH_REJECTED_TABLE;
-    for (size_t i = 0; l->has_rejected && rc == 0 && i < sizeof(rej) / sizeof(rej[0]); i++)
-        rc = need_column(&l->rejected, l->integration, rej[i].name, rej[i].type,
-                         "rejections", type_name, &l->rejected_mismatch);
+    for (size_t i = 0; l->has_rejected && rc == 0 && !l->rejected_mismatch && i < nrej; i++)
+        rc = wh_layout_need_column(&l->rejected, l->integration, rej[i].name, rej[i].type,
+                                   "rejections", type_name, &l->rejected_mismatch);
     l->rejected.name = NULL;
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
 
 const char *wh_layout_rejected_mismatch(const wh_layout_t *l) { return l->rejected_mismatch; }
 
 wh_column_t *wh_layout_add_column(wh_table_t *t, const char *name, wh_type_t type, size_t *index) {
-    return column_new(t, name, type, 1, index);
+    return wh_layout_column_new(t, name, type, 1, index);
 }
 
 wh_table_t *wh_layout_add_table(wh_layout_t *l, const char *name, int level,
                                 const wh_type_t *key_types) {
-    wh_table_t *t = table_new(l, name, level, 1);
+    wh_table_t *t = wh_layout_table_new(l, name, level, 1);
     if (!t)
         return NULL;
     char buf[WH_COLUMN_MAX * 2 + 64];
     if (level == 0) {
-        if (!l->has_pk && !column_new(t, WH_NOPK_COLUMN, WH_TEXT, 1, NULL))
+        if (!l->has_pk && !wh_layout_column_new(t, WH_NOPK_COLUMN, WH_TEXT, 1, NULL))
             return NULL;
         for (size_t i = 0; l->has_pk && i < l->nkeys; i++)
-            if (!column_new(t, l->keys[i], key_types[i], 1, NULL))
+            if (!wh_layout_column_new(t, l->keys[i], key_types[i], 1, NULL))
                 return NULL;
     } else {
         for (size_t i = 0; i < l->nkeys; i++) {
             if (wh_source_key_name(l->keys[i], buf, sizeof(buf)) < 0 ||
-                !column_new(t, buf, key_types[i], 1, NULL))
+                !wh_layout_column_new(t, buf, key_types[i], 1, NULL))
                 return NULL;
         }
         for (int k = 0; k < level; k++) {
             snprintf(buf, sizeof(buf), "_sdc_level_%d_id", k);
-            if (!column_new(t, buf, WH_BIGINT, 1, NULL))
+            if (!wh_layout_column_new(t, buf, WH_BIGINT, 1, NULL))
                 return NULL;
         }
     }
-    if (!column_new(t, WH_COL_SEQUENCE, WH_BIGINT, 1, NULL) ||
-        !column_new(t, WH_COL_RECEIVED_AT, WH_TIMESTAMP, 1, NULL) ||
-        !column_new(t, WH_COL_BATCHED_AT, WH_TIMESTAMP, 1, NULL) ||
-        !column_new(t, WH_COL_TABLE_VERSION, WH_BIGINT, 1, NULL))
+    if (!wh_layout_column_new(t, WH_COL_SEQUENCE, WH_BIGINT, 1, NULL) ||
+        !wh_layout_column_new(t, WH_COL_RECEIVED_AT, WH_TIMESTAMP, 1, NULL) ||
+        !wh_layout_column_new(t, WH_COL_BATCHED_AT, WH_TIMESTAMP, 1, NULL) ||
+        !wh_layout_column_new(t, WH_COL_TABLE_VERSION, WH_BIGINT, 1, NULL))
         return NULL;
     return t;
 }

@@ -12,7 +12,7 @@
 #include "sink_record.h"
 #include "sqlite_loader.h"
 
-typedef struct ibuf {
+typedef struct wh_sink_buf {
     char *name;
     char **pk;
     size_t npk;
@@ -25,14 +25,13 @@ typedef struct ibuf {
     int64_t retry_ms;   /* while held: when to try again */
     int delay_ms;       /* while held: the current backoff */
     char why[512];      /* while held: the loader's reason */
-} ibuf_t;
+} wh_sink_buf_t;
 
 struct wh_sink {
     wh_sink_conf_t conf;
     char *location, *group;
-    pg_loader_t *pg;
-    sqlite_loader_t *sq;
-    ibuf_t *bufs;
+    wh_loader_t *loader;
+    wh_sink_buf_t *bufs;
     size_t nbufs;
     size_t bytes;       /* buffered payload bytes, all integrations */
 };
@@ -40,7 +39,7 @@ struct wh_sink {
 /* a held integration is retried after hold_ms, doubling up to this */
 #define WH_SINK_HOLD_MAX_MS 60000
 
-static int64_t mono_ms(void) {
+static int64_t wh_sink_mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -64,23 +63,19 @@ wh_sink_t *wh_sink_new(const wh_sink_conf_t *conf, char *errstr, size_t errstr_s
         s->conf.batch_max_ms = 500;
     if (s->conf.hold_ms <= 0)
         s->conf.hold_ms = 1000;
-    if (conf->kind == WH_SINK_POSTGRES) {
-        s->pg = pg_loader_new(s->location, s->group, errstr, errstr_size);
-        if (s->pg && conf->stop)
-            pg_loader_set_stop(s->pg, conf->stop);
-    } else {
-        s->sq = sqlite_loader_new(s->location, s->group, errstr, errstr_size);
-        if (s->sq && conf->stop)
-            sqlite_loader_set_stop(s->sq, conf->stop);
-    }
-    if (!s->pg && !s->sq) {
+    s->loader = conf->kind == WH_SINK_POSTGRES
+                    ? pg_loader_new(s->location, s->group, errstr, errstr_size)
+                    : sqlite_loader_new(s->location, s->group, errstr, errstr_size);
+    if (!s->loader) {
         wh_sink_destroy(s);
         return NULL;
     }
+    if (conf->stop)
+        wh_loader_set_stop(s->loader, conf->stop);
     return s;
 }
 
-static void ibuf_drop(wh_sink_t *s, ibuf_t *b) {
+static void wh_sink_buf_drop(wh_sink_t *s, wh_sink_buf_t *b) {
     for (size_t i = 0; i < b->n; i++)
         free(b->mem[i]);
     s->bytes -= b->bytes;
@@ -92,8 +87,8 @@ void wh_sink_destroy(wh_sink_t *s) {
     if (!s)
         return;
     for (size_t i = 0; i < s->nbufs; i++) {
-        ibuf_t *b = &s->bufs[i];
-        ibuf_drop(s, b);
+        wh_sink_buf_t *b = &s->bufs[i];
+        wh_sink_buf_drop(s, b);
         for (size_t k = 0; k < b->npk; k++)
             free(b->pk[k]);
         free(b->pk);
@@ -102,33 +97,30 @@ void wh_sink_destroy(wh_sink_t *s) {
         free(b->name);
     }
     free(s->bufs);
-    pg_loader_destroy(s->pg);
-    sqlite_loader_destroy(s->sq);
+    wh_loader_destroy(s->loader);
     free(s->location);
     free(s->group);
     free(s);
 }
 
-int wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
-                   char *errstr, size_t errstr_size) {
-    if (s->pg)
-        return pg_loader_offset(s->pg, topic, partition, next, errstr, errstr_size);
-    return sqlite_loader_offset(s->sq, topic, partition, next, errstr, errstr_size);
+wh_rc_t wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
+                       char *errstr, size_t errstr_size) {
+    return wh_loader_offset(s->loader, topic, partition, next, errstr, errstr_size);
 }
 
 /* 1 if a held integration has buffered as much as it may */
-static int held_full(const wh_sink_t *s, const ibuf_t *b) {
+static int wh_sink_held_full(const wh_sink_t *s, const wh_sink_buf_t *b) {
     return b->held && (b->n >= 20 * s->conf.batch_max_records ||
                        b->bytes >= 4 * s->conf.batch_max_bytes);
 }
 
 /* loads b's batch; a batch the loader refuses for its own reason holds the
    integration (kept, retried with backoff) instead of failing */
-static int load(wh_sink_t *s, ibuf_t *b, char *errstr, size_t errstr_size) {
+static int wh_sink_load(wh_sink_t *s, wh_sink_buf_t *b, char *errstr, size_t errstr_size) {
     if (b->n == 0)
         return 0;
-    int64_t now = mono_ms();
-    if (held_full(s, b)) {
+    int64_t now = wh_sink_mono_ms();
+    if (wh_sink_held_full(s, b)) {
         snprintf(errstr, errstr_size,
                  "integration %s held with %zu records buffered, the most it may hold (nothing "
                  "committed past them): %s", b->name, b->n, b->why);
@@ -137,15 +129,14 @@ static int load(wh_sink_t *s, ibuf_t *b, char *errstr, size_t errstr_size) {
     if (b->held && now < b->retry_ms)
         return 0;
     wh_integration_t in = {b->name, (const char *const *)b->pk, b->npk};
-    int rc = s->pg ? pg_loader_write(s->pg, &in, b->msgs, b->n, 0, errstr, errstr_size)
-                   : sqlite_loader_write(s->sq, &in, b->msgs, b->n, 0, errstr, errstr_size);
-    if (rc < 0)
+    wh_rc_t rc = wh_loader_write(s->loader, &in, b->msgs, b->n, 0, errstr, errstr_size);
+    if (rc == WH_FAIL)
         return -1;
-    if (rc == 0) {
+    if (rc == WH_OK) {
         if (b->held)
             log_info("integration %s: loading again", b->name);
         b->held = 0;
-        ibuf_drop(s, b);
+        wh_sink_buf_drop(s, b);
         return 0;
     }
     b->delay_ms = !b->held ? s->conf.hold_ms
@@ -163,7 +154,7 @@ static int load(wh_sink_t *s, ibuf_t *b, char *errstr, size_t errstr_size) {
 }
 
 /* buffered payload bytes of integrations that are not held */
-static size_t loadable_bytes(const wh_sink_t *s) {
+static size_t wh_sink_loadable_bytes(const wh_sink_t *s) {
     size_t n = s->bytes;
     for (size_t i = 0; i < s->nbufs; i++)
         if (s->bufs[i].held)
@@ -171,15 +162,15 @@ static size_t loadable_bytes(const wh_sink_t *s) {
     return n;
 }
 
-static ibuf_t *buf_for(wh_sink_t *s, const wh_integration_t *in) {
+static wh_sink_buf_t *wh_sink_buf_for(wh_sink_t *s, const wh_integration_t *in) {
     for (size_t i = 0; i < s->nbufs; i++)
         if (strcmp(s->bufs[i].name, in->name) == 0)
             return &s->bufs[i];
-    ibuf_t *nb = realloc(s->bufs, (s->nbufs + 1) * sizeof(*nb));
+    wh_sink_buf_t *nb = realloc(s->bufs, (s->nbufs + 1) * sizeof(*nb));
     if (!nb)
         return NULL;
     s->bufs = nb;
-    ibuf_t *b = &nb[s->nbufs];
+    wh_sink_buf_t *b = &nb[s->nbufs];
     memset(b, 0, sizeof(*b));
     if (!(b->name = strdup(in->name)) || (in->npk && !(b->pk = calloc(in->npk, sizeof(char *)))))
         goto oom;
@@ -198,7 +189,7 @@ oom:
 
 int wh_sink_write(wh_sink_t *s, const wh_integration_t *in, const wh_msg_t *msg, char *errstr,
                   size_t errstr_size) {
-    ibuf_t *b = buf_for(s, in);
+    wh_sink_buf_t *b = wh_sink_buf_for(s, in);
     if (!b)
         goto oom;
     if (b->n == b->cap) {
@@ -233,13 +224,14 @@ int wh_sink_write(wh_sink_t *s, const wh_integration_t *in, const wh_msg_t *msg,
     m->sys.key = msg->sys.key ? k : NULL;
     b->mem[b->n++] = block;
     if (b->n == 1)
-        b->first_ms = mono_ms();
+        b->first_ms = wh_sink_mono_ms();
     b->bytes += msg->value_len;
     s->bytes += msg->value_len;
     if (b->n >= s->conf.batch_max_records || b->bytes >= s->conf.batch_max_bytes)
-        return load(s, b, errstr, errstr_size);
+        return wh_sink_load(s, b, errstr, errstr_size);
     /* many integrations each below their limit: bound the sum too */
-    if (s->bytes >= 4 * s->conf.batch_max_bytes && loadable_bytes(s) >= 4 * s->conf.batch_max_bytes)
+    if (s->bytes >= 4 * s->conf.batch_max_bytes &&
+        wh_sink_loadable_bytes(s) >= 4 * s->conf.batch_max_bytes)
         return wh_sink_flush(s, errstr, errstr_size);
     return 0;
 oom:
@@ -248,11 +240,11 @@ oom:
 }
 
 int wh_sink_poll(wh_sink_t *s, char *errstr, size_t errstr_size) {
-    int64_t now = mono_ms();
+    int64_t now = wh_sink_mono_ms();
     for (size_t i = 0; i < s->nbufs; i++) {
-        ibuf_t *b = &s->bufs[i];
+        wh_sink_buf_t *b = &s->bufs[i];
         if (b->n && (b->held ? now >= b->retry_ms : now - b->first_ms >= s->conf.batch_max_ms) &&
-            load(s, b, errstr, errstr_size) < 0)
+            wh_sink_load(s, b, errstr, errstr_size) < 0)
             return -1;
     }
     return 0;
@@ -261,7 +253,7 @@ int wh_sink_poll(wh_sink_t *s, char *errstr, size_t errstr_size) {
 int64_t wh_sink_pending(const wh_sink_t *s, const char *topic, int32_t partition) {
     int64_t low = -1;
     for (size_t i = 0; i < s->nbufs; i++) {
-        const ibuf_t *b = &s->bufs[i];
+        const wh_sink_buf_t *b = &s->bufs[i];
         for (size_t k = 0; k < b->n; k++) {
             const wh_msg_t *m = &b->msgs[k];
             if (m->partition == partition && strcmp(m->topic, topic) == 0 &&
@@ -274,14 +266,14 @@ int64_t wh_sink_pending(const wh_sink_t *s, const char *topic, int32_t partition
 
 int wh_sink_flush(wh_sink_t *s, char *errstr, size_t errstr_size) {
     for (size_t i = 0; i < s->nbufs; i++)
-        if (load(s, &s->bufs[i], errstr, errstr_size) < 0)
+        if (wh_sink_load(s, &s->bufs[i], errstr, errstr_size) < 0)
             return -1;
     return 0;
 }
 
 void wh_sink_forget(wh_sink_t *s, const char *topic) {
     for (size_t i = 0; i < s->nbufs; i++) {
-        ibuf_t *b = &s->bufs[i];
+        wh_sink_buf_t *b = &s->bufs[i];
         size_t w = 0;
         for (size_t k = 0; k < b->n; k++) {
             if (strcmp(b->msgs[k].topic, topic) == 0) {

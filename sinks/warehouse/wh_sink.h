@@ -39,6 +39,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "wh_batch.h"
+#include "wh_loader.h"
 
 typedef enum { WH_SINK_POSTGRES = 0, WH_SINK_SQLITE } wh_sink_kind_t;
 
@@ -62,9 +63,10 @@ wh_sink_t *wh_sink_new(const wh_sink_conf_t *conf, char *errstr, size_t errstr_s
 /* Frees everything without loading what is buffered; NULL is a no-op. */
 void wh_sink_destroy(wh_sink_t *s);
 
-/* Stored next offset: 0 and *next, 1 if none, -1 with errstr. */
-int wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
-                   char *errstr, size_t errstr_size);
+/* Stored next offset (wh_loader_offset): WH_OK and *next, WH_NONE if none,
+ * WH_FAIL with errstr. */
+wh_rc_t wh_sink_offset(wh_sink_t *s, const char *topic, int32_t partition, int64_t *next,
+                       char *errstr, size_t errstr_size);
 
 /* Buffers msg (copied) for integration `in` (copied on first use). 0, or -1
  * with errstr when a full batch could not be loaded. */

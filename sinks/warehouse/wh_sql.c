@@ -1,65 +1,24 @@
 /* wh_sql: SQL text building for the warehouse targets (see wh_sql.h). */
 #include "wh_sql.h"
 
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-void wh_sql_free(wh_sql_t *s) {
-    free(s->p);
-    memset(s, 0, sizeof(*s));
-}
+#include "buf.h"
 
-void wh_sql_clear(wh_sql_t *s) {
-    s->len = 0;
-    if (s->p)
-        s->p[0] = '\0';
-}
-
-static int reserve(wh_sql_t *s, size_t n) {
-    if (s->oom)
-        return -1;
-    if (s->len + n + 1 <= s->cap)
-        return 0;
-    size_t cap = s->cap ? s->cap : 256;
-    while (cap < s->len + n + 1)
-        cap *= 2;
-    char *np = realloc(s->p, cap);
-    if (!np) {
-        s->oom = 1;
-        return -1;
+/* buf_append with the common case, room enough, inline: every field of a
+   COPY stream comes here */
+static inline void wh_sql_put(buf_t *s, const void *data, size_t n) {
+    if (!s->oom && s->p && n < s->cap - s->len) {
+        memcpy(s->p + s->len, data, n);
+        s->len += n;
+        s->p[s->len] = '\0';
+    } else {
+        buf_append(s, data, n);
     }
-    s->p = np;
-    s->cap = cap;
-    return 0;
 }
 
-void wh_sql_addn(wh_sql_t *s, const char *text, size_t n) {
-    if (reserve(s, n) < 0)
-        return;
-    memcpy(s->p + s->len, text, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-void wh_sql_add(wh_sql_t *s, const char *text) { wh_sql_addn(s, text, strlen(text)); }
-
-void wh_sql_addf(wh_sql_t *s, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || reserve(s, (size_t)n) < 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(s->p + s->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    s->len += (size_t)n;
-}
-
-void wh_sql_int(wh_sql_t *s, long long v) {
+void wh_sql_int(buf_t *s, long long v) {
     char tmp[24];
     size_t k = sizeof(tmp);
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
@@ -69,32 +28,32 @@ void wh_sql_int(wh_sql_t *s, long long v) {
     } while (u);
     if (v < 0)
         tmp[--k] = '-';
-    wh_sql_addn(s, tmp + k, sizeof(tmp) - k);
+    wh_sql_put(s, tmp + k, sizeof(tmp) - k);
 }
 
-static void quoted(wh_sql_t *s, const char *text, char q) {
-    wh_sql_addn(s, &q, 1);
+static void wh_sql_quoted(buf_t *s, const char *text, char q) {
+    wh_sql_put(s, &q, 1);
     for (const char *p = text; *p; p++) {
         const char *e = strchr(p, q);
         if (!e) {
-            wh_sql_add(s, p);
+            buf_puts(s, p);
             break;
         }
-        wh_sql_addn(s, p, (size_t)(e - p) + 1);
-        wh_sql_addn(s, &q, 1);
+        wh_sql_put(s, p, (size_t)(e - p) + 1);
+        wh_sql_put(s, &q, 1);
         p = e;
     }
-    wh_sql_addn(s, &q, 1);
+    wh_sql_put(s, &q, 1);
 }
 
-void wh_sql_ident(wh_sql_t *s, const char *name) { quoted(s, name, '"'); }
+void wh_sql_ident(buf_t *s, const char *name) { wh_sql_quoted(s, name, '"'); }
 
-void wh_sql_literal(wh_sql_t *s, const char *text) { quoted(s, text, '\''); }
+void wh_sql_literal(buf_t *s, const char *text) { wh_sql_quoted(s, text, '\''); }
 
-void wh_sql_qualified(wh_sql_t *s, const char *schema, const char *name) {
+void wh_sql_qualified(buf_t *s, const char *schema, const char *name) {
     if (schema) {
         wh_sql_ident(s, schema);
-        wh_sql_add(s, ".");
+        buf_putc(s, '.');
     }
     wh_sql_ident(s, name);
 }
@@ -103,19 +62,19 @@ void wh_sql_qualified(wh_sql_t *s, const char *schema, const char *name) {
    escapes): the classic "has a zero byte" test on w XOR each of them */
 #define WH_ONES 0x0101010101010101ULL
 #define WH_HIGHS 0x8080808080808080ULL
-static int copy_special8(uint64_t w) {
+static int wh_sql_copy_special8(uint64_t w) {
     uint64_t a = w ^ (WH_ONES * '\\'), b = w ^ (WH_ONES * '\n'), c = w ^ (WH_ONES * '\r'),
              d = w ^ (WH_ONES * '\t');
     return (((a - WH_ONES) & ~a) | ((b - WH_ONES) & ~b) | ((c - WH_ONES) & ~c) |
             ((d - WH_ONES) & ~d)) & WH_HIGHS ? 1 : 0;
 }
 
-void wh_sql_copy_text(wh_sql_t *s, const char *text, size_t n) {
+void wh_sql_copy_text(buf_t *s, const char *text, size_t n) {
     size_t start = 0, i = 0;
     for (;;) {
         /* skip 8 plain bytes at a time: payload text rarely needs escapes */
         uint64_t w;
-        while (i + 8 <= n && (memcpy(&w, text + i, 8), !copy_special8(w)))
+        while (i + 8 <= n && (memcpy(&w, text + i, 8), !wh_sql_copy_special8(w)))
             i += 8;
         if (i >= n)
             break;
@@ -127,74 +86,74 @@ void wh_sql_copy_text(wh_sql_t *s, const char *text, size_t n) {
         case '\t': esc = "\\t"; break;
         default: i++; continue;
         }
-        wh_sql_addn(s, text + start, i - start);
-        wh_sql_add(s, esc);
+        wh_sql_put(s, text + start, i - start);
+        wh_sql_put(s, esc, 2);
         start = ++i;
     }
-    wh_sql_addn(s, text + start, n - start);
+    wh_sql_put(s, text + start, n - start);
 }
 
 /* ---- COPY binary format ---- */
 
-static void put16(wh_sql_t *s, uint16_t v) {
+static void wh_sql_put16(buf_t *s, uint16_t v) {
     char b[2] = {(char)(v >> 8), (char)v};
-    wh_sql_addn(s, b, 2);
+    wh_sql_put(s, b, 2);
 }
 
-static void put32(wh_sql_t *s, uint32_t v) {
+static void wh_sql_put32(buf_t *s, uint32_t v) {
     char b[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
-    wh_sql_addn(s, b, 4);
+    wh_sql_put(s, b, 4);
 }
 
-static void put64(wh_sql_t *s, uint64_t v) {
+static void wh_sql_put64(buf_t *s, uint64_t v) {
     char b[8];
     for (int i = 7; i >= 0; i--, v >>= 8)
         b[i] = (char)v;
-    wh_sql_addn(s, b, 8);
+    wh_sql_put(s, b, 8);
 }
 
-void wh_sql_bin_header(wh_sql_t *s) {
+void wh_sql_bin_header(buf_t *s) {
     /* signature, flags (no OIDs), header extension length */
-    wh_sql_addn(s, "PGCOPY\n\377\r\n\0", 11);
-    put32(s, 0);
-    put32(s, 0);
+    wh_sql_put(s, "PGCOPY\n\377\r\n\0", 11);
+    wh_sql_put32(s, 0);
+    wh_sql_put32(s, 0);
 }
 
-void wh_sql_bin_trailer(wh_sql_t *s) { put16(s, 0xffff); }
+void wh_sql_bin_trailer(buf_t *s) { wh_sql_put16(s, 0xffff); }
 
-void wh_sql_bin_tuple(wh_sql_t *s, uint16_t nfields) { put16(s, nfields); }
+void wh_sql_bin_tuple(buf_t *s, uint16_t nfields) { wh_sql_put16(s, nfields); }
 
-void wh_sql_bin_null(wh_sql_t *s) { put32(s, 0xffffffffu); }
+void wh_sql_bin_null(buf_t *s) { wh_sql_put32(s, 0xffffffffu); }
 
-void wh_sql_bin_int8(wh_sql_t *s, int64_t v) {
-    put32(s, 8);
-    put64(s, (uint64_t)v);
+void wh_sql_bin_int8(buf_t *s, int64_t v) {
+    wh_sql_put32(s, 8);
+    wh_sql_put64(s, (uint64_t)v);
 }
 
-void wh_sql_bin_float8(wh_sql_t *s, double v) {
+void wh_sql_bin_float8(buf_t *s, double v) {
     uint64_t u;
     memcpy(&u, &v, sizeof(u));
-    put32(s, 8);
-    put64(s, u);
+    wh_sql_put32(s, 8);
+    wh_sql_put64(s, u);
 }
 
-void wh_sql_bin_bool(wh_sql_t *s, int v) {
-    put32(s, 1);
-    wh_sql_addn(s, v ? "\1" : "\0", 1);
+void wh_sql_bin_bool(buf_t *s, int v) {
+    wh_sql_put32(s, 1);
+    wh_sql_put(s, v ? "\1" : "\0", 1);
 }
 
-int wh_sql_bin_text(wh_sql_t *s, const char *text, size_t n) {
+int wh_sql_bin_text(buf_t *s, const char *text, size_t n) {
     if (n >= WH_SQL_BIN_FIELD_MAX)
         return -1;
-    put32(s, (uint32_t)n);
-    wh_sql_addn(s, text, n);
+    wh_sql_put32(s, (uint32_t)n);
+    wh_sql_put(s, text, n);
     return 0;
 }
 
 /* 2000-01-01 00:00:00 UTC in µs since the Unix epoch */
 #define WH_PG_EPOCH_US 946684800000000LL
 
-int wh_sql_bin_timestamptz(wh_sql_t *s, int64_t unix_us) {
+int wh_sql_bin_timestamptz(buf_t *s, int64_t unix_us) {
     /* INT64_MIN would be -infinity */
     if (unix_us <= INT64_MIN + WH_PG_EPOCH_US)
         return -1;
@@ -212,7 +171,7 @@ int wh_sql_bin_timestamptz(wh_sql_t *s, int64_t unix_us) {
    refuse far smaller ones anyway) */
 #define WH_NUMERIC_EXP_MAX 100000000
 
-int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
+int wh_sql_bin_numeric(buf_t *s, const char *lex, size_t n) {
     size_t i = 0;
     int neg = i < n && lex[i] == '-';
     i += (size_t)neg;
@@ -261,11 +220,11 @@ int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
         first++;
     if (first == ndig) {
         /* zero: no digits, positive, the scale as given */
-        put32(s, 8);
-        put16(s, 0);
-        put16(s, 0);
-        put16(s, WH_NUMERIC_POS);
-        put16(s, (uint16_t)dscale);
+        wh_sql_put32(s, 8);
+        wh_sql_put16(s, 0);
+        wh_sql_put16(s, 0);
+        wh_sql_put16(s, WH_NUMERIC_POS);
+        wh_sql_put16(s, (uint16_t)dscale);
         return 0;
     }
     while (WH_DIGIT(last - 1) == '0')
@@ -279,11 +238,11 @@ int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
     long long ngroups = g_hi - g_lo + 1;
     if (g_hi > INT16_MAX || g_hi < INT16_MIN || ngroups > INT16_MAX)
         return -1;
-    put32(s, (uint32_t)(8 + 2 * ngroups));
-    put16(s, (uint16_t)ngroups);
-    put16(s, (uint16_t)(int16_t)g_hi);
-    put16(s, neg ? WH_NUMERIC_NEG : WH_NUMERIC_POS);
-    put16(s, (uint16_t)dscale);
+    wh_sql_put32(s, (uint32_t)(8 + 2 * ngroups));
+    wh_sql_put16(s, (uint16_t)ngroups);
+    wh_sql_put16(s, (uint16_t)(int16_t)g_hi);
+    wh_sql_put16(s, neg ? WH_NUMERIC_NEG : WH_NUMERIC_POS);
+    wh_sql_put16(s, (uint16_t)dscale);
     for (long long g = g_hi; g >= g_lo; g--) {
         unsigned v = 0;
         for (long long p = 4 * g + 3; p >= 4 * g; p--) {
@@ -292,7 +251,7 @@ int wh_sql_bin_numeric(wh_sql_t *s, const char *lex, size_t n) {
             v = v * 10 + (k >= (long long)first && k < (long long)last
                               ? (unsigned)(WH_DIGIT((size_t)k) - '0') : 0);
         }
-        put16(s, (uint16_t)v);
+        wh_sql_put16(s, (uint16_t)v);
     }
 #undef WH_DIGIT
     return 0;

@@ -227,9 +227,9 @@ int main(int argc, char **argv) {
         snprintf(group, sizeof(group), "bench-%d-%d", (int)getpid(), r);
         const char *pk = "id";
         wh_integration_t in = {schema, &pk, 1};
-        pg_loader_t *ld = pg_loader_new(lurl, group, err, sizeof(err));
+        wh_loader_t *ld = pg_loader_new(lurl, group, err, sizeof(err));
         /* the first batch creates the tables: not part of the figure */
-        if (pg_loader_write(ld, &in, msgs, 1, 0, err, sizeof(err)) != 0) {
+        if (wh_loader_write(ld, &in, msgs, 1, 0, err, sizeof(err)) != WH_OK) {
             fprintf(stderr, "loader: %s\n", err);
             return 1;
         }
@@ -237,7 +237,7 @@ int main(int argc, char **argv) {
         double t0 = now_s();
         for (int i = 1; i < n; i += batch) {
             int k = n - i < batch ? n - i : batch;
-            if (pg_loader_write(ld, &in, msgs + i, (size_t)k, 0, err, sizeof(err)) != 0) {
+            if (wh_loader_write(ld, &in, msgs + i, (size_t)k, 0, err, sizeof(err)) != WH_OK) {
                 fprintf(stderr, "loader: %s\n", err);
                 return 1;
             }
@@ -245,7 +245,7 @@ int main(int argc, char **argv) {
         loader[r] = (double)(n - 1) / (now_s() - t0);
         cpu_per_row(n - 1, &lcl[r], &lsv[r]);
         lcpu[r] = lcl[r] + lsv[r];
-        pg_loader_destroy(ld);
+        wh_loader_destroy(ld);
         raw[r] = raw_first >= 0 ? raw_first : raw_copy(db, copy, n, batch, r, cpu);
         if (raw[r] < 0)
             return 1;

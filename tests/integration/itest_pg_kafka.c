@@ -109,10 +109,10 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
         /* start where the rows say, not where Kafka's commit says */
         for (int i = 0; i < tpl->cnt; i++) {
             int64_t next;
-            int rc = wh_sink_offset(sink, tpl->elems[i].topic, tpl->elems[i].partition, &next, e, sizeof(e));
-            if (rc < 0)
+            wh_rc_t rc = wh_sink_offset(sink, tpl->elems[i].topic, tpl->elems[i].partition, &next, e, sizeof(e));
+            if (rc == WH_FAIL)
                 _exit(4);
-            tpl->elems[i].offset = rc == 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+            tpl->elems[i].offset = rc == WH_OK ? next : RD_KAFKA_OFFSET_BEGINNING;
         }
         rd_kafka_assign(rk, tpl);
     } else {

@@ -40,7 +40,7 @@ static const char *T(const char *topic) {
     return out[k];
 }
 
-static int write_recs(pg_loader_t *ld, const wh_integration_t *in, const char *topic_short,
+static wh_rc_t write_recs(wh_loader_t *ld, const wh_integration_t *in, const char *topic_short,
                       int64_t first_offset, const rec_t *recs, size_t n) {
     const char *topic = T(topic_short);
     wh_msg_t *m = calloc(n, sizeof(*m));
@@ -56,18 +56,18 @@ static int write_recs(pg_loader_t *ld, const wh_integration_t *in, const char *t
         m[i].sys.key_len = recs[i].key ? strlen(recs[i].key) : 0;
     }
     char err[512] = "";
-    int rc = pg_loader_write(ld, in, m, n, 0, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "pg_loader_write: %s\n", err);
+    wh_rc_t rc = wh_loader_write(ld, in, m, n, 0, err, sizeof(err));
+    if (rc != WH_OK)
+        fprintf(stderr, "wh_loader_write: %s\n", err);
     free(m);
     return rc;
 }
 
-static pg_loader_t *loader(const char *group) {
+static wh_loader_t *loader(const char *group) {
     char err[256];
-    pg_loader_t *ld = pg_loader_new(pg_url, group, err, sizeof(err));
+    wh_loader_t *ld = pg_loader_new(pg_url, group, err, sizeof(err));
     if (ld)
-        pg_loader_set_backoff(ld, 20, 500);
+        wh_loader_set_backoff(ld, 20, 500);
     return ld;
 }
 
@@ -76,7 +76,7 @@ static void test_layout(void) {
     name(schema, sizeof(schema), "layout");
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     static const rec_t recs[] = {
         {"{\"id\":1,\"s\":\"x\\ty\\n\\\\\",\"b\":true,\"d\":1.5,\"n\":123456789012345678901234567890.5,"
          "\"o\":{\"p\":{\"q\":7}},\"items\":[{\"x\":1,\"sub\":[\"a\",\"b\"]},{\"x\":2}],\"z\":null}",
@@ -123,7 +123,7 @@ static void test_layout(void) {
                  "FROM \"%s\".data WHERE id = 1", schema), "2026-11-26 20:14:37.000010");
     /* the table survived the hostile name */
     CHECK_STR(q1("SELECT count(*) FROM pg_tables WHERE schemaname = '%s'", schema), "4");
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 static void test_limits_and_collisions(void) {
@@ -144,7 +144,7 @@ static void test_limits_and_collisions(void) {
              c59, c60, t57, t58, u);
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     const rec_t r[] = {{json, NULL, 1}};
     CHECK_INT(write_recs(ld, &in, "webhooks.limits", 0, r, 1), 0);
     CHECK_STR(q1("SELECT \"%s\" FROM \"%s\".data", c59, schema), "1");
@@ -163,7 +163,7 @@ static void test_limits_and_collisions(void) {
     /* one rejection for the record, with the first reason */
     CHECK_STR(q1("SELECT count(*) || ' ' || min(reason) FROM \"%s\"._sdc_rejected", schema),
               "1 column name too long: dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd (and 3 more)");
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 static void test_upsert_sequence(void) {
@@ -171,7 +171,7 @@ static void test_upsert_sequence(void) {
     name(schema, sizeof(schema), "upsert");
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     const rec_t a[] = {{"{\"id\":\"k\",\"v\":\"first\",\"extra\":1,\"l\":[1,2,3]}", NULL, 100}};
     const rec_t older[] = {{"{\"id\":\"k\",\"v\":\"older\",\"l\":[9]}", NULL, 50}};
     const rec_t newer[] = {{"{\"id\":\"k\",\"v\":\"newer\",\"l\":[4]}", NULL, 200}};
@@ -204,23 +204,23 @@ static void test_upsert_sequence(void) {
     /* offsets: next after the last, never backwards */
     int64_t next = -1;
     char err[256];
-    CHECK_INT(pg_loader_offset(ld, T("webhooks.up"), 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(wh_loader_offset(ld, T("webhooks.up"), 0, &next, err, sizeof(err)), WH_OK);
     CHECK_INT(next, 7);
     CHECK_INT(write_recs(ld, &in, "webhooks.up", 0, a, 1), 0);
-    CHECK_INT(pg_loader_offset(ld, T("webhooks.up"), 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(wh_loader_offset(ld, T("webhooks.up"), 0, &next, err, sizeof(err)), WH_OK);
     CHECK_INT(next, 7);
-    CHECK_INT(pg_loader_offset(ld, T("webhooks.up"), 1, &next, err, sizeof(err)), 1);
-    pg_loader_t *other = loader("g2");
-    CHECK_INT(pg_loader_offset(other, T("webhooks.up"), 0, &next, err, sizeof(err)), 1);
-    pg_loader_destroy(other);
-    pg_loader_destroy(ld);
+    CHECK_INT(wh_loader_offset(ld, T("webhooks.up"), 1, &next, err, sizeof(err)), WH_NONE);
+    wh_loader_t *other = loader("g2");
+    CHECK_INT(wh_loader_offset(other, T("webhooks.up"), 0, &next, err, sizeof(err)), WH_NONE);
+    wh_loader_destroy(other);
+    wh_loader_destroy(ld);
 }
 
 static void test_no_pk(void) {
     char schema[64];
     name(schema, sizeof(schema), "nopk");
     wh_integration_t in = {schema, NULL, 0};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     const rec_t recs[] = {{"{\"a\":1,\"l\":[{\"x\":1}]}", "uuid-1", 1},
                           {"{\"a\":1,\"l\":[{\"x\":1}]}", "uuid-2", 2},
                           {"{\"a\":2}", NULL, 3}};
@@ -232,7 +232,7 @@ static void test_no_pk(void) {
     CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__l", schema), "2");
     /* the replay skipped offsets already loaded: one rejection each */
     CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", schema), "1");
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 static void test_hostile_schema(void) {
@@ -240,7 +240,7 @@ static void test_hostile_schema(void) {
     char schema[64];
     snprintf(schema, sizeof(schema), "it\"; DROP SCHEMA public; --%s", run_id);
     wh_integration_t in = {schema, NULL, 0};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     const rec_t r[] = {{"{\"a\":\"'); DROP TABLE x; --\"}", "k", 1}};
     CHECK_INT(write_recs(ld, &in, "webhooks.hostile", 0, r, 1), 0);
     CHECK_STR(q1("SELECT a FROM \"it\"\"; DROP SCHEMA public; --%s\".data", run_id), "'); DROP TABLE x; --");
@@ -249,7 +249,7 @@ static void test_hostile_schema(void) {
     char sql[256];
     snprintf(sql, sizeof(sql), "DROP SCHEMA \"it\"\"; DROP SCHEMA public; --%s\" CASCADE", run_id);
     PQclear(PQexec(db, sql));
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 /* two processes meet the same new columns at the same moment, many times */
@@ -265,7 +265,7 @@ static void test_concurrent_columns(void) {
         if (pids[p] == 0) {
             /* partitions of one integration split between two sinks */
             partition = p;
-            pg_loader_t *ld = loader("g1");
+            wh_loader_t *ld = loader("g1");
             int bad = 0;
             for (int r = 0; r < ROUNDS; r++) {
                 char json[256], topic[32];
@@ -278,10 +278,10 @@ static void test_concurrent_columns(void) {
                              r, r, r);
                 snprintf(topic, sizeof(topic), "webhooks.race");
                 rec_t rec = {json, NULL, r + 1};
-                if (write_recs(ld, &in, topic, r, &rec, 1) != 0)
+                if (write_recs(ld, &in, topic, r, &rec, 1) != WH_OK)
                     bad++;
             }
-            pg_loader_destroy(ld);
+            wh_loader_destroy(ld);
             _exit(bad ? 1 : 0);
         }
     }
@@ -307,8 +307,8 @@ static void test_reconnect(void) {
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
     char err[256];
-    pg_loader_t *ld = pg_loader_new(url, "g1", err, sizeof(err));
-    pg_loader_set_backoff(ld, 20, 200);
+    wh_loader_t *ld = pg_loader_new(url, "g1", err, sizeof(err));
+    wh_loader_set_backoff(ld, 20, 200);
     int fails = 0;
     for (int i = 0; i < 20; i++) {
         char json[64];
@@ -317,29 +317,29 @@ static void test_reconnect(void) {
         if (i % 5 == 4)
             q1("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '%s'",
                schema);
-        fails += write_recs(ld, &in, "webhooks.reconn", i, &r, 1) != 0;
+        fails += write_recs(ld, &in, "webhooks.reconn", i, &r, 1) != WH_OK;
     }
     CHECK_INT(fails, 0);
     CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "20");
-    pg_loader_stats_t st;
-    pg_loader_stats(ld, &st);
+    wh_loader_stats_t st;
+    wh_loader_stats(ld, &st);
     CHECK(st.retries >= 1);
     CHECK_INT(st.batches, 20);
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 
     /* nothing listening: waits, and gives up only when told to stop */
     static volatile sig_atomic_t stop = 0;
-    pg_loader_t *dead = pg_loader_new("postgresql://hookpipe@127.0.0.1:1/none?connect_timeout=1", "g1", err,
+    wh_loader_t *dead = pg_loader_new("postgresql://hookpipe@127.0.0.1:1/none?connect_timeout=1", "g1", err,
                                       sizeof(err));
-    pg_loader_set_backoff(dead, 10, 10);
+    wh_loader_set_backoff(dead, 10, 10);
     stop = 1;
-    pg_loader_set_stop(dead, &stop);
+    wh_loader_set_stop(dead, &stop);
     rec_t r = {"{\"id\":1}", NULL, 1};
-    CHECK_INT(write_recs(dead, &in, "webhooks.reconn", 0, &r, 1), -1);
+    CHECK_INT(write_recs(dead, &in, "webhooks.reconn", 0, &r, 1), WH_FAIL);
     int64_t next;
-    CHECK_INT(pg_loader_offset(dead, T("webhooks.reconn"), 0, &next, err, sizeof(err)), -1);
-    pg_loader_destroy(dead);
-    pg_loader_destroy(NULL);
+    CHECK_INT(wh_loader_offset(dead, T("webhooks.reconn"), 0, &next, err, sizeof(err)), WH_FAIL);
+    wh_loader_destroy(dead);
+    wh_loader_destroy(NULL);
 }
 
 static void test_stale_catalog(void) {
@@ -349,7 +349,7 @@ static void test_stale_catalog(void) {
     name(schema, sizeof(schema), "stale");
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *a = loader("g1"), *b = loader("g1");
+    wh_loader_t *a = loader("g1"), *b = loader("g1");
     const rec_t r1[] = {{"{\"id\":1,\"v\":1}", NULL, 1}};
     const rec_t r2[] = {{"{\"id\":1,\"v\":2,\"x\":[1,2],\"newcol\":5}", NULL, 2}};
     const rec_t r3[] = {{"{\"id\":1,\"v\":3}", NULL, 3}};
@@ -362,8 +362,8 @@ static void test_stale_catalog(void) {
     CHECK_INT(write_recs(b, &in, "webhooks.stale", 1, r3, 1), 0);
     CHECK_STR(q1("SELECT v || ' ' || coalesce(newcol::text, 'null') FROM \"%s\".data", schema), "3 null");
     CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__x", schema), "0");
-    pg_loader_destroy(a);
-    pg_loader_destroy(b);
+    wh_loader_destroy(a);
+    wh_loader_destroy(b);
 }
 
 static void test_bulk(void) {
@@ -372,7 +372,7 @@ static void test_bulk(void) {
     name(schema, sizeof(schema), "bulk");
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     enum { N = 5000 };
     rec_t *recs = calloc(N, sizeof(*recs));
     char (*texts)[200] = calloc(N, 200);
@@ -393,7 +393,7 @@ static void test_bulk(void) {
     CHECK_STR(q1("SELECT count(*) FROM \"%s\".data__tags", schema), "5000");
     free(recs);
     free(texts);
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 /* the values pg_loader sends in COPY's binary format read back as the
@@ -404,7 +404,7 @@ static void test_binary_values(void) {
     name(schema, sizeof(schema), "binary");
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     /* exact decimals (not doubles, not int64): the numeric column */
     static const char *const nums[] = {
         "123456789012345678901234567890.5", "-99999999999999999999999999999999999999",
@@ -461,7 +461,7 @@ static void test_binary_values(void) {
               "2026-11-26 20:14:37.000003");
     CHECK_STR(q1("SELECT count(*) FROM \"%s\".data WHERE _sdc_batched_at > now() - interval '1 hour' "
                  "AND _sdc_batched_at <= now()", schema), "14");
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 /* tables that exist without the layout (made by something else): their
@@ -489,7 +489,7 @@ static void test_foreign_tables(void) {
          "column \"__sdc_primary_key\" (primary key) is missing"},
     };
     const char *pk = "id";
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     const rec_t recs[] = {{"{\"id\":1,\"a\":\"x\"}", "k1", 1}, {"{\"id\":2,\"a\":\"y\"}", "k2", 2}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char schema[64], want[600];
@@ -542,7 +542,7 @@ static void test_foreign_tables(void) {
     const rec_t r3[] = {{"{\"id\":3,\"a\":\"z\"}", NULL, 3}};
     CHECK_INT(write_recs(ld, &nin, "fk_nokey", 2, r3, 1), 0);
     CHECK_STR(q1("SELECT a FROM \"%s\".data", nokey), "z");
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 /* an _sdc_rejected that is not ours: the batch's rejections cannot be
@@ -555,25 +555,25 @@ static void test_held(void) {
     exec_ok("CREATE TABLE \"%s\"._sdc_rejected (note text)", schema);
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     wh_msg_t m[2] = {{.topic = T("held"), .partition = partition, .offset = 0, .value = "{\"id\":1}",
                       .value_len = 8},
                      {.topic = T("held"), .partition = partition, .offset = 1, .value = "nope",
                       .value_len = 4}};
     err[0] = '\0';
-    CHECK_INT(pg_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), 1);
+    CHECK_INT(wh_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), WH_HOLD);
     char want[600];
     snprintf(want, sizeof(want), "integration %s: table %s._sdc_rejected does not have the layout "
              "hookpipe loads: column \"_sdc_rejected_at\" (rejections) is missing", schema, schema);
     CHECK_STR(err, want);
     CHECK_STR(q1("SELECT count(*) FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("held")), "0");
-    CHECK_INT(pg_loader_write(ld, &in, m, 1, 0, err, sizeof(err)), 0);
+    CHECK_INT(wh_loader_write(ld, &in, m, 1, 0, err, sizeof(err)), WH_OK);
     CHECK_STR(q1("SELECT count(*) FROM \"%s\".data", schema), "1");
     exec_ok("DROP TABLE \"%s\"._sdc_rejected", schema);
-    CHECK_INT(pg_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), 0);
+    CHECK_INT(wh_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), WH_OK);
     CHECK_STR(q1("SELECT count(*) FROM \"%s\"._sdc_rejected", schema), "1");
     CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("held")), "2");
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 /* the write path's edges: subtable rows left by a parent deleted by hand,
@@ -584,7 +584,7 @@ static void test_replace_edges(void) {
     name(schema, sizeof(schema), "edges");
     const char *pk = "id";
     wh_integration_t in = {schema, &pk, 1};
-    pg_loader_t *ld = loader("g1");
+    wh_loader_t *ld = loader("g1");
     const rec_t a[] = {{"{\"id\":1,\"v\":\"a\",\"l\":[1,2]}", NULL, 10}};
     CHECK_INT(write_recs(ld, &in, "edges", 0, a, 1), 0);
     exec_ok("DELETE FROM \"%s\".data", schema);
@@ -606,7 +606,7 @@ static void test_replace_edges(void) {
     exec_ok("CREATE TRIGGER keep BEFORE DELETE ON \"%s\".data FOR EACH ROW EXECUTE FUNCTION "
             "\"%s\".keep()", schema, schema);
     const rec_t d[] = {{"{\"id\":1,\"v\":\"d\"}", NULL, 200}};
-    CHECK_INT(write_recs(ld, &in, "edges", 3, d, 1), 1);
+    CHECK_INT(write_recs(ld, &in, "edges", 3, d, 1), WH_HOLD);
     CHECK_STR(q1("SELECT v FROM \"%s\".data", schema), "other");
     exec_ok("DROP TRIGGER keep ON \"%s\".data", schema);
     CHECK_INT(write_recs(ld, &in, "edges", 3, d, 1), 0);
@@ -630,7 +630,7 @@ static void test_replace_edges(void) {
             "\"%s\".keep()", comp, schema);
     const rec_t k3[] = {{"{\"s\":\"x\",\"n\":1,\"b\":true,\"v\":9}", NULL, 9},
                         {"{\"s\":\"a\\\"b\\\\c\",\"n\":-5,\"b\":true,\"v\":4}", NULL, 4}};
-    CHECK_INT(write_recs(ld, &cin, "comp", 4, k3, 2), 1);
+    CHECK_INT(write_recs(ld, &cin, "comp", 4, k3, 2), WH_HOLD);
     CHECK_STR(q1("SELECT count(*) || ' ' || max(v) FROM \"%s\".data", comp), "2 3");
     CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("comp")),
               "4");
@@ -639,7 +639,7 @@ static void test_replace_edges(void) {
     CHECK_STR(q1("SELECT count(*) || ' ' || max(v) FROM \"%s\".data", comp), "3 9");
     CHECK_STR(q1("SELECT next_offset FROM \"hookpipe-sink\".offsets WHERE topic = '%s'", T("comp")),
               "6");
-    pg_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 int main(void) {

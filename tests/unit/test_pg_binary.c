@@ -8,7 +8,7 @@
 #include "harness.h"
 
 /* s as lowercase hex, into out (static, reused) */
-static const char *hex(const wh_sql_t *s) {
+static const char *hex(const buf_t *s) {
     static char out[1024];
     size_t n = 0;
     for (size_t i = 0; i < s->len && n + 3 < sizeof(out); i++)
@@ -19,7 +19,7 @@ static const char *hex(const wh_sql_t *s) {
 
 /* the field's data after its length word, as hex; the length word must
    match the data */
-static const char *field_data(const wh_sql_t *s) {
+static const char *field_data(const buf_t *s) {
     static char out[1024];
     if (s->len < 4) {
         snprintf(out, sizeof(out), "(short: %zu bytes)", s->len);
@@ -31,7 +31,7 @@ static const char *field_data(const wh_sql_t *s) {
         snprintf(out, sizeof(out), "(length word %u, %zu bytes follow)", len, s->len - 4);
         return out;
     }
-    wh_sql_t rest = {.p = s->p + 4, .len = s->len - 4};
+    buf_t rest = {.p = s->p + 4, .len = s->len - 4};
     snprintf(out, sizeof(out), "%s", hex(&rest));
     return out;
 }
@@ -70,32 +70,32 @@ static void test_numeric(void) {
          "000b0000000000270001000000000000000000000000000000000000000a"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        wh_sql_t s = {0};
+        buf_t s = {0};
         CHECK_INT(wh_sql_bin_numeric(&s, cases[i].lex, strlen(cases[i].lex)), 0);
         if (strcmp(field_data(&s), cases[i].want) != 0)
             HARNESS_FAIL("numeric %s: %s, want %s", cases[i].lex, field_data(&s), cases[i].want);
-        wh_sql_free(&s);
+        buf_free(&s);
     }
     /* not a number, or beyond what numeric_in takes: nothing appended */
     static const char *const bad[] = {"", "-", "1.", ".5", "1e", "1e+", "1x", "+1", "0x10",
                                       "1.5.5", "--1", "1e131072", "1e-16384",
                                       "1e99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        wh_sql_t s = {0};
+        buf_t s = {0};
         if (wh_sql_bin_numeric(&s, bad[i], strlen(bad[i])) != -1 || s.len != 0)
             HARNESS_FAIL("numeric \"%s\" accepted (%zu bytes)", bad[i], s.len);
-        wh_sql_free(&s);
+        buf_free(&s);
     }
     /* exponents up to numeric_in's limit, and scales up to the format's */
-    wh_sql_t s = {0};
+    buf_t s = {0};
     CHECK_INT(wh_sql_bin_numeric(&s, "1e1000", 6), 0);
     CHECK_INT(wh_sql_bin_numeric(&s, "1e-1000", 7), 0);
     /* weight 32767 (10^131068) is the format's largest, scale 16383 its
        largest: numeric_send('1e131071'::numeric), '1e-16383' */
-    wh_sql_clear(&s);
+    buf_reset(&s);
     CHECK_INT(wh_sql_bin_numeric(&s, "1e131071", 8), 0);
     CHECK_STR(field_data(&s), "00017fff0000000003e8");
-    wh_sql_clear(&s);
+    buf_reset(&s);
     CHECK_INT(wh_sql_bin_numeric(&s, "1e-16383", 8), 0);
     CHECK_STR(field_data(&s), "0001f00000003fff000a");
     char many[20000] = "0.";
@@ -107,7 +107,7 @@ static void test_numeric(void) {
     size_t before = s.len;
     CHECK_INT(wh_sql_bin_numeric(&s, many, strlen(many)), -1);
     CHECK_INT(s.len, before);
-    wh_sql_free(&s);
+    buf_free(&s);
 }
 
 static void test_scalars(void) {
@@ -133,7 +133,7 @@ static void test_scalars(void) {
         {3, 946684799999999LL, 0, "ffffffffffffffff"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        wh_sql_t s = {0};
+        buf_t s = {0};
         switch (cases[i].kind) {
         case 0: wh_sql_bin_int8(&s, cases[i].i); break;
         case 1: wh_sql_bin_float8(&s, cases[i].d); break;
@@ -142,16 +142,16 @@ static void test_scalars(void) {
         }
         if (strcmp(field_data(&s), cases[i].want) != 0)
             HARNESS_FAIL("case %zu: %s, want %s", i, field_data(&s), cases[i].want);
-        wh_sql_free(&s);
+        buf_free(&s);
     }
     /* -infinity (INT64_MIN) and below are never sent */
-    wh_sql_t s = {0};
+    buf_t s = {0};
     CHECK_INT(wh_sql_bin_timestamptz(&s, INT64_MIN), -1);
     CHECK_INT(wh_sql_bin_timestamptz(&s, INT64_MIN + 946684800000000LL), -1);
     CHECK_INT(s.len, 0);
     CHECK_INT(wh_sql_bin_timestamptz(&s, INT64_MIN + 946684800000001LL), 0);
     CHECK_STR(field_data(&s), "8000000000000001");
-    wh_sql_free(&s);
+    buf_free(&s);
 }
 
 static void test_text(void) {
@@ -166,20 +166,20 @@ static void test_text(void) {
         {"caf\xc3\xa9 \xe5\x90\x8d \xf0\x9f\x98\x80", 14, "636166c3a920e5908d20f09f9880"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        wh_sql_t s = {0};
+        buf_t s = {0};
         CHECK_INT(wh_sql_bin_text(&s, cases[i].text, cases[i].len), 0);
         if (strcmp(field_data(&s), cases[i].want) != 0)
             HARNESS_FAIL("text %zu: %s, want %s", i, field_data(&s), cases[i].want);
-        wh_sql_free(&s);
+        buf_free(&s);
     }
-    wh_sql_t s = {0};
+    buf_t s = {0};
     CHECK_INT(wh_sql_bin_text(&s, "", WH_SQL_BIN_FIELD_MAX), -1);
     CHECK_INT(s.len, 0);
-    wh_sql_free(&s);
+    buf_free(&s);
 }
 
 static void test_stream(void) {
-    wh_sql_t s = {0};
+    buf_t s = {0};
     wh_sql_bin_header(&s);
     wh_sql_bin_tuple(&s, 2);
     wh_sql_bin_null(&s);
@@ -187,7 +187,7 @@ static void test_stream(void) {
     wh_sql_bin_trailer(&s);
     CHECK_STR(hex(&s), "5047434f50590aff0d0a00" "00000000" "00000000"
                        "0002" "ffffffff" "0000000101" "ffff");
-    wh_sql_free(&s);
+    buf_free(&s);
 }
 
 int main(void) {

@@ -71,7 +71,7 @@ typedef struct {
     int64_t seq;
 } rec_t;
 
-static int write_recs(sqlite_loader_t *ld, const wh_integration_t *in, const char *topic,
+static wh_rc_t write_recs(wh_loader_t *ld, const wh_integration_t *in, const char *topic,
                       int64_t first_offset, const rec_t *recs, size_t n) {
     wh_msg_t *m = calloc(n, sizeof(*m));
     for (size_t i = 0; i < n; i++) {
@@ -83,27 +83,27 @@ static int write_recs(sqlite_loader_t *ld, const wh_integration_t *in, const cha
         m[i].sys.key_len = recs[i].key ? strlen(recs[i].key) : 0;
     }
     char err[512] = "";
-    int rc = sqlite_loader_write(ld, in, m, n, 0, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "sqlite_loader_write: %s\n", err);
+    wh_rc_t rc = wh_loader_write(ld, in, m, n, 0, err, sizeof(err));
+    if (rc != WH_OK)
+        fprintf(stderr, "wh_loader_write: %s\n", err);
     free(m);
     return rc;
 }
 
-static sqlite_loader_t *open_loader(const char *path) {
+static wh_loader_t *open_loader(const char *path) {
     char err[256];
-    sqlite_loader_t *ld = sqlite_loader_new(path, "g1", err, sizeof(err));
+    wh_loader_t *ld = sqlite_loader_new(path, "g1", err, sizeof(err));
     if (!ld)
         fprintf(stderr, "sqlite_loader_new: %s\n", err);
     else
-        sqlite_loader_set_backoff(ld, 5, 50);
+        wh_loader_set_backoff(ld, 5, 50);
     return ld;
 }
 
 static void test_layout(void) {
     char path[128];
     snprintf(path, sizeof(path), "%s/layout.db", dir);
-    sqlite_loader_t *ld = open_loader(path);
+    wh_loader_t *ld = open_loader(path);
     const char *pk = "id";
     wh_integration_t in = {"shop", &pk, 1};
     static const rec_t recs[] = {
@@ -148,13 +148,13 @@ static void test_layout(void) {
     CHECK_INT(write_recs(ld, &other, "webhooks.shop_2", 0, o, 1), 0);
     CHECK_STR(q1(path, "SELECT count(*) FROM \"shop_2.data\""), "1");
     CHECK_STR(q1(path, "SELECT count(*) FROM \"shop.data\""), "3");
-    sqlite_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 static void test_upsert(void) {
     char path[128];
     snprintf(path, sizeof(path), "%s/upsert.db", dir);
-    sqlite_loader_t *ld = open_loader(path);
+    wh_loader_t *ld = open_loader(path);
     const char *pk = "id";
     wh_integration_t in = {"up", &pk, 1};
     const rec_t a[] = {{"{\"id\":\"k\",\"v\":\"first\",\"extra\":1,\"l\":[1,2,3]}", NULL, 100}};
@@ -182,12 +182,12 @@ static void test_upsert(void) {
               "k=no list,m=3");
     int64_t next = -1;
     char err[256];
-    CHECK_INT(sqlite_loader_offset(ld, "t", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(wh_loader_offset(ld, "t", 0, &next, err, sizeof(err)), WH_OK);
     CHECK_INT(next, 7);
     CHECK_INT(write_recs(ld, &in, "t", 0, a, 1), 0);
-    CHECK_INT(sqlite_loader_offset(ld, "t", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(wh_loader_offset(ld, "t", 0, &next, err, sizeof(err)), WH_OK);
     CHECK_INT(next, 7);
-    CHECK_INT(sqlite_loader_offset(ld, "t", 1, &next, err, sizeof(err)), 1);
+    CHECK_INT(wh_loader_offset(ld, "t", 1, &next, err, sizeof(err)), WH_NONE);
     /* no primary key: a replayed message adds nothing */
     wh_integration_t np = {"np", NULL, 0};
     const rec_t recs[] = {{"{\"a\":1,\"l\":[{\"x\":1}]}", "uuid-1", 1},
@@ -196,14 +196,14 @@ static void test_upsert(void) {
     CHECK_INT(write_recs(ld, &np, "n", 0, recs, 2), 0);
     CHECK_STR(q1(path, "SELECT count(*) FROM \"np.data\""), "2");
     CHECK_STR(q1(path, "SELECT count(*) FROM \"np.data__l\""), "2");
-    sqlite_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 static void test_stale_catalog(void) {
     /* two loaders on one file: the second learns of the first's column */
     char path[128];
     snprintf(path, sizeof(path), "%s/stale.db", dir);
-    sqlite_loader_t *a = open_loader(path), *b = open_loader(path);
+    wh_loader_t *a = open_loader(path), *b = open_loader(path);
     const char *pk = "id";
     wh_integration_t in = {"st", &pk, 1};
     const rec_t r0[] = {{"{\"id\":0}", NULL, 1}};
@@ -215,12 +215,12 @@ static void test_stale_catalog(void) {
     CHECK_INT(write_recs(b, &in, "t", 3, rb, 1), 0);
     CHECK_STR(q1(path, "SELECT f || '|' || (SELECT f__st FROM \"st.data\" WHERE id = 2) FROM \"st.data\" "
                        "WHERE id = 1"), "1|s");
-    sqlite_loader_destroy(a);
-    sqlite_loader_destroy(b);
+    wh_loader_destroy(a);
+    wh_loader_destroy(b);
     char err[256];
     CHECK(sqlite_loader_new("/nonexistent/dir/x.db", "g", err, sizeof(err)) == NULL);
     CHECK(err[0] != '\0');
-    sqlite_loader_destroy(NULL);
+    wh_loader_destroy(NULL);
 }
 
 static void test_target_interface(void) {
@@ -272,7 +272,7 @@ static void test_two_processes(void) {
     pid_t pids[2];
     for (int p = 0; p < 2; p++) {
         if ((pids[p] = fork()) == 0) {
-            sqlite_loader_t *ld = open_loader(path);
+            wh_loader_t *ld = open_loader(path);
             const char *pk = "id";
             wh_integration_t in = {"two", &pk, 1};
             int bad = !ld;
@@ -286,12 +286,12 @@ static void test_two_processes(void) {
                 wh_msg_t m = {.topic = "t", .partition = p, .offset = r, .value = json, .value_len = strlen(json)};
                 m.sys.sequence = rec.seq;
                 char err[256];
-                if (sqlite_loader_write(ld, &in, &m, 1, 0, err, sizeof(err)) < 0) {
+                if (wh_loader_write(ld, &in, &m, 1, 0, err, sizeof(err)) == WH_FAIL) {
                     fprintf(stderr, "process %d: %s\n", p, err);
                     bad = 1;
                 }
             }
-            sqlite_loader_destroy(ld);
+            wh_loader_destroy(ld);
             _exit(bad);
         }
     }
@@ -310,13 +310,13 @@ enum { KILL_N = 8000, KILL_KEYS = 400 };
 
 /* the child: resumes at the stored offsets and loads the rest in batches */
 static void kill_child(const char *path) {
-    sqlite_loader_t *ld = open_loader(path);
+    wh_loader_t *ld = open_loader(path);
     const char *pk = "id";
     wh_integration_t with = {"kp", &pk, 1}, without = {"kn", NULL, 0};
     char err[256];
     int64_t next[2] = {0, 0};
     for (int w = 0; w < 2; w++)
-        if (sqlite_loader_offset(ld, w ? "kn" : "kp", 0, &next[w], err, sizeof(err)) < 0)
+        if (wh_loader_offset(ld, w ? "kn" : "kp", 0, &next[w], err, sizeof(err)) == WH_FAIL)
             _exit(2);
     srand((unsigned)getpid());
     static char texts[KILL_N][96], keys[KILL_N][16];
@@ -341,11 +341,11 @@ static void kill_child(const char *path) {
             m[i].sys.key = keys[off];
             m[i].sys.key_len = strlen(keys[off]);
         }
-        if (sqlite_loader_write(ld, w ? &without : &with, m, (size_t)n, 0, err, sizeof(err)) < 0)
+        if (wh_loader_write(ld, w ? &without : &with, m, (size_t)n, 0, err, sizeof(err)) == WH_FAIL)
             _exit(3);
         next[w] += n;
     }
-    sqlite_loader_destroy(ld);
+    wh_loader_destroy(ld);
     _exit(0);
 }
 
@@ -433,7 +433,7 @@ static void test_sink_batches(void) {
     CHECK_STR(q1(path, "SELECT count(*) FROM \"sk.data\""), "15");
     CHECK_INT(wh_sink_pending(s, "t", 0), -1);
     int64_t next;
-    CHECK_INT(wh_sink_offset(s, "t", 0, &next, err, sizeof(err)), 0);
+    CHECK_INT(wh_sink_offset(s, "t", 0, &next, err, sizeof(err)), WH_OK);
     CHECK_INT(next, 8);
     /* forgotten messages are not loaded */
     wh_msg_t m = {.topic = "t", .partition = 0, .offset = 8, .value = "{\"id\":99}", .value_len = 9};
@@ -481,7 +481,7 @@ static void test_foreign_tables(void) {
      * other integrations load, and the offsets cover only stored records */
     char path[128];
     snprintf(path, sizeof(path), "%s/foreign.db", dir);
-    sqlite_loader_t *ld = open_loader(path);
+    wh_loader_t *ld = open_loader(path);
     sql(path, "CREATE TABLE \"nokey.data\" (x TEXT);"
               "CREATE TABLE \"seqtype.data\" (id BIGINT NOT NULL PRIMARY KEY, "
               "  _sdc_sequence TEXT, _sdc_received_at TIMESTAMP, _sdc_batched_at TIMESTAMP);"
@@ -543,7 +543,7 @@ static void test_foreign_tables(void) {
     const rec_t r3[] = {{"{\"id\":3,\"a\":\"z\"}", NULL, 3}};
     CHECK_INT(write_recs(ld, &(wh_integration_t){"nokey", &pk, 1}, "nokey", 2, r3, 1), 0);
     CHECK_STR(q1(path, "SELECT a FROM \"nokey.data\""), "z");
-    sqlite_loader_destroy(ld);
+    wh_loader_destroy(ld);
 }
 
 static void test_held_integration(void) {
@@ -553,7 +553,7 @@ static void test_held_integration(void) {
     char path[128], err[512];
     snprintf(path, sizeof(path), "%s/held.db", dir);
     sql(path, "CREATE TABLE \"hd._sdc_rejected\" (note TEXT)");
-    sqlite_loader_t *ld = open_loader(path);
+    wh_loader_t *ld = open_loader(path);
     const char *pk = "id";
     wh_integration_t in = {"hd", &pk, 1};
     const rec_t bad[] = {{"{\"id\":1}", NULL, 1}, {"not json", NULL, 2}};
@@ -562,15 +562,15 @@ static void test_held_integration(void) {
         m[i] = (wh_msg_t){.topic = "hd", .partition = 0, .offset = i, .value = bad[i].json,
                           .value_len = strlen(bad[i].json)};
     err[0] = '\0';
-    CHECK_INT(sqlite_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), 1);
+    CHECK_INT(wh_loader_write(ld, &in, m, 2, 0, err, sizeof(err)), WH_HOLD);
     CHECK_STR(err, "integration hd: table hd._sdc_rejected does not have the layout hookpipe "
                    "loads: column \"_sdc_rejected_at\" (rejections) is missing");
     int64_t next = -1;
-    CHECK_INT(sqlite_loader_offset(ld, "hd", 0, &next, err, sizeof(err)), 1);
+    CHECK_INT(wh_loader_offset(ld, "hd", 0, &next, err, sizeof(err)), WH_NONE);
     /* batches without rejections still load */
     CHECK_INT(write_recs(ld, &in, "hd", 0, bad, 1), 0);
     CHECK_STR(q1(path, "SELECT count(*) FROM \"hd.data\""), "1");
-    sqlite_loader_destroy(ld);
+    wh_loader_destroy(ld);
 
     /* the same through wh_sink: held, retried with backoff, resumed */
     snprintf(path, sizeof(path), "%s/held2.db", dir);
@@ -629,7 +629,7 @@ static void test_out_of_memory(void) {
     const char *v = "{\"id\":1,\"a\":{\"b\":[1,2]},\"c\":\"x\"}";
     int failed = 0, ok = 0;
     for (long k = 0; k < 100000 && !ok; k += 1 + k / 4) {
-        sqlite_loader_t *ld = open_loader(path);
+        wh_loader_t *ld = open_loader(path);
         char name[32];
         snprintf(name, sizeof(name), "oom%ld", k);
         wh_integration_t in = {name, &pk, 1};
@@ -637,17 +637,17 @@ static void test_out_of_memory(void) {
         err[0] = '\0';
         allocs = 0;
         fail_from = k;
-        int rc = sqlite_loader_write(ld, &in, &m, 1, 0, err, sizeof(err));
+        wh_rc_t rc = wh_loader_write(ld, &in, &m, 1, 0, err, sizeof(err));
         fail_from = -1;
-        if (rc == 0) {
+        if (rc == WH_OK) {
             ok = 1;
         } else {
             failed++;
-            CHECK_INT(rc, -1);
+            CHECK_INT(rc, WH_FAIL);
             if (!strstr(err, "out of memory"))
                 HARNESS_FAIL("allocation %ld failing: \"%s\"", k, err);
         }
-        sqlite_loader_destroy(ld);
+        wh_loader_destroy(ld);
     }
     CHECK(failed > 0);
     CHECK(ok);
