@@ -58,6 +58,12 @@ int64_t gw_ids_now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+int64_t gw_ids_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static _Atomic int64_t gw_ids_last;
 
 int64_t gw_ids_sequence(void) {

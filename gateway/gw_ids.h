@@ -33,6 +33,9 @@ int64_t gw_ids_sequence(void);
 /* The wall clock in nanoseconds since the epoch. */
 int64_t gw_ids_now_ns(void);
 
+/* The monotonic clock in milliseconds (deadlines, timers, rate buckets). */
+int64_t gw_ids_mono_ms(void);
+
 /* Formats ns since the epoch as RFC 3339 UTC with microseconds:
  * "2026-11-26T20:14:37.123456Z" (27 characters and a NUL). */
 void gw_ids_rfc3339(int64_t ns, char out[32]);
