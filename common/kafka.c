@@ -38,6 +38,24 @@ rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_si
     return conf;
 }
 
+const char *kafka_cfg_get(const cfg_t *cfg, const char *prop) {
+    const char *found = NULL;
+    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
+        const char *name, *value;
+        cfg_kafka_get(cfg, i, &name, &value);
+        if (strcmp(name, prop) == 0)
+            found = value;
+    }
+    return found;
+}
+
+int kafka_conf_default(rd_kafka_conf_t *conf, const cfg_t *cfg, const char *prop,
+                       const char *value, char *errstr, size_t errstr_size) {
+    if (kafka_cfg_get(cfg, prop))
+        return 0;
+    return kafka_conf_set(conf, prop, value, errstr, errstr_size);
+}
+
 int kafka_topic_ensure(rd_kafka_t *rk, const char *topic, int partitions,
                        int replication_factor, const char *const *configs,
                        int timeout_ms, char *errstr, size_t errstr_size) {
