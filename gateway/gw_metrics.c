@@ -2,11 +2,12 @@
 #include "gw_metrics.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "buf.h"
 
 static const int gw_metrics_codes[] = {200, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503};
 #define GW_NCODES (sizeof(gw_metrics_codes) / sizeof(gw_metrics_codes[0]))
@@ -97,111 +98,75 @@ void gw_metrics_kafka_error(void) {
     pthread_mutex_unlock(&gw_metrics_lock);
 }
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} gw_text_t;
-
-static void gw_text(gw_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void gw_text(gw_text_t *t, const char *fmt, ...) {
-    if (t->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = t->cap * 2 + (n > 0 ? (size_t)n : 0);
-        char *p = realloc(t->buf, cap);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->buf = p;
-        t->cap = cap;
-    }
-}
-
 #define P "hookpipe_gateway_"
 
 char *gw_metrics_render(const gw_metrics_gauges_t *g, size_t *len) {
-    gw_text_t t = {malloc(4096), 0, 4096, 0};
-    if (!t.buf)
-        return NULL;
+    buf_t t = BUF_INIT;
+    buf_reserve(&t, 4096);
     pthread_mutex_lock(&gw_metrics_lock);
-    gw_text(&t, "# HELP " P "requests_total Answered webhook requests.\n"
-                "# TYPE " P "requests_total counter\n");
+    buf_printf(&t, "# HELP " P "requests_total Answered webhook requests.\n"
+                   "# TYPE " P "requests_total counter\n");
     for (size_t i = 0; i < gw_nseries; i++)
         for (size_t c = 0; c <= GW_NCODES; c++)
             if (gw_series[i].by_code[c] && c < GW_NCODES)
-                gw_text(&t, P "requests_total{integration=\"%s\",code=\"%d\"} %llu\n",
-                        gw_series[i].name, gw_metrics_codes[c],
-                        (unsigned long long)gw_series[i].by_code[c]);
+                buf_printf(&t, P "requests_total{integration=\"%s\",code=\"%d\"} %llu\n",
+                           gw_series[i].name, gw_metrics_codes[c],
+                           (unsigned long long)gw_series[i].by_code[c]);
             else if (gw_series[i].by_code[c])
-                gw_text(&t, P "requests_total{integration=\"%s\",code=\"other\"} %llu\n",
-                        gw_series[i].name, (unsigned long long)gw_series[i].by_code[c]);
-    gw_text(&t, "# HELP " P "records_total Records published, by outcome.\n"
-                "# TYPE " P "records_total counter\n");
+                buf_printf(&t, P "requests_total{integration=\"%s\",code=\"other\"} %llu\n",
+                           gw_series[i].name, (unsigned long long)gw_series[i].by_code[c]);
+    buf_printf(&t, "# HELP " P "records_total Records published, by outcome.\n"
+                   "# TYPE " P "records_total counter\n");
     for (size_t i = 0; i < gw_nseries; i++) {
         if (!gw_series[i].name[0])
             continue;
-        gw_text(&t, P "records_total{integration=\"%s\",outcome=\"accepted\"} %llu\n",
-                gw_series[i].name, (unsigned long long)gw_series[i].accepted);
-        gw_text(&t, P "records_total{integration=\"%s\",outcome=\"rejected\"} %llu\n",
-                gw_series[i].name, (unsigned long long)gw_series[i].rejected);
+        buf_printf(&t, P "records_total{integration=\"%s\",outcome=\"accepted\"} %llu\n",
+                   gw_series[i].name, (unsigned long long)gw_series[i].accepted);
+        buf_printf(&t, P "records_total{integration=\"%s\",outcome=\"rejected\"} %llu\n",
+                   gw_series[i].name, (unsigned long long)gw_series[i].rejected);
     }
-    gw_text(&t, "# HELP " P "signature_failures_total Webhooks refused for their signature.\n"
-                "# TYPE " P "signature_failures_total counter\n");
+    buf_printf(&t, "# HELP " P "signature_failures_total Webhooks refused for their signature.\n"
+                   "# TYPE " P "signature_failures_total counter\n");
     for (size_t i = 0; i < gw_nseries; i++)
         for (size_t r = 0; r < GW_NSIG; r++)
             if (gw_series[i].sig_fail[r])
-                gw_text(&t, P "signature_failures_total{integration=\"%s\",reason=\"%s\"} %llu\n",
-                        gw_series[i].name, gw_metrics_sig_reasons[r],
-                        (unsigned long long)gw_series[i].sig_fail[r]);
-    gw_text(&t, "# HELP " P "request_bytes_total Body bytes of answered requests.\n"
-                "# TYPE " P "request_bytes_total counter\n");
+                buf_printf(&t, P "signature_failures_total{integration=\"%s\",reason=\"%s\"} %llu\n",
+                           gw_series[i].name, gw_metrics_sig_reasons[r],
+                           (unsigned long long)gw_series[i].sig_fail[r]);
+    buf_printf(&t, "# HELP " P "request_bytes_total Body bytes of answered requests.\n"
+                   "# TYPE " P "request_bytes_total counter\n");
     for (size_t i = 0; i < gw_nseries; i++)
-        gw_text(&t, P "request_bytes_total{integration=\"%s\"} %llu\n", gw_series[i].name,
-                (unsigned long long)gw_series[i].bytes);
-    gw_text(&t, "# HELP " P "request_duration_seconds Time from receipt to answer.\n"
-                "# TYPE " P "request_duration_seconds histogram\n");
+        buf_printf(&t, P "request_bytes_total{integration=\"%s\"} %llu\n", gw_series[i].name,
+                   (unsigned long long)gw_series[i].bytes);
+    buf_printf(&t, "# HELP " P "request_duration_seconds Time from receipt to answer.\n"
+                   "# TYPE " P "request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t b = 0; b < GW_NLE; b++) {
         cum += gw_hist[b];
-        gw_text(&t, P "request_duration_seconds_bucket{le=\"%g\"} %llu\n", gw_metrics_le[b],
-                (unsigned long long)cum);
+        buf_printf(&t, P "request_duration_seconds_bucket{le=\"%g\"} %llu\n", gw_metrics_le[b],
+                   (unsigned long long)cum);
     }
-    gw_text(&t, P "request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-                P "request_duration_seconds_sum %.6f\n"
-                P "request_duration_seconds_count %llu\n",
-            (unsigned long long)gw_hist_count, gw_hist_sum, (unsigned long long)gw_hist_count);
-    gw_text(&t, "# HELP " P "kafka_errors_total Failed deliveries and Kafka client errors.\n"
-                "# TYPE " P "kafka_errors_total counter\n" P "kafka_errors_total %llu\n",
-            (unsigned long long)gw_kafka_errors);
+    buf_printf(&t, P "request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                   P "request_duration_seconds_sum %.6f\n"
+                   P "request_duration_seconds_count %llu\n",
+               (unsigned long long)gw_hist_count, gw_hist_sum, (unsigned long long)gw_hist_count);
+    buf_printf(&t, "# HELP " P "kafka_errors_total Failed deliveries and Kafka client errors.\n"
+                   "# TYPE " P "kafka_errors_total counter\n" P "kafka_errors_total %llu\n",
+               (unsigned long long)gw_kafka_errors);
     pthread_mutex_unlock(&gw_metrics_lock);
-    gw_text(&t, "# HELP " P "inflight_requests Requests being read or awaiting Kafka.\n"
-                "# TYPE " P "inflight_requests gauge\n" P "inflight_requests %lld\n"
-                "# HELP " P "inflight_bytes Body bytes held for requests in flight.\n"
-                "# TYPE " P "inflight_bytes gauge\n" P "inflight_bytes %lld\n"
-                "# HELP " P "producer_queue_messages Messages in the producer queue.\n"
-                "# TYPE " P "producer_queue_messages gauge\n" P "producer_queue_messages %lld\n"
-                "# HELP " P "integrations Integrations known.\n"
-                "# TYPE " P "integrations gauge\n" P "integrations %zu\n"
-                "# HELP " P "ready 1 when caught up with the integrations and Kafka answers.\n"
-                "# TYPE " P "ready gauge\n" P "ready %d\n",
-            g->inflight_requests, g->inflight_bytes, g->queue_messages, g->integrations,
-            g->ready);
-    if (t.oom) {
-        free(t.buf);
-        return NULL;
-    }
-    *len = t.len;
-    return t.buf;
+    buf_printf(&t, "# HELP " P "inflight_requests Requests being read or awaiting Kafka.\n"
+                   "# TYPE " P "inflight_requests gauge\n" P "inflight_requests %lld\n"
+                   "# HELP " P "inflight_bytes Body bytes held for requests in flight.\n"
+                   "# TYPE " P "inflight_bytes gauge\n" P "inflight_bytes %lld\n"
+                   "# HELP " P "producer_queue_messages Messages in the producer queue.\n"
+                   "# TYPE " P "producer_queue_messages gauge\n" P "producer_queue_messages %lld\n"
+                   "# HELP " P "integrations Integrations known.\n"
+                   "# TYPE " P "integrations gauge\n" P "integrations %zu\n"
+                   "# HELP " P "ready 1 when caught up with the integrations and Kafka answers.\n"
+                   "# TYPE " P "ready gauge\n" P "ready %d\n",
+               g->inflight_requests, g->inflight_bytes, g->queue_messages, g->integrations,
+               g->ready);
+    return buf_detach(&t, len);
 }
 
 void gw_metrics_reset(void) {

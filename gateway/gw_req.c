@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "errstr.h"
+#include "event.h"
 #include "gw_ids.h"
 #include "gw_loop.h"
 #include "gw_metrics.h"
@@ -604,26 +605,26 @@ static gw_err_t gw_req_dest(const gw_req_t *req, size_t index, const char *value
     return GW_E_OK;
 }
 
-/* Produces one record with the headers of DESIGN.md; 0 or the librdkafka
+/* Produces one record with the headers of DESIGN.md (event.h); 0 or the librdkafka
  * error (the message is then not queued and gets no report). */
 static rd_kafka_resp_err_t gw_req_produce(gw_req_t *req, const gw_req_dest_t *d,
                                           const char *value, size_t len,
                                           const char *received_at, const char *did,
                                           size_t dlen) {
-    char seq[24];
-    snprintf(seq, sizeof(seq), "%lld", (long long)gw_ids_sequence());
+    char seq[EVENT_SEQUENCE_MAX];
+    size_t seq_len = event_sequence_format(gw_ids_sequence(), seq);
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(7);
-    rd_kafka_header_add(hdrs, "hookpipe-received-at", -1, received_at, -1);
-    rd_kafka_header_add(hdrs, "hookpipe-sequence", -1, seq, -1);
-    rd_kafka_header_add(hdrs, "hookpipe-request-id", -1, req->request_id, -1);
-    rd_kafka_header_add(hdrs, "hookpipe-integration", -1, req->integ->in->name, -1);
+    rd_kafka_header_add(hdrs, EVENT_HDR_RECEIVED_AT, -1, received_at, -1);
+    rd_kafka_header_add(hdrs, EVENT_HDR_SEQUENCE, -1, seq, (ssize_t)seq_len);
+    rd_kafka_header_add(hdrs, EVENT_HDR_REQUEST_ID, -1, req->request_id, -1);
+    rd_kafka_header_add(hdrs, EVENT_HDR_INTEGRATION, -1, req->integ->in->name, -1);
     if (d->reject_reason)
-        rd_kafka_header_add(hdrs, "hookpipe-reject-reason", -1, d->reject_reason, -1);
+        rd_kafka_header_add(hdrs, EVENT_HDR_REJECT_REASON, -1, d->reject_reason, -1);
     if (req->verified)
-        rd_kafka_header_add(hdrs, "hookpipe-signature", -1,
+        rd_kafka_header_add(hdrs, EVENT_HDR_SIGNATURE, -1,
                             whsig_scheme_name(req->integ->in->sig_scheme), -1);
     if (did)
-        rd_kafka_header_add(hdrs, "hookpipe-delivery-id", -1, did, (ssize_t)dlen);
+        rd_kafka_header_add(hdrs, EVENT_HDR_DELIVERY_ID, -1, did, (ssize_t)dlen);
     /* no copy of the value: req (holding the body) lives until the report */
     rd_kafka_resp_err_t err = rd_kafka_producev(
         gw_producer_rk(req->ctx->producer), RD_KAFKA_V_TOPIC(d->topic),
@@ -656,8 +657,8 @@ static gw_err_t gw_req_refused(gw_req_t *req, rd_kafka_resp_err_t err, size_t si
  * cannot be; *sent = the records produced (their reports will come). */
 static gw_err_t gw_req_fan_out(gw_req_t *req, const jscan_result_t *res, const char *dfield,
                                size_t *sent, char *msg, size_t msg_size) {
-    char received_at[32];
-    gw_ids_rfc3339(req->received_ns, received_at);
+    char received_at[EVENT_RECEIVED_AT_MAX];
+    event_received_at_format(req->received_ns / 1000, received_at, sizeof(received_at));
     gw_err_t e = GW_E_OK;
     size_t i;
     for (i = 0; i < res->nrecords; i++) {
