@@ -76,8 +76,8 @@ int wh_target_write_json(sink_target_t *t, const sink_rec_t *rec, const void *va
                          size_t value_len, const char *const *pk, size_t npk, char *errstr,
                          size_t errstr_size) {
     wh_msg_t m;
-    wh_msg_from_kafka(&m, rec->topic, rec->partition, rec->offset, rec->key, rec->key_len, value,
-                      value_len, rec->headers);
+    wh_msg_from_kafka(&m, rec->topic, rec->partition, rec->offset, rec->timestamp_ms, rec->key,
+                      rec->key_len, value, value_len, rec->headers);
     wh_integration_t in = {rec->integration, pk, npk};
     return wh_sink_write(((wh_target_t *)t)->sink, &in, &m, errstr, errstr_size);
 }
