@@ -30,6 +30,13 @@ const char *kafka_cfg_get(const cfg_t *cfg, const char *prop);
 int kafka_conf_default(rd_kafka_conf_t *conf, const cfg_t *cfg, const char *prop,
                        const char *value, char *errstr, size_t errstr_size);
 
+/* The partition count of `topic` from the cluster's metadata: > 0, 0 if
+ * the topic does not exist, -1 with errstr when Kafka does not answer
+ * within timeout_ms or refuses. A topic whose leader is not elected yet
+ * counts as existing. */
+int kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
+                           size_t errstr_size);
+
 /* Creates `topic` unless it exists. `configs` is a NULL-terminated list of
  * name, value pairs (may be NULL). replication_factor -1 = broker default.
  * Returns 0 if the topic exists afterwards (created now or before), -1 with

@@ -1,6 +1,12 @@
 /* Unit tests for the utility layer in common/: net_addr, rfc3339, event,
- * buf, arena, hex, base64, the kafka.* defaults and the client-id rule. */
+ * buf, arena, hex, base64, the kafka.* defaults, the client-id rule, the
+ * main() prologue and the compacted-topic reader (against librdkafka's mock
+ * cluster). */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +22,9 @@
 #include "hex.h"
 #include "integ.h"
 #include "kafka.h"
+#include "ktable.h"
 #include "net_addr.h"
+#include "prog.h"
 #include "rfc3339.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -511,6 +519,245 @@ static void test_client_id(void) {
     }
 }
 
+static void test_prog_load(void) {
+    static const cfg_opt_t table[] = {{"log.level", CFG_STR, "info", 0, -1, 0, "level"}};
+    static const struct {
+        int argc;
+        char *argv[4];
+        prog_rc_t want;
+    } cases[] = {
+        {1, {"p"}, PROG_RUN},
+        {2, {"p", "--help"}, PROG_HELP},
+        {2, {"p", "stray"}, PROG_USAGE},
+        {2, {"p", "--no-such-option=1"}, PROG_USAGE},
+        {3, {"p", "--log.level", "debug"}, PROG_RUN},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cfg_t *cfg = cfg_new("test-prog", NULL, table, 1, "HOOKPIPE_TEST_PROG");
+        FILE *saved = stdout;
+        stdout = fopen("/dev/null", "w");       /* --help prints */
+        prog_rc_t rc = prog_load(cfg, cases[i].argc, (char **)cases[i].argv);
+        fclose(stdout);
+        stdout = saved;
+        if (rc != cases[i].want)
+            HARNESS_FAIL("case %zu: prog_load == %d, want %d", i, rc, cases[i].want);
+        cfg_destroy(cfg);
+    }
+    cfg_t *cfg = cfg_new("test-prog", NULL, table, 1, "HOOKPIPE_TEST_PROG");
+    char *bad[] = {"p", "--log.level=loud", NULL};
+    log_level_t level = LOG_ERROR;
+    CHECK_INT(prog_load(cfg, 2, bad), PROG_RUN);
+    CHECK_INT(prog_log_level(cfg, "log.level", &level), PROG_USAGE);
+    CHECK_INT(cfg_set(cfg, "log.level", "warn", NULL, 0), 0);
+    CHECK_INT(prog_log_level(cfg, "log.level", &level), PROG_RUN);
+    CHECK_INT(level, LOG_WARN);
+    CHECK_STR(cfg_progname(cfg), "test-prog");
+    cfg_destroy(cfg);
+    CHECK_INT(prog_stopping(), 0);
+    CHECK(prog_stop_flag() != NULL);
+}
+
+/* ---- ktable against the mock cluster ---- */
+
+static rd_kafka_t *mock_rk;
+static rd_kafka_mock_cluster_t *mock;
+static cfg_t *mock_cfg;
+
+static int mock_setup(void) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
+    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!mock_rk || !(mock = rd_kafka_mock_cluster_new(mock_rk, 1))) {
+        fprintf(stderr, "no mock cluster: %s\n", err);
+        return -1;
+    }
+    mock_cfg = cfg_new("test", NULL, NULL, 0, "HPTEST");
+    if (!mock_cfg || cfg_set(mock_cfg, "kafka.bootstrap.servers",
+                             rd_kafka_mock_cluster_bootstraps(mock), err, sizeof(err)) < 0 ||
+        cfg_set(mock_cfg, "kafka.log_level", "0", err, sizeof(err)) < 0) {
+        fprintf(stderr, "cfg: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void mock_teardown(void) {
+    cfg_destroy(mock_cfg);
+    rd_kafka_mock_cluster_destroy(mock);
+    rd_kafka_destroy(mock_rk);
+}
+
+/* Writes records (value NULL: tombstone; key NULL: no key) to `topic`. */
+static void mock_produce(const char *topic, int32_t partition, const char *const *kv, size_t n) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    CHECK(rk != NULL);
+    if (!rk)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = kv[2 * i], *v = kv[2 * i + 1];
+        CHECK_INT(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                    RD_KAFKA_V_KEY(k, k ? strlen(k) : 0),
+                                    RD_KAFKA_V_VALUE((void *)v, v ? strlen(v) : 0),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                  0);
+    }
+    CHECK_INT(rd_kafka_flush(rk, 10000), 0);
+    rd_kafka_destroy(rk);
+}
+
+/* What a callback saw: "key=value" or "key-" (tombstone), ';'-separated. */
+typedef struct {
+    pthread_mutex_t mu;
+    buf_t seen;
+    int stop_after;         /* > 0: stop at that many records */
+    int count;
+} seen_t;
+
+static int seen_cb(void *opaque, const ktable_rec_t *rec) {
+    seen_t *s = opaque;
+    pthread_mutex_lock(&s->mu);
+    buf_printf(&s->seen, "%.*s%s%.*s;", (int)rec->key_len, rec->key, rec->value ? "=" : "-",
+               (int)rec->value_len, rec->value ? rec->value : "");
+    int stop = ++s->count == s->stop_after;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+static ktable_err_t read_all(const char *topic, int grace, seen_t *s, char *err, size_t errsz) {
+    rd_kafka_conf_t *conf = ktable_conf_new(mock_cfg, "test-ktable", err, errsz);
+    CHECK(conf != NULL);
+    char why[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    CHECK(rk != NULL);
+    ktable_read_opts_t o = {.request_ms = 5000, .stall_ms = 5000, .eof_grace_ms = grace};
+    ktable_err_t rc = ktable_read(rk, topic, &o, seen_cb, s, err, errsz);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+static void test_ktable_read(void) {
+    char err[512] = "";
+    seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    /* a topic that does not exist: nothing (the mock cluster creates a
+     * topic it is asked about, so it may also be there, empty) */
+    ktable_err_t rc = read_all("kt.none", 2000, &s, err, sizeof(err));
+    CHECK(rc == KTABLE_ENOTOPIC || rc == KTABLE_OK);
+    CHECK_INT(s.count, 0);
+    /* an empty topic: done at once */
+    CHECK_INT(rd_kafka_mock_topic_create(mock, "kt.empty", 1, 1), 0);
+    CHECK_INT(read_all("kt.empty", 2000, &s, err, sizeof(err)), KTABLE_OK);
+    CHECK_INT(s.count, 0);
+    /* records in log order, tombstones as such, keyless ones skipped,
+     * every partition read */
+    CHECK_INT(rd_kafka_mock_topic_create(mock, "kt.a", 2, 1), 0);
+    static const char *const p0[] = {"a", "1", "b", "2", NULL, "nokey", "a", NULL, "c", ""};
+    static const char *const p1[] = {"z", "9"};
+    mock_produce("kt.a", 0, p0, 5);
+    mock_produce("kt.a", 1, p1, 1);
+    for (int grace = 0; grace <= 2000; grace += 2000) {
+        buf_reset(&s.seen);
+        s.count = 0;
+        CHECK_INT(read_all("kt.a", grace, &s, err, sizeof(err)), KTABLE_OK);
+        /* partitions interleave; within one the order holds */
+        CHECK(strstr(buf_str(&s.seen), "a=1;b=2;a-;c=;") != NULL);
+        CHECK(strstr(buf_str(&s.seen), "z=9;") != NULL);
+        CHECK_INT(s.count, 5);
+    }
+    /* the callback can stop the read */
+    buf_reset(&s.seen);
+    s.count = 0;
+    s.stop_after = 2;
+    CHECK_INT(read_all("kt.a", 2000, &s, err, sizeof(err)), KTABLE_ESTOPPED);
+    CHECK_INT(s.count, 2);
+    buf_free(&s.seen);
+}
+
+static void test_ktable_read_unreachable(void) {
+    /* nobody listens: the metadata request fails within its bound */
+    char err[512] = "";
+    cfg_t *cfg = cfg_new("test", NULL, NULL, 0, "HPTEST");
+    CHECK_INT(cfg_set(cfg, "kafka.bootstrap.servers", "127.0.0.1:1", err, sizeof(err)), 0);
+    CHECK_INT(cfg_set(cfg, "kafka.log_level", "0", err, sizeof(err)), 0);
+    rd_kafka_conf_t *conf = ktable_conf_new(cfg, "g", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    ktable_read_opts_t o = {.request_ms = 300, .stall_ms = 300};
+    CHECK_INT(ktable_read(rk, "kt.a", &o, seen_cb, &s, err, sizeof(err)), KTABLE_EKAFKA);
+    CHECK(strstr(err, "kt.a") != NULL);
+    rd_kafka_destroy(rk);
+    cfg_destroy(cfg);
+}
+
+static void test_ktable_follow(void) {
+    char err[512] = "";
+    seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    CHECK_INT(rd_kafka_mock_topic_create(mock, "kt.f", 1, 1), 0);
+    static const char *const first[] = {"k1", "v1", "k2", "v2", "k1", NULL};
+    mock_produce("kt.f", 0, first, 3);
+    for (int mode = 0; mode < 2; mode++) {
+        buf_reset(&s.seen);
+        s.count = 0;
+        ktable_follow_opts_t o = {.topic = "kt.f", .cb = seen_cb, .opaque = &s,
+                                  .retry_ms = 200, .request_ms = 2000,
+                                  .ready = mode ? KTABLE_READY_AT_EOF : KTABLE_READY_AT_END};
+        ktable_t *kt = ktable_follow(ktable_conf_new(mock_cfg, "test-follow", err, sizeof(err)),
+                                     &o, err, sizeof(err));
+        CHECK(kt != NULL);
+        if (!kt)
+            return;
+        for (int i = 0; i < 100 && !ktable_caught_up(kt); i++)
+            prog_sleep_ms(50);
+        CHECK_INT(ktable_caught_up(kt), 1);
+        CHECK_INT(ktable_kafka_ok(kt), 1);
+        CHECK(ktable_position(kt) >= 3);
+        pthread_mutex_lock(&s.mu);
+        /* the second round also reads what the first one added */
+        CHECK_STR(buf_str(&s.seen), mode ? "k1=v1;k2=v2;k1-;k3=v3;" : "k1=v1;k2=v2;k1-;");
+        pthread_mutex_unlock(&s.mu);
+        /* followed live: a sync sees what was written before it */
+        static const char *const more[2][2] = {{"k3", "v3"}, {"k4", "v4"}};
+        mock_produce("kt.f", 0, more[mode], 1);
+        CHECK_INT(ktable_sync(kt, 5000, err, sizeof(err)), KTABLE_OK);
+        pthread_mutex_lock(&s.mu);
+        CHECK(strstr(buf_str(&s.seen), mode ? "k4=v4;" : "k3=v3;") != NULL);
+        pthread_mutex_unlock(&s.mu);
+        /* waiting for an offset never written times out */
+        CHECK_INT(ktable_wait(kt, 1000000, 200), KTABLE_ETIMEOUT);
+        ktable_destroy(kt);
+    }
+    buf_free(&s.seen);
+    ktable_destroy(NULL);
+}
+
+static void test_ktable_follow_unreachable(void) {
+    /* nobody listens: never caught up, the probe says so, a sync fails
+     * within its bound and destroy does not hang */
+    char err[512] = "";
+    cfg_t *cfg = cfg_new("test", NULL, NULL, 0, "HPTEST");
+    CHECK_INT(cfg_set(cfg, "kafka.bootstrap.servers", "127.0.0.1:1", err, sizeof(err)), 0);
+    CHECK_INT(cfg_set(cfg, "kafka.log_level", "0", err, sizeof(err)), 0);
+    seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    ktable_follow_opts_t o = {.topic = "kt.f", .cb = seen_cb, .opaque = &s, .create = 1,
+                              .retry_ms = 100, .request_ms = 200, .probe_ms = 100};
+    ktable_t *kt = ktable_follow(ktable_conf_new(cfg, "g", err, sizeof(err)), &o, err,
+                                 sizeof(err));
+    CHECK(kt != NULL);
+    if (!kt)
+        return;
+    prog_sleep_ms(500);
+    CHECK_INT(ktable_caught_up(kt), 0);
+    CHECK_INT(ktable_kafka_ok(kt), 0);
+    CHECK_INT(ktable_wait(kt, 1, 100), KTABLE_ETIMEOUT);
+    CHECK(ktable_sync(kt, 200, err, sizeof(err)) != KTABLE_OK);
+    ktable_destroy(kt);
+    cfg_destroy(cfg);
+}
+
 int main(void) {
     TEST(test_net_addr);
     TEST(test_rfc3339_format);
@@ -528,5 +775,13 @@ int main(void) {
     TEST(test_base64);
     TEST(test_kafka_default);
     TEST(test_client_id);
+    TEST(test_prog_load);
+    if (mock_setup() < 0)
+        return 1;
+    TEST(test_ktable_read);
+    TEST(test_ktable_read_unreachable);
+    TEST(test_ktable_follow);
+    TEST(test_ktable_follow_unreachable);
+    mock_teardown();
     return test_done();
 }
