@@ -57,7 +57,7 @@ typedef enum {
 static const struct {
     int status;
     const char *msg;
-} gw_errs[] = {
+} gw_req_errs[] = {
 #define GW_ERR_ROW(name, status, msg) {status, msg},
     GW_ERR_MAP(GW_ERR_ROW)
 #undef GW_ERR_ROW
@@ -154,8 +154,8 @@ static size_t gw_req_json_str(char *out, size_t size, const char *s) {
 /* Queues the answer. msg NULL = the table's message. */
 static enum MHD_Result gw_req_answer(gw_req_t *req, gw_err_t e, const char *msg, int close_conn) {
     char body[768], m[512];
-    int status = gw_errs[e].status;
-    gw_req_json_str(m, sizeof(m), msg ? msg : gw_errs[e].msg);
+    int status = gw_req_errs[e].status;
+    gw_req_json_str(m, sizeof(m), msg ? msg : gw_req_errs[e].msg);
     int n;
     if (e == GW_E_OK)
         n = snprintf(body, sizeof(body),

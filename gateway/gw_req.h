@@ -15,13 +15,14 @@
  * Threads: gw_req_handle and gw_req_completed run on the thread of the
  * loop whose daemon holds the connection (gw_loop.h), which the request
  * remembers; gw_req_on_delivery and gw_req_ctx_expire on the Kafka loop's
- * thread (or the main thread when gw_http drains). A request that waits
- * for Kafka is suspended (MHD_suspend_connection) on its own thread and
- * resumed exactly once, by its last delivery report, its first failed one
- * or the expiry, through gw_loop_resume (which wakes its loop when that is
- * another thread). A request's own lock and the waiting-list lock are
- * never nested, and neither is held across a call into libmicrohttpd
- * except MHD_suspend_connection. */
+ * thread, or at shutdown on the main thread (gw_http_expire_all,
+ * gw_producer_flush). A request that waits for Kafka is suspended
+ * (MHD_suspend_connection) on its own thread and resumed exactly once, by
+ * its last delivery report, its first failed one or the expiry, through
+ * gw_loop_resume (which wakes its loop when that is another thread). A
+ * request's own lock and the waiting-list lock are never nested, and
+ * neither is held across a call into libmicrohttpd except
+ * MHD_suspend_connection. */
 #ifndef HOOKPIPE_GW_REQ_H
 #define HOOKPIPE_GW_REQ_H
 
