@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errstr.h"
 #include "log.h"
 #include "net_addr.h"
 
@@ -65,8 +66,8 @@ int gw_config_read(const cfg_t *cfg, gw_config_t *out, char *errstr, size_t errs
     const char *lvl = cfg_str(cfg, "log.level");
     out->log_level = lvl ? log_level_parse(lvl) : LOG_INFO;
     if (out->log_level < 0) {
-        snprintf(errstr, errstr_size, "log.level: '%s' is not error, warn, info or debug", lvl);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size,
+                          "log.level: '%s' is not error, warn, info or debug", lvl);
     }
     out->tls_cert = cfg_str(cfg, "tls.cert");
     out->tls_key = cfg_str(cfg, "tls.key");
@@ -75,12 +76,11 @@ int gw_config_read(const cfg_t *cfg, gw_config_t *out, char *errstr, size_t errs
     if (out->tls_key && !*out->tls_key)
         out->tls_key = NULL;
     if (!out->tls_cert != !out->tls_key) {
-        snprintf(errstr, errstr_size, "tls.cert and tls.key go together: give both or neither");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size,
+                          "tls.cert and tls.key go together: give both or neither");
     }
     if (!out->integrations_topic || !*out->integrations_topic) {
-        snprintf(errstr, errstr_size, "integrations.topic: must not be empty");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "integrations.topic: must not be empty");
     }
     if (!out->listen || net_addr_parse(out->listen, &ss, &sl, errstr, errstr_size) < 0)
         return -1;

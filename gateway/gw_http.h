@@ -59,7 +59,12 @@
  * produced, acknowledged and answered on one thread, with no wake-up of
  * another. A request of another loop is resumed from loop 0, which then
  * wakes that loop through its eventfd. The metrics listener has its own
- * thread. gw_http_* are called from the main thread. */
+ * thread. gw_http_* are called from the main thread.
+ *
+ * Inside: gw_req.h is a request's life (the checks above, the body,
+ * publication, the answer; the one error table), gw_loop.h one loop (its
+ * thread, epoll and eventfd); this module owns the listening socket, the
+ * daemons and the metrics listener, and puts them together. */
 #ifndef HOOKPIPE_GW_HTTP_H
 #define HOOKPIPE_GW_HTTP_H
 

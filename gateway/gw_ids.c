@@ -1,4 +1,4 @@
-/* gw_ids: UUIDs, the message sequence and timestamps. */
+/* gw_ids: UUIDs, the message sequence and the clocks. */
 #include "gw_ids.h"
 
 #include <openssl/evp.h>
@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
+#include "hex.h"
 
 static _Thread_local uint64_t gw_ids_state[2];
 static _Thread_local int gw_ids_seeded;
@@ -32,8 +34,19 @@ static uint64_t gw_ids_next(void) {
     return gw_ids_state[1] + s0;
 }
 
+/* The 36-character text form of a UUID's 16 bytes, and a NUL. */
+static void gw_ids_format(const unsigned char b[16], char out[GW_UUID_LEN + 1]) {
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex_digits[b[i] >> 4];
+        out[o++] = hex_digits[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
 void gw_ids_uuid(char out[GW_UUID_LEN + 1]) {
-    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
     uint64_t a = gw_ids_next(), c = gw_ids_next();
     for (int i = 0; i < 8; i++) {
@@ -42,20 +55,19 @@ void gw_ids_uuid(char out[GW_UUID_LEN + 1]) {
     }
     b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+    gw_ids_format(b, out);
 }
 
 int64_t gw_ids_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t gw_ids_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static _Atomic int64_t gw_ids_last;
@@ -70,26 +82,14 @@ int64_t gw_ids_sequence(void) {
     }
 }
 
-void gw_ids_rfc3339(int64_t ns, char out[32]) {
-    time_t sec = (time_t)(ns / 1000000000LL);
-    unsigned us = (unsigned)((ns % 1000000000LL) / 1000) % 1000000u;
-    struct tm tm;
-    char date[24];
-    gmtime_r(&sec, &tm);
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%.19s.%06uZ", date, us);
-}
-
-static void gw_ids_format(const unsigned char b[16], char out[GW_UUID_LEN + 1]) {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+/* The bytes of the namespace UUID GW_IDS_DELIVERY_NS. */
+static void gw_ids_delivery_ns(unsigned char ns[16]) {
+    char digits[32];
+    size_t n = 0;
+    for (const char *p = GW_IDS_DELIVERY_NS; *p && n < sizeof(digits); p++)
+        if (*p != '-')
+            digits[n++] = *p;
+    hex_decode(digits, n, ns, 16, HEX_LOWER);
 }
 
 void gw_ids_delivery_key(const char *integration, const char *delivery_id, size_t id_len,
@@ -97,15 +97,7 @@ void gw_ids_delivery_key(const char *integration, const char *delivery_id, size_
     unsigned char ns[16], h[EVP_MAX_MD_SIZE];
     unsigned int hl = 0;
     char idx[24];
-    const char *p = GW_IDS_DELIVERY_NS;
-    for (size_t i = 0; i < 16; p++) {
-        if (*p == '-')
-            continue;
-        unsigned hi = (unsigned)(p[0] <= '9' ? p[0] - '0' : p[0] - 'a' + 10);
-        unsigned lo = (unsigned)(p[1] <= '9' ? p[1] - '0' : p[1] - 'a' + 10);
-        ns[i++] = (unsigned char)(hi << 4 | lo);
-        p++;
-    }
+    gw_ids_delivery_ns(ns);
     int n = snprintf(idx, sizeof(idx), "\n%zu", index);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int ok = md && EVP_DigestInit_ex(md, EVP_sha1(), NULL) && EVP_DigestUpdate(md, ns, 16) &&

@@ -1,6 +1,7 @@
 /* gw_ids: identifiers and clocks stamped on every request and message:
  * UUID v4 strings (request ids, keys of records without a primary key), the
- * strictly increasing per-process sequence and RFC 3339 receive times.
+ * strictly increasing per-process sequence, the wall and monotonic clocks
+ * (their text forms for the event headers are event.h's).
  * Thread-safe; the random source is a per-thread generator seeded from the
  * OS (getrandom): unpredictable enough for ids, not for secrets. */
 #ifndef HOOKPIPE_GW_IDS_H
@@ -33,8 +34,7 @@ int64_t gw_ids_sequence(void);
 /* The wall clock in nanoseconds since the epoch. */
 int64_t gw_ids_now_ns(void);
 
-/* Formats ns since the epoch as RFC 3339 UTC with microseconds:
- * "2026-11-26T20:14:37.123456Z" (27 characters and a NUL). */
-void gw_ids_rfc3339(int64_t ns, char out[32]);
+/* The monotonic clock in milliseconds (deadlines, timers, rate buckets). */
+int64_t gw_ids_mono_ms(void);
 
 #endif

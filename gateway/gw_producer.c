@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "errstr.h"
 #include "gw_metrics.h"
 #include "kafka.h"
 #include "log.h"
@@ -42,17 +43,6 @@ static void gw_producer_error_cb(rd_kafka_t *rk, int err, const char *reason, vo
     log_warn("kafka producer: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* Is a kafka.* property given in the configuration? */
-static int gw_producer_given(const cfg_t *cfg, const char *name) {
-    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
-        const char *n, *v;
-        cfg_kafka_get(cfg, i, &n, &v);
-        if (strcmp(n, name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Every request waits for its records' acknowledgements, so each waits up
  * to linger.ms more: at 64 connections against the mock cluster 2 ms
  * bounded the gateway to ~16k req/s (p50 3.5 ms), 1 ms gave ~22k, at the
@@ -67,35 +57,32 @@ gw_producer_t *gw_producer_new(const cfg_t *cfg, int ack_timeout_ms, gw_producer
     gw_producer_t *p = calloc(1, sizeof(*p));
     rd_kafka_conf_t *conf = NULL;
     if (!p) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         return NULL;
     }
     p->dr = dr;
     p->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (p->event_fd < 0) {
-        snprintf(errstr, errstr_size, "eventfd: %s", strerror(errno));
+        errstr_fmt(0, errstr, errstr_size, "eventfd: %s", strerror(errno));
         goto fail;
     }
     if (!(conf = kafka_conf_new(cfg, errstr, errstr_size)))
         goto fail;
     snprintf(timeout, sizeof(timeout), "%d", ack_timeout_ms);
-    if ((!gw_producer_given(cfg, "linger.ms") &&
-         kafka_conf_set(conf, "linger.ms", GW_PRODUCER_LINGER_MS, errstr, errstr_size) < 0) ||
-        (!gw_producer_given(cfg, "partitioner") &&
-         kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, errstr_size) < 0) ||
+    if (kafka_conf_default(conf, cfg, "linger.ms", GW_PRODUCER_LINGER_MS, errstr,
+                           errstr_size) < 0 ||
+        kafka_conf_default(conf, cfg, "partitioner", "murmur2_random", errstr, errstr_size) < 0 ||
         /* the topic's max.message.bytes is the limit (hookpipectl sizes it
          * for the integration's body limit), not librdkafka's 1,000,000:
          * a larger record is refused by the broker and answered 413 */
-        (!gw_producer_given(cfg, "message.max.bytes") &&
-         kafka_conf_set(conf, "message.max.bytes", GW_PRODUCER_MESSAGE_MAX, errstr,
-                        errstr_size) < 0) ||
-        (!gw_producer_given(cfg, "client.id") &&
-         kafka_conf_set(conf, "client.id", "hookpipe-gateway", errstr, errstr_size) < 0) ||
+        kafka_conf_default(conf, cfg, "message.max.bytes", GW_PRODUCER_MESSAGE_MAX, errstr,
+                           errstr_size) < 0 ||
+        kafka_conf_default(conf, cfg, "client.id", "hookpipe-gateway", errstr, errstr_size) < 0 ||
         kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) < 0 ||
         kafka_conf_set(conf, "acks", "all", errstr, errstr_size) < 0 ||
         kafka_conf_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) < 0)
         goto fail;
-    if (gw_producer_given(cfg, "enable.idempotence") || gw_producer_given(cfg, "acks"))
+    if (kafka_cfg_get(cfg, "enable.idempotence") || kafka_cfg_get(cfg, "acks"))
         log_warn("kafka.enable.idempotence and kafka.acks are fixed (true, all): no 2xx "
                  "without durable records");
     rd_kafka_conf_set_dr_msg_cb(conf, gw_producer_dr_cb);

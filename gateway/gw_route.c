@@ -5,7 +5,7 @@
 #include <strings.h>
 
 /* Consumes "literal" at *p; 1 if it was there. */
-static int eat(const char **p, const char *literal) {
+static int gw_route_eat(const char **p, const char *literal) {
     size_t n = strlen(literal);
     if (strncmp(*p, literal, n) != 0)
         return 0;
@@ -14,7 +14,7 @@ static int eat(const char **p, const char *literal) {
 }
 
 /* A non-empty segment of at most max bytes up to the next '/' or the end. */
-static size_t segment(const char *p, size_t max) {
+static size_t gw_route_segment(const char *p, size_t max) {
     size_t n = strcspn(p, "/");
     return n > 0 && n <= max ? n : 0;
 }
@@ -22,16 +22,16 @@ static size_t segment(const char *p, size_t max) {
 gw_route_kind_t gw_route_parse(const char *path, gw_route_t *out) {
     memset(out, 0, sizeof(*out));
     const char *p = path;
-    if (!p || !eat(&p, "/v1/clients/"))
+    if (!p || !gw_route_eat(&p, "/v1/clients/"))
         return GW_ROUTE_NOT_FOUND;
-    size_t cl = segment(p, GW_CLIENT_ID_MAX);
+    size_t cl = gw_route_segment(p, GW_CLIENT_ID_MAX);
     if (!cl)
         return GW_ROUTE_NOT_FOUND;
     const char *client = p;
     p += cl;
-    if (!eat(&p, "/token/"))
+    if (!gw_route_eat(&p, "/token/"))
         return GW_ROUTE_NOT_FOUND;
-    size_t tl = segment(p, GW_TOKEN_MAX);
+    size_t tl = gw_route_segment(p, GW_TOKEN_MAX);
     if (!tl || p[tl] != '\0')
         return GW_ROUTE_NOT_FOUND;
     out->kind = GW_ROUTE_WEBHOOK;
@@ -42,12 +42,12 @@ gw_route_kind_t gw_route_parse(const char *path, gw_route_t *out) {
     return GW_ROUTE_WEBHOOK;
 }
 
-#define IS_SP(c) ((c) == ' ' || (c) == '\t')
+#define GW_ROUTE_IS_SP(c) ((c) == ' ' || (c) == '\t')
 
 gw_ct_t gw_route_content_type(const char *v) {
     if (!v)
         return GW_CT_MISSING;
-    while (IS_SP(*v))
+    while (GW_ROUTE_IS_SP(*v))
         v++;
     if (!*v)
         return GW_CT_MISSING;
@@ -63,7 +63,7 @@ gw_ct_t gw_route_content_type(const char *v) {
         return GW_CT_NOT_JSON;
     const char *p = v + n;
     while (*p) {
-        while (IS_SP(*p))
+        while (GW_ROUTE_IS_SP(*p))
             p++;
         if (*p != ';') {
             if (!*p)
@@ -71,7 +71,7 @@ gw_ct_t gw_route_content_type(const char *v) {
             return GW_CT_NOT_JSON;
         }
         p++;
-        while (IS_SP(*p))
+        while (GW_ROUTE_IS_SP(*p))
             p++;
         size_t an = strcspn(p, "=;");
         const char *name = p;
@@ -91,7 +91,7 @@ gw_ct_t gw_route_content_type(const char *v) {
             vl = strcspn(p, "; \t");
             p += vl;
         }
-        while (an && IS_SP(name[an - 1]))
+        while (an && GW_ROUTE_IS_SP(name[an - 1]))
             an--;
         if (an == 7 && strncasecmp(name, "charset", 7) == 0 &&
             !((vl == 5 && strncasecmp(val, "utf-8", 5) == 0) ||

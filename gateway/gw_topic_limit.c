@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "gw_ids.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -20,14 +20,8 @@ typedef struct gw_topic_limit_entry {
 static pthread_mutex_t gw_topic_limit_lock = PTHREAD_MUTEX_INITIALIZER;
 static gw_topic_limit_entry_t *gw_topic_limits;
 
-static int64_t gw_topic_limit_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long long gw_topic_limit(rd_kafka_t *rk, const char *topic) {
-    int64_t now = gw_topic_limit_now_ms();
+    int64_t now = gw_ids_mono_ms();
     pthread_mutex_lock(&gw_topic_limit_lock);
     gw_topic_limit_entry_t *e = gw_topic_limits;
     while (e && strcmp(e->topic, topic) != 0)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "log.h"
 #include "gw_ids.h"
 #include "wh_sink.h"
@@ -27,10 +28,10 @@ static long long count_rows(const char *path, const char *sql) {
 /* Writes one message as the gateway produces it for (delivery, index). */
 static int post(wh_sink_t *s, const char *delivery, int64_t offset, const char *body) {
     static const wh_integration_t in = {"t_dedupe", NULL, 0};
-    char key[GW_UUID_LEN + 1], at[32], seq[24], err[256];
+    char key[GW_UUID_LEN + 1], at[EVENT_RECEIVED_AT_MAX], seq[24], err[256];
     gw_ids_delivery_key(in.name, delivery, strlen(delivery), 0, key);
     int64_t ns = gw_ids_now_ns();
-    gw_ids_rfc3339(ns, at);
+    event_received_at_format(ns / 1000, at, sizeof(at));
     snprintf(seq, sizeof(seq), "%lld", (long long)gw_ids_sequence());
     rd_kafka_headers_t *h = rd_kafka_headers_new(4);
     rd_kafka_header_add(h, "hookpipe-received-at", -1, at, -1);

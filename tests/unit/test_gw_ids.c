@@ -1,6 +1,7 @@
-/* Unit tests for gateway/gw_ids: UUIDs, the sequence, RFC 3339 times. */
+/* Unit tests for gateway/gw_ids: UUIDs, the sequence, and the received-at text it stamps. */
 #include <ctype.h>
 
+#include "event.h"
 #include "gw_ids.h"
 #include "harness.h"
 
@@ -65,11 +66,13 @@ static void test_sequence(void) {
     CHECK(ok);
 }
 
+/* The received-at header the gateway stamps (gw_req.c: receive time in ns
+ * to event.h's text, µs truncated). */
 static void test_rfc3339(void) {
-    char out[32];
-    gw_ids_rfc3339(1795724848179755123LL, out);
+    char out[EVENT_RECEIVED_AT_MAX];
+    event_received_at_format(1795724848179755123LL / 1000, out, sizeof(out));
     CHECK_STR(out, "2026-11-26T20:27:28.179755Z");
-    gw_ids_rfc3339(0, out);
+    event_received_at_format(0, out, sizeof(out));
     CHECK_STR(out, "1970-01-01T00:00:00.000000Z");
 }
 
