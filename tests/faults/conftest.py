@@ -6,11 +6,16 @@ a registry, a gateway, a kafka-avro sink and a postgres sink. Its connection
 details arrive in the environment (the variables of stack.env). Scenarios kill
 and restart those components; each leaves the stack running as it found it.
 """
+import pathlib
+import sys
 import uuid
 
 import pytest
 
-from faultlib import Stack
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+pytest.register_assert_rewrite("hookpipe_support")
+
+from faultlib import Stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")

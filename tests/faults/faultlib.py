@@ -11,25 +11,17 @@ tests/run writes tests/faults/RESULTS.md. "lost" counts events that got a 2xx
 and are not in the warehouse; "duplicated" counts extra rows for a key.
 """
 import collections
-import io
 import json
 import os
 import pathlib
 import signal
-import struct
-import subprocess
 import threading
 import time
 
 import requests
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-JSON = {"Content-Type": "application/json"}
-
-
-def run(cmd, check=True, timeout=60, **kw):
-    """Runs a command, returning CompletedProcess with text output."""
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=check, **kw)
+from hookpipe_support import (JSON, ROOT, AvroValues, Ctl, Pg, StackPostgres, post, read_topic,
+                              run)
 
 
 class Stack:
@@ -44,6 +36,8 @@ class Stack:
         self.metrics_url = env["HOOKPIPE_METRICS_URL"]
         self.registry_url = env["HOOKPIPE_REGISTRY_URL"]
         self.pg_url = env["HOOKPIPE_PG_URL"]
+        self.pg = Pg(self.pg_url)
+        self.ctl = Ctl(self.bin_dir, self.bootstrap)
 
     @classmethod
     def from_env(cls):
@@ -118,23 +112,7 @@ class Stack:
         """Stops the stack's PostgreSQL server (pg_ctl stop -m mode), as the
         stack script does; stack.up() starts it again."""
         assert self.pid("postgres"), "postgres is not running"
-        pg_bin = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"),
-                        key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()])[-1]
-        cmd = [str(pg_bin / "pg_ctl"), "stop", "-w", "-t", str(timeout), "-m", mode,
-               "-D", str(self.run_dir / "postgres" / "data")]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        run(cmd, timeout=timeout + 10)
-
-    def wait_until(self, cond, timeout, what, interval=0.2):
-        """Polls cond() until it is true; fails naming `what` after timeout seconds."""
-        deadline = time.time() + timeout
-        while True:
-            v = cond()
-            if v:
-                return v
-            assert time.time() < deadline, f"not within {timeout}s: {what}"
-            time.sleep(interval)
+        StackPostgres(self.run_dir, self.pg_url).stop(mode, timeout)
 
     def log(self, name):
         """The text of a component's log."""
@@ -142,126 +120,47 @@ class Stack:
         return p.read_text(errors="replace") if p.exists() else ""
 
     # --- integrations and the warehouse ----------------------------------
-    def ctl(self, *args):
-        """Runs hookpipectl against the stack's Kafka; retried when another
-        hookpipectl changed the integrations at the same moment."""
-        env = dict(self.env, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap)
-        for _ in range(10):
-            r = run([str(self.bin_dir / "hookpipectl"), *args], check=False, env=env)
-            if r.returncode == 0 or "at the same time" not in r.stderr:
-                break
-            time.sleep(0.2)
-        assert r.returncode == 0, f"hookpipectl {' '.join(args)}: {r.stderr}"
-        return r.stdout
-
     def create_integration(self, name, *args, timeout=10):
         """Creates an integration; returns its webhook URL on the stack's
         gateway once the gateway accepts it (an empty array, which publishes
         nothing, answered 200)."""
-        url = self.ctl("integration", "create", name, *args).strip()
-        url = self.gateway_url.rstrip("/") + url[url.index("/v1/"):]
-        deadline = time.time() + timeout
-        while True:
-            status = requests.post(url, data=b"[]", headers=JSON, timeout=5).status_code
-            if status == 200:
-                return url
-            assert status == 401 and time.time() < deadline, f"new integration answered {status}"
-            time.sleep(0.05)
-
-    def psql(self, sql):
-        return run(["psql", self.pg_url, "-Atqc", sql]).stdout
+        url = self.ctl.create(name, *args, base_url=self.gateway_url.rstrip("/"))
+        status = post(url, b"[]", within=timeout, timeout=5).status_code
+        assert status == 200, f"new integration answered {status}"
+        return url
 
     def key_counts(self, schema, key):
         """{key value (text): row count} of "<schema>".data, {} before it exists."""
-        table = f'"{schema}"."data"'
-        if not self.psql(f"SELECT to_regclass('{table}')").strip():
+        if not self.pg.exists(schema, "data"):
             return {}
-        out = self.psql(f'SELECT "{key}", count(*) FROM {table} GROUP BY 1')
-        return {a: int(b) for a, b in (line.rsplit("|", 1) for line in out.splitlines() if line)}
+        rows = self.pg.query(f'SELECT "{key}", count(*) FROM {self.pg.table(schema, "data")} '
+                             "GROUP BY 1")
+        return {k: int(n) for k, n in rows}
 
     def key_values(self, schema, key, column):
         """{key value (text): (row count, max(column) as text)} of "<schema>".data."""
-        table = f'"{schema}"."data"'
-        if not self.psql(f"SELECT to_regclass('{table}')").strip():
+        if not self.pg.exists(schema, "data"):
             return {}
-        out = self.psql(f'SELECT "{key}", count(*), max("{column}") FROM {table} GROUP BY 1')
-        rows = {}
-        for line in out.splitlines():
-            if line:
-                k, n, v = line.rsplit("|", 2)
-                rows[k] = (int(n), v)
-        return rows
-
-    def high_watermarks(self, topic):
-        """{partition: high watermark} of a Kafka topic."""
-        from confluent_kafka import Consumer, TopicPartition
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "faults-reader"})
-        try:
-            md = c.list_topics(topic, timeout=10).topics[topic]
-            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                    for p in md.partitions}
-        finally:
-            c.close()
-
-    def stored_offsets(self, topic, group="hookpipe-sink-postgres"):
-        """{partition: next offset} that the postgres sink stored with its rows."""
-        out = self.psql(f"""SELECT "partition", "next_offset" FROM "hookpipe-sink".offsets """
-                        f"""WHERE consumer_group = '{group}' AND topic = '{topic}'""")
-        return {int(p): int(o) for p, o in (line.split("|") for line in out.splitlines() if line)}
-
-    def avro_records(self, topic, timeout=60):
-        """Every record of a Kafka topic, read from the beginning to the high
-        watermarks of its partitions as they are when called (confluent_kafka):
-        a list of (key bytes, value bytes, headers dict)."""
-        from confluent_kafka import Consumer, TopicPartition
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "faults-reader",
-                      "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-        try:
-            md = c.list_topics(topic, timeout=10).topics[topic]
-            if md.error is not None:
-                return []
-            parts = []
-            for p in md.partitions:
-                lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                if hi > lo:
-                    parts.append((p, lo, hi))
-            c.assign([TopicPartition(topic, p, lo) for p, lo, _ in parts])
-            left = {p: hi for p, _, hi in parts}
-            out = []
-            deadline = time.time() + timeout
-            while left and time.time() < deadline:
-                m = c.poll(1.0)
-                if m is None or m.error():
-                    continue
-                out.append((m.key(), m.value(), dict(m.headers() or [])))
-                if m.partition() in left and m.offset() + 1 >= left[m.partition()]:
-                    del left[m.partition()]
-            assert not left, f"{topic}: not read to the end within {timeout}s"
-            return out
-        finally:
-            c.close()
+        rows = self.pg.query(f'SELECT "{key}", count(*), max("{column}") '
+                             f'FROM {self.pg.table(schema, "data")} GROUP BY 1')
+        return {k: (int(n), v) for k, n, v in rows}
 
     def avro_decoded(self, topic, timeout=60):
         """The records of a Confluent wire-format topic (the kafka-avro sink's
-        <topic>.avro), decoded with their schemas from the registry
-        (fastavro): a list of (key text, record dict or None when it does not
-        decode)."""
-        import fastavro
-        schemas, out = {}, []
-        for k, v, _ in self.avro_records(topic, timeout):
-            rec = None
+        <topic>.avro) to its end, decoded with their schemas from the
+        registry: a list of (key text, record dict or None when it does not
+        decode); the schema ids met are left in avro_schema_ids."""
+        avro, out, sids = AvroValues(self.registry_url), [], set()
+        for m in read_topic(self.bootstrap, topic, timeout=timeout):
+            k, v, rec = m.key(), m.value(), None
             if v and len(v) > 5 and v[0] == 0:
-                sid = struct.unpack(">I", v[1:5])[0]
-                if sid not in schemas:
-                    r = requests.get(f"{self.registry_url}/schemas/ids/{sid}", timeout=10)
-                    r.raise_for_status()
-                    schemas[sid] = fastavro.parse_schema(json.loads(r.json()["schema"]))
+                sids.add(int.from_bytes(v[1:5], "big"))
                 try:
-                    rec = fastavro.schemaless_reader(io.BytesIO(v[5:]), schemas[sid])
+                    rec = avro.value(topic, v)[1]
                 except Exception:
                     rec = None
             out.append((k.decode() if k is not None else None, rec))
-        self.avro_schema_ids = set(schemas)
+        self.avro_schema_ids = sids
         return out
 
     def wait_avro(self, topic, want, timeout=60):
@@ -463,10 +362,9 @@ class Updates:
             else:
                 wrong += 1
         if self.items:
-            out = stack.psql(f'SELECT "_sdc_source_key_id", count(*), min("v"), max("v") '
-                             f'FROM "{schema}"."data__items" GROUP BY 1')
-            for line in out.splitlines():
-                k, n, lo, hi = line.split("|")
+            for k, n, lo, hi in stack.pg.query(
+                    'SELECT "_sdc_source_key_id", count(*), min("v"), max("v") '
+                    f'FROM {stack.pg.table(schema, "data__items")} GROUP BY 1'):
                 if int(n) != self.items or lo != hi or (k in rows and int(rows[k][1]) != int(hi)):
                     dup += max(int(n) - self.items, 0)
                     wrong += 1

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from faultlib import Load, Updates, report
+from hookpipe_support import high_watermarks, wait_for
 
 SINKS = ("sink-postgres", "sink-kafka-avro")
 
@@ -63,6 +64,21 @@ def avro_note(avro):
     return f"<topic>.avro: {n} records, lost {lost}, copies {dup}, undecodable {bad}"
 
 
+def outage(stack, stop, sink, word):
+    """A component stopped by stop() for a while under load, until the sink
+    `sink` found it gone and backs off (`word` in its log) and 8 s passed,
+    then the stack started again: (seconds down, the sink's log length
+    before the stop)."""
+    mark = len(stack.log(sink))
+    stop()
+    stopped = time.time()
+    wait_for(f"{sink} noticing the outage",
+             lambda: word in stack.log(sink)[mark:] and time.time() - stopped > 8, 30)
+    down = time.time() - stopped
+    stack.up()
+    return down, mark
+
+
 def assert_warehouse(res):
     assert res["lost"] == 0, res
     assert res["duplicated"] == 0, res
@@ -93,17 +109,17 @@ def test_kafka_broker_sigkill(running, unique_name):
     # ends when the last event is answered, soon after the restart
     load = Load(url, 1500, workers=8, rate=60, max_seconds=90, body=u.body).start()
     try:
-        stack.wait_until(lambda: load.answers(status=200) >= 150, 30, "2xx before the fault")
+        wait_for("2xx before the fault", lambda: load.answers(status=200) >= 150, 30)
         stack.kill("kafka")
         killed = load.elapsed()
         # down until the gateway gave up on some requests (ack.timeout.ms each)
-        stack.wait_until(lambda: load.answers(since=killed, status=503) >= 3, 45,
-                         "503s while the broker is down")
+        wait_for("503s while the broker is down",
+                 lambda: load.answers(since=killed, status=503) >= 3, 45)
         restarting = load.elapsed()
         stack.up()
         back = load.elapsed()
-        stack.wait_until(lambda: load.answers(since=back, status=200) >= 50, 45,
-                         "2xx again after the broker is back")
+        wait_for("2xx again after the broker is back",
+                 lambda: load.answers(since=back, status=200) >= 50, 45)
     finally:
         load.wait()
     res = u.verify(stack, unique_name, load)
@@ -152,16 +168,8 @@ def test_postgres_stop_start(running, unique_name):
     pg_pid = stack.pid("postgres")
     load = Load(url, 1800, workers=6, rate=60, max_seconds=45, body=u.body).start()
     try:
-        stack.wait_until(lambda: stack.key_counts(unique_name, "id"), 30,
-                         "rows before the fault")
-        mark = len(stack.log("sink-postgres"))
-        stack.stop_postgres()
-        stopped = time.time()
-        # down for a while under load: the sink finds it gone and backs off
-        stack.wait_until(lambda: "retrying" in stack.log("sink-postgres")[mark:]
-                         and time.time() - stopped > 8, 30, "the sink noticing the outage")
-        down = time.time() - stopped
-        stack.up()
+        wait_for("rows before the fault", lambda: stack.key_counts(unique_name, "id"), 30)
+        down, mark = outage(stack, stack.stop_postgres, "sink-postgres", "retrying")
     finally:
         load.wait()
     res = u.verify(stack, unique_name, load)
@@ -195,14 +203,8 @@ def test_registry_sigkill(running, unique_name):
 
     load = Load(url, 1800, workers=6, rate=60, max_seconds=45, body=body).start()
     try:
-        stack.wait_until(lambda: load.answers(status=200) >= 300, 30, "2xx before the fault")
-        mark = len(stack.log("sink-kafka-avro"))
-        stack.kill("registry")
-        killed = time.time()
-        stack.wait_until(lambda: "(retrying)" in stack.log("sink-kafka-avro")[mark:]
-                         and time.time() - killed > 8, 30, "the avro sink noticing the outage")
-        down = time.time() - killed
-        stack.up()
+        wait_for("2xx before the fault", lambda: load.answers(status=200) >= 300, 30)
+        down, mark = outage(stack, lambda: stack.kill("registry"), "sink-kafka-avro", "(retrying)")
     finally:
         load.wait()
     acked = {str(i) for i in load.acked}
@@ -242,8 +244,8 @@ def test_gateway_sigkill_repeatedly(running, unique_name):
     try:
         for _ in range(3):
             since = load.elapsed()
-            stack.wait_until(lambda: load.answers(since=since, status=200) >= 100, 30,
-                             "2xx from the gateway")
+            wait_for("2xx from the gateway",
+                     lambda: load.answers(since=since, status=200) >= 100, 30)
             stack.kill("gateway")
             time.sleep(1)              # requests meet a closed port meanwhile
             stack.up()
@@ -287,7 +289,8 @@ def test_postgres_sink_sigkill_repeatedly(running, unique_name):
     def loaded():
         if not stack.key_counts(unique_name, "id"):
             return 0
-        return int(stack.psql(f'SELECT coalesce(max(_sdc_sequence), 0) FROM "{unique_name}".data'))
+        return int(stack.pg.query(f'SELECT coalesce(max(_sdc_sequence), 0) '
+                                  f'FROM {stack.pg.table(unique_name, "data")}')[0][0])
 
     try:
         stack.kill("sink-postgres", signal.SIGTERM)
@@ -299,8 +302,7 @@ def test_postgres_sink_sigkill_repeatedly(running, unique_name):
                 seen = loaded()
                 # kill it once it loaded a batch since its (re)start, at a
                 # different moment of its next batch each time
-                stack.wait_until(lambda: loaded() > seen or load.done(), 30,
-                                 "a batch loaded by the sink")
+                wait_for("a batch loaded by the sink", lambda: loaded() > seen or load.done(), 30)
                 time.sleep(0.2 * n)
                 stack.kill("sink-postgres")
                 stack.up(env=short)
@@ -310,9 +312,10 @@ def test_postgres_sink_sigkill_repeatedly(running, unique_name):
         res = u.verify(stack, unique_name, load)
         # every record of the topic consumed, and its offset stored with the rows
         topic = f"webhooks.{unique_name}"
-        ends = stack.high_watermarks(topic)
-        stored = stack.wait_until(lambda: (lambda o: o if o == ends else None)(
-            stack.stored_offsets(topic)), 30, f"stored offsets at the end of {topic}")
+        ends = high_watermarks(stack.bootstrap, topic)
+        stored = wait_for(f"stored offsets at the end of {topic}",
+                          lambda: (lambda o: o if o == ends else None)(
+                              stack.pg.stored_offsets(topic)), 30)
     finally:
         if stack.pid("sink-postgres"):
             stack.kill("sink-postgres", signal.SIGTERM)

@@ -16,12 +16,11 @@ import sys
 import threading
 import time
 import urllib.parse
-import uuid
 
 import requests
-from confluent_kafka import Consumer, TopicPartition
 
 from faultlib import report
+from hookpipe_support import metrics, read_topic
 
 # --- helpers -----------------------------------------------------------------
 
@@ -143,45 +142,6 @@ def cpu_pressure():
             return float(f.readline().split("avg10=")[1].split()[0])
     except (OSError, IndexError, ValueError):
         return None
-
-
-def read_topic(bootstrap, topic, timeout=30):
-    """Every message of topic, read to the end of each partition: [(key, value)]."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "faults-http-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False, "enable.partition.eof": False})
-    try:
-        md = c.list_topics(topic, timeout=10)
-        parts = list(md.topics[topic].partitions) if topic in md.topics else []
-        ends, tps = {}, []
-        for p in parts:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            ends[p] = hi
-            tps.append(TopicPartition(topic, p, lo))
-        next_off = {tp.partition: tp.offset for tp in tps}
-        out = []
-        if tps:
-            c.assign(tps)
-        deadline = time.time() + timeout
-        while any(next_off[p] < ends[p] for p in parts) and time.time() < deadline:
-            m = c.poll(0.5)
-            if m is None or m.error():
-                continue
-            next_off[m.partition()] = m.offset() + 1
-            if m.offset() < ends[m.partition()]:
-                out.append((m.key(), m.value()))
-        assert all(next_off[p] >= ends[p] for p in parts), f"{topic} not read to its end"
-        return out
-    finally:
-        c.close()
-
-
-def inflight_bytes(stack):
-    """The gateway's hookpipe_gateway_inflight_bytes gauge."""
-    text = requests.get(stack.metrics_url + "/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith("hookpipe_gateway_inflight_bytes "):
-            return float(line.split()[1])
-    raise AssertionError("no hookpipe_gateway_inflight_bytes in /metrics")
 
 
 def healthy(stack, pid):
@@ -436,7 +396,8 @@ def test_slow_bodies_holding_the_budget(stack, unique_name):
     during = dict(statuses)
     # the budget comes back once the gateway has seen them go
     deadline = time.time() + 10
-    while time.time() < deadline and inflight_bytes(stack) >= MAX_BODY:
+    while time.time() < deadline and \
+            metrics(stack.metrics_url)["hookpipe_gateway_inflight_bytes"] >= MAX_BODY:
         time.sleep(0.05)
     after = {}
     for i in range(10):
@@ -796,7 +757,7 @@ def test_malformed_requests(stack, unique_name):
         well_formed()
 
     # everything published, read to the end of the topic
-    msgs = read_topic(stack.bootstrap, topic)
+    msgs = [(m.key(), m.value()) for m in read_topic(stack.bootstrap, topic)]
     keys = [k.decode() for k, _ in msgs]
     values = {k.decode(): v for k, v in msgs}
     rows = stack.wait_loaded(unique_name, "id", good, timeout=60)

@@ -1,19 +1,16 @@
 """The Docker deployment files, validated without a Docker engine: the compose
 file parses and has the promised shape, and the image installs from the same
 installer and package list as the native install."""
-import pathlib
-import subprocess
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from hookpipe_support import ROOT, run
+
 COMPOSE = ROOT / "compose" / "docker-compose.yml"
 
 
 @pytest.fixture(scope="module")
 def config():
-    out = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config"],
-                         capture_output=True, text=True, timeout=60)
+    out = run(["docker-compose", "-f", str(COMPOSE), "config"], check=False)
     assert out.returncode == 0, out.stderr
     import yaml
     return yaml.safe_load(out.stdout)

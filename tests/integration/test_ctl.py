@@ -4,27 +4,25 @@ import hashlib
 import json
 import os
 import re
-import uuid
+import subprocess
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource
 
-from conftest import run
+from hookpipe_support import Ctl, read_topic, topic_config, topic_partitions
 
 INTEG_TOPIC = "hookpipe.integrations"
 URL_RE = re.compile(r"^(?P<base>.+)/v1/clients/(?P<client>[^/]+)/token/(?P<token>[0-9a-f]{64})$")
 
 
 @pytest.fixture
-def ctl(bin_dir, bootstrap):
+def ctl(hookpipectl):
     """Runs hookpipectl against the broker; returns the CompletedProcess."""
     def call(*args, env_extra=None, env_drop=()):
         env = dict(os.environ)
         for k in env_drop:
             env.pop(k, None)
         env.update(env_extra or {})
-        return run([str(bin_dir / "hookpipectl"), "-b", bootstrap, *args], check=False, env=env)
+        return hookpipectl.run(*args, env=env)
     return call
 
 
@@ -38,33 +36,12 @@ def created(ctl, unique_name):
 
 
 def read_integrations(bootstrap):
-    """Every (key, value) of the integrations topic, in log order, up to its end.
-    The end is known by the end-of-partition event: hookpipectl writes in
-    transactions, so the last offset is often a commit marker, never delivered."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-ctl-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False, "enable.partition.eof": True,
-                  "fetch.wait.max.ms": 10})
-    try:
-        md = c.list_topics(INTEG_TOPIC, timeout=10).topics[INTEG_TOPIC]
-        assert md.error is None, md.error
-        pending = set()
-        for p in md.partitions:
-            lo, hi = c.get_watermark_offsets(TopicPartition(INTEG_TOPIC, p), timeout=10)
-            if hi > lo:
-                pending.add(p)
-        c.assign([TopicPartition(INTEG_TOPIC, p, OFFSET_BEGINNING) for p in pending])
-        out = []
-        while pending:
-            m = c.poll(10)
-            assert m is not None, "timed out reading " + INTEG_TOPIC
-            if m.error() and m.error().code() == KafkaError._PARTITION_EOF:
-                pending.discard(m.partition())
-                continue
-            assert m.error() is None, m.error()
-            out.append((m.key(), m.value()))
-        return out
-    finally:
-        c.close()
+    """Every (key, value) of the integrations topic, in log order, up to its
+    end (hookpipectl writes in transactions: the end is known by the
+    end-of-partition event, as the last offset is often a commit marker)."""
+    assert topic_partitions(bootstrap, INTEG_TOPIC) == 1
+    return [(m.key(), m.value())
+            for m in read_topic(bootstrap, INTEG_TOPIC, **{"fetch.wait.max.ms": 10})]
 
 
 def current(bootstrap, name):
@@ -74,13 +51,6 @@ def current(bootstrap, name):
         if k is not None:
             last[k.decode("utf-8", "replace")] = v
     return last[name]
-
-
-def partitions(bootstrap, topic):
-    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
-    t = md.topics[topic]
-    assert t.error is None, t.error
-    return len(t.partitions)
 
 
 def create(ctl, created, display, *args, **kw):
@@ -126,13 +96,10 @@ def test_create_writes_record_topics_and_prints_url(ctl, bootstrap, unique_name,
     # only the hash is stored: the raw token is nowhere in the topic
     assert not any(v and token.encode() in v for _, v in read_integrations(bootstrap))
 
-    assert partitions(bootstrap, "webhooks." + name) == 2
-    assert partitions(bootstrap, "webhooks." + name + ".rejected") == 2
-    assert partitions(bootstrap, INTEG_TOPIC) == 1
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    res = ConfigResource(ConfigResource.Type.TOPIC, INTEG_TOPIC)
-    cfg = admin.describe_configs([res])[res].result(timeout=10)
-    assert cfg["cleanup.policy"].value == "compact"
+    assert topic_partitions(bootstrap, "webhooks." + name) == 2
+    assert topic_partitions(bootstrap, "webhooks." + name + ".rejected") == 2
+    assert topic_partitions(bootstrap, INTEG_TOPIC) == 1
+    assert topic_config(bootstrap, INTEG_TOPIC, "cleanup.policy") == "compact"
 
     assert show(ctl, name) == rec
     assert show(ctl, display) == rec    # a display name finds it too
@@ -144,7 +111,7 @@ def test_defaults_and_base_url(ctl, bootstrap, unique_name, created):
                env_extra={"HOOKPIPE_GATEWAY_URL": "https://hooks.example.com/"})
     assert m["base"] == "https://hooks.example.com"
     assert m["client"] == "acct-7"
-    assert partitions(bootstrap, "webhooks." + unique_name) == 3
+    assert topic_partitions(bootstrap, "webhooks." + unique_name) == 3
     rec = show(ctl, unique_name)
     assert rec["primary_key"] == []
     assert rec["max_body"] == 0
@@ -155,7 +122,7 @@ def test_defaults_and_base_url(ctl, bootstrap, unique_name, created):
                env_extra={"HOOKPIPE_GATEWAY_URL": "https://ignored.example.com"})
     assert m["base"] == "http://gw:9000"
     assert show(ctl, other)["topic"] == "wh." + other
-    assert partitions(bootstrap, "wh." + other) == 3
+    assert topic_partitions(bootstrap, "wh." + other) == 3
 
 
 def test_list_tokens_pause_resume_delete(ctl, bootstrap, unique_name, created):
@@ -217,8 +184,8 @@ def test_list_tokens_pause_resume_delete(ctl, bootstrap, unique_name, created):
     r = ctl("integration", "show", unique_name)
     assert r.returncode == 1 and "no integration named" in r.stderr
     assert unique_name + "\t" not in ctl("integration", "list").stdout
-    assert partitions(bootstrap, "webhooks." + unique_name) == 3
-    assert partitions(bootstrap, "webhooks." + unique_name + ".rejected") == 3
+    assert topic_partitions(bootstrap, "webhooks." + unique_name) == 3
+    assert topic_partitions(bootstrap, "webhooks." + unique_name + ".rejected") == 3
 
     # the name is free again; the kept topics are reused
     again = create(ctl, created, unique_name)
@@ -300,16 +267,14 @@ def test_help(ctl, args):
 
 
 def test_no_broker(bin_dir):
-    r = run([str(bin_dir / "hookpipectl"), "-b", "127.0.0.1:1", "--timeout", "1000",
-             "integration", "list"], check=False)
+    r = Ctl(bin_dir, "127.0.0.1:1").run("--timeout", "1000", "integration", "list")
     assert r.returncode == 1
     assert r.stderr.startswith("hookpipectl: ") and len(r.stderr.splitlines()) == 1
 
 
-def run_parallel(bin_dir, bootstrap, n, *args):
-    """Starts n identical hookpipectl runs at once; their CompletedProcess-like results."""
-    import subprocess
-    procs = [subprocess.Popen([str(bin_dir / "hookpipectl"), "-b", bootstrap, *args],
+def run_parallel(hookpipectl, n, *args):
+    """Starts n identical hookpipectl runs at once; their (exit code, stdout, stderr)."""
+    procs = [subprocess.Popen(hookpipectl.argv + list(args),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(n)]
     out = []
@@ -319,12 +284,12 @@ def run_parallel(bin_dir, bootstrap, n, *args):
     return out
 
 
-def test_concurrent_token_add_never_loses_a_token(ctl, bin_dir, bootstrap, unique_name, created):
+def test_concurrent_token_add_never_loses_a_token(ctl, hookpipectl, unique_name, created):
     """Only one slot is free: at most one run succeeds, and the URL it printed works
     (its token's hash is stored) — no run prints a URL whose token was overwritten."""
     created.append(unique_name)
     create(ctl, created, unique_name)
-    results = run_parallel(bin_dir, bootstrap, 4, "token", "add", unique_name)
+    results = run_parallel(hookpipectl, 4, "token", "add", unique_name)
     ok = [URL_RE.match(out.strip()) for rc, out, _ in results if rc == 0]
     assert len(ok) <= 1, results
     for rc, out, err in results:
@@ -337,9 +302,9 @@ def test_concurrent_token_add_never_loses_a_token(ctl, bin_dir, bootstrap, uniqu
         assert hashlib.sha256(m["token"].encode()).hexdigest() in stored
 
 
-def test_concurrent_create_one_winner(ctl, bin_dir, bootstrap, unique_name, created):
+def test_concurrent_create_one_winner(ctl, hookpipectl, unique_name, created):
     created.append(unique_name)
-    results = run_parallel(bin_dir, bootstrap, 4, "integration", "create", unique_name)
+    results = run_parallel(hookpipectl, 4, "integration", "create", unique_name)
     ok = [URL_RE.match(out.strip()) for rc, out, _ in results if rc == 0]
     assert len(ok) <= 1, results
     for rc, out, err in results:

@@ -6,95 +6,18 @@ topics back with a real Kafka consumer (confluent_kafka).
 """
 import hashlib
 import json
-import os
 import re
 import signal
-import socket
-import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 import requests
-from confluent_kafka import Consumer, KafkaException, TopicPartition, OFFSET_BEGINNING
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-from conftest import run
+from hookpipe_support import (JSON, UUID4, Gateway, admin, check_error, headers_of, post,
+                              read_topic, set_topic_config, topic_config, topic_partitions)
 
-JSON = {"Content-Type": "application/json"}
 RFC3339_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Gateway:
-    """A hookpipe-gateway process on free loopback ports."""
-
-    def __init__(self, bin_dir, bootstrap, log_path, *args):
-        self.port, self.mport = free_port(), free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.metrics = f"http://127.0.0.1:{self.mport}"
-        self.log_path = log_path
-        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap)
-        self.log = open(log_path, "w")
-        self.proc = subprocess.Popen(
-            [str(bin_dir / "hookpipe-gateway"), f"--listen=127.0.0.1:{self.port}",
-             f"--metrics.listen=127.0.0.1:{self.mport}", *args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-
-    def wait_ready(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            assert self.proc.poll() is None, f"gateway exited:\n{self.tail()}"
-            try:
-                if requests.get(self.metrics + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"gateway not ready in {timeout}s:\n{self.tail()}")
-
-    def tail(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path) as f:
-            return "".join(f.readlines()[-30:])
-
-    def url(self, webhook_url):
-        """The same webhook path on this gateway."""
-        return self.base + webhook_url[webhook_url.index("/v1/"):]
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self.log.closed:
-            self.log.close()
-        return self.proc.returncode
-
-
-@pytest.fixture
-def start_gateway(bin_dir, bootstrap, tmp_path):
-    started = []
-
-    def start(*args, ready=True):
-        gw = Gateway(bin_dir, bootstrap, tmp_path / f"gateway{len(started)}.log", *args)
-        started.append(gw)
-        return gw.wait_ready() if ready else gw
-
-    yield start
-    codes = [gw.stop() for gw in started]
-    assert codes == [0] * len(codes), [gw.tail() for gw in started]
 
 
 @pytest.fixture(scope="module")
@@ -105,59 +28,6 @@ def gw(bin_dir, bootstrap, tmp_path_factory):
     g.wait_ready()
     yield g
     assert g.stop() == 0
-
-
-def ctl(bin_dir, bootstrap, *args):
-    """Runs hookpipectl; retried when another hookpipectl (other suites share
-    the broker) changed the integrations at the same moment."""
-    for _ in range(10):
-        r = run([str(bin_dir / "hookpipectl"), "-b", bootstrap, *args], check=False)
-        if r.returncode == 0 or "at the same time" not in r.stderr:
-            break
-        time.sleep(0.2)
-    assert r.returncode == 0, f"hookpipectl {' '.join(args)}: {r.stderr}"
-    return r.stdout.strip()
-
-
-def create(bin_dir, bootstrap, gw, name, *opts):
-    return ctl(bin_dir, bootstrap, "integration", "create", name, "--base-url", gw.base, *opts)
-
-
-def post(url, body, headers=JSON, wait_known=True, **kw):
-    """POSTs; while the gateway has not yet seen a new integration (401),
-    retries for up to 5 s."""
-    deadline = time.time() + 5
-    while True:
-        r = requests.post(url, data=body, headers=headers, timeout=30, **kw)
-        if r.status_code != 401 or not wait_known or time.time() > deadline:
-            return r
-        time.sleep(0.05)
-
-
-def consume(bootstrap, topic, n, timeout=20):
-    """The first n messages of every partition of topic (all of them, in
-    partition then offset order), or fewer after timeout."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "t-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False, "enable.partition.eof": False})
-    try:
-        md = c.list_topics(topic, timeout=10).topics[topic]
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.partitions])
-        out, deadline = [], time.time() + timeout
-        while len(out) < n and time.time() < deadline:
-            m = c.poll(0.2)
-            if m is None:
-                continue
-            if m.error():
-                raise KafkaException(m.error())
-            out.append(m)
-        out.sort(key=lambda m: (m.partition(), m.offset()))
-        return out
-    finally:
-        c.close()
-
-
-def headers_of(m):
-    return {k: v.decode() for k, v in (m.headers() or [])}
 
 
 def murmur2(data):
@@ -184,17 +54,6 @@ def murmur2(data):
     return h
 
 
-def check_error(r, status, message_part=None):
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["status"] == "error"
-    assert UUID4.match(body["request_id"]), body
-    assert r.headers["X-Request-Id"] == body["request_id"]
-    if message_part:
-        assert message_part in body["message"], body
-    return body
-
-
 # --- values, keys, headers ---------------------------------------------------
 
 RAW_RECORDS = [
@@ -205,8 +64,8 @@ RAW_RECORDS = [
 ]
 
 
-def test_values_keys_headers_byte_for_byte(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name, "--primary-key", "id")
+def test_values_keys_headers_byte_for_byte(gw, hookpipectl, bootstrap, unique_name):
+    url = hookpipectl.create(unique_name, "--primary-key", "id", base_url=gw.base)
     assert re.match(r"^http://127\.0\.0\.1:\d+/v1/clients/[^/]+/token/[0-9a-f]{64}$", url)
     body = b"[\n  " + b",\n  ".join(RAW_RECORDS) + b"\n]\n"
     before = time.time()
@@ -217,7 +76,7 @@ def test_values_keys_headers_byte_for_byte(gw, bin_dir, bootstrap, unique_name):
     assert res["status"] == "OK" and res["records"] == 4 and res["rejected"] == 0
     assert UUID4.match(res["request_id"]) and isinstance(res["message"], str)
 
-    msgs = consume(bootstrap, "webhooks." + unique_name, 4)
+    msgs = read_topic(bootstrap, "webhooks." + unique_name, 4)
     assert len(msgs) == 4
     by_key = {m.key(): m for m in msgs}
     keys = [b"a1", b"a2", "\u00e9t\u00e9 \u6771\u4eac".encode(), b"7"]
@@ -241,36 +100,36 @@ def test_values_keys_headers_byte_for_byte(gw, bin_dir, bootstrap, unique_name):
     assert len(set(seqs)) == 4 and seqs == sorted(seqs)   # array order, strictly increasing
 
 
-def test_single_object_without_primary_key_gets_uuid_key(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name)
+def test_single_object_without_primary_key_gets_uuid_key(gw, hookpipectl, bootstrap, unique_name):
+    url = hookpipectl.create(unique_name, base_url=gw.base)
     raw = b'{"event":"x","amount":123456789012345678901234567890}'
     r = post(url, raw, headers={"Content-Type": "application/json; charset=utf-8"})
     assert r.status_code == 200 and r.json()["records"] == 1, r.text
-    (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+    (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
     assert m.value() == raw
     assert UUID4.match(m.key().decode()), m.key()
 
 
-def test_composite_key_is_canonical_json_array(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name, "--primary-key", "org,n,flag")
+def test_composite_key_is_canonical_json_array(gw, hookpipectl, bootstrap, unique_name):
+    url = hookpipectl.create(unique_name, "--primary-key", "org,n,flag", base_url=gw.base)
     raw = b'{"flag":false, "n": 1.50e2, "org":"a\\"b\\u00e9\\u0001\\/", "x":1}'
     r = post(url, raw)
     assert r.status_code == 200, r.text
-    (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+    (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
     assert m.key() == '["a\\"b\u00e9\\u0001/",1.50e2,false]'.encode()
     assert m.value() == raw
 
 
-def test_rejected_records_go_to_dead_letter_topic(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name, "--primary-key", "id")
+def test_rejected_records_go_to_dead_letter_topic(gw, hookpipectl, bootstrap, unique_name):
+    url = hookpipectl.create(unique_name, "--primary-key", "id", base_url=gw.base)
     recs = [b'{"id":1}', b'{"x":1}', b'{"id":null}', b'{"id":{"a":1}}', b'{"id":[1]}',
             b'{"id":"ok"}']
     r = post(url, b"[" + b",".join(recs) + b"]")
     assert r.status_code == 200, r.text
     assert (r.json()["records"], r.json()["rejected"]) == (2, 4)
-    good = consume(bootstrap, "webhooks." + unique_name, 2)
+    good = read_topic(bootstrap, "webhooks." + unique_name, 2)
     assert sorted(m.value() for m in good) == [b'{"id":"ok"}', b'{"id":1}']
-    bad = consume(bootstrap, f"webhooks.{unique_name}.rejected", 4)
+    bad = read_topic(bootstrap, f"webhooks.{unique_name}.rejected", 4)
     reasons = {m.value(): headers_of(m)["hookpipe-reject-reason"] for m in bad}
     assert reasons == {
         b'{"x":1}': "primary key field is missing: id",
@@ -282,13 +141,14 @@ def test_rejected_records_go_to_dead_letter_topic(gw, bin_dir, bootstrap, unique
         assert headers_of(m)["hookpipe-request-id"] == r.json()["request_id"]
 
 
-def test_same_key_same_partition_as_java_clients(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name, "--primary-key", "k", "--partitions", "5")
+def test_same_key_same_partition_as_java_clients(gw, hookpipectl, bootstrap, unique_name):
+    url = hookpipectl.create(unique_name, "--primary-key", "k", "--partitions", "5",
+                             base_url=gw.base)
     keys = [f"key-{i}" for i in range(20)]
     for rnd in range(3):
         body = json.dumps([{"k": k, "round": rnd} for k in keys]).encode()
         assert post(url, body).status_code == 200
-    msgs = consume(bootstrap, "webhooks." + unique_name, 60)
+    msgs = read_topic(bootstrap, "webhooks." + unique_name, 60)
     assert len(msgs) == 60
     parts = {}
     for m in msgs:
@@ -298,22 +158,22 @@ def test_same_key_same_partition_as_java_clients(gw, bin_dir, bootstrap, unique_
     assert len({p for ps in parts.values() for p in ps}) > 1
 
 
-def test_ten_thousand_tiny_records(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name)
+def test_ten_thousand_tiny_records(gw, hookpipectl, bootstrap, unique_name):
+    url = hookpipectl.create(unique_name, base_url=gw.base)
     body = b"[" + b",".join(b'{"i":%d}' % i for i in range(10000)) + b"]"
     t0 = time.time()
     r = post(url, body)
     assert r.status_code == 200, r.text
     assert r.json()["records"] == 10000
     assert time.time() - t0 < 10
-    msgs = consume(bootstrap, "webhooks." + unique_name, 10000, timeout=30)
+    msgs = read_topic(bootstrap, "webhooks." + unique_name, 10000, timeout=30)
     assert sorted(json.loads(m.value())["i"] for m in msgs) == list(range(10000))
 
 
 # --- errors ------------------------------------------------------------------
 
-def test_error_answers(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name, "--primary-key", "id")
+def test_error_answers(gw, hookpipectl, unique_name):
+    url = hookpipectl.create(unique_name, "--primary-key", "id", base_url=gw.base)
     assert post(url, b'{"id":1}').status_code == 200       # known to the gateway now
 
     check_error(post(url, b'{"id":1,}'), 400, "at byte 8")
@@ -335,11 +195,11 @@ def test_error_answers(gw, bin_dir, bootstrap, unique_name):
     check_error(post(url, b"[" * 100000 + b"]" * 100000), 400, "top level")
 
     bad_token = url[:-1] + ("0" if url[-1] != "0" else "1")
-    check_error(post(bad_token, b'{"id":1}', wait_known=False), 401)
+    check_error(post(bad_token, b'{"id":1}', retry=()), 401)
     parts = url.split("/")
     parts[-3] = "wrong-client"
-    check_error(post("/".join(parts), b'{"id":1}', wait_known=False), 401)
-    check_error(post(url + "x" * 200, b'{"id":1}', wait_known=False), 404)
+    check_error(post("/".join(parts), b'{"id":1}', retry=()), 401)
+    check_error(post(url + "x" * 200, b'{"id":1}', retry=()), 404)
 
     check_error(requests.post(gw.base + "/v1/clients/x/token/", data=b"{}", headers=JSON), 404)
     check_error(requests.post(gw.base + "/", data=b"{}", headers=JSON), 404)
@@ -374,25 +234,25 @@ def test_error_answers(gw, bin_dir, bootstrap, unique_name):
     assert r.status_code == 200, r.text
 
 
-def test_integration_body_limit_and_pause(gw, bin_dir, bootstrap, unique_name):
-    url = create(bin_dir, bootstrap, gw, unique_name, "--max-body", "100")
+def test_integration_body_limit_and_pause(gw, hookpipectl, unique_name):
+    url = hookpipectl.create(unique_name, "--max-body", "100", base_url=gw.base)
     assert post(url, b'{"a":1}').status_code == 200
     check_error(post(url, b'{"a":"' + b"x" * 100 + b'"}'), 413, "limit of 100 bytes")
-    ctl(bin_dir, bootstrap, "pause", unique_name)
+    hookpipectl("pause", unique_name)
     deadline = time.time() + 2
     while post(url, b'{"a":1}').status_code != 403 and time.time() < deadline:
         time.sleep(0.05)
     check_error(post(url, b'{"a":1}'), 403, "paused")
-    ctl(bin_dir, bootstrap, "resume", unique_name)
+    hookpipectl("resume", unique_name)
     deadline = time.time() + 2
     while post(url, b'{"a":1}').status_code != 200 and time.time() < deadline:
         time.sleep(0.05)
     assert post(url, b'{"a":1}').status_code == 200
 
 
-def test_503_when_inflight_budget_exceeded(start_gateway, bin_dir, bootstrap, unique_name):
-    g = start_gateway("--inflight.bytes=2048", "--retry.after=7")
-    url = create(bin_dir, bootstrap, g, unique_name)
+def test_503_when_inflight_budget_exceeded(gateways, hookpipectl, unique_name):
+    g = gateways("--inflight.bytes=2048", "--retry.after=7")
+    url = hookpipectl.create(unique_name, base_url=g.base)
     assert post(url, b'{"a":1}').status_code == 200
     r = post(url, b'{"a":"' + b"x" * 4000 + b'"}')
     check_error(r, 503, "retry later")
@@ -403,37 +263,27 @@ def test_503_when_inflight_budget_exceeded(start_gateway, bin_dir, bootstrap, un
     assert post(url, b'{"a":2}').status_code == 200   # the budget was given back
 
 
-def test_503_when_producer_queue_full(start_gateway, bin_dir, bootstrap, unique_name):
-    g = start_gateway("-X", "queue.buffering.max.messages=1", "-X", "linger.ms=200")
-    url = create(bin_dir, bootstrap, g, unique_name)
+def test_503_when_producer_queue_full(gateways, hookpipectl, unique_name):
+    g = gateways("-X", "queue.buffering.max.messages=1", "-X", "linger.ms=200")
+    url = hookpipectl.create(unique_name, base_url=g.base)
     r = post(url, b"[" + b",".join([b'{"a":1}'] * 50) + b"]")
     check_error(r, 503, "queue full")
     assert r.headers["Retry-After"] == "5"
 
 
-def test_413_when_kafka_refuses_a_record_for_its_size(start_gateway, bin_dir, bootstrap,
+def test_413_when_kafka_refuses_a_record_for_its_size(gateways, hookpipectl, bootstrap,
                                                       unique_name):
     """A record the broker refuses (over the topic's max.message.bytes): no
     2xx for the request, even though its other record was stored; a 413
     without Retry-After, as no retry can succeed (issue #7: it was a 503 that
     providers retried for ever). tests/integration/test_large_records.py has
     the sizes hookpipectl gives the topics."""
-    g = start_gateway("--ack.timeout.ms=1500")
-    url = create(bin_dir, bootstrap, g, unique_name, "--partitions", "1")
+    g = gateways("--ack.timeout.ms=1500")
+    url = hookpipectl.create(unique_name, "--partitions", "1", base_url=g.base)
     topic = "webhooks." + unique_name
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    entry = ConfigEntry("max.message.bytes", "200",
-                        incremental_operation=AlterConfigOpType.SET)
-    res = admin.incremental_alter_configs(
-        [ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[entry])])
-    for f in res.values():
-        f.result()
+    set_topic_config(bootstrap, topic, "max.message.bytes", 200)
     deadline = time.time() + 10
-    while time.time() < deadline:
-        cfg = list(admin.describe_configs(
-            [ConfigResource(ConfigResource.Type.TOPIC, topic)]).values())[0].result()
-        if cfg["max.message.bytes"].value == "200":
-            break
+    while time.time() < deadline and topic_config(bootstrap, topic) != "200":
         time.sleep(0.1)
     t0 = time.time()
     r = post(url, b'[{"a":1},{"pad":"' + b"x" * 1000 + b'"}]')
@@ -463,55 +313,50 @@ def wait_status(urls, status, timeout=3):
     return time.time() - t0
 
 
-def test_live_changes_reach_two_gateways_within_a_second(start_gateway, bin_dir, bootstrap,
-                                                         unique_name):
-    g1, g2 = start_gateway(), start_gateway()
-    url = create(bin_dir, bootstrap, g1, unique_name)
+def test_live_changes_reach_two_gateways_within_a_second(gateways, hookpipectl, unique_name):
+    g1, g2 = gateways(), gateways()
+    url = hookpipectl.create(unique_name, base_url=g1.base)
     urls = [g1.url(url), g2.url(url)]
     assert wait_status(urls, 400) < 1.0
     for u in urls:
         assert post(u, b'{"a":1}').status_code == 200
 
-    url2 = ctl(bin_dir, bootstrap, "token", "add", unique_name, "--base-url", g1.base)
+    url2 = hookpipectl("token", "add", unique_name, "--base-url", g1.base)
     urls2 = [g1.url(url2), g2.url(url2)]
     assert wait_status(urls2, 400) < 1.0
-    shown = json.loads(ctl(bin_dir, bootstrap, "integration", "show", unique_name))
+    shown = json.loads(hookpipectl("integration", "show", unique_name))
     first = [t["id"] for t in shown["tokens"]
              if t["sha256"] == hashlib.sha256(url.rsplit("/", 1)[1].encode()).hexdigest()]
     assert len(first) == 1
-    ctl(bin_dir, bootstrap, "token", "revoke", unique_name, first[0])
+    hookpipectl("token", "revoke", unique_name, first[0])
     assert wait_status(urls, 401) < 1.0
     assert wait_status(urls2, 400) < 1.0           # the other token still works
 
-    ctl(bin_dir, bootstrap, "pause", unique_name)
+    hookpipectl("pause", unique_name)
     assert wait_status(urls2, 403) < 1.0
-    ctl(bin_dir, bootstrap, "resume", unique_name)
+    hookpipectl("resume", unique_name)
     assert wait_status(urls2, 400) < 1.0
-    ctl(bin_dir, bootstrap, "delete", unique_name)
+    hookpipectl("delete", unique_name)
     assert wait_status(urls2, 401) < 1.0
 
 
-def test_creates_missing_integrations_topic_and_becomes_ready(start_gateway, bootstrap,
+def test_creates_missing_integrations_topic_and_becomes_ready(gateways, bootstrap,
                                                               unique_name):
     topic = "hookpipe.test_integrations." + unique_name
-    g = start_gateway(f"--integrations.topic={topic}", ready=False)
+    g = gateways(f"--integrations.topic={topic}", ready=False)
     g.wait_ready()
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    res = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
-    cfg = list(res.values())[0].result()
-    assert cfg["cleanup.policy"].value == "compact"
-    md = admin.list_topics(topic, timeout=10).topics[topic]
-    assert len(md.partitions) == 1
-    admin.delete_topics([topic])
+    assert topic_config(bootstrap, topic, "cleanup.policy") == "compact"
+    assert topic_partitions(bootstrap, topic) == 1
+    admin(bootstrap).delete_topics([topic])
 
 
 # --- health, metrics, shutdown ------------------------------------------------
 
-def test_health_ready_metrics(gw, bin_dir, bootstrap, unique_name):
+def test_health_ready_metrics(gw, hookpipectl, unique_name):
     assert requests.get(gw.metrics + "/healthz").status_code == 200
     r = requests.get(gw.metrics + "/readyz")
     assert r.status_code == 200 and r.json()["integrations_caught_up"] is True
-    url = create(bin_dir, bootstrap, gw, unique_name)
+    url = hookpipectl.create(unique_name, base_url=gw.base)
     assert post(url, b'[{"a":1},{"a":2}]').status_code == 200
     text = requests.get(gw.metrics + "/metrics").text
     assert f'hookpipe_gateway_requests_total{{integration="{unique_name}",code="200"}} 1' in text
@@ -525,8 +370,8 @@ def test_health_ready_metrics(gw, bin_dir, bootstrap, unique_name):
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
 
 
-def test_not_ready_before_kafka(start_gateway):
-    g = start_gateway("-X", "bootstrap.servers=127.0.0.1:1", ready=False)
+def test_not_ready_before_kafka(gateways):
+    g = gateways("-X", "bootstrap.servers=127.0.0.1:1", ready=False)
     time.sleep(1)
     assert requests.get(g.metrics + "/healthz").status_code == 200
     assert requests.get(g.metrics + "/readyz").status_code == 503
@@ -535,9 +380,9 @@ def test_not_ready_before_kafka(start_gateway):
     assert g.stop() == 0
 
 
-def test_sigterm_drain_loses_nothing(start_gateway, bin_dir, bootstrap, unique_name):
-    g = start_gateway()
-    url = create(bin_dir, bootstrap, g, unique_name, "--primary-key", "id")
+def test_sigterm_drain_loses_nothing(gateways, hookpipectl, bootstrap, unique_name):
+    g = gateways()
+    url = hookpipectl.create(unique_name, "--primary-key", "id", base_url=g.base)
     assert post(url, b'{"id":"warmup"}').status_code == 200
     ok, others, stop = [], [], threading.Event()
     lock = threading.Lock()
@@ -571,7 +416,7 @@ def test_sigterm_drain_loses_nothing(start_gateway, bin_dir, bootstrap, unique_n
         t.join()
     assert len(ok) > 20, (len(ok), others[:10])
     assert set(others) <= {503, "connection"}, others[:10]
-    msgs = consume(bootstrap, "webhooks." + unique_name, 5 * len(ok) + 1, timeout=30)
+    msgs = read_topic(bootstrap, "webhooks." + unique_name, 5 * len(ok) + 1, timeout=30)
     by_request = {}
     for m in msgs:
         by_request.setdefault(headers_of(m)["hookpipe-request-id"], 0)

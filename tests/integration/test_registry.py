@@ -5,137 +5,20 @@ Each test starts its own replicas (build/bin/hookpipe-registry) on free
 loopback ports, with a fresh `--topic _schemas_test_<uuid>`.
 """
 import json
-import os
-import signal
 import socket
-import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 import requests
+from confluent_kafka.admin import NewTopic
 
-CT = "application/vnd.schemaregistry.v1+json"
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def unique_topic():
-    return "_schemas_test_" + uuid.uuid4().hex[:12]
-
-
-class Replica:
-    """One hookpipe-registry process; restartable on the same port/topic."""
-
-    def __init__(self, bin_dir, bootstrap, topic, log_dir, name, extra=()):
-        self.bin = str(bin_dir / "hookpipe-registry")
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"{name}.log"
-        self.extra = list(extra)
-        self.proc = None
-
-    def start(self, wait=True):
-        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [self.bin, "--listen", f"127.0.0.1:{self.port}", "--topic", self.topic] + self.extra,
-            env=env, stdout=log, stderr=log)
-        log.close()
-        if wait:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"registry exited with {self.proc.returncode}: "
-                                     + self.log_path.read_text()[-2000:])
-            try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("registry not ready: " + self.log_path.read_text()[-2000:])
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    # --- API shortcuts -------------------------------------------------
-    def get(self, path, **kw):
-        return requests.get(self.url + path, timeout=30, **kw)
-
-    def post(self, path, body, **kw):
-        return requests.post(self.url + path, data=json.dumps(body),
-                             headers={"Content-Type": CT}, timeout=30, **kw)
-
-    def put(self, path, body):
-        return requests.put(self.url + path, data=json.dumps(body),
-                            headers={"Content-Type": CT}, timeout=30)
-
-    def delete(self, path, **kw):
-        return requests.delete(self.url + path, timeout=30, **kw)
-
-    def register(self, subject, schema):
-        text = schema if isinstance(schema, str) else json.dumps(schema)
-        return self.post(f"/subjects/{subject}/versions", {"schema": text})
-
-    def dump(self):
-        """Everything a client can see, for comparing replicas."""
-        state = {"config": self.get("/config").json(), "subjects": {}, "ids": {}}
-        for s in self.get("/subjects", params={"deleted": "true"}).json():
-            live = self.get(f"/subjects/{s}/versions").json()
-            versions = {}
-            for v in self.get(f"/subjects/{s}/versions", params={"deleted": "true"}).json():
-                r = self.get(f"/subjects/{s}/versions/{v}", params={"deleted": "true"}).json()
-                versions[v] = (r["id"], r["schema"], v in live if isinstance(live, list) else False)
-                state["ids"][r["id"]] = self.get(f"/schemas/ids/{r['id']}").json()["schema"]
-            cfg = self.get(f"/config/{s}")
-            state["subjects"][s] = {"versions": versions,
-                                    "config": cfg.json() if cfg.status_code == 200 else None}
-        return state
+from hookpipe_support import REGISTRY_CT as CT
+from hookpipe_support import Registry, admin, produce, read_topic, unique_schemas_topic
 
 
 def record(name, fields):
     return {"type": "record", "name": name, "fields": fields}
-
-
-@pytest.fixture
-def replicas(bin_dir, bootstrap, tmp_path):
-    """replicas(n) -> n started replicas sharing one fresh topic."""
-    started = []
-
-    def make(n=1, topic=None, extra=()):
-        topic = topic or unique_topic()
-        out = []
-        for i in range(n):
-            r = Replica(bin_dir, bootstrap, topic, tmp_path, f"r{len(started)}", extra)
-            started.append(r)
-            out.append(r.start(wait=False))
-        for r in out:
-            r.wait_ready()
-        return out
-
-    yield make
-    for r in started:
-        r.stop()
 
 
 def s_int(name):
@@ -277,8 +160,8 @@ HOSTILE = [
 @pytest.fixture(scope="module")
 def hostile_target(bin_dir, bootstrap, tmp_path_factory):
     """One replica with subject "s" -> "int" (id 1) for the hostile table."""
-    r = Replica(bin_dir, bootstrap, unique_topic(), tmp_path_factory.mktemp("hostile"), "h")
-    r.start()
+    r = Registry(bin_dir, bootstrap, unique_schemas_topic(),
+                 tmp_path_factory.mktemp("hostile") / "h.log").start()
     assert r.register("s", '"int"').json() == {"id": 1}
     yield r
     r.stop()
@@ -395,8 +278,8 @@ def test_deletes(replicas):
 
 
 def test_not_ready_until_kafka_answers(bin_dir, tmp_path):
-    r = Replica(bin_dir, "127.0.0.1:1", unique_topic(), tmp_path, "down",
-                ["--timeout.ms", "500", "-X", "socket.connection.setup.timeout.ms=1000"])
+    r = Registry(bin_dir, "127.0.0.1:1", unique_schemas_topic(), tmp_path / "down.log",
+                 "--timeout.ms", "500", "-X", "socket.connection.setup.timeout.ms=1000")
     r.start(wait=False)
     try:
         deadline = time.time() + 10
@@ -461,37 +344,18 @@ def check_consistent(replica_list, acknowledged):
 def compacted_copy(bootstrap, topic):
     """Copies `topic` to a new topic as log compaction would leave it: only
     the last record of each key, in log order. Returns the new topic."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "hookpipe-registry-test",
-                  "enable.auto.commit": False, "enable.partition.eof": True})
-    lo, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-    c.assign([TopicPartition(topic, 0, lo)])
-    records = []
-    deadline = time.time() + 30
-    while (not records or records[-1][0] < hi - 1) and time.time() < deadline:
-        m = c.poll(1.0)
-        if m is None or m.error():
-            continue
-        records.append((m.offset(), m.key(), m.value()))
-    c.close()
-    assert records and records[-1][0] == hi - 1
+    records = [(m.offset(), m.key(), m.value()) for m in read_topic(bootstrap, topic)]
+    assert records
     last = {}
     for off, key, value in records:
         last[key] = off
-    out = unique_topic()
+    out = unique_schemas_topic()
     # create it first: a broker need not auto-create topics (the test stack's
     # does not), and a produce to a missing topic fails only per message
-    from confluent_kafka.admin import AdminClient, NewTopic
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(out, 1, -1, config={"cleanup.policy": "compact"})])[out].result(30)
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
-    errors = []
-    for off, key, value in records:
-        if last[key] == off:
-            p.produce(out, key=key, value=value, partition=0,
-                      on_delivery=lambda err, msg: err and errors.append(err))
-    assert p.flush(30) == 0
-    assert not errors, errors[:3]
+    admin(bootstrap).create_topics(
+        [NewTopic(out, 1, -1, config={"cleanup.policy": "compact"})])[out].result(30)
+    produce(bootstrap, out, [(key, value, None) for off, key, value in records
+                             if last[key] == off])
     return out, len(records), len(last)
 
 
@@ -528,7 +392,7 @@ def test_concurrent_registrations_two_replicas(replicas):
         assert ids.setdefault(text, sid) == sid, "one schema got two ids"
     d = check_consistent([a, b], acknowledged)
     assert sorted(d["subjects"]["race-value"]["versions"]) == list(range(1, 46))
-    lost = sum(r.log_path.read_text().count("lost a race") for r in (a, b))
+    lost = sum(r.log_text().count("lost a race") for r in (a, b))
     print(f"races lost and retried: {lost}")
 
     # losing records were superseded under their keys, so what compaction
@@ -584,7 +448,6 @@ def test_dead_losers_records_are_superseded(replicas):
     lost its version slot, one that lost only its id. The surviving replicas
     supersede both, so that what compaction leaves folds to the same state
     even after the winner is deleted."""
-    from confluent_kafka import Producer
     a, b = replicas(2)
     winner = json.dumps(s_int("W"))
     sid = a.register("s", winner).json()["id"]
@@ -597,12 +460,9 @@ def test_dead_losers_records_are_superseded(replicas):
         return json.dumps({"subject": subject, "version": version, "id": schema_id,
                            "schema": text, "deleted": False})
 
-    p = Producer({"bootstrap.servers": a.bootstrap, "acks": "all"})
-    p.produce(a.topic, key=key("s", 1), partition=0,
-              value=value("s", 1, sid + 1, json.dumps(s_int("L"))))
-    p.produce(a.topic, key=key("t", 1), partition=0,
-              value=value("t", 1, sid, json.dumps(s_int("M"))))
-    assert p.flush(10) == 0
+    produce(a.bootstrap, a.topic, [
+        (key("s", 1), value("s", 1, sid + 1, json.dumps(s_int("L"))), None),
+        (key("t", 1), value("t", 1, sid, json.dumps(s_int("M"))), None)])
     # deleting the winner rewrites its key after the losers: without the
     # supersedes, a compacted log would give its id to M
     assert a.delete("/subjects/s/versions/1").status_code == 200
@@ -623,7 +483,7 @@ def test_dead_losers_records_are_superseded(replicas):
     assert error(a.get("/subjects/t/versions")) == (404, 40401)
     m = a.get("/subjects/t/versions/1", params={"deleted": "true"}).json()
     assert json.loads(m["schema"]) == s_int("M") and m["id"] != sid
-    assert "superseding a lost record" in a.log_path.read_text() + b.log_path.read_text()
+    assert "superseding a lost record" in a.log_text() + b.log_text()
 
 
 def test_replay_gives_same_state(replicas):

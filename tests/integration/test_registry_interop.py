@@ -6,7 +6,6 @@ import json
 import pathlib
 import shutil
 import struct
-import subprocess
 
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -14,7 +13,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from test_registry import replicas  # noqa: F401  (fixture)
+from hookpipe_support import run
 
 INTEROP = pathlib.Path(__file__).resolve().parents[1] / "interop"
 
@@ -29,7 +28,7 @@ EVENT = {
 }
 
 
-def test_confluent_kafka_python(replicas):  # noqa: F811
+def test_confluent_kafka_python(replicas):
     (r,) = replicas(1)
     client = SchemaRegistryClient({"url": r.url})
     text = json.dumps(EVENT)
@@ -80,15 +79,14 @@ def node_interop(url, subject, foreign_hex=None):
     if shutil.which("node") is None:
         pytest.fail("node is not installed (see compose/local/install-deps)")
     if not (INTEROP / "node_modules" / "@kafkajs").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, check=True,
-                       capture_output=True, timeout=300)
+        run(["npm", "ci", "--no-audit", "--no-fund"], cwd=INTEROP, timeout=300)
     args = ["node", str(INTEROP / "interop.js"), url, subject] + ([foreign_hex] if foreign_hex else [])
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    done = run(args, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def test_kafkajs_schema_registry_and_cross_decoding(replicas):  # noqa: F811
+def test_kafkajs_schema_registry_and_cross_decoding(replicas):
     (r,) = replicas(1)
     # Python writes first under the same subject and schema
     client = SchemaRegistryClient({"url": r.url})

@@ -10,16 +10,14 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import time
 import uuid
 
 import pytest
 import requests
-from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
 
-from conftest import run
-from test_gateway import Gateway, JSON, check_error, consume, ctl, headers_of, post
+from hookpipe_support import (JSON, ROOT, Ctl, Gateway, check_error, free_port, headers_of, metric,
+                              post, read_topic, run)
 
 DELIVERY_NS = uuid.UUID("5e0b6c1a-8f3d-4b27-9c45-d21a7e6f0b93")
 KEY_ENV = "HOOKPIPE_SECRET_KEY"
@@ -53,14 +51,6 @@ def sgw(bin_dir, bootstrap, tmp_path_factory, secret_key):
     assert g.stop() == 0, g.tail()
 
 
-def create(bin_dir, bootstrap, gw, name, *opts, env=None):
-    cmd = [str(bin_dir / "hookpipectl"), "-b", bootstrap, "integration", "create", name,
-           "--base-url", gw.base, *opts]
-    r = run(cmd, check=False, env=env)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
-
-
 def secret_file(tmp_path, text):
     p = tmp_path / ("secret-" + uuid.uuid4().hex)
     p.write_text(text + "\n")
@@ -70,15 +60,6 @@ def secret_file(tmp_path, text):
 
 def hmac256(secret, data):
     return hmac.new(secret, data, hashlib.sha256).digest()
-
-
-def metric(gw, name, **labels):
-    text = requests.get(gw.metrics + "/metrics", timeout=5).text
-    want = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
-    for line in text.splitlines():
-        if line.startswith(want + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def assert_not_authorized(r):
@@ -97,11 +78,11 @@ def standard_headers(secret, msg_id, ts, body, extra_sigs=()):
                          "webhook-signature": " ".join([*extra_sigs, "v1," + sig])})
 
 
-def test_standard_webhooks(sgw, bin_dir, bootstrap, unique_name, tmp_path):
+def test_standard_webhooks(sgw, hookpipectl, bootstrap, unique_name, tmp_path):
     secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
     env = dict(os.environ, STD_SECRET=secret)
-    url = create(bin_dir, bootstrap, sgw, unique_name, "--signature", "standard",
-                 "--secret-env", "STD_SECRET", env=env)
+    url = hookpipectl.create(unique_name, "--signature", "standard",
+                             "--secret-env", "STD_SECRET", env=env, base_url=sgw.base)
     url = sgw.url(url)
     body = b'{"type":"invoice.paid","n":123456789012345678901234567890}'
     msg_id = "msg_" + uuid.uuid4().hex
@@ -119,67 +100,57 @@ def test_standard_webhooks(sgw, bin_dir, bootstrap, unique_name, tmp_path):
         standard_headers("whsec_" + base64.b64encode(b"k" * 24).decode(), msg_id, now, body),
     ]
     for hdrs in refused:
-        assert_not_authorized(post(url, body, headers=hdrs, wait_known=False))
+        assert_not_authorized(post(url, body, headers=hdrs, retry=()))
 
-    (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+    (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
     hd = headers_of(m)
     assert m.value() == body
     assert hd["hookpipe-signature"] == "standard"
     assert hd["hookpipe-delivery-id"] == msg_id
     assert m.key().decode() == delivery_key(unique_name, msg_id)
-    assert metric(sgw, "hookpipe_gateway_signature_failures_total",
+    assert metric(sgw.metrics, "hookpipe_gateway_signature_failures_total",
                   integration=unique_name, reason="mismatch") == 3
-    assert metric(sgw, "hookpipe_gateway_signature_failures_total",
+    assert metric(sgw.metrics, "hookpipe_gateway_signature_failures_total",
                   integration=unique_name, reason="timestamp") == 1
-    assert metric(sgw, "hookpipe_gateway_signature_failures_total",
+    assert metric(sgw.metrics, "hookpipe_gateway_signature_failures_total",
                   integration=unique_name, reason="missing") == 1
     # the reason is in the log, never in the answer
     log = open(sgw.log_path).read()
     assert f"integration {unique_name}: standard signature refused (timestamp)" in log
 
 
-def test_secret_is_stored_sealed(sgw, bin_dir, bootstrap, unique_name, tmp_path, secret_key):
+def test_secret_is_stored_sealed(sgw, hookpipectl, bootstrap, unique_name, tmp_path, secret_key):
     secret = "gh-" + uuid.uuid4().hex
-    create(bin_dir, bootstrap, sgw, unique_name, "--signature", "github",
-           "--secret-file", secret_file(tmp_path, secret))
-    shown = ctl(bin_dir, bootstrap, "integration", "show", unique_name)
+    hookpipectl.create(unique_name, "--signature", "github",
+                       "--secret-file", secret_file(tmp_path, secret), base_url=sgw.base)
+    shown = hookpipectl("integration", "show", unique_name)
     rec = json.loads(shown)
     assert secret not in shown
     sealed = rec["signature"]["secret"]
     assert sealed.startswith("A256GCM.")
     assert rec["signature"]["scheme"] == "github"
     # the raw topic holds no clear text either
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "t-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False})
-    try:
-        c.assign([TopicPartition("hookpipe.integrations", 0, OFFSET_BEGINNING)])
-        seen, deadline = False, time.time() + 20
-        while time.time() < deadline and not seen:
-            m = c.poll(0.5)
-            if m is None or m.error():
-                continue
-            assert secret.encode() not in (m.value() or b"")
-            seen = m.key() == unique_name.encode()
-        assert seen
-    finally:
-        c.close()
+    msgs = read_topic(bootstrap, "hookpipe.integrations")
+    assert unique_name.encode() in [m.key() for m in msgs]
+    for m in msgs:
+        assert secret.encode() not in (m.value() or b"")
     # hookpipectl refuses to seal without a key, and never takes a secret inline
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
-    r = run([str(bin_dir / "hookpipectl"), "-b", bootstrap, "signature", "set", unique_name,
-             "--signature", "github", "--secret-file", secret_file(tmp_path, "x")],
-            check=False, env=env)
+    r = hookpipectl.run("signature", "set", unique_name, "--signature", "github",
+                        "--secret-file", secret_file(tmp_path, "x"), env=env)
     assert r.returncode == 1 and KEY_ENV in r.stderr, r.stderr
-    r = run([str(bin_dir / "hookpipectl"), "-b", bootstrap, "signature", "set", unique_name,
-             "--signature", "github", "--secret", "inline"], check=False)
+    r = hookpipectl.run("signature", "set", unique_name, "--signature", "github",
+                        "--secret", "inline")
     assert r.returncode == 2, r.stderr
 
 
 # --- GitHub, Stripe, Shopify, generic HMAC ---------------------------------------
 
-def test_github(sgw, bin_dir, bootstrap, unique_name, tmp_path):
+def test_github(sgw, hookpipectl, bootstrap, unique_name, tmp_path):
     secret = "It's a Secret to Everybody"
-    url = sgw.url(create(bin_dir, bootstrap, sgw, unique_name, "--signature", "github",
-                         "--secret-file", secret_file(tmp_path, secret)))
+    url = sgw.url(hookpipectl.create(unique_name, "--signature", "github",
+                                     "--secret-file", secret_file(tmp_path, secret),
+                                     base_url=sgw.base))
     # the issue's known answer, over real HTTP
     known = {"X-Hub-Signature-256":
              "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}
@@ -189,12 +160,12 @@ def test_github(sgw, bin_dir, bootstrap, unique_name, tmp_path):
     delivery = str(uuid.uuid4())
     h = dict(JSON, **{"X-Hub-Signature-256": sig, "X-GitHub-Delivery": delivery})
     assert post(url, body, headers=h).status_code == 200
-    assert_not_authorized(post(url, body, headers=dict(h, **known), wait_known=False))
+    assert_not_authorized(post(url, body, headers=dict(h, **known), retry=()))
     assert_not_authorized(post(url, body, headers=dict(JSON, **{"X-GitHub-Delivery": delivery}),
-                               wait_known=False))
+                               retry=()))
     assert_not_authorized(post(url, body, headers=dict(h, **{"X-Hub-Signature-256": sig[7:]}),
-                               wait_known=False))
-    ms = consume(bootstrap, "webhooks." + unique_name, 2)
+                               retry=()))
+    ms = read_topic(bootstrap, "webhooks." + unique_name, 2)
     assert sorted(m.key().decode() for m in ms) == sorted(
         delivery_key(unique_name, delivery, i) for i in range(2))
     for m in ms:
@@ -202,11 +173,11 @@ def test_github(sgw, bin_dir, bootstrap, unique_name, tmp_path):
         assert headers_of(m)["hookpipe-delivery-id"] == delivery
 
 
-def test_stripe_delivery_id_from_the_event(sgw, bin_dir, bootstrap, unique_name, tmp_path):
+def test_stripe_delivery_id_from_the_event(sgw, hookpipectl, bootstrap, unique_name, tmp_path):
     secret = "whsec_" + uuid.uuid4().hex
-    url = sgw.url(create(bin_dir, bootstrap, sgw, unique_name, "--signature", "stripe",
-                         "--secret-file", secret_file(tmp_path, secret),
-                         "--signature-tolerance", "60"))
+    url = sgw.url(hookpipectl.create(unique_name, "--signature", "stripe",
+                                     "--secret-file", secret_file(tmp_path, secret),
+                                     "--signature-tolerance", "60", base_url=sgw.base))
     evt = "evt_" + uuid.uuid4().hex[:24]
     body = json.dumps({"id": evt, "object": "event", "type": "charge.succeeded"}).encode()
     t = int(time.time())
@@ -216,73 +187,70 @@ def test_stripe_delivery_id_from_the_event(sgw, bin_dir, bootstrap, unique_name,
     old = t - 120
     v1_old = hmac256(secret.encode(), f"{old}.".encode() + body).hex()
     assert_not_authorized(post(url, body, headers=dict(JSON, **{
-        "Stripe-Signature": f"t={old},v1={v1_old}"}), wait_known=False))
+        "Stripe-Signature": f"t={old},v1={v1_old}"}), retry=()))
     assert_not_authorized(post(url, body, headers=dict(JSON, **{
-        "Stripe-Signature": f"v1={v1}"}), wait_known=False))
-    (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+        "Stripe-Signature": f"v1={v1}"}), retry=()))
+    (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
     assert headers_of(m)["hookpipe-signature"] == "stripe"
     assert headers_of(m)["hookpipe-delivery-id"] == evt
     assert m.key().decode() == delivery_key(unique_name, evt)
 
 
-def test_shopify(sgw, bin_dir, bootstrap, unique_name, tmp_path):
+def test_shopify(sgw, hookpipectl, bootstrap, unique_name, tmp_path):
     secret = "shpss_" + uuid.uuid4().hex
-    url = sgw.url(create(bin_dir, bootstrap, sgw, unique_name, "--signature", "shopify",
-                         "--secret-file", secret_file(tmp_path, secret)))
+    url = sgw.url(hookpipectl.create(unique_name, "--signature", "shopify",
+                                     "--secret-file", secret_file(tmp_path, secret),
+                                     base_url=sgw.base))
     body = '{"id":820982911946154508,"email":"jon@example.com","note":"caf\u00e9"}'.encode()
     sig = base64.b64encode(hmac256(secret.encode(), body)).decode()
     wid = str(uuid.uuid4())
     h = dict(JSON, **{"X-Shopify-Hmac-Sha256": sig, "X-Shopify-Webhook-Id": wid})
     assert post(url, body, headers=h).status_code == 200
     assert_not_authorized(post(url, body, headers=dict(h, **{
-        "X-Shopify-Hmac-Sha256": hmac256(secret.encode(), body).hex()}), wait_known=False))
-    (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+        "X-Shopify-Hmac-Sha256": hmac256(secret.encode(), body).hex()}), retry=()))
+    (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
     assert m.value() == body
     assert headers_of(m)["hookpipe-signature"] == "shopify"
     assert headers_of(m)["hookpipe-delivery-id"] == wid
 
 
-def test_generic_hmac_and_configured_delivery_header(sgw, bin_dir, bootstrap, unique_name,
+def test_generic_hmac_and_configured_delivery_header(sgw, hookpipectl, bootstrap, unique_name,
                                                      tmp_path):
     secret = uuid.uuid4().hex
-    url = sgw.url(create(bin_dir, bootstrap, sgw, unique_name, "--primary-key", "id",
-                         "--signature", "hmac", "--signature-header", "X-Signature",
-                         "--signature-encoding", "base64", "--signature-prefix", "v1=",
-                         "--secret-file", secret_file(tmp_path, secret),
-                         "--delivery-id-header", "X-Event-Id"))
+    url = sgw.url(hookpipectl.create(unique_name, "--primary-key", "id",
+                                     "--signature", "hmac", "--signature-header", "X-Signature",
+                                     "--signature-encoding", "base64", "--signature-prefix", "v1=",
+                                     "--secret-file", secret_file(tmp_path, secret),
+                                     "--delivery-id-header", "X-Event-Id", base_url=sgw.base))
     body = b'{"id":42,"x":"y"}'
     sig = "v1=" + base64.b64encode(hmac256(secret.encode(), body)).decode()
     h = dict(JSON, **{"X-Signature": sig, "X-Event-Id": "ev-42", "webhook-id": "ignored"})
     assert post(url, body, headers=h).status_code == 200
     assert_not_authorized(post(url, body, headers=dict(h, **{"X-Signature": sig[3:]}),
-                               wait_known=False))
-    (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+                               retry=()))
+    (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
     assert m.key() == b"42"          # a primary key is kept as the key
     assert headers_of(m)["hookpipe-signature"] == "hmac"
     assert headers_of(m)["hookpipe-delivery-id"] == "ev-42"
     # signature clear: the URL token alone again, no signature header on records
-    ctl(bin_dir, bootstrap, "signature", "clear", unique_name)
-    deadline = time.time() + 5
-    while True:
-        r = requests.post(url, data=b'{"id":43}', headers=JSON, timeout=10)
-        if r.status_code == 200 or time.time() > deadline:
-            break
-        time.sleep(0.05)
+    hookpipectl("signature", "clear", unique_name)
+    r = post(url, b'{"id":43}', timeout=10)       # 401 until the gateway has the change
     assert r.status_code == 200, r.text
-    ms = consume(bootstrap, "webhooks." + unique_name, 2)
+    ms = read_topic(bootstrap, "webhooks." + unique_name, 2)
     (last,) = [m for m in ms if m.value() == b'{"id":43}']
     assert "hookpipe-signature" not in headers_of(last)
 
 
 # --- retries ----------------------------------------------------------------------
 
-def test_retried_delivery_keeps_its_key(sgw, bin_dir, bootstrap, unique_name, tmp_path):
+def test_retried_delivery_keeps_its_key(sgw, hookpipectl, bootstrap, unique_name, tmp_path):
     """The same signed delivery posted three times: three Kafka messages with
     one key, which the sink's no-primary-key upsert (by __sdc_primary_key)
     loads as one row."""
     secret = uuid.uuid4().hex
-    url = sgw.url(create(bin_dir, bootstrap, sgw, unique_name, "--signature", "github",
-                         "--secret-file", secret_file(tmp_path, secret)))
+    url = sgw.url(hookpipectl.create(unique_name, "--signature", "github",
+                                     "--secret-file", secret_file(tmp_path, secret),
+                                     base_url=sgw.base))
     body = b'{"action":"created","comment":{"id":1}}'
     h = dict(JSON, **{"X-Hub-Signature-256": "sha256=" + hmac256(secret.encode(), body).hex(),
                       "X-GitHub-Delivery": str(uuid.uuid4())})
@@ -291,18 +259,19 @@ def test_retried_delivery_keeps_its_key(sgw, bin_dir, bootstrap, unique_name, tm
     # and one other delivery of the same body: a row of its own
     h2 = dict(h, **{"X-GitHub-Delivery": str(uuid.uuid4())})
     assert post(url, body, headers=h2).status_code == 200
-    ms = consume(bootstrap, "webhooks." + unique_name, 4)
+    ms = read_topic(bootstrap, "webhooks." + unique_name, 4)
     keys = [m.key().decode() for m in ms]
     assert len(keys) == 4
     assert keys.count(delivery_key(unique_name, h["X-GitHub-Delivery"])) == 3
     assert keys.count(delivery_key(unique_name, h2["X-GitHub-Delivery"])) == 1
 
 
-def test_delivery_field_and_no_id(sgw, bin_dir, bootstrap, unique_name):
-    url = sgw.url(create(bin_dir, bootstrap, sgw, unique_name, "--delivery-id-field", "event_id"))
+def test_delivery_field_and_no_id(sgw, hookpipectl, bootstrap, unique_name):
+    url = sgw.url(hookpipectl.create(unique_name, "--delivery-id-field", "event_id",
+                                     base_url=sgw.base))
     body = b'[{"event_id":"e1","v":1},{"event_id":7,"v":2},{"v":3},{"event_id":{"x":1}}]'
     assert post(url, body).status_code == 200
-    ms = consume(bootstrap, "webhooks." + unique_name, 4)
+    ms = read_topic(bootstrap, "webhooks." + unique_name, 4)
     by_v = {json.loads(m.value())["v"] if "v" in json.loads(m.value()) else 4: m for m in ms}
     assert by_v[1].key().decode() == delivery_key(unique_name, "e1", 0)
     assert headers_of(by_v[1])["hookpipe-delivery-id"] == "e1"
@@ -314,11 +283,11 @@ def test_delivery_field_and_no_id(sgw, bin_dir, bootstrap, unique_name):
 
 # --- the sealing key ----------------------------------------------------------------
 
-def test_gateway_without_or_with_another_key_answers_503(bin_dir, bootstrap, unique_name,
-                                                         tmp_path, secret_key, sgw):
+def test_gateway_without_or_with_another_key_answers_503(hookpipectl, bin_dir, bootstrap,
+                                                         unique_name, tmp_path, secret_key, sgw):
     secret = uuid.uuid4().hex
-    url = create(bin_dir, bootstrap, sgw, unique_name, "--signature", "github",
-                 "--secret-file", secret_file(tmp_path, secret))
+    url = hookpipectl.create(unique_name, "--signature", "github",
+                             "--secret-file", secret_file(tmp_path, secret), base_url=sgw.base)
     body = b'{"a":1}'
     h = dict(JSON, **{"X-Hub-Signature-256": "sha256=" + hmac256(secret.encode(), body).hex()})
     assert post(sgw.url(url), body, headers=h).status_code == 200
@@ -328,14 +297,7 @@ def test_gateway_without_or_with_another_key_answers_503(bin_dir, bootstrap, uni
             env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
             if key:
                 env[KEY_ENV] = key
-            saved = dict(os.environ)
-            os.environ.clear()
-            os.environ.update(env)
-            try:
-                g = Gateway(bin_dir, bootstrap, tmp_path / f"nokey{i}.log")
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
+            g = Gateway(bin_dir, bootstrap, tmp_path / f"nokey{i}.log", env=env)
             gws.append(g)
             g.wait_ready()
             r = post(g.url(url), body, headers=h)
@@ -348,8 +310,8 @@ def test_gateway_without_or_with_another_key_answers_503(bin_dir, bootstrap, uni
             assert ("has no " + KEY_ENV) in log if key is None else "is key" in log
         # a malformed key stops the gateway at start with a clear line
         env = dict(os.environ, **{KEY_ENV: "too-short", "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
-        r = subprocess.run([str(bin_dir / "hookpipe-gateway"), "--listen=127.0.0.1:0"],
-                           capture_output=True, text=True, timeout=30, env=env)
+        r = run([str(bin_dir / "hookpipe-gateway"), "--listen=127.0.0.1:0"], check=False,
+                timeout=30, env=env)
         assert r.returncode == 2 and KEY_ENV in r.stderr and "too-short" not in r.stderr
     finally:
         for g in gws:
@@ -358,9 +320,9 @@ def test_gateway_without_or_with_another_key_answers_503(bin_dir, bootstrap, uni
 
 # --- rate limit -------------------------------------------------------------------
 
-def test_rate_limit_429_with_retry_after(sgw, bin_dir, bootstrap, unique_name):
-    url = sgw.url(create(bin_dir, bootstrap, sgw, unique_name, "--rate-limit", "1/m",
-                         "--burst", "2"))
+def test_rate_limit_429_with_retry_after(sgw, hookpipectl, bootstrap, unique_name):
+    url = sgw.url(hookpipectl.create(unique_name, "--rate-limit", "1/m",
+                                     "--burst", "2", base_url=sgw.base))
     codes = []
     r = post(url, b'{"a":0}')                  # waits until the gateway knows it
     codes.append(r.status_code)
@@ -372,54 +334,40 @@ def test_rate_limit_429_with_retry_after(sgw, bin_dir, bootstrap, unique_name):
     assert 1 <= int(r.headers["Retry-After"]) <= 60, r.headers
     assert body["message"] == "rate limit exceeded, retry later"
     # lifted: accepted again at once
-    ctl(bin_dir, bootstrap, "integration", "update", unique_name, "--rate-limit", "off")
-    deadline = time.time() + 5
-    while requests.post(url, data=b'{"a":2}', headers=JSON, timeout=10).status_code != 200:
-        assert time.time() < deadline
-        time.sleep(0.05)
-    r = run([str(bin_dir / "hookpipectl"), "-b", bootstrap, "integration", "update",
-             unique_name, "--rate-limit", "fast"], check=False)
+    hookpipectl("integration", "update", unique_name, "--rate-limit", "off")
+    assert post(url, b'{"a":2}', retry=(429,), timeout=10).status_code == 200
+    r = hookpipectl.run("integration", "update", unique_name, "--rate-limit", "fast")
     assert r.returncode == 1 and "--rate-limit" in r.stderr
 
 
 # --- TLS ------------------------------------------------------------------------------
 
-def test_tls_listener(bin_dir, bootstrap, unique_name, tmp_path, secret_key):
+def test_tls_listener(hookpipectl, bin_dir, bootstrap, unique_name, tmp_path, secret_key):
     cert, key = tmp_path / "gw.crt", tmp_path / "gw.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
-                   timeout=60)
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)])
     g = Gateway(bin_dir, bootstrap, tmp_path / "tls.log", f"--tls.cert={cert}",
                 f"--tls.key={key}")
     try:
         g.wait_ready()
         https = g.base.replace("http://", "https://")
-        url = create(bin_dir, bootstrap, g, unique_name).replace("http://", "https://")
+        url = hookpipectl.create(unique_name, base_url=g.base).replace("http://", "https://")
         assert url.startswith(https)
-        deadline = time.time() + 5
-        while True:
-            r = requests.post(url, data=b'{"tls":true}', headers=JSON, timeout=10,
-                              verify=str(cert))
-            if r.status_code != 401 or time.time() > deadline:
-                break
-            time.sleep(0.05)
+        r = post(url, b'{"tls":true}', timeout=10, verify=str(cert))
         assert r.status_code == 200, r.text
         with pytest.raises(requests.exceptions.SSLError):
             requests.post(url, data=b'{}', headers=JSON, timeout=10)   # not trusted
         with pytest.raises(requests.exceptions.ConnectionError):
             requests.post(url.replace("https://", "http://"), data=b'{}', headers=JSON,
                           timeout=10)
-        (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+        (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
         assert m.value() == b'{"tls":true}'
     finally:
         assert g.stop() == 0, g.tail()
 
 
 # --- Kafka over SASL ------------------------------------------------------------------
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 @pytest.fixture(scope="module")
 def sasl_broker(tmp_path_factory, pg_url):
@@ -432,7 +380,6 @@ def sasl_broker(tmp_path_factory, pg_url):
         yield (os.environ["HOOKPIPE_STACK_SASL_BOOTSTRAP"], os.environ["KAFKA_BOOTSTRAP_SERVERS"],
                os.environ["HOOKPIPE_STACK_SASL_USER"], os.environ["HOOKPIPE_STACK_SASL_PASSWORD"])
         return
-    from test_gateway import free_port
     run_dir = tmp_path_factory.mktemp("sasl-stack")
     empty = tmp_path_factory.mktemp("no-programs")
     env = {k: v for k, v in os.environ.items()
@@ -441,16 +388,16 @@ def sasl_broker(tmp_path_factory, pg_url):
                HOOKPIPE_STACK_KAFKA_PORT=str(free_port()),
                HOOKPIPE_STACK_CONTROLLER_PORT=str(free_port()),
                HOOKPIPE_STACK_SASL_PORT=str(free_port()), HOOKPIPE_STACK_KAFKA_HEAP="384m")
-    stack = os.path.join(ROOT, "compose", "local", "stack")
+    stack = str(ROOT / "compose" / "local" / "stack")
     try:
-        r = subprocess.run([stack, "up"], env=env, capture_output=True, text=True, timeout=180)
+        r = run([stack, "up"], check=False, timeout=180, env=env)
         assert r.returncode == 0, r.stderr
         conf = dict(line.split("=", 1) for line in
                     (run_dir / "stack.env").read_text().splitlines() if "=" in line)
         yield (conf["HOOKPIPE_STACK_SASL_BOOTSTRAP"], conf["KAFKA_BOOTSTRAP_SERVERS"],
                conf["HOOKPIPE_STACK_SASL_USER"], conf["HOOKPIPE_STACK_SASL_PASSWORD"])
     finally:
-        subprocess.run([stack, "down", "--purge"], env=env, capture_output=True, timeout=120)
+        run([stack, "down", "--purge"], check=False, timeout=120, env=env)
 
 
 def test_sasl_plain_listener(bin_dir, unique_name, tmp_path, sasl_broker):
@@ -459,25 +406,16 @@ def test_sasl_plain_listener(bin_dir, unique_name, tmp_path, sasl_broker):
          "-X", f"sasl.username={user}"]
     # the password through the environment, as an operator would (not in ps)
     env = dict(os.environ, HOOKPIPE_KAFKA_SASL_PASSWORD=password)
-    r = run([str(bin_dir / "hookpipectl"), "-b", sasl, *x, "--timeout", "5000",
-             "integration", "list"], check=False,
-            env=dict(os.environ, HOOKPIPE_KAFKA_SASL_PASSWORD="wrong"))
+    ctl = Ctl(bin_dir, sasl, *x)
+    r = ctl.run("--timeout", "5000", "integration", "list",
+                env=dict(os.environ, HOOKPIPE_KAFKA_SASL_PASSWORD="wrong"))
     assert r.returncode == 1, r.stdout
-    saved = dict(os.environ)
-    os.environ["HOOKPIPE_KAFKA_SASL_PASSWORD"] = password
-    try:
-        g = Gateway(bin_dir, sasl, tmp_path / "sasl.log", *x)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    g = Gateway(bin_dir, sasl, tmp_path / "sasl.log", *x, env=env)
     try:
         g.wait_ready()
-        r = run([str(bin_dir / "hookpipectl"), "-b", sasl, *x, "integration", "create",
-                 unique_name, "--base-url", g.base], check=False, env=env)
-        assert r.returncode == 0, r.stderr
-        resp = post(g.url(r.stdout.strip()), b'{"over":"sasl"}')
+        resp = post(g.url(ctl.create(unique_name, base_url=g.base, env=env)), b'{"over":"sasl"}')
         assert resp.status_code == 200, resp.text
-        (m,) = consume(bootstrap, "webhooks." + unique_name, 1)
+        (m,) = read_topic(bootstrap, "webhooks." + unique_name, 1)
         assert m.value() == b'{"over":"sasl"}'
     finally:
         assert g.stop() == 0, g.tail()

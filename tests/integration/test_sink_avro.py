@@ -13,9 +13,6 @@ import io
 import json
 import os
 import pathlib
-import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -24,12 +21,9 @@ import zlib
 import fastavro
 import pytest
 import requests
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
-from conftest import run
+from hookpipe_support import Sink, free_port, metric, metrics, post_ok, read_avro_topic, read_topic
 
 SYSTEM = {"_sdc_received_at", "_sdc_sequence", "_sdc_batched_at", "_sdc_table_version",
           "__sdc_primary_key"}
@@ -123,74 +117,21 @@ def parse_posted(obj):
     return json.loads(json.dumps(obj), parse_float=decimal.Decimal)
 
 
-def create_integration(bin_dir, bootstrap, name, prefix, primary_key=True):
-    args = [str(bin_dir / "hookpipectl"), "-b", bootstrap, "integration", "create", name,
-            "--topic-prefix", prefix]
-    if primary_key:
-        args += ["--primary-key", "id"]
-    res = run(args, env=clean_env(bootstrap), check=False)
-    assert res.returncode == 0, res.stderr
-    url = res.stdout.strip().splitlines()[-1]
-    assert "/v1/clients/" in url, res.stdout
-    return url
+@pytest.fixture
+def create_integration(hookpipectl, gateway_url, bootstrap):
+    """create_integration(name, prefix, primary_key=True) -> the webhook URL
+    (on the stack's gateway) of an integration with topic prefix `prefix`."""
+    def create(name, prefix, primary_key=True):
+        return hookpipectl.create(name, "--topic-prefix", prefix,
+                                  *(["--primary-key", "id"] if primary_key else []),
+                                  base_url=gateway_url, env=clean_env(bootstrap))
+    return create
 
 
-def post(url, body, gateway_url):
-    # the URL printed by hookpipectl names the stack's gateway; keep its path
-    path = url[url.index("/v1/"):]
-    data = json.dumps(body, ensure_ascii=False).encode()
-    for _ in range(50):
-        r = requests.post(gateway_url + path, data=data,
-                          headers={"Content-Type": "application/json"}, timeout=30)
-        # a new integration reaches the gateway within a second
-        if r.status_code in (401, 404, 503):
-            time.sleep(0.2)
-            continue
-        assert 200 <= r.status_code < 300, (r.status_code, r.text)
-        return r.json()
-    pytest.fail(f"gateway kept refusing: {r.status_code} {r.text}")
-
-
-class Sink:
-    """A hookpipe-sink process of our own."""
-
-    def __init__(self, bin_dir, bootstrap, registry_url, tmp_path, target, group, *extra):
-        self.args = [str(bin_dir / "hookpipe-sink"), "--target", target, "--group.id", group,
-                     "--registry.url", registry_url, "--batch.max.ms", "200", *extra]
-        self.env = clean_env(bootstrap)
-        self.log = tmp_path / f"sink-{target}-{group}.log"
-        self.proc = None
-
-    def start(self):
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, env=self.env,
-                                         stdin=subprocess.DEVNULL)
-        return self
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self):
-        """SIGTERM: flush, commit, exit 0."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail("sink did not stop on SIGTERM within 60 s\n" + self.tail())
-        return self.proc.returncode
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def tail(self, n=30):
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+def post(url, body):
+    """POSTs a JSON value; retried while the gateway does not know the new
+    integration yet (it reaches the gateway within a second)."""
+    post_ok(url, body, retry=(401, 404, 503))
 
 
 @pytest.fixture
@@ -201,51 +142,22 @@ def prefix():
 
 @pytest.fixture
 def sinks(bin_dir, bootstrap, registry_url, tmp_path, prefix):
+    """sinks(target, *extra, group=None) -> a started sink of this test's
+    prefix (its own group unless given), with a short batch time."""
     started = []
 
     def make(target, *extra, group=None):
-        s = Sink(bin_dir, bootstrap, registry_url, tmp_path, target,
-                 group or f"test-sink-{target}-{uuid.uuid4().hex[:8]}",
-                 "--topic.prefix", prefix, "--kafka.session.timeout.ms", "6000", *extra)
+        group = group or f"test-sink-{target}-{uuid.uuid4().hex[:8]}"
+        s = Sink(bin_dir, bootstrap, tmp_path / f"sink-{target}-{group}.log",
+                 "--target", target, "--group.id", group, "--registry.url", registry_url,
+                 "--batch.max.ms", "200", "--topic.prefix", prefix,
+                 "--kafka.session.timeout.ms", "6000", *extra, env=clean_env(bootstrap))
         started.append(s)
-        return s.start()
+        return s
 
     yield make
     for s in started:
-        if s.proc and s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
-
-
-def read_avro_topic(bootstrap, registry_url, topic, want_ids, timeout=90, key_of=None):
-    """Consumes topic from the start until every id in want_ids was seen (or
-    timeout). Returns [(key, headers, decoded, writer schema id, raw value)]."""
-    sr = SchemaRegistryClient({"url": registry_url})
-    deser = AvroDeserializer(sr)
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-read-" + uuid.uuid4().hex,
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                  "topic.metadata.refresh.interval.ms": 1000})
-    out, seen = [], set()
-    deadline = time.monotonic() + timeout
-    try:
-        c.subscribe([topic])
-        while time.monotonic() < deadline and not want_ids <= seen:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            if m.error():
-                if m.error().code() in (KafkaError._PARTITION_EOF,
-                                        KafkaError.UNKNOWN_TOPIC_OR_PART):
-                    continue
-                pytest.fail(f"reading {topic}: {m.error()}")
-            raw = m.value()
-            rec = deser(raw, SerializationContext(topic, MessageField.VALUE))
-            sid = int.from_bytes(raw[1:5], "big")
-            out.append((m.key(), dict(m.headers() or []), rec, sid, raw))
-            seen.add(rec.get("id") if key_of is None else key_of(rec))
-    finally:
-        c.close()
-    return out, seen
+        s.kill()
 
 
 def snappy_decompress(buf):
@@ -361,9 +273,9 @@ def wait_files(root, want_ids, timeout=90):
 
 # ---- tests ---------------------------------------------------------------
 
-def test_evolution_topic_and_files(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix,
+def test_evolution_topic_and_files(bootstrap, create_integration, registry_url, sinks, prefix,
                                    tmp_path, unique_name):
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    url = create_integration(unique_name, prefix)
     topic = f"{prefix}{unique_name}"
     out_dir = tmp_path / "files"
     ka = sinks("kafka-avro")
@@ -371,7 +283,7 @@ def test_evolution_topic_and_files(bootstrap, bin_dir, gateway_url, registry_url
                "--codec", "deflate")
     posted = {}
     for obj in EVOLUTION:
-        post(url, obj, gateway_url)
+        post(url, obj)
         posted[obj["id"]] = parse_posted(obj)
     want = set(posted)
 
@@ -421,15 +333,15 @@ def test_evolution_topic_and_files(bootstrap, bin_dir, gateway_url, registry_url
 
 
 @pytest.mark.parametrize("codec", ["null", "snappy"])
-def test_file_codecs(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix, tmp_path,
+def test_file_codecs(bootstrap, create_integration, registry_url, sinks, prefix, tmp_path,
                      unique_name, codec):
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    url = create_integration(unique_name, prefix)
     out_dir = tmp_path / "files"
     fs = sinks("avro-files", "--output.dir", str(out_dir), "--file.max.age.ms", "500",
                "--codec", codec)
     objs = [{"id": i, "text": "x" * i, "v": i / 8} for i in range(1, 41)]
     posted = {o["id"]: parse_posted(o) for o in objs}
-    post(url, objs, gateway_url)
+    post(url, objs)
     recs, seen = wait_files(out_dir / unique_name, set(posted))
     assert set(posted) <= seen, fs.tail()
     for path, _, _, rec in recs:
@@ -438,18 +350,16 @@ def test_file_codecs(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefi
     assert fs.stop() == 0, fs.tail()
 
 
-def test_size_roll(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix, tmp_path,
+def test_size_roll(bootstrap, create_integration, registry_url, sinks, prefix, tmp_path,
                    unique_name):
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    url = create_integration(unique_name, prefix)
     out_dir = tmp_path / "files"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        metrics = "127.0.0.1:%d" % sock.getsockname()[1]
+    listen = f"127.0.0.1:{free_port()}"
     fs = sinks("avro-files", "--output.dir", str(out_dir), "--file.max.bytes", "4096",
-               "--file.max.age.ms", "600000", "--codec", "null", "--metrics.listen", metrics)
+               "--file.max.age.ms", "600000", "--codec", "null", "--metrics.listen", listen)
     ids = set(range(1, 201))
     for start in range(1, 201, 50):
-        post(url, [{"id": i, "pad": "p" * 100} for i in range(start, start + 50)], gateway_url)
+        post(url, [{"id": i, "pad": "p" * 100} for i in range(start, start + 50)])
     # size alone rolls files; what is left open is renamed by SIGTERM's flush,
     # so stop only once every record was consumed (on a busy machine the
     # third file can come before the last records)
@@ -458,13 +368,9 @@ def test_size_roll(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix,
 
     def consumed():
         try:
-            text = requests.get(f"http://{metrics}/metrics", timeout=5).text
+            return metric(f"http://{listen}", "hookpipe_sink_consumed_total", target="avro-files")
         except requests.ConnectionError:
             return 0
-        for line in text.splitlines():
-            if line.startswith("hookpipe_sink_consumed_total"):
-                return int(line.split()[-1])
-        return 0
 
     while time.monotonic() < deadline and (len(list(mine.rglob("*.avro"))) < 3
                                            or consumed() < len(ids)):
@@ -478,14 +384,12 @@ def test_size_roll(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix,
         assert p.stat().st_size < 4096 + 2048, (p, p.stat().st_size)
 
 
-def test_no_primary_key(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix, unique_name):
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix, primary_key=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        metrics = "127.0.0.1:%d" % sock.getsockname()[1]
-    ka = sinks("kafka-avro", "--metrics.listen", metrics)
+def test_no_primary_key(bootstrap, create_integration, registry_url, sinks, prefix, unique_name):
+    url = create_integration(unique_name, prefix, primary_key=False)
+    listen = f"127.0.0.1:{free_port()}"
+    ka = sinks("kafka-avro", "--metrics.listen", listen)
     tags = {f"t{i}" for i in range(5)}
-    post(url, [{"tag": t} for t in sorted(tags)], gateway_url)
+    post(url, [{"tag": t} for t in sorted(tags)])
     msgs, seen = read_avro_topic(bootstrap, registry_url, f"{prefix}{unique_name}.avro", tags,
                                  key_of=lambda r: r.get("tag"))
     assert tags <= seen, ka.tail()
@@ -493,39 +397,26 @@ def test_no_primary_key(bootstrap, bin_dir, gateway_url, registry_url, sinks, pr
         # the gateway's generated key becomes __sdc_primary_key
         assert rec["__sdc_primary_key"] == key.decode()
         uuid.UUID(rec["__sdc_primary_key"])
-    text = requests.get(f"http://{metrics}/metrics", timeout=10).text
-    counters = dict(line.split("} ") for line in text.splitlines())
-    assert int(counters['hookpipe_sink_written_total{target="kafka-avro"']) >= len(tags), text
-    assert int(counters['hookpipe_sink_assigned_partitions{target="kafka-avro"']) == 3, text
+    counters = metrics(f"http://{listen}")
+    assert counters['hookpipe_sink_written_total{target="kafka-avro"}'] >= len(tags), counters
+    assert counters['hookpipe_sink_assigned_partitions{target="kafka-avro"}'] == 3, counters
     assert ka.stop() == 0, ka.tail()
 
 
-def test_rejected_to_dead_letter_topic(bootstrap, bin_dir, gateway_url, registry_url, sinks, prefix,
+def test_rejected_to_dead_letter_topic(bootstrap, create_integration, registry_url, sinks, prefix,
                                        unique_name):
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    url = create_integration(unique_name, prefix)
     ka = sinks("kafka-avro")
     bad = {"id": 2, "a-b": 1, "a_b": 2}          # two names, one Avro field
-    post(url, {"id": 1, "ok": True}, gateway_url)
-    post(url, bad, gateway_url)
-    post(url, {"id": 3, "ok": False}, gateway_url)
+    post(url, {"id": 1, "ok": True})
+    post(url, bad)
+    post(url, {"id": 3, "ok": False})
     # the partition keeps moving past the bad record
     msgs, seen = read_avro_topic(bootstrap, registry_url, f"{prefix}{unique_name}.avro", {1, 3})
     assert {1, 3} <= seen and 2 not in seen, ka.tail()
 
     rejected = f"{prefix}{unique_name}.rejected"
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-rej-" + uuid.uuid4().hex,
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    found = None
-    deadline = time.monotonic() + 60
-    try:
-        c.subscribe([rejected])
-        while found is None and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None or m.error():
-                continue
-            found = m
-    finally:
-        c.close()
+    found = (read_topic(bootstrap, rejected, want=1, timeout=60) or [None])[0]
     assert found is not None, f"nothing in {rejected}\n{ka.tail()}"
     headers = dict(found.headers() or [])
     assert json.loads(found.value()) == bad           # the original bytes
@@ -536,9 +427,9 @@ def test_rejected_to_dead_letter_topic(bootstrap, bin_dir, gateway_url, registry
 
 
 @pytest.mark.parametrize("target", ["kafka-avro", "avro-files"])
-def test_sigkill_then_restart_loses_nothing(bootstrap, bin_dir, gateway_url, registry_url,
+def test_sigkill_then_restart_loses_nothing(bootstrap, create_integration, registry_url,
                                             sinks, prefix, tmp_path, unique_name, target):
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    url = create_integration(unique_name, prefix)
     topic = f"{prefix}{unique_name}"
     out_dir = tmp_path / "files"
     group = f"test-kill-{uuid.uuid4().hex[:8]}"
@@ -559,7 +450,7 @@ def test_sigkill_then_restart_loses_nothing(bootstrap, bin_dir, gateway_url, reg
                 post(url, [{"id": i, "v": "x" * (i % 50), "n": i * 1.5,
                             # the shape keeps growing during the load
                             f"f{i // 200}": i}
-                           for i in range(start, start + batch)], gateway_url)
+                           for i in range(start, start + batch)])
                 posted.extend(range(start, start + batch))
                 time.sleep(0.05)
         except Exception as e:  # reported by the main thread
@@ -594,20 +485,20 @@ def test_sigkill_then_restart_loses_nothing(bootstrap, bin_dir, gateway_url, reg
         _, seen = wait_files(out_dir / unique_name, want, timeout=180)
     assert want <= seen, f"lost {len(want - seen)} records\n{second.tail()}"
     assert second.stop() == 0, second.tail()
-    log = second.log.read_text(errors="replace")
+    log = second.log_text()
     # the restarted sink continued from the registered versions
     assert "refused" not in log, second.tail()
     if target == "avro-files":
         assert not list(out_dir.rglob("*.tmp")), "a .tmp file is left after SIGTERM"
 
 
-def test_new_integration_picked_up_without_restart(bootstrap, bin_dir, gateway_url, registry_url,
+def test_new_integration_picked_up_without_restart(bootstrap, create_integration, registry_url,
                                                    sinks, prefix, tmp_path, unique_name):
     out_dir = tmp_path / "files"
     fs = sinks("avro-files", "--output.dir", str(out_dir), "--file.max.age.ms", "200")
     time.sleep(2)   # subscribed, with no topic of the prefix yet
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
-    post(url, {"id": 1, "hello": "world"}, gateway_url)
+    url = create_integration(unique_name, prefix)
+    post(url, {"id": 1, "hello": "world"})
     t0 = time.monotonic()
     # the regex subscription sees the topic at the next metadata refresh (5 s)
     recs, seen = wait_files(out_dir / unique_name, {1}, timeout=30)
@@ -617,11 +508,11 @@ def test_new_integration_picked_up_without_restart(bootstrap, bin_dir, gateway_u
 
 
 @pytest.mark.parametrize("strategy", ["range,roundrobin", "cooperative-sticky"])
-def test_rebalance_hands_over_without_loss(bootstrap, bin_dir, gateway_url, registry_url, sinks,
+def test_rebalance_hands_over_without_loss(bootstrap, create_integration, registry_url, sinks,
                                            prefix, tmp_path, unique_name, strategy):
     """Two sinks in one group; one leaves (SIGTERM) during a load: on revoke
     it flushes and commits, the other takes its partitions over."""
-    url = create_integration(bin_dir, bootstrap, unique_name, prefix)
+    url = create_integration(unique_name, prefix)
     out_dir = tmp_path / "files"
     group = f"test-rebalance-{uuid.uuid4().hex[:8]}"
     extra = ["--output.dir", str(out_dir), "--file.max.age.ms", "1000",
@@ -630,12 +521,12 @@ def test_rebalance_hands_over_without_loss(bootstrap, bin_dir, gateway_url, regi
     b = sinks("avro-files", *extra, group=group)
     total = 600
     for start in range(0, total // 2, 30):
-        post(url, [{"id": i, "side": "first"} for i in range(start, start + 30)], gateway_url)
+        post(url, [{"id": i, "side": "first"} for i in range(start, start + 30)])
     _, seen = wait_files(out_dir / unique_name, set(range(total // 2)), timeout=60)
     assert seen >= set(range(total // 2)), a.tail() + b.tail()
     assert a.stop() == 0, a.tail()   # revoke: its open files are renamed, offsets committed
     for start in range(total // 2, total, 30):
-        post(url, [{"id": i, "side": "second"} for i in range(start, start + 30)], gateway_url)
+        post(url, [{"id": i, "side": "second"} for i in range(start, start + 30)])
     # the survivor takes a's partitions over (at its next heartbeat, then a rejoin)
     _, seen = wait_files(out_dir / unique_name, set(range(total)), timeout=90)
     assert seen == set(range(total)), b.tail()

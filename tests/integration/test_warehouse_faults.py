@@ -18,36 +18,21 @@ alone, and the stack's sinks (subscribed to webhooks.*) never see it, so the
 rows in its schema are exactly what these sinks loaded.
 """
 import os
-import pathlib
-import shlex
-import subprocess
 import threading
 import time
-import urllib.parse
 import uuid
 
-import pytest
 import requests
 from confluent_kafka.admin import AdminClient
 
-from conftest import ROOT, run
-from test_warehouse import JSON, Pg, Sink, create, post, wait_for
+from hookpipe_support import JSON, ROOT, Pg, Sink, StackPostgres, post_ok, wait_for
 
 PARTITIONS = 4
 
 
-def loaded(pg, group, topic):
-    """Messages of topic loaded by group (the sum of the next offsets the
-    sinks store with the rows)."""
-    r = pg.rows("SELECT COALESCE(SUM(next_offset), 0) FROM \"hookpipe-sink\".offsets "
-                f"WHERE consumer_group = '{group}' AND topic = '{topic}'")
-    return int(r[0][0]) if r else 0
-
-
 def wait_loaded(pg, group, topic, n, timeout=30):
-    wait_for(f"{n} messages of {topic} loaded by {group}",
-             lambda: loaded(pg, group, topic) >= n, timeout, interval=0.2)
-    assert loaded(pg, group, topic) == n
+    """Waits until group loaded n messages of topic, and not more."""
+    assert pg.wait_loaded(topic, n, timeout, group=group, interval=0.2) == n
 
 
 def pg_sink(bin_dir, bootstrap, pg_url, log_path, group, prefix, *args):
@@ -56,8 +41,7 @@ def pg_sink(bin_dir, bootstrap, pg_url, log_path, group, prefix, *args):
 
 
 def log_lines(sink, level):
-    with open(sink.log_path) as f:
-        return [line for line in f if f" {level}: " in line]
+    return [line for line in sink.log_text().splitlines(keepends=True) if f" {level}: " in line]
 
 
 def assignment(admin, group, topic):
@@ -85,14 +69,14 @@ def record(i, r):
     return rec
 
 
-def test_two_sinks_meet_new_columns_at_once(bin_dir, bootstrap, gateway_url, pg_url,
+def test_two_sinks_meet_new_columns_at_once(hookpipectl, bin_dir, bootstrap, gateway_url, pg_url,
                                              unique_name, tmp_path):
     pg = Pg(pg_url)
     prefix = f"faults_{uuid.uuid4().hex[:8]}."
     topic = prefix + unique_name
     group = "test-faults-ddl-" + uuid.uuid4().hex[:8]
-    url = create(bin_dir, bootstrap, gateway_url, unique_name, "--primary-key", "id",
-                 "--partitions", str(PARTITIONS), "--topic-prefix", prefix)
+    url = hookpipectl.create(unique_name, "--primary-key", "id", "--partitions", str(PARTITIONS),
+                             "--topic-prefix", prefix, base_url=gateway_url)
     sinks = [pg_sink(bin_dir, bootstrap, pg_url, tmp_path / f"sink{k}.log", group, prefix)
              for k in range(2)]
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -116,7 +100,7 @@ def test_two_sinks_meet_new_columns_at_once(bin_dir, bootstrap, gateway_url, pg_
                 n_keys += 100          # updates of every key so far, and new keys
             # one POST: records of every partition reach Kafka together, and
             # both sinks' batches carry the change
-            post(url, [record(i, r) for i in range(n_keys)])
+            post_ok(url, [record(i, r) for i in range(n_keys)])
             sent += n_keys
             wait_loaded(pg, group, topic, sent)
 
@@ -155,52 +139,6 @@ def test_two_sinks_meet_new_columns_at_once(bin_dir, bootstrap, gateway_url, pg_
 
 # --- PostgreSQL stopped and started under load ------------------------------------
 
-class StackPostgres:
-    """The local stack's PostgreSQL server, stopped and started again with the
-    options it was started with (its postmaster.opts); as user postgres when
-    we are root, as compose/local/stack runs it."""
-
-    def __init__(self, pg_url):
-        run_dir = pathlib.Path(os.environ.get("HOOKPIPE_RUN_DIR", ROOT / ".run"))
-        self.run_dir = run_dir
-        self.data = run_dir / "postgres" / "data"
-        opts = self.data / "postmaster.opts"
-        if not opts.exists():
-            pytest.skip(f"no PostgreSQL of the local stack under {run_dir} (an external one?)")
-        argv = shlex.split(opts.read_text())
-        self.bin = pathlib.Path(argv[0]).parent
-        self.opts = []
-        args = iter(argv[1:])
-        for a in args:
-            if a == "-D":
-                next(args)
-            else:
-                self.opts.append(a)
-        port = str(urllib.parse.urlsplit(pg_url).port)
-        assert port in self.opts, f"HOOKPIPE_PG_URL {pg_url} is not the server of {self.data}"
-
-    def _pg_ctl(self, *args):
-        cmd = [str(self.bin / "pg_ctl"), "-D", str(self.data), *args]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return run(cmd, check=False)
-
-    def running(self):
-        return self._pg_ctl("status").returncode == 0
-
-    def stop(self):
-        r = self._pg_ctl("stop", "-w", "-t", "30", "-m", "fast")
-        assert r.returncode == 0, r.stdout + r.stderr
-
-    def start(self):
-        r = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.data.parent / "postgres.log"),
-                         "-o", shlex.join(self.opts))
-        assert r.returncode == 0, r.stdout + r.stderr
-        # the stack stops the server by this pid
-        pid = (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
-        (self.run_dir / "postgres.pid").write_text(pid + "\n")
-
-
 EVENTS = 3000       # events, sent 10 to a POST at 30 POSTs/s: about 10 s
 KEYS = 1000         # each key sent three times (v = e, pass = e // KEYS)
 PER_POST = 10
@@ -208,17 +146,17 @@ POSTS_PER_S = 30
 OUTAGE_S = 5
 
 
-def test_postgres_restart_under_load(bin_dir, bootstrap, gateway_url, pg_url, unique_name,
-                                     tmp_path):
-    server = StackPostgres(pg_url)
+def test_postgres_restart_under_load(hookpipectl, bin_dir, bootstrap, gateway_url, pg_url,
+                                     unique_name, tmp_path):
+    server = StackPostgres(os.environ.get("HOOKPIPE_RUN_DIR", ROOT / ".run"), pg_url)
     stack_sink_pid = server.run_dir / "sink-postgres.pid"
     stack_sink_pid = stack_sink_pid.read_text().strip() if stack_sink_pid.exists() else None
     pg = Pg(pg_url)
     prefix = f"faults_{uuid.uuid4().hex[:8]}."
     topic = prefix + unique_name
     group = "test-faults-pg-" + uuid.uuid4().hex[:8]
-    url = create(bin_dir, bootstrap, gateway_url, unique_name, "--primary-key", "id",
-                 "--partitions", "2", "--topic-prefix", prefix)
+    url = hookpipectl.create(unique_name, "--primary-key", "id", "--partitions", "2",
+                             "--topic-prefix", prefix, base_url=gateway_url)
     sink = pg_sink(bin_dir, bootstrap, pg_url, tmp_path / "sink.log", group, prefix)
 
     def event(e):
@@ -229,7 +167,7 @@ def test_postgres_restart_under_load(bin_dir, bootstrap, gateway_url, pg_url, un
 
     bodies = [[event(e) for e in range(k, k + PER_POST)] for k in range(0, EVENTS, PER_POST)]
     # the first POST waits until the gateway knows the integration
-    post(url, bodies[0])
+    post_ok(url, bodies[0])
     answers = {}
 
     def send():
@@ -248,9 +186,9 @@ def test_postgres_restart_under_load(bin_dir, bootstrap, gateway_url, pg_url, un
     outage = None
     try:
         # stop the server once the sink is loading
-        wait_for("the sink loading", lambda: loaded(pg, group, topic) >= 300, timeout=60,
+        wait_for("the sink loading", lambda: pg.loaded(topic, group) >= 300, timeout=60,
                  interval=0.2)
-        before = loaded(pg, group, topic)
+        before = pg.loaded(topic, group)
         server.stop()
         t_stop = time.monotonic()
         time.sleep(OUTAGE_S)
@@ -285,7 +223,8 @@ def test_postgres_restart_under_load(bin_dir, bootstrap, gateway_url, pg_url, un
             # restart broke, lived through it and loads a new integration
             assert os.path.exists(f"/proc/{stack_sink_pid}"), "the stack's postgres sink died"
             after = unique_name + "_after"
-            post(create(bin_dir, bootstrap, gateway_url, after, "--primary-key", "id"), {"id": 1})
+            post_ok(hookpipectl.create(after, "--primary-key", "id", base_url=gateway_url),
+                    {"id": 1})
             wait_loaded(pg, "hookpipe-sink-postgres", "webhooks." + after, 1, timeout=30)
         print(f"\nPostgreSQL down {outage:.1f}s after {before} of {EVENTS} loaded; "
               f"{len(retries)} retries logged")
