@@ -5,8 +5,8 @@ _sdc_received_at = the Kafka timestamp, _sdc_sequence = the timestamp's ms x
 1,000,000 + the offset mod 1,000,000, and a key's row holds its LAST update
 by offset, also when several updates share one millisecond.
 
-PostgreSQL through the stack's postgres sink, SQLite through a sqlite sink
-this module starts. The produced messages' offsets and timestamps come from
+PostgreSQL through the stack's postgres sink, SQLite through the module's
+sqlite sink (conftest's `pg` and `lite`). The produced messages' offsets and timestamps come from
 the producer's delivery reports.
 """
 import datetime
@@ -16,7 +16,7 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from test_warehouse import Lite, Pg, Sink, create, wait_loaded
+from hookpipe_support import Pg
 
 PK_VALUES = ["1", "2", "3", "4"]
 
@@ -27,27 +27,12 @@ def expected_sequence(ts_ms, offset):
 
 
 @pytest.fixture(scope="module")
-def pg(pg_url):
-    return Pg(pg_url)
-
-
-@pytest.fixture(scope="module")
-def lite(bin_dir, bootstrap, tmp_path_factory):
-    d = tmp_path_factory.mktemp("sqlite")
-    group = "test-plain-sqlite-" + uuid.uuid4().hex[:8]
-    s = Sink(bin_dir, bootstrap, d / "sink.log", "--target", "sqlite",
-             "--sqlite.path", str(d / "wh.db"), "--group.id", group)
-    yield Lite(d / "wh.db", group)
-    assert s.stop() == 0, s.tail()
-
-
-@pytest.fixture(scope="module")
-def produced(bin_dir, bootstrap, gateway_url):
+def produced(hookpipectl, bootstrap):
     """One integration (primary key id) and its records, produced once for
     both warehouses by a plain client: a list of (key, value, offset, ts_ms)
     in offset order."""
     name = "t_" + uuid.uuid4().hex[:12]
-    create(bin_dir, bootstrap, gateway_url, name, "--primary-key", "id", "--partitions", "1")
+    hookpipectl.create(name, "--primary-key", "id", "--partitions", "1")
     topic = "webhooks." + name
     reports = []
 
@@ -101,11 +86,10 @@ def received_us(wh, text):
         datetime.timedelta(microseconds=1)
 
 
-@pytest.mark.parametrize("target", ["postgres", "sqlite"])
-def test_plain_records_upsert_in_offset_order(target, request, produced):
-    wh = request.getfixturevalue("pg" if target == "postgres" else "lite")
+def test_plain_records_upsert_in_offset_order(wh, produced):
+    target = "postgres" if isinstance(wh, Pg) else "sqlite"
     name, topic, reports = produced
-    wait_loaded(wh, topic, len(reports))
+    wh.wait_loaded(topic, len(reports))
     data = wh.table(name, "data")
     at = ("(EXTRACT(EPOCH FROM _sdc_received_at) * 1000000)::bigint" if isinstance(wh, Pg)
           else "_sdc_received_at")
