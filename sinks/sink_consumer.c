@@ -13,6 +13,7 @@
 #include "log.h"
 #include "sink_conv.h"
 #include "sink_kafka_avro.h"
+#include "sink_kprod.h"
 #include "wh_target.h"
 
 #define SINK_CONSUMER_FLUSH_MS   120000

@@ -20,6 +20,7 @@
 #include "sink_consumer.h"
 #include "sink_files.h"
 #include "sink_kafka_avro.h"
+#include "sink_kprod.h"
 #include "wh_target.h"
 
 static char tmpdir[] = "/tmp/test_sink_consumer.XXXXXX";
