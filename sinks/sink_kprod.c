@@ -161,12 +161,12 @@ static int sink_kprod_track_push(sink_kprod_track_t *tr, int64_t offset, uint64_
     return 0;
 }
 
-int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
-                       const void *key, size_t key_len, const void *value, size_t len,
-                       rd_kafka_headers_t *headers, const char *src_topic,
-                       int32_t src_partition, int64_t src_offset,
-                       char *errstr, size_t errstr_size) {
-    int rc = -1;
+sink_kprod_rc_t sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
+                                   const void *key, size_t key_len, const void *value,
+                                   size_t len, rd_kafka_headers_t *headers,
+                                   const char *src_topic, int32_t src_partition,
+                                   int64_t src_offset, char *errstr, size_t errstr_size) {
+    sink_kprod_rc_t rc = SINK_KPROD_FAILED;
     sink_kprod_msg_t *m = NULL;
     if (sink_kprod_poll(kp, errstr, errstr_size) < 0)
         goto fail;
@@ -186,14 +186,14 @@ int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADERS(headers),
             RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            return 0;
+            return SINK_KPROD_OK;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             /* never queued: take the entry back (it is the newest) */
             tr->n--;
             snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
             if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
                 snprintf(errstr, errstr_size, "%zu bytes are more than %s takes", len, topic);
-                rc = 1;
+                rc = SINK_KPROD_TOO_LARGE;
             }
             goto fail;
         }

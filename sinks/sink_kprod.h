@@ -1,6 +1,6 @@
 /* sink_kprod: the tracking producer, used by whatever produces records on
- * behalf of consumed ones (the kafka-avro target, the consumer's dead
- * letters): an idempotent acks=all producer that remembers, per source
+ * behalf of consumed ones (the kafka-avro output, the dead letters of
+ * sink_dlq): an idempotent acks=all producer that remembers, per source
  * topic and partition, which source offsets it has produced and which Kafka
  * has acknowledged, so that a consumer commits only acknowledged records.
  * A delivery that fails (after the producer's own retries) makes the
@@ -19,6 +19,14 @@
 
 typedef struct sink_kprod sink_kprod_t;
 
+/* What sink_kprod_produce did. */
+typedef enum {
+    SINK_KPROD_FAILED = -1,   /* the producer has failed, or another permanent error */
+    SINK_KPROD_OK = 0,        /* queued */
+    SINK_KPROD_TOO_LARGE = 1  /* larger than message.max.bytes: can never be produced,
+                                 the caller routes the record elsewhere */
+} sink_kprod_rc_t;
+
 /* A producer with the "kafka.*" properties of cfg (may be NULL), then
  * enable.idempotence=true and acks=all forced. message_max_bytes (> 0) is
  * its message.max.bytes unless cfg sets kafka.message.max.bytes. NULL with
@@ -29,14 +37,12 @@ sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char
 /* Produces one message for the source record (src_topic, src_partition,
  * src_offset). partition may be RD_KAFKA_PARTITION_UA. `headers` is taken
  * over in every case (may be NULL). Waits while the local queue is full.
- * 0; 1 with errstr if this message can never be produced (larger than
- * message.max.bytes): the caller routes the record elsewhere; -1 with errstr
- * (the producer has failed, or another permanent error). */
-int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
-                       const void *key, size_t key_len, const void *value, size_t len,
-                       rd_kafka_headers_t *headers, const char *src_topic,
-                       int32_t src_partition, int64_t src_offset,
-                       char *errstr, size_t errstr_size);
+ * A sink_kprod_rc_t, with errstr unless SINK_KPROD_OK. */
+sink_kprod_rc_t sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
+                                   const void *key, size_t key_len, const void *value,
+                                   size_t len, rd_kafka_headers_t *headers,
+                                   const char *src_topic, int32_t src_partition,
+                                   int64_t src_offset, char *errstr, size_t errstr_size);
 
 /* Serves delivery reports without blocking. -1 with errstr once any
  * delivery has failed. */

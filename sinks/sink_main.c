@@ -1,24 +1,27 @@
 /* hookpipe-sink: consumes the webhook event topics into Avro targets
- * (kafka-avro, avro-files) or warehouse tables (postgres, sqlite). */
+ * (kafka-avro, avro-files) or warehouse tables (postgres, sqlite), each
+ * target a pipeline and an output picked from one table (sink_targets). */
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "avro_pipeline.h"
 #include "cfg.h"
 #include "net_addr.h"
 #include "log.h"
 #include "sink_consumer.h"
+#include "sink_dlq.h"
 #include "sink_files.h"
 #include "sink_kafka_avro.h"
 #include "sink_ocf.h"
-#include "wh_target.h"
 #include "sr_client.h"
+#include "wh_pipeline.h"
 
-static const cfg_opt_t sink_opts[] = {
-    {"target", CFG_STR, NULL, 0, -1, 0,
-     "kafka-avro, avro-files, postgres or sqlite (required)"},
+/* Its doc is made from sink_targets at start. */
+static cfg_opt_t sink_opts[] = {
+    {"target", CFG_STR, NULL, 0, -1, 0, NULL},
     {"group.id", CFG_STR, NULL, 0, -1, 0, "consumer group (default hookpipe-sink-<target>)"},
     {"topic.prefix", CFG_STR, "webhooks.", 0, -1, 0,
      "event topics are <prefix><integration>"},
@@ -52,7 +55,7 @@ static const cfg_opt_t sink_opts[] = {
 
 /* The registry calls of the consumer over sr_client, with the registry's
  * answers mapped to what the consumer does next. */
-static int sink_reg_rc(int rc, int not_found) {
+static sink_reg_rc_t sink_reg_rc(int rc, int not_found) {
     if (rc == 0)
         return SINK_REG_OK;
     if (not_found && (rc == 40401 || rc == 40402))
@@ -64,17 +67,123 @@ static int sink_reg_rc(int rc, int not_found) {
     return SINK_REG_RETRY;
 }
 
-static int sink_reg_register(void *opaque, const char *subject, const char *schema, int *id,
-                             char *errstr, size_t errstr_size) {
+static sink_reg_rc_t sink_reg_register(void *opaque, const char *subject, const char *schema,
+                                       int *id, char *errstr, size_t errstr_size) {
     return sink_reg_rc(sr_client_register(opaque, subject, schema, id, errstr, errstr_size), 0);
 }
 
-static int sink_reg_latest(void *opaque, const char *subject, int *id, char **schema,
-                           char *errstr, size_t errstr_size) {
+static sink_reg_rc_t sink_reg_latest(void *opaque, const char *subject, int *id, char **schema,
+                                     char *errstr, size_t errstr_size) {
     int version;
     *schema = NULL;
     return sink_reg_rc(sr_client_latest(opaque, subject, id, &version, schema, errstr,
                                         errstr_size), 1);
+}
+
+/* What every target's constructor gets (all borrowed for the call; the
+ * dead-letter producer and the stop flag outlive the pipeline). */
+typedef struct sink_env {
+    const cfg_t *cfg;
+    const char *group_id;
+    const char *location;       /* the value of the target's location key */
+    sink_registry_t registry;   /* Avro targets only */
+    sink_dlq_t *dlq;            /* Avro targets only */
+    volatile sig_atomic_t *stop;
+} sink_env_t;
+
+/* One --target: its pipeline and output. */
+typedef struct sink_target_def {
+    const char *name;
+    int avro;                   /* the Avro pipeline: needs registry.url (or
+                                   $HOOKPIPE_REGISTRY_URL) and dead letters */
+    const char *location_key;   /* config key it must have (non-empty), or NULL */
+    const char *location_env;   /* environment variable standing in for it, or NULL */
+    const char *location_what;  /* what the location names, for the start line */
+    sink_pipeline_t *(*create)(const sink_env_t *env, char *errstr, size_t errstr_size);
+} sink_target_def_t;
+
+static sink_pipeline_t *sink_avro(const sink_env_t *env, sink_target_t *output, char *errstr,
+                                  size_t errstr_size) {
+    if (!output)
+        return NULL;
+    avro_pipeline_conf_t ac = {
+        .registry = env->registry, .output = output, .dlq = env->dlq, .stop = env->stop,
+    };
+    return avro_pipeline_new(&ac, errstr, errstr_size);
+}
+
+static sink_pipeline_t *sink_kafka_avro(const sink_env_t *env, char *errstr,
+                                        size_t errstr_size) {
+    return sink_avro(env, sink_kafka_avro_new(env->cfg, errstr, errstr_size), errstr,
+                     errstr_size);
+}
+
+static sink_pipeline_t *sink_avro_files(const sink_env_t *env, char *errstr,
+                                        size_t errstr_size) {
+    sink_files_conf_t fc = {
+        .dir = cfg_str(env->cfg, "output.dir"),
+        .max_bytes = (uint64_t)cfg_int(env->cfg, "file.max.bytes"),
+        .max_age_ms = cfg_int(env->cfg, "file.max.age.ms"),
+        .codec = (sink_ocf_codec_t)sink_ocf_codec_parse(cfg_str(env->cfg, "codec")),
+    };
+    return sink_avro(env, sink_files_new(&fc, errstr, errstr_size), errstr, errstr_size);
+}
+
+static sink_pipeline_t *sink_warehouse(const sink_env_t *env, wh_sink_kind_t kind,
+                                       char *errstr, size_t errstr_size) {
+    wh_sink_conf_t wc = {
+        .kind = kind,
+        .location = env->location,
+        .group = env->group_id,
+        .batch_max_records = (size_t)cfg_int(env->cfg, "batch.max.records"),
+        .batch_max_bytes = (size_t)cfg_int(env->cfg, "batch.max.bytes"),
+        .batch_max_ms = (int)cfg_int(env->cfg, "batch.max.ms"),
+        .stop = env->stop,
+    };
+    return wh_pipeline_new(&wc, errstr, errstr_size);
+}
+
+static sink_pipeline_t *sink_postgres(const sink_env_t *env, char *errstr, size_t errstr_size) {
+    return sink_warehouse(env, WH_SINK_POSTGRES, errstr, errstr_size);
+}
+
+static sink_pipeline_t *sink_sqlite(const sink_env_t *env, char *errstr, size_t errstr_size) {
+    return sink_warehouse(env, WH_SINK_SQLITE, errstr, errstr_size);
+}
+
+static const sink_target_def_t sink_targets[] = {
+    {"kafka-avro", 1, NULL, NULL, NULL, sink_kafka_avro},
+    {"avro-files", 1, NULL, NULL, NULL, sink_avro_files},
+    {"postgres", 0, "pg.url", "HOOKPIPE_PG_URL", "database", sink_postgres},
+    {"sqlite", 0, "sqlite.path", NULL, "database", sink_sqlite},
+};
+#define SINK_NTARGETS (sizeof(sink_targets) / sizeof(sink_targets[0]))
+
+/* The target names joined by sep, the last two by last: "a, b or c". */
+static const char *sink_target_names(char *buf, size_t size, const char *sep,
+                                     const char *last) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < SINK_NTARGETS && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%s",
+                              i == 0 ? "" : i + 1 == SINK_NTARGETS ? last : sep,
+                              sink_targets[i].name);
+    return buf;
+}
+
+static const sink_target_def_t *sink_target_find(const char *name) {
+    for (size_t i = 0; name && i < SINK_NTARGETS; i++)
+        if (strcmp(sink_targets[i].name, name) == 0)
+            return &sink_targets[i];
+    return NULL;
+}
+
+/* 1 if key is a secret option (its value is never printed). */
+static int sink_opt_secret(const char *key) {
+    for (size_t i = 0; i < sizeof(sink_opts) / sizeof(sink_opts[0]); i++)
+        if (strcmp(sink_opts[i].name, key) == 0)
+            return sink_opts[i].secret;
+    return 0;
 }
 
 /* GET /metrics: the consumer's counters in Prometheus' text format. */
@@ -148,16 +257,20 @@ static void sink_on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-    char err[1024];
+    char err[1024], names[256], usage[300], doc[300];
     int rc = 1;
-    sink_target_t *target = NULL;
+    sink_pipeline_t *pipeline = NULL;
+    sink_dlq_t *dlq = NULL;
     sink_consumer_t *consumer = NULL;
     sr_client_t *reg = NULL;
     struct MHD_Daemon *metrics = NULL;
-    cfg_t *cfg = cfg_new("hookpipe-sink",
-                         "--target kafka-avro|avro-files|postgres|sqlite [options]",
-                         sink_opts, sizeof(sink_opts) / sizeof(sink_opts[0]),
-                         "HOOKPIPE_SINK");
+    snprintf(usage, sizeof(usage), "--target %s [options]",
+             sink_target_names(names, sizeof(names), "|", "|"));
+    snprintf(doc, sizeof(doc), "%s (required)",
+             sink_target_names(names, sizeof(names), ", ", " or "));
+    sink_opts[0].doc = doc;
+    cfg_t *cfg = cfg_new("hookpipe-sink", usage, sink_opts,
+                         sizeof(sink_opts) / sizeof(sink_opts[0]), "HOOKPIPE_SINK");
     if (!cfg) {
         fprintf(stderr, "hookpipe-sink: out of memory\n");
         return 1;
@@ -184,15 +297,13 @@ int main(int argc, char **argv) {
         goto out;
     }
     const char *tname = cfg_str(cfg, "target");
-    if (!tname || (strcmp(tname, "kafka-avro") != 0 && strcmp(tname, "avro-files") != 0 &&
-                   strcmp(tname, "postgres") != 0 && strcmp(tname, "sqlite") != 0)) {
-        fprintf(stderr,
-                "hookpipe-sink: --target must be kafka-avro, avro-files, postgres or sqlite\n");
+    const sink_target_def_t *target = sink_target_find(tname);
+    if (!target) {
+        fprintf(stderr, "hookpipe-sink: --target must be %s\n",
+                sink_target_names(names, sizeof(names), ", ", " or "));
         goto out;
     }
-    int warehouse = strcmp(tname, "postgres") == 0 || strcmp(tname, "sqlite") == 0;
-    int codec = sink_ocf_codec_parse(cfg_str(cfg, "codec"));
-    if (codec < 0) {
+    if (sink_ocf_codec_parse(cfg_str(cfg, "codec")) < 0) {
         fprintf(stderr, "hookpipe-sink: codec: unknown codec '%s' (null, deflate, snappy)\n",
                 cfg_str(cfg, "codec"));
         goto out;
@@ -201,23 +312,21 @@ int main(int argc, char **argv) {
     const char *url = cfg_str(cfg, "registry.url");
     if (!url)
         url = getenv("HOOKPIPE_REGISTRY_URL");
-    if (!warehouse && (!url || !*url)) {
+    if (target->avro && (!url || !*url)) {
         fprintf(stderr, "hookpipe-sink: registry.url (or HOOKPIPE_REGISTRY_URL) is required\n");
         goto out;
     }
     const char *where = NULL;
-    if (strcmp(tname, "postgres") == 0) {
-        where = cfg_str(cfg, "pg.url");
-        if (!where)
-            where = getenv("HOOKPIPE_PG_URL");
+    if (target->location_key) {
+        where = cfg_str(cfg, target->location_key);
+        if (!where && target->location_env)
+            where = getenv(target->location_env);
         if (!where || !*where) {
-            fprintf(stderr, "hookpipe-sink: pg.url (or HOOKPIPE_PG_URL) is required\n");
-            goto out;
-        }
-    } else if (strcmp(tname, "sqlite") == 0) {
-        where = cfg_str(cfg, "sqlite.path");
-        if (!where || !*where) {
-            fprintf(stderr, "hookpipe-sink: sqlite.path must not be empty\n");
+            if (target->location_env)
+                fprintf(stderr, "hookpipe-sink: %s (or %s) is required\n", target->location_key,
+                        target->location_env);
+            else
+                fprintf(stderr, "hookpipe-sink: %s must not be empty\n", target->location_key);
             goto out;
         }
     }
@@ -235,7 +344,8 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!warehouse) {
+    sink_env_t env = {.cfg = cfg, .group_id = group_id, .location = where, .stop = &sink_stop};
+    if (target->avro) {
         sr_client_conf_t rc_conf = {
             .url = url,
             .username = cfg_str(cfg, "registry.user"),
@@ -246,30 +356,14 @@ int main(int argc, char **argv) {
             log_error("registry: %s", err);
             goto out;
         }
+        env.registry = (sink_registry_t){sink_reg_register, sink_reg_latest, reg};
+        if (!(dlq = sink_dlq_new(cfg, err, sizeof(err)))) {
+            log_error("dead letters: %s", err);
+            goto out;
+        }
+        env.dlq = dlq;
     }
-    if (warehouse) {
-        wh_sink_conf_t wc = {
-            .kind = strcmp(tname, "postgres") == 0 ? WH_SINK_POSTGRES : WH_SINK_SQLITE,
-            .location = where,
-            .group = group_id,
-            .batch_max_records = (size_t)cfg_int(cfg, "batch.max.records"),
-            .batch_max_bytes = (size_t)cfg_int(cfg, "batch.max.bytes"),
-            .batch_max_ms = (int)cfg_int(cfg, "batch.max.ms"),
-            .stop = &sink_stop,
-        };
-        target = wh_target_new(&wc, err, sizeof(err));
-    } else if (strcmp(tname, "kafka-avro") == 0) {
-        target = sink_kafka_avro_new(cfg, err, sizeof(err));
-    } else {
-        sink_files_conf_t fc = {
-            .dir = cfg_str(cfg, "output.dir"),
-            .max_bytes = (uint64_t)cfg_int(cfg, "file.max.bytes"),
-            .max_age_ms = cfg_int(cfg, "file.max.age.ms"),
-            .codec = (sink_ocf_codec_t)codec,
-        };
-        target = sink_files_new(&fc, err, sizeof(err));
-    }
-    if (!target) {
+    if (!(pipeline = target->create(&env, err, sizeof(err)))) {
         log_error("target %s: %s", tname, err);
         goto out;
     }
@@ -278,10 +372,10 @@ int main(int argc, char **argv) {
         .topic_prefix = cfg_str(cfg, "topic.prefix"),
         .batch_max_records = cfg_int(cfg, "batch.max.records"),
         .batch_max_ms = cfg_int(cfg, "batch.max.ms"),
+        .pipeline = pipeline,
+        .dlq = dlq,
     };
-    if (reg)
-        cc.registry = (sink_registry_t){sink_reg_register, sink_reg_latest, reg};
-    if (!(consumer = sink_consumer_new(cfg, &cc, target, err, sizeof(err)))) {
+    if (!(consumer = sink_consumer_new(cfg, &cc, err, sizeof(err)))) {
         log_error("consumer: %s", err);
         goto out;
     }
@@ -291,10 +385,15 @@ int main(int argc, char **argv) {
         log_error("metrics: %s", err);
         goto out;
     }
-    /* a PostgreSQL URL may hold a password: name the target only */
+    /* a PostgreSQL URL may hold a password: name its key only */
+    const char *shown = where;
+    char from[64];
+    if (target->location_key && sink_opt_secret(target->location_key)) {
+        snprintf(from, sizeof(from), "from %s", target->location_key);
+        shown = from;
+    }
     log_info("target %s, group %s, %s %s%s%s", tname, group_id,
-             warehouse ? "database" : "registry",
-             !warehouse ? url : strcmp(tname, "sqlite") == 0 ? where : "from pg.url",
+             target->avro ? "registry" : target->location_what, target->avro ? url : shown,
              mlisten ? ", metrics on " : "", mlisten ? mlisten : "");
     if (sink_consumer_run(consumer, &sink_stop, err, sizeof(err)) < 0) {
         log_error("stopped on error, nothing more committed: %s", err);
@@ -306,8 +405,9 @@ out:
     if (metrics)
         MHD_stop_daemon(metrics);
     sink_consumer_destroy(consumer);
-    if (target)
-        target->ops->destroy(target);
+    if (pipeline)
+        pipeline->ops->destroy(pipeline);
+    sink_dlq_destroy(dlq);
     sr_client_destroy(reg);
     cfg_destroy(cfg);
     return rc;

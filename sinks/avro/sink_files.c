@@ -228,13 +228,13 @@ nomem:
     return -1;
 }
 
-static int sink_files_write(sink_target_t *t, const sink_rec_t *rec, char *errstr,
-                            size_t errstr_size) {
+static sink_target_rc_t sink_files_write(sink_target_t *t, const sink_rec_t *rec,
+                                         char *errstr, size_t errstr_size) {
     sink_files_t *f = (sink_files_t *)t;
     sink_files_topic_t *tp = sink_files_topic(f, rec->topic);
     if (!tp || !tp->schema) {
         snprintf(errstr, errstr_size, "%s: write before open", rec->topic);
-        return -1;
+        return SINK_TARGET_FAILED;
     }
     sink_files_file_t *file = NULL;
     for (size_t i = 0; i < f->nfiles; i++) {
@@ -243,22 +243,23 @@ static int sink_files_write(sink_target_t *t, const sink_rec_t *rec, char *errst
         if (f->files[i]->version != tp->version) {
             /* one schema per file: a new version starts a new file */
             if (sink_files_roll(f, i, "schema changed", errstr, errstr_size) < 0)
-                return -1;
+                return SINK_TARGET_FAILED;
         } else {
             file = f->files[i];
         }
         break;
     }
     if (!file && sink_files_open_file(f, tp, rec, &file, errstr, errstr_size) < 0)
-        return -1;
+        return SINK_TARGET_FAILED;
     if (sink_ocf_append(file->ocf, rec->avro, rec->avro_len, errstr, errstr_size) < 0)
-        return -1;
+        return SINK_TARGET_FAILED;
     if (f->max_bytes && sink_ocf_bytes(file->ocf) >= f->max_bytes) {
         for (size_t i = 0; i < f->nfiles; i++)
             if (f->files[i] == file)
-                return sink_files_roll(f, i, "size", errstr, errstr_size);
+                return sink_files_roll(f, i, "size", errstr, errstr_size) < 0 ? SINK_TARGET_FAILED
+                                                                              : SINK_TARGET_OK;
     }
-    return 0;
+    return SINK_TARGET_OK;
 }
 
 static int sink_files_poll(sink_target_t *t, char *errstr, size_t errstr_size) {

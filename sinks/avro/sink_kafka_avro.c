@@ -149,20 +149,20 @@ nomem:
     return -1;
 }
 
-static int sink_kavro_write(sink_target_t *t, const sink_rec_t *rec, char *errstr,
-                            size_t errstr_size) {
+static sink_target_rc_t sink_kavro_write(sink_target_t *t, const sink_rec_t *rec,
+                                         char *errstr, size_t errstr_size) {
     sink_kavro_t *ka = (sink_kavro_t *)t;
     sink_kavro_topic_t *tp = sink_kavro_topic(ka, rec->topic);
     if (!tp || tp->out_partitions <= 0) {
         snprintf(errstr, errstr_size, "%s: write before open", rec->topic);
-        return -1;
+        return SINK_TARGET_FAILED;
     }
     size_t need = 5 + rec->avro_len;
     if (need > ka->cap) {
         unsigned char *b = realloc(ka->buf, need);
         if (!b) {
             snprintf(errstr, errstr_size, "out of memory");
-            return -1;
+            return SINK_TARGET_FAILED;
         }
         ka->buf = b;
         ka->cap = need;
@@ -187,19 +187,26 @@ static int sink_kavro_write(sink_target_t *t, const sink_rec_t *rec, char *errst
         snprintf(errstr, errstr_size,
                  "%zu bytes in Avro (with key, headers and framing) are more than %s takes "
                  "(max.message.bytes %lld)", wire, tp->out, tp->out_max);
-        return 1;
+        return SINK_TARGET_REFUSED;
     }
     rd_kafka_headers_t *hdrs = NULL;
     if (rec->headers && !(hdrs = rd_kafka_headers_copy(rec->headers))) {
         snprintf(errstr, errstr_size, "out of memory");
-        return -1;
+        return SINK_TARGET_FAILED;
     }
     /* same partition number as the source when the output topic has it
      * (created by us, it always does) */
     int32_t partition = rec->partition % tp->out_partitions;
-    return sink_kprod_produce(ka->kp, tp->out, partition, rec->key, rec->key_len, ka->buf, need,
-                              hdrs, rec->topic, rec->partition, rec->offset, errstr,
-                              errstr_size);
+    switch (sink_kprod_produce(ka->kp, tp->out, partition, rec->key, rec->key_len, ka->buf, need,
+                               hdrs, rec->topic, rec->partition, rec->offset, errstr,
+                               errstr_size)) {
+    case SINK_KPROD_OK:
+        return SINK_TARGET_OK;
+    case SINK_KPROD_TOO_LARGE:
+        return SINK_TARGET_REFUSED;
+    default:
+        return SINK_TARGET_FAILED;
+    }
 }
 
 static int sink_kavro_poll(sink_target_t *t, char *errstr, size_t errstr_size) {

@@ -1,13 +1,14 @@
-/* sink_kafka_avro: the `kafka-avro` target. Each record goes to
- * <topic>.avro (created, with the source topic's partition count and twice
- * its max.message.bytes — Avro can outgrow its JSON —, when missing), to
- * the same partition number as its source (so the key-to-partition mapping and the order per
- * key are kept), with the source key and headers, and the value in the
- * Confluent wire format: byte 0, the schema id as 4 bytes big-endian, the
- * Avro binary. Durable = acknowledged by Kafka. A record larger than the
- * output topic's max.message.bytes (read when it is opened) is refused
- * before it is queued (write returns 1): it goes to the dead-letter topic,
- * as a record the broker refused would fail the producer for good.
+/* sink_kafka_avro: the `kafka-avro` output of the Avro pipeline. Each
+ * record goes to <topic>.avro (created, with the source topic's partition
+ * count and twice its max.message.bytes — Avro can outgrow its JSON —, when
+ * missing), to the same partition number as its source (so the
+ * key-to-partition mapping and the order per key are kept), with the source
+ * key and headers, and the value in the Confluent wire format: byte 0, the
+ * schema id as 4 bytes big-endian, the Avro binary. Durable = acknowledged
+ * by Kafka. A record larger than the output topic's max.message.bytes (read
+ * when it is opened) is refused before it is queued (SINK_TARGET_REFUSED):
+ * it goes to the dead-letter topic, as a record the broker refused would
+ * fail the producer for good.
  *
  * Its producer is a tracking producer (sink_kprod.h) of its own.
  *

@@ -1,7 +1,7 @@
-/* Unit tests for the sink's client-side logic: the avro-files target's rolls
- * and pending offsets, the tracking producer and the whole consumer loop on
- * librdkafka's mock cluster (with an in-memory registry), and the consumer
- * driving a warehouse (sqlite) target. */
+/* Unit tests for the sink's client-side logic: the avro-files output's rolls
+ * and pending offsets, the tracking producer and the whole consumer loop
+ * with the Avro pipeline on librdkafka's mock cluster (with an in-memory
+ * registry), and the consumer driving the warehouse (sqlite) pipeline. */
 #include <avro.h>
 #include <dirent.h>
 #include <librdkafka/rdkafka.h>
@@ -13,15 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "avro_pipeline.h"
 #include "cfg.h"
 #include "harness.h"
 #include "integ.h"
 #include "log.h"
 #include "sink_consumer.h"
+#include "sink_dlq.h"
 #include "sink_files.h"
-#include "sink_kafka_avro.h"
 #include "sink_kprod.h"
-#include "wh_target.h"
+#include "wh_pipeline.h"
 
 static char tmpdir[] = "/tmp/test_sink_consumer.XXXXXX";
 
@@ -335,7 +336,7 @@ static void test_kprod_tracks_acks_and_failures(void) {
         static char big[4000];
         memset(big, 'x', sizeof(big));
         CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, big, sizeof(big), NULL, "src", 1, 9,
-                                     err, sizeof(err)), 1);
+                                     err, sizeof(err)), SINK_KPROD_TOO_LARGE);
         CHECK(strstr(err, "4000 bytes") != NULL);
         CHECK_INT(sink_kprod_pending(kp, "src", 1), -1);
         CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, big, 10, NULL, "src", 1, 10, err,
@@ -354,12 +355,12 @@ typedef struct fake_reg {
     int refuse_next;   /* answers "incompatible" to the next register */
 } fake_reg_t;
 
-static int fake_register(void *opaque, const char *subject, const char *schema, int *id,
-                         char *errstr, size_t errstr_size) {
+static sink_reg_rc_t fake_register(void *opaque, const char *subject, const char *schema,
+                                   int *id, char *errstr, size_t errstr_size) {
     fake_reg_t *r = opaque;
     (void)subject;
     pthread_mutex_lock(&r->lock);
-    int rc = SINK_REG_OK;
+    sink_reg_rc_t rc = SINK_REG_OK;
     if (r->refuse_next) {
         r->refuse_next = 0;
         snprintf(errstr, errstr_size, "incompatible");
@@ -380,12 +381,12 @@ static int fake_register(void *opaque, const char *subject, const char *schema, 
     return rc;
 }
 
-static int fake_latest(void *opaque, const char *subject, int *id, char **schema,
-                       char *errstr, size_t errstr_size) {
+static sink_reg_rc_t fake_latest(void *opaque, const char *subject, int *id, char **schema,
+                                 char *errstr, size_t errstr_size) {
     fake_reg_t *r = opaque;
     (void)subject;
     pthread_mutex_lock(&r->lock);
-    int rc = SINK_REG_NOT_FOUND;
+    sink_reg_rc_t rc = SINK_REG_NOT_FOUND;
     *schema = NULL;
     if (r->n > 0) {
         *id = r->n;
@@ -522,15 +523,21 @@ static void test_consumer_end_to_end(void) {
     cfg_set(cfg, "kafka.session.timeout.ms", "6000", err, sizeof(err));
     cfg_set(cfg, "kafka.max.poll.interval.ms", "6000", err, sizeof(err));
     fake_reg_t reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    run_arg_t arg = {0};
     sink_files_conf_t fc = {dir, 0, 100000, SINK_OCF_DEFLATE};
-    sink_target_t *t = sink_files_new(&fc, err, sizeof(err));
+    sink_dlq_t *dlq = sink_dlq_new(cfg, err, sizeof(err));
+    CHECK(dlq != NULL);
+    avro_pipeline_conf_t ac = {.registry = {fake_register, fake_latest, &reg},
+                               .output = sink_files_new(&fc, err, sizeof(err)), .dlq = dlq,
+                               .stop = &arg.stop};
+    CHECK(ac.output != NULL);
+    sink_pipeline_t *t = ac.output && dlq ? avro_pipeline_new(&ac, err, sizeof(err)) : NULL;
     CHECK(t != NULL);
     sink_consumer_conf_t cc = {
         .group_id = "g-e2e", .topic_prefix = "webhooks.", .batch_max_records = 5,
-        .batch_max_ms = 100, .registry = {fake_register, fake_latest, &reg},
+        .batch_max_ms = 100, .pipeline = t, .dlq = dlq,
     };
-    run_arg_t arg = {0};
-    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    arg.c = t ? sink_consumer_new(cfg, &cc, err, sizeof(err)) : NULL;
     CHECK(arg.c != NULL);
     if (!arg.c) {
         fprintf(stderr, "consumer: %s\n", err);
@@ -600,10 +607,16 @@ static void test_consumer_end_to_end(void) {
     reg.refuse_next = 1;
     sink_consumer_destroy(arg.c);
     t->ops->destroy(t);
-    t = sink_files_new(&fc, err, sizeof(err));
-    cc.group_id = "g-e2e-2";
+    sink_dlq_destroy(dlq);
     arg = (run_arg_t){0};
-    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    dlq = sink_dlq_new(cfg, err, sizeof(err));
+    ac.output = sink_files_new(&fc, err, sizeof(err));
+    ac.dlq = dlq;
+    t = ac.output && dlq ? avro_pipeline_new(&ac, err, sizeof(err)) : NULL;
+    cc.group_id = "g-e2e-2";
+    cc.pipeline = t;
+    cc.dlq = dlq;
+    arg.c = t ? sink_consumer_new(cfg, &cc, err, sizeof(err)) : NULL;
     CHECK(arg.c != NULL);
     if (!arg.c)
         goto out;
@@ -624,6 +637,7 @@ out:
     sink_consumer_destroy(arg.c);
     if (t)
         t->ops->destroy(t);
+    sink_dlq_destroy(dlq);
     for (int i = 0; i < reg.n; i++)
         free(reg.texts[i]);
     cfg_destroy(cfg);
@@ -674,14 +688,14 @@ static void test_consumer_warehouse(void) {
     volatile sig_atomic_t never = 0;
     wh_sink_conf_t wc = {.kind = WH_SINK_SQLITE, .location = db, .group = "g-wh",
                          .batch_max_ms = 50, .stop = &never};
-    sink_target_t *t = wh_target_new(&wc, err, sizeof(err));
+    sink_pipeline_t *t = wh_pipeline_new(&wc, err, sizeof(err));
     CHECK(t != NULL);
-    CHECK(wh_target_is(t));
-    /* no registry at all */
+    CHECK(t && strcmp(t->ops->name, "warehouse") == 0);
+    /* no registry, no dead-letter producer at all */
     sink_consumer_conf_t cc = {.group_id = "g-wh-kafka", .topic_prefix = "webhooks.",
-                               .batch_max_records = 5, .batch_max_ms = 100};
+                               .batch_max_records = 5, .batch_max_ms = 100, .pipeline = t};
     run_arg_t arg = {0};
-    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    arg.c = t ? sink_consumer_new(cfg, &cc, err, sizeof(err)) : NULL;
     CHECK(arg.c != NULL);
     if (!arg.c) {
         fprintf(stderr, "consumer: %s\n", err);
@@ -721,7 +735,7 @@ static void test_consumer_warehouse(void) {
     sink_consumer_destroy(arg.c);
     cc.group_id = "g-wh-kafka-2";
     arg = (run_arg_t){0};
-    arg.c = sink_consumer_new(cfg, &cc, t, err, sizeof(err));
+    arg.c = sink_consumer_new(cfg, &cc, err, sizeof(err));
     CHECK(arg.c != NULL);
     if (!arg.c)
         goto out;
