@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "errstr.h"
+#include "rfc3339.h"
 
 static int integ_is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -649,12 +649,7 @@ int integ_token_revoke(integ_t *in, const char *id) {
 }
 
 void integ_now_rfc3339(char out[32]) {
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%06uZ", (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+    rfc3339_format(rfc3339_now_us(), RFC3339_MICROS, out, 32);
 }
 
 long long integ_topic_max_message_bytes(long long max_body) {

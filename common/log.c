@@ -4,8 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "rfc3339.h"
 
 static const char *log_prog = "hookpipe";
 static log_level_t log_max = LOG_INFO;
@@ -28,15 +29,9 @@ int log_level_parse(const char *s) {
 void log_msg(log_level_t level, const char *fmt, ...) {
     if (level > log_max)
         return;
-    char line[2048];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_prog,
-                     log_names[level]);
+    char line[2048], at[RFC3339_MAX];
+    rfc3339_format(rfc3339_now_us(), RFC3339_MILLIS, at, sizeof(at));
+    int n = snprintf(line, sizeof(line), "%s %s %s: ", at, log_prog, log_names[level]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -11,6 +11,7 @@
 #include "integ.h"
 #include "kafka.h"
 #include "log.h"
+#include "sink_record.h"
 
 #define SINK_CONSUMER_INTEG_MS   10000   /* bound on reading hookpipe.integrations */
 #define SINK_CONSUMER_REFRESH_MS "5000"  /* topic metadata refresh: new integrations */
@@ -444,36 +445,6 @@ static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- records ---- */
 
-static int sink_header(const rd_kafka_headers_t *hdrs, const char *name, const char **val,
-                       size_t *len) {
-    const void *v;
-    if (!hdrs || rd_kafka_header_get_last(hdrs, name, &v, len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        !v)
-        return -1;
-    *val = v;
-    return 0;
-}
-
-static void sink_sys_from(const rd_kafka_message_t *rkm, const rd_kafka_headers_t *hdrs,
-                          int64_t batched_at, sink_sys_t *sys) {
-    const char *v;
-    size_t n;
-    rd_kafka_timestamp_type_t tstype;
-    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
-    memset(sys, 0, sizeof(*sys));
-    /* messages not from our gateway lack the headers: the Kafka timestamp
-     * stands in for both */
-    if (sink_header(hdrs, "hookpipe-received-at", &v, &n) < 0 ||
-        sink_sys_parse_time(v, n, &sys->received_at) < 0)
-        sys->received_at = ts >= 0 ? ts * 1000 : batched_at;
-    if (sink_header(hdrs, "hookpipe-sequence", &v, &n) < 0 ||
-        sink_sys_parse_sequence(v, n, &sys->sequence) < 0)
-        sys->sequence = sys->received_at * 1000;
-    sys->batched_at = batched_at;
-    sys->key = rkm->key;
-    sys->key_len = rkm->key_len;
-}
-
 /* Hands one message to the pipeline; every outcome advances the partition
  * (written, or dead-lettered), except a stop or a fatal error. */
 static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int64_t batched_at) {
@@ -496,7 +467,7 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
     if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         hdrs = NULL;
     sink_sys_t sys;
-    sink_sys_from(rkm, hdrs, batched_at, &sys);
+    sink_record_from_message(rkm, hdrs, batched_at, &sys);
     rd_kafka_timestamp_type_t tstype;
     sink_msg_t msg = {
         .topic = in->topic, .integration = in->name, .partition = rkm->partition,

@@ -7,12 +7,12 @@
 #include <string.h>
 
 #include "errstr.h"
+#include "event.h"
 #include "integ.h"
 #include "kafka.h"
 #include "log.h"
 #include "sink_kprod.h"
 
-#define SINK_DLQ_REASON_HEADER "hookpipe-reject-reason"
 #define SINK_DLQ_ADMIN_MS      10000
 #define SINK_DLQ_FLUSH_MS      120000
 /* a source message the broker took must fit its dead-letter topic: leave
@@ -83,8 +83,8 @@ static int sink_dlq_ensure(sink_dlq_t *d, const char *topic, const char *rejecte
 int sink_dlq_send(sink_dlq_t *d, const sink_msg_t *msg, const char *reason, char *errstr,
                   size_t errstr_size) {
     char rejected[512];
-    if ((size_t)snprintf(rejected, sizeof(rejected), "%s.rejected", msg->topic) >=
-        sizeof(rejected))
+    int n = snprintf(rejected, sizeof(rejected), "%s%s", msg->topic, EVENT_REJECTED_SUFFIX);
+    if (n < 0 || (size_t)n >= sizeof(rejected))
         return errstr_fmt(-1, errstr, errstr_size, "%s: topic name too long", msg->topic);
     if (sink_dlq_ensure(d, msg->topic, rejected, errstr, errstr_size) < 0)
         return -1;
@@ -92,7 +92,7 @@ int sink_dlq_send(sink_dlq_t *d, const sink_msg_t *msg, const char *reason, char
         msg->headers ? rd_kafka_headers_copy(msg->headers) : rd_kafka_headers_new(1);
     if (!copy)
         return errstr_fmt(-1, errstr, errstr_size, "out of memory");
-    rd_kafka_header_add(copy, SINK_DLQ_REASON_HEADER, -1, reason, -1);
+    rd_kafka_header_add(copy, EVENT_HDR_REJECT_REASON, -1, reason, -1);
     log_warn("rejected %s [%d] at %lld: %s", msg->topic, (int)msg->partition,
              (long long)msg->offset, reason);
     /* any refusal is fatal here, even "too large" (1): the broker took the

@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sink_sys.h"
+#include "sink_record.h"
 
 /* One consumed message with the consumer's context for its integration;
  * everything is borrowed for the call (a pipeline copies what it keeps). */
@@ -55,7 +55,7 @@ typedef struct sink_msg {
     const char *const *pk;              /* primary-key field names from
                                            hookpipe.integrations */
     size_t npk;                         /* 0: no primary key */
-    const sink_sys_t *sys;              /* the record's system fields */
+    const sink_sys_t *sys;              /* the record's system fields (sink_record.h) */
 } sink_msg_t;
 
 /* What became of a written message. */

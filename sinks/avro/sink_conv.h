@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "sink_shape.h"
-#include "sink_sys.h"
+#include "sink_record.h"
 
 typedef struct sink_conv sink_conv_t;
 

@@ -9,7 +9,7 @@
  * items the null branch (an array of no known item type is written as an
  * array of null, and must stay readable when items appear).
  *
- * Schema layout (names in sink_name.h, system fields in sink_sys.h):
+ * Schema layout (names in sink_name.h, system fields in sink_record.h):
  *   {"type":"record","name":"data","namespace":"hookpipe.<integration>",
  *    "fields":[<system fields>, <payload fields in order of first appearance>]}
  *   payload field: {"name":N,"type":T,"default":null} plus
@@ -40,7 +40,7 @@
 #include <stddef.h>
 
 #include "sink_json.h"
-#include "sink_sys.h"
+#include "sink_record.h"
 
 typedef enum {
     SINK_OK = 0,          /* the record fits the current schema */

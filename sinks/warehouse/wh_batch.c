@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "rfc3339.h"
 #include "sink_num.h"
 
 #define WH_MAX_LEVELS 64
@@ -917,16 +917,7 @@ size_t wh_batch_nkept(const wh_batch_t *b) {
 }
 
 void wh_format_time(int64_t us, char out[64]) {
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        secs--;
-    }
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, 64, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00:00", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    rfc3339_format(us, RFC3339_SQL_MICROS, out, 64);
 }
 
 int wh_floors_add(wh_floors_t *f, const char *topic, int32_t partition, int64_t next) {

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "sink_json.h"
-#include "sink_sys.h"
+#include "sink_record.h"
 #include "wh_layout.h"
 
 /* One Kafka message as a warehouse target receives it; all borrowed for

@@ -8,7 +8,8 @@
 
 #include "log.h"
 #include "pg_loader.h"
-#include "sink_sys.h"
+#include "rfc3339.h"
+#include "sink_record.h"
 #include "sqlite_loader.h"
 
 typedef struct ibuf {
@@ -297,22 +298,15 @@ void wh_sink_forget(wh_sink_t *s, const char *topic) {
 }
 
 void wh_msg_from_kafka(wh_msg_t *m, const char *topic, int32_t partition, int64_t offset,
-                       const void *key, size_t key_len, const void *value, size_t value_len,
-                       const rd_kafka_headers_t *headers) {
+                       int64_t timestamp_ms, const void *key, size_t key_len, const void *value,
+                       size_t value_len, const rd_kafka_headers_t *headers) {
     memset(m, 0, sizeof(*m));
     m->topic = topic;
     m->partition = partition;
     m->offset = offset;
     m->value = value;
     m->value_len = value_len;
-    m->sys.key = key;
-    m->sys.key_len = key ? key_len : 0;
-    const void *v;
-    size_t len;
-    if (headers && rd_kafka_header_get_last(headers, "hookpipe-sequence", &v, &len) == 0 &&
-        sink_sys_parse_sequence(v, len, &m->sys.sequence) < 0)
-        m->sys.sequence = 0;
-    if (headers && rd_kafka_header_get_last(headers, "hookpipe-received-at", &v, &len) == 0 &&
-        sink_sys_parse_time(v, len, &m->sys.received_at) < 0)
-        m->sys.received_at = 0;
+    /* the one rule of both pipelines; the clock only stands in for a
+       message without a timestamp (the batch time is known at load only) */
+    sink_record_sys(headers, timestamp_ms, offset, key, key_len, rfc3339_now_us(), &m->sys);
 }

@@ -81,11 +81,11 @@ int64_t wh_sink_pending(const wh_sink_t *s, const char *topic, int32_t partition
 int wh_sink_flush(wh_sink_t *s, char *errstr, size_t errstr_size);
 
 /* Fills *m from a consumed Kafka message's parts (all borrowed: m points
- * into them): the system fields from the headers hookpipe-received-at and
- * hookpipe-sequence (0 when absent or malformed). */
+ * into them; timestamp_ms -1 when it has none): the system fields by the
+ * rule of sink_record.h, the same as the Avro pipeline's. */
 void wh_msg_from_kafka(wh_msg_t *m, const char *topic, int32_t partition, int64_t offset,
-                       const void *key, size_t key_len, const void *value, size_t value_len,
-                       const rd_kafka_headers_t *headers);
+                       int64_t timestamp_ms, const void *key, size_t key_len, const void *value,
+                       size_t value_len, const rd_kafka_headers_t *headers);
 
 /* Drops what is buffered for topic without loading it (the partition went
  * to another consumer, which will read it again from the stored offset). */

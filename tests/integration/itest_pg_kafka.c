@@ -159,8 +159,9 @@ static void consumer(int slot) {
             if (rd_kafka_message_headers(rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 h = NULL;
             wh_msg_t m;
-            wh_msg_from_kafka(&m, rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset, rkm->key,
-                              rkm->key_len, rkm->payload, rkm->len, h);
+            wh_msg_from_kafka(&m, rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset,
+                              rd_kafka_message_timestamp(rkm, NULL), rkm->key, rkm->key_len,
+                              rkm->payload, rkm->len, h);
             if (wh_sink_write(sink, &in, &m, err, sizeof(err)) < 0)
                 _exit(6);
         }

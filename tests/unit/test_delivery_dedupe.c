@@ -37,7 +37,8 @@ static int post(wh_sink_t *s, const char *delivery, int64_t offset, const char *
     rd_kafka_header_add(h, "hookpipe-sequence", -1, seq, -1);
     rd_kafka_header_add(h, "hookpipe-delivery-id", -1, delivery, -1);
     wh_msg_t m;
-    wh_msg_from_kafka(&m, "webhooks.t_dedupe", 0, offset, key, strlen(key), body, strlen(body), h);
+    wh_msg_from_kafka(&m, "webhooks.t_dedupe", 0, offset, ns / 1000000, key, strlen(key), body,
+                      strlen(body), h);
     int rc = wh_sink_write(s, &in, &m, err, sizeof(err));
     if (rc < 0)
         HARNESS_FAIL("write: %s", err);

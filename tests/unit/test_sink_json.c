@@ -6,7 +6,7 @@
 #include "sink_json.h"
 #include "sink_name.h"
 #include "sink_num.h"
-#include "sink_sys.h"
+#include "event.h"
 #include "harness.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -281,7 +281,7 @@ static void test_sys_parse(void) {
     };
     for (size_t i = 0; i < N_ELEMS(times); i++) {
         int64_t us = 0;
-        int rc = sink_sys_parse_time(times[i].in, strlen(times[i].in), &us);
+        int rc = event_received_at_parse(times[i].in, strlen(times[i].in), &us);
         if (rc != times[i].rc || (rc == 0 && us != times[i].us))
             HARNESS_FAIL("%s: rc %d us %lld, want %d %lld", times[i].in, rc, (long long)us,
                          times[i].rc, (long long)times[i].us);
@@ -299,7 +299,7 @@ static void test_sys_parse(void) {
     };
     for (size_t i = 0; i < N_ELEMS(seqs); i++) {
         int64_t v = 0;
-        int rc = sink_sys_parse_sequence(seqs[i].in, strlen(seqs[i].in), &v);
+        int rc = event_sequence_parse(seqs[i].in, strlen(seqs[i].in), &v);
         if (rc != seqs[i].rc || (rc == 0 && v != seqs[i].v))
             HARNESS_FAIL("%s: rc %d v %lld", seqs[i].in, rc, (long long)v);
     }

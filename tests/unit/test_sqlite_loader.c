@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "sqlite_loader.h"
 #include "wh_sink.h"
 #include "wh_pipeline.h"
@@ -234,8 +235,8 @@ static void test_target_interface(void) {
         return;
     sink_sys_t sys = {.key = "k1", .key_len = 2};
     const char *seq = "1795724077123456789", *at = "2026-11-26T20:14:37.123456Z";
-    CHECK_INT(sink_sys_parse_sequence(seq, strlen(seq), &sys.sequence), 0);
-    CHECK_INT(sink_sys_parse_time(at, strlen(at), &sys.received_at), 0);
+    CHECK_INT(event_sequence_parse(seq, strlen(seq), &sys.sequence), 0);
+    CHECK_INT(event_received_at_parse(at, strlen(at), &sys.received_at), 0);
     const char *pk = "id";
     const char *v = "{\"id\":7,\"n\":123456789012345678901234567890}";
     sink_msg_t msg = {.topic = "webhooks.tg", .integration = "tg", .partition = 2, .offset = 41,
