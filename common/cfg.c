@@ -360,6 +360,8 @@ int cfg_bool(const cfg_t *cfg, const char *key) {
     return v ? cfg_parse_bool(v) == 1 : 0;
 }
 
+const char *cfg_progname(const cfg_t *cfg) { return cfg->progname; }
+
 size_t cfg_kafka_count(const cfg_t *cfg) { return cfg->nkafka; }
 
 void cfg_kafka_get(const cfg_t *cfg, size_t i, const char **name, const char **value) {

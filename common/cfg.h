@@ -68,6 +68,9 @@ void cfg_kafka_get(const cfg_t *cfg, size_t i, const char **name, const char **v
 size_t cfg_argc(const cfg_t *cfg);
 char *const *cfg_argv(const cfg_t *cfg);
 
+/* The program name given to cfg_new (borrowed). */
+const char *cfg_progname(const cfg_t *cfg);
+
 /* --help text: usage line, then the table (name, default, doc). */
 void cfg_print_help(const cfg_t *cfg, FILE *out);
 

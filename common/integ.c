@@ -202,16 +202,26 @@ static int integ_name_ok(const char *s) {
     return 1;
 }
 
-/* A client id goes into a URL path: 1..64 unreserved URL characters. */
-static int integ_client_id_ok(const char *s) {
+int integ_client_id_ok(const char *s) {
     size_t n = strlen(s);
-    if (n == 0 || n > 64)
+    if (n == 0 || n > INTEG_CLIENT_ID_MAX)
         return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
               (*s >= '0' && *s <= '9') || strchr("-._~", *s)))
             return 0;
     return 1;
+}
+
+int integ_client_id_new(char out[9]) {
+    uint32_t v;
+    /* rejection sampling: no digit string is likelier than another */
+    do {
+        if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+            return -1;
+    } while (v >= UINT32_MAX - UINT32_MAX % 90000000u);
+    snprintf(out, 9, "%08u", (unsigned)(10000000u + v % 90000000u));
+    return 0;
 }
 
 /* Kafka's topic name rule: 1..249 of [A-Za-z0-9._-], not "." or "..". */

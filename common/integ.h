@@ -102,6 +102,16 @@ typedef struct integ {
 int integ_name_from_display(const char *display, char *out, size_t out_size,
                             char *errstr, size_t errstr_size);
 
+/* The client id rule: it goes into the webhook URL's path, so 1..64
+ * unreserved URL characters (A-Z a-z 0-9 - . _ ~). 1 if s is one, else 0. */
+#define INTEG_CLIENT_ID_MAX  64
+int integ_client_id_ok(const char *s);
+
+/* A new client id as Stitch makes them: a uniformly random 8-digit decimal
+ * without a leading zero, from the OS CSPRNG. 0, or -1 if no randomness
+ * could be had. */
+int integ_client_id_new(char out[9]);
+
 /* A primary-key field name: 1..INTEG_PK_FIELD_MAX characters, top level
  * only (no '.'), valid UTF-8, no control characters. 0 or -1 with errstr. */
 int integ_pk_field_check(const char *field, char *errstr, size_t errstr_size);

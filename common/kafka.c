@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errstr.h"
 #include "log.h"
 
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -36,6 +37,57 @@ rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_si
         }
     }
     return conf;
+}
+
+const char *kafka_cfg_get(const cfg_t *cfg, const char *prop) {
+    const char *found = NULL;
+    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
+        const char *name, *value;
+        cfg_kafka_get(cfg, i, &name, &value);
+        if (strcmp(name, prop) == 0)
+            found = value;
+    }
+    return found;
+}
+
+int kafka_conf_default(rd_kafka_conf_t *conf, const cfg_t *cfg, const char *prop,
+                       const char *value, char *errstr, size_t errstr_size) {
+    if (kafka_cfg_get(cfg, prop))
+        return 0;
+    return kafka_conf_set(conf, prop, value, errstr, errstr_size);
+}
+
+int kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
+                           size_t errstr_size) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int n = -1;
+    if (!rkt)
+        return errstr_fmt(-1, errstr, errstr_size, "%s: %s", topic,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    if (err) {
+        errstr_fmt(-1, errstr, errstr_size, "cannot get metadata of %s: %s", topic,
+                   rd_kafka_err2str(err));
+        goto out;
+    }
+    if (md->topic_cnt != 1) {
+        errstr_fmt(-1, errstr, errstr_size, "metadata of %s: %d topics in the answer", topic,
+                   md->topic_cnt);
+        goto out;
+    }
+    err = md->topics[0].err;
+    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        n = 0;
+    else if (err && err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)
+        errstr_fmt(-1, errstr, errstr_size, "metadata of %s: %s", topic, rd_kafka_err2str(err));
+    else
+        n = md->topics[0].partition_cnt;
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return n;
 }
 
 int kafka_topic_ensure(rd_kafka_t *rk, const char *topic, int partitions,

@@ -14,10 +14,28 @@
  * or hand it to rd_kafka_new). */
 rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
 
-/* Sets one property; on failure writes "name=value: reason" to errstr and
+/* Sets one property; on failure writes "kafka.<name>: reason" to errstr and
  * returns -1. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                    char *errstr, size_t errstr_size);
+
+/* The value the configuration gives the librdkafka property `prop` (a
+ * "kafka.<prop>" key, from any source), or NULL if the user did not set it.
+ * Borrowed from cfg. cfg may be NULL (then NULL). */
+const char *kafka_cfg_get(const cfg_t *cfg, const char *prop);
+
+/* Our default for a property the user may override: sets `prop` to `value`
+ * on conf unless the configuration sets kafka.<prop> (which kafka_conf_new
+ * already applied). 0, or -1 with "kafka.<prop>: reason" in errstr. */
+int kafka_conf_default(rd_kafka_conf_t *conf, const cfg_t *cfg, const char *prop,
+                       const char *value, char *errstr, size_t errstr_size);
+
+/* The partition count of `topic` from the cluster's metadata: > 0, 0 if
+ * the topic does not exist, -1 with errstr when Kafka does not answer
+ * within timeout_ms or refuses. A topic whose leader is not elected yet
+ * counts as existing. */
+int kafka_topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
+                           size_t errstr_size);
 
 /* Creates `topic` unless it exists. `configs` is a NULL-terminated list of
  * name, value pairs (may be NULL). replication_factor -1 = broker default.
