@@ -10,6 +10,7 @@
 
 #include "integ.h"
 #include "kafka.h"
+#include "ktable.h"
 #include "log.h"
 #include "sink_record.h"
 
@@ -140,8 +141,27 @@ static void sink_pk_set(sink_consumer_t *c, const char *name, size_t len, char *
     c->npks++;
 }
 
+/* One record of hookpipe.integrations (ktable_cb_t). */
+static int sink_pk_rec(void *opaque, const ktable_rec_t *rec) {
+    sink_consumer_t *c = opaque;
+    if (!rec->value) {
+        sink_pk_set(c, rec->key, rec->key_len, NULL, 0);
+        return 0;
+    }
+    char e[256];
+    integ_t *in = integ_from_json(rec->value, rec->value_len, e, sizeof(e));
+    if (in) {
+        sink_pk_set(c, rec->key, rec->key_len, in->primary_key, in->npk);
+        integ_destroy(in);
+    }
+    return 0;
+}
+
 /* Reads hookpipe.integrations from the start to its end (bounded in time)
- * and records each integration's primary-key setting. */
+ * and records each integration's primary-key setting. The end is the
+ * first end-of-partition event: an open transaction of hookpipectl's does
+ * not hold the sink back (its integration is looked up again when its
+ * topic appears). */
 static void sink_pk_scan(sink_consumer_t *c) {
     char why[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_dup(c->integ_conf);
@@ -151,48 +171,21 @@ static void sink_pk_scan(sink_consumer_t *c) {
         log_warn("%s: reader: %s", INTEG_TOPIC, why);
         return;
     }
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk, INTEG_TOPIC, 0, &lo, &hi, SINK_CONSUMER_INTEG_MS);
-    if (err) {
-        log_warn("%s: %s (integrations taken as having no primary key)", INTEG_TOPIC,
-                 rd_kafka_err2str(err));
-        goto out;
+    ktable_read_opts_t opts = {.request_ms = SINK_CONSUMER_INTEG_MS,
+                               .total_ms = SINK_CONSUMER_INTEG_MS};
+    switch (ktable_read(rk, INTEG_TOPIC, &opts, sink_pk_rec, c, why, sizeof(why))) {
+    case KTABLE_OK:
+    case KTABLE_ESTOPPED:
+        break;
+    case KTABLE_ENOTOPIC:
+        log_warn("%s: no such topic (integrations taken as having no primary key)",
+                 INTEG_TOPIC);
+        break;
+    default:
+        log_warn("%s: %s (integrations not read taken as having no primary key)", INTEG_TOPIC,
+                 why);
+        break;
     }
-    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tpl, INTEG_TOPIC, 0)->offset = lo;
-    rd_kafka_assign(rk, tpl);
-    rd_kafka_topic_partition_list_destroy(tpl);
-    int64_t deadline = sink_mono_ms() + SINK_CONSUMER_INTEG_MS;
-    int64_t seen = lo;
-    int eof = lo >= hi;
-    /* the end is the partition-EOF event, not the high watermark: a
-     * transactional writer leaves control records that are never delivered */
-    while (!eof && sink_mono_ms() < deadline) {
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 200);
-        if (!rkm)
-            continue;
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            eof = 1;
-        if (!rkm->err && rkm->key) {
-            seen = rkm->offset + 1;
-            if (!rkm->payload) {
-                sink_pk_set(c, rkm->key, rkm->key_len, NULL, 0);
-            } else {
-                char e[256];
-                integ_t *in = integ_from_json(rkm->payload, rkm->len, e, sizeof(e));
-                if (in) {
-                    sink_pk_set(c, rkm->key, rkm->key_len, in->primary_key, in->npk);
-                    integ_destroy(in);
-                }
-            }
-        }
-        rd_kafka_message_destroy(rkm);
-    }
-    if (!eof)
-        log_warn("%s: read up to %lld of %lld in %d ms", INTEG_TOPIC, (long long)seen,
-                 (long long)hi, SINK_CONSUMER_INTEG_MS);
-out:
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
 }
@@ -512,16 +505,6 @@ static char *sink_pattern(const char *prefix) {
     return re;
 }
 
-static int sink_has_kafka_prop(const cfg_t *cfg, const char *name) {
-    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
-        const char *n, *v;
-        cfg_kafka_get(cfg, i, &n, &v);
-        if (strcmp(n, name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t *conf,
                                    char *errstr, size_t errstr_size) {
     char why[512];
@@ -545,30 +528,24 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
     }
     c->conf.group_id = c->group_id;
     c->conf.topic_prefix = c->prefix;
-    if (!(c->integ_conf = kafka_conf_new(cfg, errstr, errstr_size)) ||
-        kafka_conf_set(c->integ_conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
-        kafka_conf_set(c->integ_conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
-        kafka_conf_set(c->integ_conf, "group.id", "hookpipe-sink-integrations-reader", errstr,
-                       errstr_size) < 0)
+    if (!(c->integ_conf = ktable_conf_new(cfg, "hookpipe-sink-integrations-reader", errstr,
+                                          errstr_size)))
         goto fail;
 
     if (!(kconf = kafka_conf_new(cfg, errstr, errstr_size)))
         goto fail;
     /* new integrations must be found quickly; user settings win */
-    if (!sink_has_kafka_prop(cfg, "topic.metadata.refresh.interval.ms") &&
-        kafka_conf_set(kconf, "topic.metadata.refresh.interval.ms", SINK_CONSUMER_REFRESH_MS,
-                       errstr, errstr_size) < 0)
+    if (kafka_conf_default(kconf, cfg, "topic.metadata.refresh.interval.ms",
+                           SINK_CONSUMER_REFRESH_MS, errstr, errstr_size) < 0)
         goto fail;
     /* a new integration's first records come before the group sees its
      * topic: start a partition with no committed offset at the beginning */
-    if (!sink_has_kafka_prop(cfg, "auto.offset.reset") &&
-        kafka_conf_set(kconf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0)
+    if (kafka_conf_default(kconf, cfg, "auto.offset.reset", "earliest", errstr, errstr_size) < 0)
         goto fail;
     /* a sink that died holds its partitions until its session times out:
      * 10 s instead of librdkafka's 45 s, so the rows of a SIGKILLed sink's
      * partitions stop for seconds, not most of a minute */
-    if (!sink_has_kafka_prop(cfg, "session.timeout.ms") &&
-        kafka_conf_set(kconf, "session.timeout.ms", "10000", errstr, errstr_size) < 0)
+    if (kafka_conf_default(kconf, cfg, "session.timeout.ms", "10000", errstr, errstr_size) < 0)
         goto fail;
     if (kafka_conf_set(kconf, "group.id", c->group_id, errstr, errstr_size) < 0 ||
         kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||

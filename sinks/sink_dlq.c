@@ -53,7 +53,7 @@ static int sink_dlq_ensure(sink_dlq_t *d, const char *topic, const char *rejecte
     /* hookpipectl creates it with the integration; create it only for
      * topics made some other way (so no admin right is needed normally) */
     rd_kafka_t *rk = sink_kprod_rk(d->kp);
-    int n = sink_kprod_partitions(d->kp, rejected, errstr, errstr_size);
+    int n = kafka_topic_partitions(rk, rejected, SINK_DLQ_ADMIN_MS, errstr, errstr_size);
     if (n < 0)
         return -1;
     if (n == 0) {

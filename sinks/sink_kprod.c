@@ -31,8 +31,6 @@ typedef struct sink_kprod_msg {
     uint64_t seq;
 } sink_kprod_msg_t;
 
-#define SINK_KPROD_METADATA_MS 10000
-
 struct sink_kprod {
     rd_kafka_t *rk;
     sink_kprod_track_t **tracks;
@@ -66,16 +64,6 @@ static void sink_kprod_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *o
     free(m);
 }
 
-static int sink_kprod_cfg_has(const cfg_t *cfg, const char *prop) {
-    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
-        const char *name, *value;
-        cfg_kafka_get(cfg, i, &name, &value);
-        if (strcmp(name, prop) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char *errstr,
                              size_t errstr_size) {
     sink_kprod_t *kp = calloc(1, sizeof(*kp));
@@ -92,10 +80,10 @@ sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
-    if (message_max_bytes > 0 && !sink_kprod_cfg_has(cfg, "message.max.bytes")) {
+    if (message_max_bytes > 0) {
         char v[32];
         snprintf(v, sizeof(v), "%lld", message_max_bytes);
-        if (kafka_conf_set(conf, "message.max.bytes", v, errstr, errstr_size) < 0) {
+        if (kafka_conf_default(conf, cfg, "message.max.bytes", v, errstr, errstr_size) < 0) {
             rd_kafka_conf_destroy(conf);
             goto fail;
         }
@@ -257,34 +245,6 @@ void sink_kprod_forget(sink_kprod_t *kp, const char *src_topic) {
             i++;
         }
     }
-}
-
-int sink_kprod_partitions(sink_kprod_t *kp, const char *topic, char *errstr,
-                          size_t errstr_size) {
-    rd_kafka_t *rk = kp->rk;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    int n = -1;
-    if (!rkt) {
-        snprintf(errstr, errstr_size, "%s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, SINK_KPROD_METADATA_MS);
-    if (err) {
-        snprintf(errstr, errstr_size, "%s: metadata: %s", topic, rd_kafka_err2str(err));
-    } else if (md->topic_cnt == 1 &&
-               md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        n = 0;
-    } else if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        n = md->topics[0].partition_cnt;
-    } else {
-        snprintf(errstr, errstr_size, "%s: metadata: %s", topic,
-                 md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no topic");
-    }
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    return n;
 }
 
 rd_kafka_t *sink_kprod_rk(sink_kprod_t *kp) {

@@ -59,12 +59,8 @@ int64_t sink_kprod_pending(const sink_kprod_t *kp, const char *src_topic, int32_
 /* Forgets the tracking of src_topic (nothing of it may be in flight). */
 void sink_kprod_forget(sink_kprod_t *kp, const char *src_topic);
 
-/* Partition count of `topic`: 0 if it does not exist, -1 with errstr if
- * the cluster could not tell. Blocks up to 10 s. */
-int sink_kprod_partitions(sink_kprod_t *kp, const char *topic, char *errstr,
-                          size_t errstr_size);
-
-/* The librdkafka handle, borrowed (for metadata and admin calls). */
+/* The librdkafka handle, borrowed (for metadata and admin calls:
+ * kafka_topic_partitions, kafka_topic_ensure). */
 rd_kafka_t *sink_kprod_rk(sink_kprod_t *kp);
 
 /* Frees the producer (pending messages are purged). NULL is a no-op. */

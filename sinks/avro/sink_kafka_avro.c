@@ -78,11 +78,11 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
     if (tp->out_partitions > 0)
         return 0;
     rd_kafka_t *rk = sink_kprod_rk(ka->kp);
-    int n = sink_kprod_partitions(ka->kp, tp->out, errstr, errstr_size);
+    int n = kafka_topic_partitions(rk, tp->out, SINK_KAFKA_AVRO_ADMIN_MS, errstr, errstr_size);
     if (n < 0)
         return -1;
     if (n == 0) {
-        int src = sink_kprod_partitions(ka->kp, topic, errstr, errstr_size);
+        int src = kafka_topic_partitions(rk, topic, SINK_KAFKA_AVRO_ADMIN_MS, errstr, errstr_size);
         if (src <= 0) {
             if (src == 0)
                 snprintf(errstr, errstr_size, "%s: source topic not found", topic);
@@ -114,7 +114,7 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
          * an idempotent librdkafka 2.0 producer was seen to report delivery
          * of records that never reached the log, after a broker restart */
         for (time_t give_up = time(NULL) + SINK_KAFKA_AVRO_ADMIN_MS / 1000;;) {
-            n = sink_kprod_partitions(ka->kp, tp->out, errstr, errstr_size);
+            n = kafka_topic_partitions(rk, tp->out, SINK_KAFKA_AVRO_ADMIN_MS, errstr, errstr_size);
             if (n >= src)
                 break;
             if (time(NULL) >= give_up) {
