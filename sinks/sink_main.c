@@ -9,8 +9,9 @@
 
 #include "avro_pipeline.h"
 #include "cfg.h"
-#include "net_addr.h"
 #include "log.h"
+#include "net_addr.h"
+#include "prog.h"
 #include "sink_consumer.h"
 #include "sink_dlq.h"
 #include "sink_files.h"
@@ -249,13 +250,6 @@ static struct MHD_Daemon *sink_metrics_start(const char *listen, sink_metrics_t 
     return d;
 }
 
-static volatile sig_atomic_t sink_stop;
-
-static void sink_on_signal(int sig) {
-    (void)sig;
-    sink_stop = 1;
-}
-
 int main(int argc, char **argv) {
     char err[1024], names[256], usage[300], doc[300];
     int rc = 1;
@@ -272,40 +266,24 @@ int main(int argc, char **argv) {
     cfg_t *cfg = cfg_new("hookpipe-sink", usage, sink_opts,
                          sizeof(sink_opts) / sizeof(sink_opts[0]), "HOOKPIPE_SINK");
     if (!cfg) {
-        fprintf(stderr, "hookpipe-sink: out of memory\n");
+        prog_fail("hookpipe-sink", "out of memory");
         return 1;
     }
-    int lr = cfg_load(cfg, argc, argv, err, sizeof(err));
-    if (lr == 1) {
-        rc = 0;
+    log_level_t level;
+    if ((rc = prog_load(cfg, argc, argv)) != PROG_RUN ||
+        (rc = prog_log_level(cfg, "log.level", &level)) != PROG_RUN)
         goto out;
-    }
-    rc = 2;
-    if (lr < 0) {
-        fprintf(stderr, "hookpipe-sink: %s\n", err);
-        goto out;
-    }
-    if (cfg_argc(cfg) > 0) {
-        fprintf(stderr, "hookpipe-sink: unexpected argument '%s' (see --help)\n",
-                cfg_argv(cfg)[0]);
-        goto out;
-    }
-    int level = log_level_parse(cfg_str(cfg, "log.level"));
-    if (level < 0) {
-        fprintf(stderr, "hookpipe-sink: log.level: unknown level '%s'\n",
-                cfg_str(cfg, "log.level"));
-        goto out;
-    }
+    rc = PROG_USAGE;
     const char *tname = cfg_str(cfg, "target");
     const sink_target_def_t *target = sink_target_find(tname);
     if (!target) {
-        fprintf(stderr, "hookpipe-sink: --target must be %s\n",
-                sink_target_names(names, sizeof(names), ", ", " or "));
+        prog_fail("hookpipe-sink", "--target must be %s",
+                  sink_target_names(names, sizeof(names), ", ", " or "));
         goto out;
     }
     if (sink_ocf_codec_parse(cfg_str(cfg, "codec")) < 0) {
-        fprintf(stderr, "hookpipe-sink: codec: unknown codec '%s' (null, deflate, snappy)\n",
-                cfg_str(cfg, "codec"));
+        prog_fail("hookpipe-sink", "codec: unknown codec '%s' (null, deflate, snappy)",
+                  cfg_str(cfg, "codec"));
         goto out;
     }
     /* the warehouse targets lay out the JSON themselves: no registry */
@@ -313,7 +291,7 @@ int main(int argc, char **argv) {
     if (!url)
         url = getenv("HOOKPIPE_REGISTRY_URL");
     if (target->avro && (!url || !*url)) {
-        fprintf(stderr, "hookpipe-sink: registry.url (or HOOKPIPE_REGISTRY_URL) is required\n");
+        prog_fail("hookpipe-sink", "registry.url (or HOOKPIPE_REGISTRY_URL) is required");
         goto out;
     }
     const char *where = NULL;
@@ -323,28 +301,21 @@ int main(int argc, char **argv) {
             where = getenv(target->location_env);
         if (!where || !*where) {
             if (target->location_env)
-                fprintf(stderr, "hookpipe-sink: %s (or %s) is required\n", target->location_key,
-                        target->location_env);
+                prog_fail("hookpipe-sink", "%s (or %s) is required", target->location_key,
+                          target->location_env);
             else
-                fprintf(stderr, "hookpipe-sink: %s must not be empty\n", target->location_key);
+                prog_fail("hookpipe-sink", "%s must not be empty", target->location_key);
             goto out;
         }
     }
     char group[256];
     snprintf(group, sizeof(group), "hookpipe-sink-%s", tname);
     const char *group_id = cfg_str(cfg, "group.id") ? cfg_str(cfg, "group.id") : group;
-    log_init("hookpipe-sink", (log_level_t)level);
+    prog_start("hookpipe-sink", level);
     rc = 1;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = sink_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    sink_env_t env = {.cfg = cfg, .group_id = group_id, .location = where, .stop = &sink_stop};
+    sink_env_t env = {.cfg = cfg, .group_id = group_id, .location = where,
+                      .stop = prog_stop_flag()};
     if (target->avro) {
         sr_client_conf_t rc_conf = {
             .url = url,
@@ -395,7 +366,7 @@ int main(int argc, char **argv) {
     log_info("target %s, group %s, %s %s%s%s", tname, group_id,
              target->avro ? "registry" : target->location_what, target->avro ? url : shown,
              mlisten ? ", metrics on " : "", mlisten ? mlisten : "");
-    if (sink_consumer_run(consumer, &sink_stop, err, sizeof(err)) < 0) {
+    if (sink_consumer_run(consumer, prog_stop_flag(), err, sizeof(err)) < 0) {
         log_error("stopped on error, nothing more committed: %s", err);
         goto out;
     }
