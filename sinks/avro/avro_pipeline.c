@@ -36,29 +36,43 @@ typedef struct avro_pipeline {
     atomic_ullong n_versions;       /* read by stats from any thread */
 } avro_pipeline_t;
 
+/* How a step of a write went. */
+typedef enum {
+    AVRO_PIPELINE_GO = 0,   /* done: go on */
+    AVRO_PIPELINE_REFUSED,  /* the registry refused the version (reason in errstr) */
+    AVRO_PIPELINE_STOPPED,  /* the stop flag was set while waiting */
+    AVRO_PIPELINE_FAILED    /* fatal, reason in errstr */
+} avro_pipeline_step_t;
+
+/* A step that ended the write, as the write's result. */
+static sink_pipe_rc_t avro_pipeline_ended(avro_pipeline_step_t st) {
+    return st == AVRO_PIPELINE_STOPPED ? SINK_PIPE_STOPPED : SINK_PIPE_FAILED;
+}
+
 static int avro_pipeline_stopping(const avro_pipeline_t *ap) {
     return ap->stop && *ap->stop;
 }
 
 /* Waits about a second between registry attempts, serving the output and
- * the dead-letter producer meanwhile. SINK_PIPE_WRITTEN to go on, else
- * SINK_PIPE_STOPPED or SINK_PIPE_FAILED (errstr). */
-static sink_pipe_rc_t avro_pipeline_wait(avro_pipeline_t *ap, char *errstr, size_t errstr_size) {
+ * the dead-letter producer meanwhile. AVRO_PIPELINE_GO to go on, else
+ * AVRO_PIPELINE_STOPPED or AVRO_PIPELINE_FAILED (errstr). */
+static avro_pipeline_step_t avro_pipeline_wait(avro_pipeline_t *ap, char *errstr,
+                                               size_t errstr_size) {
     for (int i = 0; i < 10 && !avro_pipeline_stopping(ap); i++) {
         char e[256];
         sink_dlq_wait(ap->dlq, 100);
         if (ap->output->ops->poll(ap->output, e, sizeof(e)) < 0)
-            return errstr_fmt(SINK_PIPE_FAILED, errstr, errstr_size, "target: %s", e);
+            return errstr_fmt(AVRO_PIPELINE_FAILED, errstr, errstr_size, "target: %s", e);
     }
-    return avro_pipeline_stopping(ap) ? SINK_PIPE_STOPPED : SINK_PIPE_WRITTEN;
+    return avro_pipeline_stopping(ap) ? AVRO_PIPELINE_STOPPED : AVRO_PIPELINE_GO;
 }
 
 /* Makes the latest version registered under the topic's subject the
  * converter's current one (a fresh converter keeps version 0 if there is
- * none, or if it is not ours to continue). SINK_PIPE_WRITTEN when done,
- * else SINK_PIPE_STOPPED or SINK_PIPE_FAILED (errstr). */
-static sink_pipe_rc_t avro_pipeline_seed(avro_pipeline_t *ap, avro_pipeline_topic_t *tp,
-                                         char *errstr, size_t errstr_size) {
+ * none, or if it is not ours to continue). AVRO_PIPELINE_GO when done,
+ * else AVRO_PIPELINE_STOPPED or AVRO_PIPELINE_FAILED (errstr). */
+static avro_pipeline_step_t avro_pipeline_seed(avro_pipeline_t *ap, avro_pipeline_topic_t *tp,
+                                               char *errstr, size_t errstr_size) {
     char subject[512], err[512];
     snprintf(subject, sizeof(subject), "%s-value", tp->topic);
     for (int attempt = 0;; attempt++) {
@@ -73,29 +87,30 @@ static sink_pipe_rc_t avro_pipeline_seed(avro_pipeline_t *ap, avro_pipeline_topi
                 tp->schema_id = id;
                 tp->opened = 0;
                 log_info("%s: continuing from schema id %d", subject, id);
-                return SINK_PIPE_WRITTEN;
+                return AVRO_PIPELINE_GO;
             }
             log_warn("%s: latest schema (id %d) not loadable, inferring afresh: %s", subject,
                      id, err);
-            return SINK_PIPE_WRITTEN;
+            return AVRO_PIPELINE_GO;
         }
         free(text);
         if (rc == SINK_REG_NOT_FOUND || rc == SINK_REG_REFUSED)
-            return SINK_PIPE_WRITTEN;
+            return AVRO_PIPELINE_GO;
         if (attempt % 10 == 0)
             log_warn("%s: registry: %s (retrying)", subject, err);
-        sink_pipe_rc_t w = avro_pipeline_wait(ap, errstr, errstr_size);
-        if (w != SINK_PIPE_WRITTEN)
+        avro_pipeline_step_t w = avro_pipeline_wait(ap, errstr, errstr_size);
+        if (w != AVRO_PIPELINE_GO)
             return w;
     }
 }
 
 /* Registers the converter's new version; waits while the registry is
- * unreachable. SINK_PIPE_WRITTEN when registered, SINK_PIPE_REJECTED when
- * refused (the registry's reason in errstr), else SINK_PIPE_STOPPED or
- * SINK_PIPE_FAILED (errstr). */
-static sink_pipe_rc_t avro_pipeline_register(avro_pipeline_t *ap, avro_pipeline_topic_t *tp,
-                                             char *errstr, size_t errstr_size) {
+ * unreachable. AVRO_PIPELINE_GO when registered, AVRO_PIPELINE_REFUSED when
+ * refused (the registry's reason in errstr), else AVRO_PIPELINE_STOPPED or
+ * AVRO_PIPELINE_FAILED (errstr). */
+static avro_pipeline_step_t avro_pipeline_register(avro_pipeline_t *ap,
+                                                   avro_pipeline_topic_t *tp, char *errstr,
+                                                   size_t errstr_size) {
     char subject[512];
     snprintf(subject, sizeof(subject), "%s-value", tp->topic);
     const char *text = sink_conv_schema_text(tp->conv);
@@ -109,25 +124,25 @@ static sink_pipe_rc_t avro_pipeline_register(avro_pipeline_t *ap, avro_pipeline_
             atomic_fetch_add_explicit(&ap->n_versions, 1, memory_order_relaxed);
             log_info("%s: version %d registered as schema id %d", subject,
                      sink_conv_version(tp->conv), id);
-            return SINK_PIPE_WRITTEN;
+            return AVRO_PIPELINE_GO;
         }
         if (rc == SINK_REG_REFUSED || rc == SINK_REG_NOT_FOUND)
-            return SINK_PIPE_REJECTED;
+            return AVRO_PIPELINE_REFUSED;
         if (attempt % 10 == 0)
             log_warn("%s: registry: %s (retrying)", subject, errstr);
-        sink_pipe_rc_t w = avro_pipeline_wait(ap, errstr, errstr_size);
-        if (w != SINK_PIPE_WRITTEN)
+        avro_pipeline_step_t w = avro_pipeline_wait(ap, errstr, errstr_size);
+        if (w != AVRO_PIPELINE_GO)
             return w;
     }
 }
 
 /* A new converter for the topic, continuing from the registry. */
-static sink_pipe_rc_t avro_pipeline_reset(avro_pipeline_t *ap, avro_pipeline_topic_t *tp,
-                                          char *errstr, size_t errstr_size) {
+static avro_pipeline_step_t avro_pipeline_reset(avro_pipeline_t *ap, avro_pipeline_topic_t *tp,
+                                                char *errstr, size_t errstr_size) {
     char e[256];
     sink_conv_t *fresh = sink_conv_new(tp->integration, tp->has_pk, NULL, e, sizeof(e));
     if (!fresh)
-        return errstr_fmt(SINK_PIPE_FAILED, errstr, errstr_size, "%s: %s", tp->topic, e);
+        return errstr_fmt(AVRO_PIPELINE_FAILED, errstr, errstr_size, "%s: %s", tp->topic, e);
     sink_conv_destroy(tp->conv);
     tp->conv = fresh;
     tp->schema_id = -1;
@@ -145,37 +160,37 @@ static void avro_pipeline_topic_free(avro_pipeline_topic_t *tp) {
 }
 
 /* The state of msg's topic, made (and seeded from the registry) on its
- * first message. SINK_PIPE_WRITTEN and *out, else SINK_PIPE_STOPPED or
- * SINK_PIPE_FAILED (errstr). */
-static sink_pipe_rc_t avro_pipeline_topic(avro_pipeline_t *ap, const sink_msg_t *msg,
-                                          avro_pipeline_topic_t **out, char *errstr,
-                                          size_t errstr_size) {
+ * first message. AVRO_PIPELINE_GO and *out, else AVRO_PIPELINE_STOPPED or
+ * AVRO_PIPELINE_FAILED (errstr). */
+static avro_pipeline_step_t avro_pipeline_topic(avro_pipeline_t *ap, const sink_msg_t *msg,
+                                                avro_pipeline_topic_t **out, char *errstr,
+                                                size_t errstr_size) {
     if (ap->last && strcmp(ap->last->topic, msg->topic) == 0) {
         *out = ap->last;
-        return SINK_PIPE_WRITTEN;
+        return AVRO_PIPELINE_GO;
     }
     for (size_t i = 0; i < ap->ntopics; i++) {
         if (strcmp(ap->topics[i]->topic, msg->topic) == 0) {
             *out = ap->last = ap->topics[i];
-            return SINK_PIPE_WRITTEN;
+            return AVRO_PIPELINE_GO;
         }
     }
     avro_pipeline_topic_t **topics = realloc(ap->topics, (ap->ntopics + 1) * sizeof(*topics));
     if (!topics)
-        return errstr_fmt(SINK_PIPE_FAILED, errstr, errstr_size, "out of memory");
+        return errstr_fmt(AVRO_PIPELINE_FAILED, errstr, errstr_size, "out of memory");
     ap->topics = topics;
     avro_pipeline_topic_t *tp = calloc(1, sizeof(*tp));
     if (!tp || !(tp->topic = strdup(msg->topic)) ||
         !(tp->integration = strdup(msg->integration))) {
         avro_pipeline_topic_free(tp);
-        return errstr_fmt(SINK_PIPE_FAILED, errstr, errstr_size, "out of memory");
+        return errstr_fmt(AVRO_PIPELINE_FAILED, errstr, errstr_size, "out of memory");
     }
     tp->has_pk = msg->npk > 0;
     tp->schema_id = -1;
     char e[256];
     if (!(tp->conv = sink_conv_new(tp->integration, tp->has_pk, NULL, e, sizeof(e)))) {
         avro_pipeline_topic_free(tp);
-        return errstr_fmt(SINK_PIPE_FAILED, errstr, errstr_size, "%s: %s", msg->topic, e);
+        return errstr_fmt(AVRO_PIPELINE_FAILED, errstr, errstr_size, "%s: %s", msg->topic, e);
     }
     ap->topics[ap->ntopics++] = tp;
     *out = ap->last = tp;
@@ -206,9 +221,9 @@ static sink_pipe_rc_t avro_pipeline_write(sink_pipeline_t *p, const sink_msg_t *
     avro_pipeline_t *ap = (avro_pipeline_t *)p;
     char err[512], reason[512];
     avro_pipeline_topic_t *tp = NULL;
-    sink_pipe_rc_t pr = avro_pipeline_topic(ap, msg, &tp, errstr, errstr_size);
-    if (pr != SINK_PIPE_WRITTEN)
-        return pr;
+    avro_pipeline_step_t st = avro_pipeline_topic(ap, msg, &tp, errstr, errstr_size);
+    if (st != AVRO_PIPELINE_GO)
+        return avro_pipeline_ended(st);
     int rc = SINK_REJECT;
     if (!msg->value)
         snprintf(reason, sizeof(reason), "message has no value");
@@ -226,16 +241,16 @@ static sink_pipe_rc_t avro_pipeline_write(sink_pipeline_t *p, const sink_msg_t *
     /* a version the registry refused is converted again from the latest
      * registered one: another sink may have registered it meanwhile */
     for (int attempt = 0; rc == SINK_NEW_VERSION; attempt++) {
-        pr = avro_pipeline_register(ap, tp, err, sizeof(err));
-        if (pr == SINK_PIPE_WRITTEN)
+        st = avro_pipeline_register(ap, tp, err, sizeof(err));
+        if (st == AVRO_PIPELINE_GO)
             break;
-        if (pr != SINK_PIPE_REJECTED)
-            return errstr_fmt(pr, errstr, errstr_size, "%s", err);
+        if (st != AVRO_PIPELINE_REFUSED)
+            return errstr_fmt(avro_pipeline_ended(st), errstr, errstr_size, "%s", err);
         log_warn("%s: version %d refused by the registry (%s): reloading the latest",
                  tp->topic, sink_conv_version(tp->conv), err);
-        pr = avro_pipeline_reset(ap, tp, errstr, errstr_size);
-        if (pr != SINK_PIPE_WRITTEN)
-            return pr;
+        st = avro_pipeline_reset(ap, tp, errstr, errstr_size);
+        if (st != AVRO_PIPELINE_GO)
+            return avro_pipeline_ended(st);
         if (attempt + 1 >= AVRO_PIPELINE_REGISTER_ATTEMPTS) {
             snprintf(reason, sizeof(reason), "schema registration refused: %.400s", err);
             rc = SINK_REJECT;
