@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "errstr.h"
 #include "integ.h"
 #include "kafka.h"
 #include "ktable.h"
@@ -245,7 +246,7 @@ static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *err
     c->integs[c->ninteg++] = in;
     return in;
 nomem:
-    snprintf(errstr, errstr_size, "out of memory");
+    errstr_fmt(0, errstr, errstr_size, "out of memory");
     return NULL;
 }
 
@@ -513,7 +514,7 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
     char *pattern = NULL;
     sink_consumer_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         return NULL;
     }
     c->pipeline = conf->pipeline;
@@ -523,7 +524,7 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
     c->prefix = strdup(conf->topic_prefix);
     pattern = sink_pattern(conf->topic_prefix);
     if (!c->group_id || !c->prefix || !pattern) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         goto fail;
     }
     c->conf.group_id = c->group_id;
@@ -555,7 +556,7 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
     rd_kafka_conf_set_opaque(kconf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, why, sizeof(why));
     if (!c->rk) {
-        snprintf(errstr, errstr_size, "consumer: %s", why);
+        errstr_fmt(0, errstr, errstr_size, "consumer: %s", why);
         goto fail;
     }
     kconf = NULL;
@@ -564,7 +565,7 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
     rd_kafka_topic_partition_list_add(sub, pattern, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
     if (err) {
-        snprintf(errstr, errstr_size, "subscribe %s: %s", pattern, rd_kafka_err2str(err));
+        errstr_fmt(0, errstr, errstr_size, "subscribe %s: %s", pattern, rd_kafka_err2str(err));
         goto fail;
     }
     log_info("group %s subscribed to %s", c->group_id, pattern);
@@ -611,8 +612,7 @@ int sink_consumer_run(sink_consumer_t *c, volatile sig_atomic_t *stop, char *err
      * nothing is pending by now) */
     rd_kafka_consumer_close(c->rk);
     if (c->fatal) {
-        snprintf(errstr, errstr_size, "%s", c->fatal_msg);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s", c->fatal_msg);
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errstr.h"
 #include "kafka.h"
 
 /* Source offsets of one source partition in produce order; an entry is done
@@ -68,7 +69,7 @@ sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char
                              size_t errstr_size) {
     sink_kprod_t *kp = calloc(1, sizeof(*kp));
     if (!kp) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         return NULL;
     }
     rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
@@ -94,7 +95,7 @@ sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char
     kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!kp->rk) {
         rd_kafka_conf_destroy(conf);
-        snprintf(errstr, errstr_size, "producer: %s", why);
+        errstr_fmt(0, errstr, errstr_size, "producer: %s", why);
         goto fail;
     }
     return kp;
@@ -178,9 +179,9 @@ sink_kprod_rc_t sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t 
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             /* never queued: take the entry back (it is the newest) */
             tr->n--;
-            snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
+            errstr_fmt(0, errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(err));
             if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-                snprintf(errstr, errstr_size, "%zu bytes are more than %s takes", len, topic);
+                errstr_fmt(0, errstr, errstr_size, "%zu bytes are more than %s takes", len, topic);
                 rc = SINK_KPROD_TOO_LARGE;
             }
             goto fail;
@@ -193,7 +194,7 @@ sink_kprod_rc_t sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t 
         }
     }
 nomem:
-    snprintf(errstr, errstr_size, "out of memory");
+    errstr_fmt(0, errstr, errstr_size, "out of memory");
 fail:
     free(m);
     if (headers)
@@ -204,8 +205,7 @@ fail:
 int sink_kprod_poll(sink_kprod_t *kp, char *errstr, size_t errstr_size) {
     rd_kafka_poll(kp->rk, 0);
     if (kp->failed) {
-        snprintf(errstr, errstr_size, "%s", kp->failure);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s", kp->failure);
     }
     return 0;
 }
@@ -215,7 +215,7 @@ int sink_kprod_flush(sink_kprod_t *kp, int timeout_ms, char *errstr, size_t errs
     if (sink_kprod_poll(kp, errstr, errstr_size) < 0)
         return -1;
     if (err || rd_kafka_outq_len(kp->rk) > 0) {
-        snprintf(errstr, errstr_size, "%d messages not acknowledged after %d ms",
+        errstr_fmt(0, errstr, errstr_size, "%d messages not acknowledged after %d ms",
                  rd_kafka_outq_len(kp->rk), timeout_ms);
         return -1;
     }

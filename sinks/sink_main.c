@@ -9,6 +9,7 @@
 
 #include "avro_pipeline.h"
 #include "cfg.h"
+#include "errstr.h"
 #include "log.h"
 #include "net_addr.h"
 #include "prog.h"
@@ -246,7 +247,7 @@ static struct MHD_Daemon *sink_metrics_start(const char *listen, sink_metrics_t 
                                             MHD_OPTION_CONNECTION_LIMIT, 16U,
                                             MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
     if (!d)
-        snprintf(errstr, errstr_size, "cannot listen on %s", listen);
+        errstr_fmt(0, errstr, errstr_size, "cannot listen on %s", listen);
     return d;
 }
 

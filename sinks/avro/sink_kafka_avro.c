@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errstr.h"
 #include "kafka.h"
 #include "log.h"
 #include "sink_kprod.h"
@@ -85,7 +86,7 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
         int src = kafka_topic_partitions(rk, topic, SINK_KAFKA_AVRO_ADMIN_MS, errstr, errstr_size);
         if (src <= 0) {
             if (src == 0)
-                snprintf(errstr, errstr_size, "%s: source topic not found", topic);
+                errstr_fmt(0, errstr, errstr_size, "%s: source topic not found", topic);
             return -1;
         }
         /* Avro can be larger than the JSON it came from (a double is 8
@@ -118,9 +119,9 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
             if (n >= src)
                 break;
             if (time(NULL) >= give_up) {
-                snprintf(errstr, errstr_size, "%s: created, but its %d partitions not seen in %d ms",
-                         tp->out, src, SINK_KAFKA_AVRO_ADMIN_MS);
-                return -1;
+                return errstr_fmt(-1, errstr, errstr_size,
+                                  "%s: created, but its %d partitions not seen in %d ms", tp->out,
+                                  src, SINK_KAFKA_AVRO_ADMIN_MS);
             }
             usleep(100 * 1000);
         }
@@ -145,8 +146,7 @@ static int sink_kavro_open(sink_target_t *t, const char *topic, const char *inte
     tp->out_partitions = n;
     return 0;
 nomem:
-    snprintf(errstr, errstr_size, "out of memory");
-    return -1;
+    return errstr_fmt(-1, errstr, errstr_size, "out of memory");
 }
 
 static sink_target_rc_t sink_kavro_write(sink_target_t *t, const sink_rec_t *rec,
@@ -154,15 +154,14 @@ static sink_target_rc_t sink_kavro_write(sink_target_t *t, const sink_rec_t *rec
     sink_kavro_t *ka = (sink_kavro_t *)t;
     sink_kavro_topic_t *tp = sink_kavro_topic(ka, rec->topic);
     if (!tp || tp->out_partitions <= 0) {
-        snprintf(errstr, errstr_size, "%s: write before open", rec->topic);
+        errstr_fmt(0, errstr, errstr_size, "%s: write before open", rec->topic);
         return SINK_TARGET_FAILED;
     }
     size_t need = 5 + rec->avro_len;
     if (need > ka->cap) {
         unsigned char *b = realloc(ka->buf, need);
         if (!b) {
-            snprintf(errstr, errstr_size, "out of memory");
-            return SINK_TARGET_FAILED;
+            return errstr_fmt(SINK_TARGET_FAILED, errstr, errstr_size, "out of memory");
         }
         ka->buf = b;
         ka->cap = need;
@@ -191,8 +190,7 @@ static sink_target_rc_t sink_kavro_write(sink_target_t *t, const sink_rec_t *rec
     }
     rd_kafka_headers_t *hdrs = NULL;
     if (rec->headers && !(hdrs = rd_kafka_headers_copy(rec->headers))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return SINK_TARGET_FAILED;
+        return errstr_fmt(SINK_TARGET_FAILED, errstr, errstr_size, "out of memory");
     }
     /* same partition number as the source when the output topic has it
      * (created by us, it always does) */
@@ -266,7 +264,7 @@ static const sink_target_ops_t sink_kavro_ops = {
 sink_target_t *sink_kafka_avro_new(const cfg_t *cfg, char *errstr, size_t errstr_size) {
     sink_kavro_t *ka = calloc(1, sizeof(*ka));
     if (!ka) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         return NULL;
     }
     ka->base.ops = &sink_kavro_ops;
