@@ -495,6 +495,149 @@ static void produce_to(const char *topic, int32_t partition, const char *key, co
     rd_kafka_destroy(prod);
 }
 
+/* An Avro output that refuses the records at odd offsets (as kafka-avro
+ * refuses one larger than its topic takes) and keeps nothing pending. */
+typedef struct odd_output {
+    sink_target_t base;
+    int opened, written;
+} odd_output_t;
+
+static int odd_open(sink_target_t *t, const char *topic, const char *integration,
+                    const sink_schema_t *schema, char *errstr, size_t errstr_size) {
+    (void)topic, (void)integration, (void)schema, (void)errstr, (void)errstr_size;
+    ((odd_output_t *)t)->opened++;
+    return 0;
+}
+
+static sink_target_rc_t odd_write(sink_target_t *t, const sink_rec_t *rec, char *errstr,
+                                  size_t errstr_size) {
+    if (rec->offset % 2) {
+        snprintf(errstr, errstr_size, "odd offset");
+        return SINK_TARGET_REFUSED;
+    }
+    ((odd_output_t *)t)->written++;
+    return SINK_TARGET_OK;
+}
+
+static int odd_poll(sink_target_t *t, char *errstr, size_t errstr_size) {
+    (void)t, (void)errstr, (void)errstr_size;
+    return 0;
+}
+
+static int64_t odd_pending(sink_target_t *t, const char *topic, int32_t partition) {
+    (void)t, (void)topic, (void)partition;
+    return -1;
+}
+
+static void odd_close(sink_target_t *t, const char *topic) {
+    (void)t, (void)topic;
+}
+
+static void odd_destroy(sink_target_t *t) { free(t); }
+
+static const sink_target_ops_t odd_ops = {"odd", odd_open, odd_write, odd_poll, odd_pending,
+                                          odd_poll, odd_close, odd_destroy};
+
+/* A registry that never answers. */
+static sink_reg_rc_t down_register(void *opaque, const char *subject, const char *schema,
+                                   int *id, char *errstr, size_t errstr_size) {
+    (void)opaque, (void)subject, (void)schema, (void)id;
+    snprintf(errstr, errstr_size, "connection refused");
+    return SINK_REG_RETRY;
+}
+
+static sink_reg_rc_t down_latest(void *opaque, const char *subject, int *id, char **schema,
+                                 char *errstr, size_t errstr_size) {
+    (void)opaque, (void)subject, (void)id;
+    *schema = NULL;
+    snprintf(errstr, errstr_size, "connection refused");
+    return SINK_REG_RETRY;
+}
+
+/* The Avro pipeline's outcomes as the consumer sees them: written, dead-
+ * lettered (not convertible, or refused by the output) with the reason,
+ * stopped while the registry does not answer; nothing stored with the
+ * output. */
+static void test_avro_pipeline_outcomes(void) {
+    char err[512];
+    rd_kafka_mock_topic_create(mock, "webhooks.po", 1, 1);
+    rd_kafka_mock_topic_create(mock, "webhooks.po.rejected", 1, 1);
+    cfg_t *cfg = mock_cfg();
+    fake_reg_t reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    volatile sig_atomic_t stop = 0;
+    sink_dlq_t *dlq = sink_dlq_new(cfg, err, sizeof(err));
+    CHECK(dlq != NULL);
+    odd_output_t *out = calloc(1, sizeof(*out));
+    out->base.ops = &odd_ops;
+    avro_pipeline_conf_t ac = {.registry = {fake_register, fake_latest, &reg},
+                               .output = &out->base, .dlq = dlq, .stop = &stop};
+    sink_pipeline_t *p = dlq ? avro_pipeline_new(&ac, err, sizeof(err)) : NULL;
+    CHECK(p != NULL);
+    if (!p)
+        goto out;
+    int64_t next = 5;
+    CHECK_INT(p->ops->assigned(p, "webhooks.po", 0, &next, err, sizeof(err)),
+              SINK_PIPE_START_NONE);
+    CHECK_INT(next, 5);
+    sink_sys_t sys = {.received_at = 1, .sequence = 1, .key = "k", .key_len = 1};
+    sink_msg_t msg = {.topic = "webhooks.po", .integration = "po", .timestamp_ms = -1,
+                      .key = "k", .key_len = 1, .value = "{\"a\":1}", .value_len = 7,
+                      .sys = &sys};
+    static const struct {
+        int64_t offset;
+        const char *value;      /* NULL: a message without a value */
+        sink_pipe_rc_t want;
+    } cases[] = {
+        {0, "{\"a\":1}", SINK_PIPE_WRITTEN},   /* a new version, registered */
+        {1, "{\"a\":1}", SINK_PIPE_REJECTED},  /* refused by the output */
+        {2, NULL, SINK_PIPE_REJECTED},         /* not convertible */
+        {3, "[1]", SINK_PIPE_REJECTED},        /* not convertible */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        msg.offset = cases[i].offset;
+        msg.value = cases[i].value;
+        msg.value_len = cases[i].value ? strlen(cases[i].value) : 0;
+        CHECK_INT(p->ops->write(p, &msg, err, sizeof(err)), cases[i].want);
+    }
+    CHECK_INT(out->written, 1);
+    CHECK_INT(out->opened, 1);
+    sink_pipeline_stats_t st;
+    p->ops->stats(p, &st);
+    CHECK_INT((long long)st.versions, 1);
+    CHECK_INT(sink_dlq_flush(dlq, err, sizeof(err)), 0);
+    CHECK_INT(sink_dlq_pending(dlq, "webhooks.po", 0), -1);
+    char reason[256] = "";
+    CHECK_INT(count_messages("webhooks.po.rejected", 1, reason, sizeof(reason)), 3);
+    CHECK(strstr(reason, "target odd refused the record: odd offset") != NULL);
+    /* revoked: the output is opened again on the topic's next record */
+    p->ops->revoked(p, "webhooks.po");
+    msg.value = "{\"a\":2}", msg.value_len = 7, msg.offset = 4;
+    /* (the same shape: no new version) */
+    CHECK_INT(p->ops->write(p, &msg, err, sizeof(err)), SINK_PIPE_WRITTEN);
+    CHECK_INT(out->opened, 2);
+    p->ops->destroy(p);
+
+    /* the registry does not answer: the pipeline waits until the stop */
+    out = calloc(1, sizeof(*out));
+    out->base.ops = &odd_ops;
+    ac.output = &out->base;
+    ac.registry = (sink_registry_t){down_register, down_latest, NULL};
+    p = avro_pipeline_new(&ac, err, sizeof(err));
+    CHECK(p != NULL);
+    if (!p)
+        goto out;
+    stop = 1;
+    msg.offset = 0;
+    CHECK_INT(p->ops->write(p, &msg, err, sizeof(err)), SINK_PIPE_STOPPED);
+    CHECK_INT(out->written, 0);
+    p->ops->destroy(p);
+out:
+    sink_dlq_destroy(dlq);
+    for (int i = 0; i < reg.n; i++)
+        free(reg.texts[i]);
+    cfg_destroy(cfg);
+}
+
 static void test_consumer_end_to_end(void) {
     char err[512], dir[512], sub[600], names[64][256];
     snprintf(dir, sizeof(dir), "%s/e2e", tmpdir);
@@ -769,6 +912,7 @@ int main(void) {
         harness_failed++;
     } else {
         TEST(test_kprod_tracks_acks_and_failures);
+        TEST(test_avro_pipeline_outcomes);
         TEST(test_consumer_end_to_end);
         TEST(test_consumer_warehouse);
     }
