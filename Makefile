@@ -82,7 +82,7 @@ $(call part_lib,$1): $(patsubst %.c,$(BUILD)/obj/%.o,$(call part_srcs,$1))
 endef
 $(foreach p,$(PARTS),$(eval $(call PART_RULES,$p)))
 
-.PHONY: all deps test check bench bench-bins run fuzz fuzz-bins clean
+.PHONY: all deps layers test check bench bench-bins run fuzz fuzz-bins clean
 all: $(BINS) $(TEST_BINS) $(ITEST_BINS) $(BUILD)/aux/harness_selftest
 
 $(BUILD)/obj/%.o: %.c
@@ -118,6 +118,19 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(ALL_LIBS)
 $(BUILD)/aux/harness_selftest: $(BUILD)/obj/tests/unit/harness_selftest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# layers: checks that the parts' boundaries hold (tests/run unit counts it):
+# no source includes by a relative path, and from each part a header of every
+# part it may not use is not found.
+layers:
+	@bad=$$(grep -rlE '#include +"\.\./' $(foreach p,$(PARTS),$($p_DIRS))); \
+	  if [ -n "$$bad" ]; then echo "layers: relative #include in $$bad"; exit 1; fi
+	@$(foreach p,$(PARTS),$(foreach o,$(filter-out $p $($p_USES),$(PARTS)),\
+	  h=$$(basename $$(ls $(firstword $($o_DIRS))/*.h | head -n 1)); \
+	  if ! echo "#include \"$$h\"" | $(CC) -E -x c - $(call part_inc,$p) 2>&1 >/dev/null | \
+	       grep -q "$$h: No such file"; then \
+	    echo "layers: part $p can include $$h of part $o"; exit 1; fi;))
+	@echo "layers: each of $(words $(PARTS)) parts sees only the parts it may use"
 
 deps:
 	@compose/local/install-deps
