@@ -1,6 +1,6 @@
 /* hookpipe-sink: consumes the webhook event topics into Avro targets
  * (kafka-avro, avro-files) or warehouse tables (postgres, sqlite), each
- * target a pipeline and an output picked from one table (sink_targets). */
+ * target a pipeline and an output picked from one table (sink_main_targets). */
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,8 +21,8 @@
 #include "sr_client.h"
 #include "wh_pipeline.h"
 
-/* Its doc is made from sink_targets at start. */
-static cfg_opt_t sink_opts[] = {
+/* Its doc is made from sink_main_targets at start. */
+static cfg_opt_t sink_main_opts[] = {
     {"target", CFG_STR, NULL, 0, -1, 0, NULL},
     {"group.id", CFG_STR, NULL, 0, -1, 0, "consumer group (default hookpipe-sink-<target>)"},
     {"topic.prefix", CFG_STR, "webhooks.", 0, -1, 0,
@@ -57,7 +57,7 @@ static cfg_opt_t sink_opts[] = {
 
 /* The registry calls of the consumer over sr_client, with the registry's
  * answers mapped to what the consumer does next. */
-static sink_reg_rc_t sink_reg_rc(int rc, int not_found) {
+static sink_reg_rc_t sink_main_reg_rc(int rc, int not_found) {
     if (rc == 0)
         return SINK_REG_OK;
     if (not_found && (rc == 40401 || rc == 40402))
@@ -69,43 +69,44 @@ static sink_reg_rc_t sink_reg_rc(int rc, int not_found) {
     return SINK_REG_RETRY;
 }
 
-static sink_reg_rc_t sink_reg_register(void *opaque, const char *subject, const char *schema,
-                                       int *id, char *errstr, size_t errstr_size) {
-    return sink_reg_rc(sr_client_register(opaque, subject, schema, id, errstr, errstr_size), 0);
+static sink_reg_rc_t sink_main_reg_register(void *opaque, const char *subject, const char *schema,
+                                            int *id, char *errstr, size_t errstr_size) {
+    return sink_main_reg_rc(
+        sr_client_register(opaque, subject, schema, id, errstr, errstr_size), 0);
 }
 
-static sink_reg_rc_t sink_reg_latest(void *opaque, const char *subject, int *id, char **schema,
-                                     char *errstr, size_t errstr_size) {
+static sink_reg_rc_t sink_main_reg_latest(void *opaque, const char *subject, int *id, char **schema,
+                                          char *errstr, size_t errstr_size) {
     int version;
     *schema = NULL;
-    return sink_reg_rc(sr_client_latest(opaque, subject, id, &version, schema, errstr,
-                                        errstr_size), 1);
+    return sink_main_reg_rc(sr_client_latest(opaque, subject, id, &version, schema, errstr,
+                                             errstr_size), 1);
 }
 
 /* What every target's constructor gets (all borrowed for the call; the
  * dead-letter producer and the stop flag outlive the pipeline). */
-typedef struct sink_env {
+typedef struct sink_main_env {
     const cfg_t *cfg;
     const char *group_id;
     const char *location;       /* the value of the target's location key */
     sink_registry_t registry;   /* Avro targets only */
     sink_dlq_t *dlq;            /* Avro targets only */
     volatile sig_atomic_t *stop;
-} sink_env_t;
+} sink_main_env_t;
 
 /* One --target: its pipeline and output. */
-typedef struct sink_target_def {
+typedef struct sink_main_target {
     const char *name;
     int avro;                   /* the Avro pipeline: needs registry.url (or
                                    $HOOKPIPE_REGISTRY_URL) and dead letters */
     const char *location_key;   /* config key it must have (non-empty), or NULL */
     const char *location_env;   /* environment variable standing in for it, or NULL */
     const char *location_what;  /* what the location names, for the start line */
-    sink_pipeline_t *(*create)(const sink_env_t *env, char *errstr, size_t errstr_size);
-} sink_target_def_t;
+    sink_pipeline_t *(*create)(const sink_main_env_t *env, char *errstr, size_t errstr_size);
+} sink_main_target_t;
 
-static sink_pipeline_t *sink_avro(const sink_env_t *env, sink_target_t *output, char *errstr,
-                                  size_t errstr_size) {
+static sink_pipeline_t *sink_main_avro(const sink_main_env_t *env, sink_target_t *output,
+                                       char *errstr, size_t errstr_size) {
     if (!output)
         return NULL;
     avro_pipeline_conf_t ac = {
@@ -114,25 +115,25 @@ static sink_pipeline_t *sink_avro(const sink_env_t *env, sink_target_t *output, 
     return avro_pipeline_new(&ac, errstr, errstr_size);
 }
 
-static sink_pipeline_t *sink_kafka_avro(const sink_env_t *env, char *errstr,
-                                        size_t errstr_size) {
-    return sink_avro(env, sink_kafka_avro_new(env->cfg, errstr, errstr_size), errstr,
-                     errstr_size);
+static sink_pipeline_t *sink_main_kafka_avro(const sink_main_env_t *env, char *errstr,
+                                             size_t errstr_size) {
+    return sink_main_avro(env, sink_kafka_avro_new(env->cfg, errstr, errstr_size), errstr,
+                          errstr_size);
 }
 
-static sink_pipeline_t *sink_avro_files(const sink_env_t *env, char *errstr,
-                                        size_t errstr_size) {
+static sink_pipeline_t *sink_main_avro_files(const sink_main_env_t *env, char *errstr,
+                                             size_t errstr_size) {
     sink_files_conf_t fc = {
         .dir = cfg_str(env->cfg, "output.dir"),
         .max_bytes = (uint64_t)cfg_int(env->cfg, "file.max.bytes"),
         .max_age_ms = cfg_int(env->cfg, "file.max.age.ms"),
         .codec = (sink_ocf_codec_t)sink_ocf_codec_parse(cfg_str(env->cfg, "codec")),
     };
-    return sink_avro(env, sink_files_new(&fc, errstr, errstr_size), errstr, errstr_size);
+    return sink_main_avro(env, sink_files_new(&fc, errstr, errstr_size), errstr, errstr_size);
 }
 
-static sink_pipeline_t *sink_warehouse(const sink_env_t *env, wh_sink_kind_t kind,
-                                       char *errstr, size_t errstr_size) {
+static sink_pipeline_t *sink_main_warehouse(const sink_main_env_t *env, wh_sink_kind_t kind,
+                                            char *errstr, size_t errstr_size) {
     wh_sink_conf_t wc = {
         .kind = kind,
         .location = env->location,
@@ -145,64 +146,66 @@ static sink_pipeline_t *sink_warehouse(const sink_env_t *env, wh_sink_kind_t kin
     return wh_pipeline_new(&wc, errstr, errstr_size);
 }
 
-static sink_pipeline_t *sink_postgres(const sink_env_t *env, char *errstr, size_t errstr_size) {
-    return sink_warehouse(env, WH_SINK_POSTGRES, errstr, errstr_size);
+static sink_pipeline_t *sink_main_postgres(const sink_main_env_t *env, char *errstr,
+                                           size_t errstr_size) {
+    return sink_main_warehouse(env, WH_SINK_POSTGRES, errstr, errstr_size);
 }
 
-static sink_pipeline_t *sink_sqlite(const sink_env_t *env, char *errstr, size_t errstr_size) {
-    return sink_warehouse(env, WH_SINK_SQLITE, errstr, errstr_size);
+static sink_pipeline_t *sink_main_sqlite(const sink_main_env_t *env, char *errstr,
+                                         size_t errstr_size) {
+    return sink_main_warehouse(env, WH_SINK_SQLITE, errstr, errstr_size);
 }
 
-static const sink_target_def_t sink_targets[] = {
-    {"kafka-avro", 1, NULL, NULL, NULL, sink_kafka_avro},
-    {"avro-files", 1, NULL, NULL, NULL, sink_avro_files},
-    {"postgres", 0, "pg.url", "HOOKPIPE_PG_URL", "database", sink_postgres},
-    {"sqlite", 0, "sqlite.path", NULL, "database", sink_sqlite},
+static const sink_main_target_t sink_main_targets[] = {
+    {"kafka-avro", 1, NULL, NULL, NULL, sink_main_kafka_avro},
+    {"avro-files", 1, NULL, NULL, NULL, sink_main_avro_files},
+    {"postgres", 0, "pg.url", "HOOKPIPE_PG_URL", "database", sink_main_postgres},
+    {"sqlite", 0, "sqlite.path", NULL, "database", sink_main_sqlite},
 };
-#define SINK_NTARGETS (sizeof(sink_targets) / sizeof(sink_targets[0]))
+#define SINK_MAIN_NTARGETS (sizeof(sink_main_targets) / sizeof(sink_main_targets[0]))
 
 /* The target names joined by sep, the last two by last: "a, b or c". */
-static const char *sink_target_names(char *buf, size_t size, const char *sep,
-                                     const char *last) {
+static const char *sink_main_target_names(char *buf, size_t size, const char *sep,
+                                          const char *last) {
     size_t k = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < SINK_NTARGETS && k < size; i++)
+    for (size_t i = 0; i < SINK_MAIN_NTARGETS && k < size; i++)
         k += (size_t)snprintf(buf + k, size - k, "%s%s",
-                              i == 0 ? "" : i + 1 == SINK_NTARGETS ? last : sep,
-                              sink_targets[i].name);
+                              i == 0 ? "" : i + 1 == SINK_MAIN_NTARGETS ? last : sep,
+                              sink_main_targets[i].name);
     return buf;
 }
 
-static const sink_target_def_t *sink_target_find(const char *name) {
-    for (size_t i = 0; name && i < SINK_NTARGETS; i++)
-        if (strcmp(sink_targets[i].name, name) == 0)
-            return &sink_targets[i];
+static const sink_main_target_t *sink_main_target_find(const char *name) {
+    for (size_t i = 0; name && i < SINK_MAIN_NTARGETS; i++)
+        if (strcmp(sink_main_targets[i].name, name) == 0)
+            return &sink_main_targets[i];
     return NULL;
 }
 
 /* 1 if key is a secret option (its value is never printed). */
-static int sink_opt_secret(const char *key) {
-    for (size_t i = 0; i < sizeof(sink_opts) / sizeof(sink_opts[0]); i++)
-        if (strcmp(sink_opts[i].name, key) == 0)
-            return sink_opts[i].secret;
+static int sink_main_opt_secret(const char *key) {
+    for (size_t i = 0; i < sizeof(sink_main_opts) / sizeof(sink_main_opts[0]); i++)
+        if (strcmp(sink_main_opts[i].name, key) == 0)
+            return sink_main_opts[i].secret;
     return 0;
 }
 
 /* GET /metrics: the consumer's counters in Prometheus' text format. */
-typedef struct sink_metrics {
+typedef struct sink_main_metrics {
     const sink_consumer_t *consumer;
     const char *target;
-} sink_metrics_t;
+} sink_main_metrics_t;
 
-static enum MHD_Result sink_metrics_handle(void *cls, struct MHD_Connection *conn,
-                                           const char *url, const char *method,
-                                           const char *version, const char *data,
-                                           size_t *data_size, void **state) {
+static enum MHD_Result sink_main_metrics_handle(void *cls, struct MHD_Connection *conn,
+                                                const char *url, const char *method,
+                                                const char *version, const char *data,
+                                                size_t *data_size, void **state) {
     (void)version;
     (void)data;
     (void)data_size;
     (void)state;
-    sink_metrics_t *m = cls;
+    sink_main_metrics_t *m = cls;
     char body[2048];
     unsigned status = MHD_HTTP_OK;
     if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
@@ -233,8 +236,8 @@ static enum MHD_Result sink_metrics_handle(void *cls, struct MHD_Connection *con
     return r;
 }
 
-static struct MHD_Daemon *sink_metrics_start(const char *listen, sink_metrics_t *m,
-                                             char *errstr, size_t errstr_size) {
+static struct MHD_Daemon *sink_main_metrics_start(const char *listen, sink_main_metrics_t *m,
+                                                  char *errstr, size_t errstr_size) {
     struct sockaddr_storage ss;
     socklen_t sl;
     if (net_addr_parse(listen, &ss, &sl, errstr, errstr_size) < 0)
@@ -242,7 +245,7 @@ static struct MHD_Daemon *sink_metrics_start(const char *listen, sink_metrics_t 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, sink_metrics_handle, m,
+    struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, sink_main_metrics_handle, m,
                                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                             MHD_OPTION_CONNECTION_LIMIT, 16U,
                                             MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
@@ -260,12 +263,12 @@ int main(int argc, char **argv) {
     sr_client_t *reg = NULL;
     struct MHD_Daemon *metrics = NULL;
     snprintf(usage, sizeof(usage), "--target %s [options]",
-             sink_target_names(names, sizeof(names), "|", "|"));
+             sink_main_target_names(names, sizeof(names), "|", "|"));
     snprintf(doc, sizeof(doc), "%s (required)",
-             sink_target_names(names, sizeof(names), ", ", " or "));
-    sink_opts[0].doc = doc;
-    cfg_t *cfg = cfg_new("hookpipe-sink", usage, sink_opts,
-                         sizeof(sink_opts) / sizeof(sink_opts[0]), "HOOKPIPE_SINK");
+             sink_main_target_names(names, sizeof(names), ", ", " or "));
+    sink_main_opts[0].doc = doc;
+    cfg_t *cfg = cfg_new("hookpipe-sink", usage, sink_main_opts,
+                         sizeof(sink_main_opts) / sizeof(sink_main_opts[0]), "HOOKPIPE_SINK");
     if (!cfg) {
         prog_fail("hookpipe-sink", "out of memory");
         return 1;
@@ -276,10 +279,10 @@ int main(int argc, char **argv) {
         goto out;
     rc = PROG_USAGE;
     const char *tname = cfg_str(cfg, "target");
-    const sink_target_def_t *target = sink_target_find(tname);
+    const sink_main_target_t *target = sink_main_target_find(tname);
     if (!target) {
         prog_fail("hookpipe-sink", "--target must be %s",
-                  sink_target_names(names, sizeof(names), ", ", " or "));
+                  sink_main_target_names(names, sizeof(names), ", ", " or "));
         goto out;
     }
     if (sink_ocf_codec_parse(cfg_str(cfg, "codec")) < 0) {
@@ -315,7 +318,7 @@ int main(int argc, char **argv) {
     prog_start("hookpipe-sink", level);
     rc = 1;
 
-    sink_env_t env = {.cfg = cfg, .group_id = group_id, .location = where,
+    sink_main_env_t env = {.cfg = cfg, .group_id = group_id, .location = where,
                       .stop = prog_stop_flag()};
     if (target->avro) {
         sr_client_conf_t rc_conf = {
@@ -328,7 +331,7 @@ int main(int argc, char **argv) {
             log_error("registry: %s", err);
             goto out;
         }
-        env.registry = (sink_registry_t){sink_reg_register, sink_reg_latest, reg};
+        env.registry = (sink_registry_t){sink_main_reg_register, sink_main_reg_latest, reg};
         if (!(dlq = sink_dlq_new(cfg, err, sizeof(err)))) {
             log_error("dead letters: %s", err);
             goto out;
@@ -351,16 +354,16 @@ int main(int argc, char **argv) {
         log_error("consumer: %s", err);
         goto out;
     }
-    sink_metrics_t mctx = {consumer, tname};
+    sink_main_metrics_t mctx = {consumer, tname};
     const char *mlisten = cfg_str(cfg, "metrics.listen");
-    if (mlisten && !(metrics = sink_metrics_start(mlisten, &mctx, err, sizeof(err)))) {
+    if (mlisten && !(metrics = sink_main_metrics_start(mlisten, &mctx, err, sizeof(err)))) {
         log_error("metrics: %s", err);
         goto out;
     }
     /* a PostgreSQL URL may hold a password: name its key only */
     const char *shown = where;
     char from[64];
-    if (target->location_key && sink_opt_secret(target->location_key)) {
+    if (target->location_key && sink_main_opt_secret(target->location_key)) {
         snprintf(from, sizeof(from), "from %s", target->location_key);
         shown = from;
     }
