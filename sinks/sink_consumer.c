@@ -1,4 +1,4 @@
-/* sink_consumer: consumer group, conversion, dead letters and durable-only commits. */
+/* sink_consumer: consumer group, integrations, pipeline hand-over and durable-only commits. */
 #include "sink_consumer.h"
 
 #include <stdatomic.h>
@@ -8,65 +8,55 @@
 #include <string.h>
 #include <time.h>
 
+#include "errstr.h"
 #include "integ.h"
 #include "kafka.h"
+#include "ktable.h"
 #include "log.h"
-#include "sink_conv.h"
-#include "sink_kafka_avro.h"
+#include "rfc3339.h"
 #include "sink_record.h"
-#include "wh_target.h"
 
-#define SINK_CONSUMER_FLUSH_MS   120000
 #define SINK_CONSUMER_INTEG_MS   10000   /* bound on reading hookpipe.integrations */
 #define SINK_CONSUMER_REFRESH_MS "5000"  /* topic metadata refresh: new integrations */
-#define SINK_REASON_HEADER       "hookpipe-reject-reason"
-#define SINK_CONSUMER_DLQ_MAX_BYTES 1000000000LL  /* librdkafka's largest */
 
 /* Per integration (event topic). */
-typedef struct sink_integ {
+typedef struct sink_consumer_integ {
     char *topic;
     const char *name;       /* inside topic, after the prefix */
-    char *rejected;         /* <topic>.rejected */
-    int rejected_ok;        /* the dead-letter topic is known to exist */
-    sink_conv_t *conv;
-    int version;            /* converter version registered and opened */
-    int schema_id;
-    int opened;             /* the target has the current version */
-    int has_pk;             /* the integration has a primary key */
+    int handed;             /* the pipeline has state for it (since the last revoke) */
     char **pk;              /* its primary-key field names (npk; owned) */
     size_t npk;
-} sink_integ_t;
+} sink_consumer_integ_t;
 
 /* Per assigned partition. */
-typedef struct sink_part {
+typedef struct sink_consumer_part {
     char *topic;
     int32_t partition;
     int64_t next;           /* last processed offset + 1; -1 before the first */
     int64_t committed;      /* last offset we committed; -1 none */
-} sink_part_t;
+} sink_consumer_part_t;
 
 /* Last known primary key of an integration, from hookpipe.integrations. */
-typedef struct sink_pk {
+typedef struct sink_consumer_pk {
     char *name;
     char **pk;              /* field names, npk of them (0: none or deleted) */
     size_t npk;
-} sink_pk_t;
+} sink_consumer_pk_t;
 
 struct sink_consumer {
     rd_kafka_t *rk;
-    sink_kprod_t *dlq;
-    sink_target_t *target;
-    int warehouse;                /* wh_target_is(target): JSON, no Avro, no registry */
+    sink_pipeline_t *pipeline;
+    sink_dlq_t *dlq;              /* NULL: the pipeline never dead-letters */
     sink_consumer_conf_t conf;
     char *group_id, *prefix;
     rd_kafka_conf_t *integ_conf;  /* template for the integrations reader */
-    sink_integ_t **integs;
+    sink_consumer_integ_t **integs;
     size_t ninteg;
-    sink_integ_t *last_integ;     /* lookup cache: messages come in runs */
-    sink_part_t *parts;
+    sink_consumer_integ_t *last_integ;     /* lookup cache: messages come in runs */
+    sink_consumer_part_t *parts;
     size_t nparts;
     size_t last_part;             /* lookup cache (an index: parts moves) */
-    sink_pk_t *pks;
+    sink_consumer_pk_t *pks;
     size_t npks;
     int fatal;
     char fatal_msg[1024];
@@ -74,25 +64,19 @@ struct sink_consumer {
     long long since_commit;
     int64_t last_commit_ms;
     /* read by the metrics thread */
-    atomic_ullong n_consumed, n_written, n_rejected, n_versions, n_commits, n_commit_errors,
-        n_assigned;
+    atomic_ullong n_consumed, n_written, n_rejected, n_commits, n_commit_errors, n_assigned;
 };
 
-#define SINK_COUNT(c, field) atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
+#define SINK_CONSUMER_COUNT(c, field) \
+    atomic_fetch_add_explicit(&(c)->field, 1, memory_order_relaxed)
 
-static int64_t sink_mono_ms(void) {
+static int64_t sink_consumer_mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t sink_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sink_fatal(sink_consumer_t *c, const char *what, const char *why) {
+static void sink_consumer_fatal(sink_consumer_t *c, const char *what, const char *why) {
     if (!c->fatal)
         snprintf(c->fatal_msg, sizeof(c->fatal_msg), "%.200s: %.700s", what, why);
     c->fatal = 1;
@@ -100,14 +84,14 @@ static void sink_fatal(sink_consumer_t *c, const char *what, const char *why) {
 
 /* ---- hookpipe.integrations: each integration's primary-key fields ---- */
 
-static void sink_names_free(char **v, size_t n) {
+static void sink_consumer_names_free(char **v, size_t n) {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
 }
 
 /* A copy of v[0..n) in *out (NULL when n is 0). 0, or -1 on out of memory. */
-static int sink_names_dup(char *const *v, size_t n, char ***out) {
+static int sink_consumer_names_dup(char *const *v, size_t n, char ***out) {
     *out = NULL;
     if (n == 0)
         return 0;
@@ -116,7 +100,7 @@ static int sink_names_dup(char *const *v, size_t n, char ***out) {
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (!(d[i] = strdup(v[i]))) {
-            sink_names_free(d, i);
+            sink_consumer_names_free(d, i);
             return -1;
         }
     }
@@ -126,27 +110,27 @@ static int sink_names_dup(char *const *v, size_t n, char ***out) {
 
 /* Records name's primary-key fields (pk[0..npk) copied). On out of memory
  * the integration stays unknown, so it is looked up again when needed. */
-static void sink_pk_set(sink_consumer_t *c, const char *name, size_t len, char *const *pk,
-                        size_t npk) {
+static void sink_consumer_pk_set(sink_consumer_t *c, const char *name, size_t len,
+                                 char *const *pk, size_t npk) {
     char **copy;
-    if (sink_names_dup(pk, npk, &copy) < 0)
+    if (sink_consumer_names_dup(pk, npk, &copy) < 0)
         return;
     for (size_t i = 0; i < c->npks; i++) {
         if (strlen(c->pks[i].name) == len && memcmp(c->pks[i].name, name, len) == 0) {
-            sink_names_free(c->pks[i].pk, c->pks[i].npk);
+            sink_consumer_names_free(c->pks[i].pk, c->pks[i].npk);
             c->pks[i].pk = copy;
             c->pks[i].npk = npk;
             return;
         }
     }
-    sink_pk_t *pks = realloc(c->pks, (c->npks + 1) * sizeof(*pks));
+    sink_consumer_pk_t *pks = realloc(c->pks, (c->npks + 1) * sizeof(*pks));
     if (!pks) {
-        sink_names_free(copy, npk);
+        sink_consumer_names_free(copy, npk);
         return;
     }
     c->pks = pks;
     if (!(pks[c->npks].name = strndup(name, len))) {
-        sink_names_free(copy, npk);
+        sink_consumer_names_free(copy, npk);
         return;
     }
     pks[c->npks].pk = copy;
@@ -154,9 +138,28 @@ static void sink_pk_set(sink_consumer_t *c, const char *name, size_t len, char *
     c->npks++;
 }
 
+/* One record of hookpipe.integrations (ktable_cb_t). */
+static int sink_consumer_pk_rec(void *opaque, const ktable_rec_t *rec) {
+    sink_consumer_t *c = opaque;
+    if (!rec->value) {
+        sink_consumer_pk_set(c, rec->key, rec->key_len, NULL, 0);
+        return 0;
+    }
+    char e[256];
+    integ_t *in = integ_from_json(rec->value, rec->value_len, e, sizeof(e));
+    if (in) {
+        sink_consumer_pk_set(c, rec->key, rec->key_len, in->primary_key, in->npk);
+        integ_destroy(in);
+    }
+    return 0;
+}
+
 /* Reads hookpipe.integrations from the start to its end (bounded in time)
- * and records each integration's primary-key setting. */
-static void sink_pk_scan(sink_consumer_t *c) {
+ * and records each integration's primary-key setting. The end is the
+ * first end-of-partition event: an open transaction of hookpipectl's does
+ * not hold the sink back (its integration is looked up again when its
+ * topic appears). */
+static void sink_consumer_pk_scan(sink_consumer_t *c) {
     char why[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_dup(c->integ_conf);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
@@ -165,48 +168,21 @@ static void sink_pk_scan(sink_consumer_t *c) {
         log_warn("%s: reader: %s", INTEG_TOPIC, why);
         return;
     }
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk, INTEG_TOPIC, 0, &lo, &hi, SINK_CONSUMER_INTEG_MS);
-    if (err) {
-        log_warn("%s: %s (integrations taken as having no primary key)", INTEG_TOPIC,
-                 rd_kafka_err2str(err));
-        goto out;
+    ktable_read_opts_t opts = {.request_ms = SINK_CONSUMER_INTEG_MS,
+                               .total_ms = SINK_CONSUMER_INTEG_MS};
+    switch (ktable_read(rk, INTEG_TOPIC, &opts, sink_consumer_pk_rec, c, why, sizeof(why))) {
+    case KTABLE_OK:
+    case KTABLE_ESTOPPED:
+        break;
+    case KTABLE_ENOTOPIC:
+        log_warn("%s: no such topic (integrations taken as having no primary key)",
+                 INTEG_TOPIC);
+        break;
+    default:
+        log_warn("%s: %s (integrations not read taken as having no primary key)", INTEG_TOPIC,
+                 why);
+        break;
     }
-    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tpl, INTEG_TOPIC, 0)->offset = lo;
-    rd_kafka_assign(rk, tpl);
-    rd_kafka_topic_partition_list_destroy(tpl);
-    int64_t deadline = sink_mono_ms() + SINK_CONSUMER_INTEG_MS;
-    int64_t seen = lo;
-    int eof = lo >= hi;
-    /* the end is the partition-EOF event, not the high watermark: a
-     * transactional writer leaves control records that are never delivered */
-    while (!eof && sink_mono_ms() < deadline) {
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 200);
-        if (!rkm)
-            continue;
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            eof = 1;
-        if (!rkm->err && rkm->key) {
-            seen = rkm->offset + 1;
-            if (!rkm->payload) {
-                sink_pk_set(c, rkm->key, rkm->key_len, NULL, 0);
-            } else {
-                char e[256];
-                integ_t *in = integ_from_json(rkm->payload, rkm->len, e, sizeof(e));
-                if (in) {
-                    sink_pk_set(c, rkm->key, rkm->key_len, in->primary_key, in->npk);
-                    integ_destroy(in);
-                }
-            }
-        }
-        rd_kafka_message_destroy(rkm);
-    }
-    if (!eof)
-        log_warn("%s: read up to %lld of %lld in %d ms", INTEG_TOPIC, (long long)seen,
-                 (long long)hi, SINK_CONSUMER_INTEG_MS);
-out:
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
 }
@@ -214,7 +190,7 @@ out:
 /* The primary-key fields of integration `name` (borrowed from c->pks until
  * the next scan; *npk 0: none). An integration not seen yet (created while
  * we run) makes us read hookpipe.integrations again. */
-static char **sink_pk_of(sink_consumer_t *c, const char *name, size_t *npk) {
+static char **sink_consumer_pk_of(sink_consumer_t *c, const char *name, size_t *npk) {
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < c->npks; i++) {
             if (strcmp(c->pks[i].name, name) == 0) {
@@ -223,7 +199,7 @@ static char **sink_pk_of(sink_consumer_t *c, const char *name, size_t *npk) {
             }
         }
         if (pass == 0)
-            sink_pk_scan(c);
+            sink_consumer_pk_scan(c);
     }
     log_warn("integration %s is not in %s: records get __sdc_primary_key from the key",
              name, INTEG_TOPIC);
@@ -233,66 +209,51 @@ static char **sink_pk_of(sink_consumer_t *c, const char *name, size_t *npk) {
 
 /* ---- state ---- */
 
-static int sink_seed(sink_consumer_t *c, sink_integ_t *in);
-static void sink_integ_free(sink_integ_t *in);
+static void sink_consumer_integ_free(sink_consumer_integ_t *in);
 
-static sink_integ_t *sink_integ(sink_consumer_t *c, const char *topic, char *errstr,
-                                size_t errstr_size) {
+static sink_consumer_integ_t *sink_consumer_integ(sink_consumer_t *c, const char *topic,
+                                                  char *errstr, size_t errstr_size) {
     if (c->last_integ && strcmp(c->last_integ->topic, topic) == 0)
         return c->last_integ;
     for (size_t i = 0; i < c->ninteg; i++)
         if (strcmp(c->integs[i]->topic, topic) == 0)
             return c->last_integ = c->integs[i];
-    sink_integ_t **integs = realloc(c->integs, (c->ninteg + 1) * sizeof(*integs));
+    sink_consumer_integ_t **integs = realloc(c->integs, (c->ninteg + 1) * sizeof(*integs));
     if (!integs)
         goto nomem;
     c->integs = integs;
-    sink_integ_t *in = calloc(1, sizeof(*in));
+    sink_consumer_integ_t *in = calloc(1, sizeof(*in));
     if (!in)
         goto nomem;
-    if (!(in->topic = strdup(topic)) || asprintf(&in->rejected, "%s.rejected", topic) < 0) {
-        free(in->topic);
+    if (!(in->topic = strdup(topic))) {
         free(in);
         goto nomem;
     }
     in->name = in->topic + strlen(c->prefix);
-    in->schema_id = -1;
     size_t npk;
-    char **pk = sink_pk_of(c, in->name, &npk);
-    if (sink_names_dup(pk, npk, &in->pk) < 0) {
-        sink_integ_free(in);
+    char **pk = sink_consumer_pk_of(c, in->name, &npk);
+    if (sink_consumer_names_dup(pk, npk, &in->pk) < 0) {
+        sink_consumer_integ_free(in);
         goto nomem;
     }
     in->npk = npk;
-    int has_pk = in->has_pk = npk > 0;
-    /* the warehouse lays out the JSON itself: no converter, no registry */
-    if (!c->warehouse && !(in->conv = sink_conv_new(in->name, has_pk, NULL, errstr,
-                                                    errstr_size))) {
-        sink_integ_free(in);
-        return NULL;
-    }
     log_info("integration %s: topic %s, %s", in->name, topic,
-             has_pk ? "primary key" : "no primary key (__sdc_primary_key)");
+             npk > 0 ? "primary key" : "no primary key (__sdc_primary_key)");
     c->integs[c->ninteg++] = in;
-    if (!c->warehouse && sink_seed(c, in) < 0) {
-        snprintf(errstr, errstr_size, "stopping");
-        return NULL;
-    }
     return in;
 nomem:
-    snprintf(errstr, errstr_size, "out of memory");
+    errstr_fmt(0, errstr, errstr_size, "out of memory");
     return NULL;
 }
 
-static void sink_integ_free(sink_integ_t *in) {
-    sink_conv_destroy(in->conv);
-    sink_names_free(in->pk, in->npk);
+static void sink_consumer_integ_free(sink_consumer_integ_t *in) {
+    sink_consumer_names_free(in->pk, in->npk);
     free(in->topic);
-    free(in->rejected);
     free(in);
 }
 
-static sink_part_t *sink_part(sink_consumer_t *c, const char *topic, int32_t partition) {
+static sink_consumer_part_t *sink_consumer_part(sink_consumer_t *c, const char *topic,
+                                                int32_t partition) {
     size_t k = c->last_part;
     if (k < c->nparts && c->parts[k].partition == partition &&
         strcmp(c->parts[k].topic, topic) == 0)
@@ -309,11 +270,11 @@ static sink_part_t *sink_part(sink_consumer_t *c, const char *topic, int32_t par
 /* ---- commits ---- */
 
 /* The offset that may be committed for p: nothing at or after a record that
- * the target or the dead-letter producer has not made durable. */
-static int64_t sink_committable(sink_consumer_t *c, const sink_part_t *p) {
+ * the pipeline or the dead-letter producer has not made durable. */
+static int64_t sink_consumer_committable(sink_consumer_t *c, const sink_consumer_part_t *p) {
     int64_t off = p->next;
-    int64_t t = c->target->ops->pending(c->target, p->topic, p->partition);
-    int64_t d = sink_kprod_pending(c->dlq, p->topic, p->partition);
+    int64_t t = c->pipeline->ops->pending(c->pipeline, p->topic, p->partition);
+    int64_t d = c->dlq ? sink_dlq_pending(c->dlq, p->topic, p->partition) : -1;
     if (t >= 0 && t < off)
         off = t;
     if (d >= 0 && d < off)
@@ -323,17 +284,17 @@ static int64_t sink_committable(sink_consumer_t *c, const sink_part_t *p) {
 
 /* Commits every partition (or those of `only`) that made progress.
  * Synchronous: when it returns 0 the group coordinator has the offsets. */
-static int sink_commit(sink_consumer_t *c, const rd_kafka_topic_partition_list_t *only) {
+static int sink_consumer_commit(sink_consumer_t *c, const rd_kafka_topic_partition_list_t *only) {
     if (c->fatal)
         return -1;
     rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new((int)c->nparts + 1);
     for (size_t i = 0; i < c->nparts; i++) {
-        sink_part_t *p = &c->parts[i];
+        sink_consumer_part_t *p = &c->parts[i];
         if (p->next < 0)
             continue;
         if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
             continue;
-        int64_t off = sink_committable(c, p);
+        int64_t off = sink_consumer_committable(c, p);
         if (off > p->committed)
             rd_kafka_topic_partition_list_add(tpl, p->topic, p->partition)->offset = off;
     }
@@ -343,12 +304,13 @@ static int sink_commit(sink_consumer_t *c, const rd_kafka_topic_partition_list_t
         if (err) {
             log_warn("commit of %d partitions failed: %s (retried later)", tpl->cnt,
                      rd_kafka_err2str(err));
-            SINK_COUNT(c, n_commit_errors);
+            SINK_CONSUMER_COUNT(c, n_commit_errors);
             rc = -1;
         } else {
-            SINK_COUNT(c, n_commits);
+            SINK_CONSUMER_COUNT(c, n_commits);
             for (int i = 0; i < tpl->cnt; i++) {
-                sink_part_t *p = sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition);
+                sink_consumer_part_t *p =
+                    sink_consumer_part(c, tpl->elems[i].topic, tpl->elems[i].partition);
                 if (p)
                     p->committed = tpl->elems[i].offset;
                 log_debug("committed %s [%d] at %lld", tpl->elems[i].topic,
@@ -358,21 +320,21 @@ static int sink_commit(sink_consumer_t *c, const rd_kafka_topic_partition_list_t
     }
     rd_kafka_topic_partition_list_destroy(tpl);
     c->since_commit = 0;
-    c->last_commit_ms = sink_mono_ms();
+    c->last_commit_ms = sink_consumer_mono_ms();
     return rc;
 }
 
-/* Makes everything durable (target and dead letters). */
-static int sink_flush(sink_consumer_t *c) {
+/* Makes everything durable (pipeline and dead letters). */
+static int sink_consumer_flush(sink_consumer_t *c) {
     char err[512];
     if (c->fatal)
         return -1;
-    if (c->target->ops->flush(c->target, err, sizeof(err)) < 0) {
-        sink_fatal(c, "target flush", err);
+    if (c->pipeline->ops->flush(c->pipeline, err, sizeof(err)) < 0) {
+        sink_consumer_fatal(c, "target flush", err);
         return -1;
     }
-    if (sink_kprod_flush(c->dlq, SINK_CONSUMER_FLUSH_MS, err, sizeof(err)) < 0) {
-        sink_fatal(c, "dead-letter flush", err);
+    if (c->dlq && sink_dlq_flush(c->dlq, err, sizeof(err)) < 0) {
+        sink_consumer_fatal(c, "dead-letter flush", err);
         return -1;
     }
     return 0;
@@ -380,8 +342,8 @@ static int sink_flush(sink_consumer_t *c) {
 
 /* Applies an assignment change by the group's protocol: eager replaces the
  * whole assignment, cooperative adds or removes only these partitions. */
-static void sink_assign(sink_consumer_t *c, rd_kafka_t *rk, int assign,
-                        rd_kafka_topic_partition_list_t *tpl) {
+static void sink_consumer_assign(sink_consumer_t *c, rd_kafka_t *rk, int assign,
+                                 rd_kafka_topic_partition_list_t *tpl) {
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0)
@@ -390,253 +352,99 @@ static void sink_assign(sink_consumer_t *c, rd_kafka_t *rk, int assign,
     else
         err = rd_kafka_assign(rk, assign ? tpl : NULL);
     if (error) {
-        sink_fatal(c, "assignment", rd_kafka_error_string(error));
+        sink_consumer_fatal(c, "assignment", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     } else if (err) {
-        sink_fatal(c, "assignment", rd_kafka_err2str(err));
+        sink_consumer_fatal(c, "assignment", rd_kafka_err2str(err));
     }
 }
 
-/* A warehouse keeps the next offset with its rows: start a newly assigned
- * partition there (the same list goes to assign and incremental_assign). */
-static void sink_stored_offset(sink_consumer_t *c, rd_kafka_topic_partition_t *tp) {
+/* A pipeline that keeps the next offset with its output (the warehouse,
+ * with its rows) starts a newly assigned partition there (the same list
+ * goes to assign and incremental_assign). */
+static void sink_consumer_stored_offset(sink_consumer_t *c, rd_kafka_topic_partition_t *tp) {
     char err[512];
     int64_t next;
-    int rc = wh_target_assigned(c->target, tp->topic, tp->partition, &next, err, sizeof(err));
-    if (rc < 0) {
-        sink_fatal(c, "stored offset", err);
-    } else if (rc == 0) {
+    switch (c->pipeline->ops->assigned(c->pipeline, tp->topic, tp->partition, &next, err,
+                                       sizeof(err))) {
+    case SINK_PIPE_START_STORED:
         tp->offset = next;
         log_info("%s [%d]: starting at %lld, stored with the rows", tp->topic,
                  (int)tp->partition, (long long)next);
+        break;
+    case SINK_PIPE_START_NONE:
+        break;
+    case SINK_PIPE_START_FAILED:
+        sink_consumer_fatal(c, "stored offset", err);
+        break;
     }
 }
 
-static void sink_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                           rd_kafka_topic_partition_list_t *tpl, void *opaque) {
+static void sink_consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                    rd_kafka_topic_partition_list_t *tpl, void *opaque) {
     sink_consumer_t *c = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < tpl->cnt; i++) {
-            if (c->warehouse)
-                sink_stored_offset(c, &tpl->elems[i]);
-            if (sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition))
+            sink_consumer_stored_offset(c, &tpl->elems[i]);
+            if (sink_consumer_part(c, tpl->elems[i].topic, tpl->elems[i].partition))
                 continue;
-            sink_part_t *parts = realloc(c->parts, (c->nparts + 1) * sizeof(*parts));
+            sink_consumer_part_t *parts = realloc(c->parts, (c->nparts + 1) * sizeof(*parts));
             char *topic = strdup(tpl->elems[i].topic);
             if (!parts || !topic) {
                 free(topic);
                 if (parts)
                     c->parts = parts;
-                sink_fatal(c, "assign", "out of memory");
+                sink_consumer_fatal(c, "assign", "out of memory");
                 break;
             }
             c->parts = parts;
             c->parts[c->nparts++] =
-                (sink_part_t){topic, tpl->elems[i].partition, -1, -1};
+                (sink_consumer_part_t){topic, tpl->elems[i].partition, -1, -1};
         }
         log_info("assigned %d partitions", tpl->cnt);
         atomic_store_explicit(&c->n_assigned, c->nparts, memory_order_relaxed);
-        sink_assign(c, rk, 1, tpl);
+        sink_consumer_assign(c, rk, 1, tpl);
         return;
     }
     /* revoked (or lost): make what we wrote durable and commit it while we
      * still own the partitions, then forget them */
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && sink_flush(c) == 0)
-        sink_commit(c, tpl);
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && sink_consumer_flush(c) == 0)
+        sink_consumer_commit(c, tpl);
     for (int i = 0; i < tpl->cnt; i++) {
-        sink_part_t *p = sink_part(c, tpl->elems[i].topic, tpl->elems[i].partition);
+        sink_consumer_part_t *p =
+            sink_consumer_part(c, tpl->elems[i].topic, tpl->elems[i].partition);
         if (!p)
             continue;
         free(p->topic);
         *p = c->parts[--c->nparts];
     }
-    /* a target keeps per-topic state only for topics we still read */
+    /* the pipeline keeps per-topic state only for topics we still read */
     for (size_t i = 0; i < c->ninteg; i++) {
-        sink_integ_t *in = c->integs[i];
+        sink_consumer_integ_t *in = c->integs[i];
         int still = 0;
         for (size_t k = 0; k < c->nparts && !still; k++)
             still = strcmp(c->parts[k].topic, in->topic) == 0;
-        if (!still && in->opened && !c->fatal) {
-            c->target->ops->close(c->target, in->topic);
-            sink_kprod_forget(c->dlq, in->topic);
-            in->opened = 0;
+        if (!still && in->handed && !c->fatal) {
+            c->pipeline->ops->revoked(c->pipeline, in->topic);
+            if (c->dlq)
+                sink_dlq_forget(c->dlq, in->topic);
+            in->handed = 0;
         }
     }
     log_info("revoked %d partitions", tpl->cnt);
     atomic_store_explicit(&c->n_assigned, c->nparts, memory_order_relaxed);
-    sink_assign(c, rk, 0, tpl);
+    sink_consumer_assign(c, rk, 0, tpl);
 }
 
 /* ---- records ---- */
 
-/* Sends the original message to <topic>.rejected with the reason. */
-static int sink_reject(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_message_t *rkm,
-                       const rd_kafka_headers_t *hdrs, const char *reason) {
+/* Hands one message to the pipeline; every outcome advances the partition
+ * (written, or dead-lettered), except a stop or a fatal error. */
+static void sink_consumer_process(sink_consumer_t *c, const rd_kafka_message_t *rkm,
+                                  int64_t batched_at) {
     char err[512];
-    if (!in->rejected_ok) {
-        /* hookpipectl creates it with the integration; create it only for
-         * topics made some other way (so no admin right is needed normally) */
-        int n = sink_kprod_partitions(c->dlq, in->rejected, err, sizeof(err));
-        char size[32] = "";
-        if (n == 0) {
-            /* it takes what the source topic took, and the reason header */
-            rd_kafka_t *rk = sink_kprod_rk(c->dlq);
-            long long m = kafka_topic_max_message_bytes(rk, in->topic, SINK_CONSUMER_INTEG_MS,
-                                                        err, sizeof(err));
-            if (m > 0)
-                snprintf(size, sizeof(size), "%lld",
-                         m > INT32_MAX - INTEG_TOPIC_HEADROOM ? (long long)INT32_MAX
-                                                              : m + INTEG_TOPIC_HEADROOM);
-        }
-        const char *const configs[] = {"max.message.bytes", size, NULL};
-        if (n < 0 || (n == 0 && kafka_topic_ensure(sink_kprod_rk(c->dlq), in->rejected, 1, -1,
-                                                   size[0] ? configs : NULL,
-                                                   SINK_CONSUMER_INTEG_MS, err,
-                                                   sizeof(err)) < 0)) {
-            sink_fatal(c, "dead-letter topic", err);
-            return -1;
-        }
-        in->rejected_ok = 1;
-    }
-    rd_kafka_headers_t *copy = hdrs ? rd_kafka_headers_copy(hdrs) : rd_kafka_headers_new(1);
-    if (!copy) {
-        sink_fatal(c, "reject", "out of memory");
-        return -1;
-    }
-    rd_kafka_header_add(copy, SINK_REASON_HEADER, -1, reason, -1);
-    log_warn("rejected %s [%d] at %lld: %s", in->topic, (int)rkm->partition,
-             (long long)rkm->offset, reason);
-    SINK_COUNT(c, n_rejected);
-    if (sink_kprod_produce(c->dlq, in->rejected, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
-                           rkm->payload, rkm->len, copy, in->topic, rkm->partition, rkm->offset,
-                           err, sizeof(err)) != 0) {
-        sink_fatal(c, "dead letter", err);
-        return -1;
-    }
-    return 0;
-}
-
-/* Waits about a second between registry attempts, serving the producers
- * meanwhile. 0, or -1 when stopping or fatal. */
-static int sink_registry_wait(sink_consumer_t *c) {
-    for (int i = 0; i < 10 && !*c->stop && !c->fatal; i++) {
-        char e[256];
-        rd_kafka_poll(sink_kprod_rk(c->dlq), 100);
-        if (c->target->ops->poll(c->target, e, sizeof(e)) < 0)
-            sink_fatal(c, "target", e);
-    }
-    return *c->stop || c->fatal ? -1 : 0;
-}
-
-/* Makes the latest version registered under the integration's subject the
- * converter's current one (a fresh converter if there is none, or if it is
- * not ours to continue). 0, or -1 when stopping or fatal. */
-static int sink_seed(sink_consumer_t *c, sink_integ_t *in) {
-    char subject[512], err[512];
-    snprintf(subject, sizeof(subject), "%s-value", in->topic);
-    for (int attempt = 0;; attempt++) {
-        int id = -1;
-        char *text = NULL;
-        int rc = c->conf.registry.latest(c->conf.registry.opaque, subject, &id, &text, err,
-                                         sizeof(err));
-        if (rc == SINK_REG_OK) {
-            int lr = sink_conv_load(in->conv, text, err, sizeof(err));
-            free(text);
-            if (lr == 0) {
-                in->version = sink_conv_version(in->conv);
-                in->schema_id = id;
-                in->opened = 0;
-                log_info("%s: continuing from schema id %d", subject, id);
-                return 0;
-            }
-            log_warn("%s: latest schema (id %d) not loadable, inferring afresh: %s", subject,
-                     id, err);
-            return 0;
-        }
-        free(text);
-        if (rc == SINK_REG_NOT_FOUND || rc == SINK_REG_REFUSED)
-            return 0;
-        if (attempt % 10 == 0)
-            log_warn("%s: registry: %s (retrying)", subject, err);
-        if (sink_registry_wait(c) < 0)
-            return -1;
-    }
-}
-
-/* Registers the converter's new version; retries while the registry is
- * unreachable. 0, 1 refused (reason in errstr), -1 stopping or fatal. */
-static int sink_register(sink_consumer_t *c, sink_integ_t *in, char *errstr,
-                         size_t errstr_size) {
-    char subject[512];
-    snprintf(subject, sizeof(subject), "%s-value", in->topic);
-    const char *text = sink_conv_schema_text(in->conv);
-    for (int attempt = 0;; attempt++) {
-        int id = -1;
-        int rc = c->conf.registry.register_schema(c->conf.registry.opaque, subject, text, &id,
-                                                  errstr, errstr_size);
-        if (rc == SINK_REG_OK) {
-            in->schema_id = id;
-            SINK_COUNT(c, n_versions);
-            log_info("%s: version %d registered as schema id %d", subject,
-                     sink_conv_version(in->conv), id);
-            return 0;
-        }
-        if (rc == SINK_REG_REFUSED || rc == SINK_REG_NOT_FOUND)
-            return 1;
-        if (attempt % 10 == 0)
-            log_warn("%s: registry: %s (retrying)", subject, errstr);
-        if (sink_registry_wait(c) < 0)
-            return -1;
-    }
-}
-
-/* A new converter for the integration, continuing from the registry. */
-static int sink_conv_reset(sink_consumer_t *c, sink_integ_t *in) {
-    char e[256];
-    sink_conv_t *fresh = sink_conv_new(in->name, in->has_pk, NULL, e, sizeof(e));
-    if (!fresh) {
-        sink_fatal(c, in->topic, e);
-        return -1;
-    }
-    sink_conv_destroy(in->conv);
-    in->conv = fresh;
-    in->version = 0;
-    in->schema_id = -1;
-    in->opened = 0;
-    return sink_seed(c, in);
-}
-
-#define SINK_REGISTER_ATTEMPTS 5
-
-/* Hands one message to a warehouse target as JSON. Every message goes
- * there, one with no value or invalid JSON included (the warehouse puts it
- * in _sdc_rejected): so its offset is stored with the rows, and a restart
- * neither loses nor repeats its rejection. */
-static void sink_write_json(sink_consumer_t *c, sink_integ_t *in, const rd_kafka_message_t *rkm,
-                            const rd_kafka_headers_t *hdrs) {
-    char err[512];
-    sink_rec_t rec = {
-        .topic = in->topic, .integration = in->name, .partition = rkm->partition,
-        .offset = rkm->offset, .key = rkm->key, .key_len = rkm->key_len, .headers = hdrs,
-    };
-    rd_kafka_timestamp_type_t tstype;
-    rec.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
-    if (wh_target_write_json(c->target, &rec, rkm->payload, rkm->len,
-                             (const char *const *)in->pk, in->npk, err, sizeof(err)) < 0) {
-        sink_fatal(c, "target write", err);
-        return;
-    }
-    /* the target forgets what it buffered for a topic we no longer read */
-    in->opened = 1;
-    SINK_COUNT(c, n_written);
-}
-
-/* Converts and writes one message; every outcome advances the partition
- * (written, or dead-lettered), except a fatal error. */
-static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int64_t batched_at) {
-    char err[512], reason[512];
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    sink_part_t *p = sink_part(c, topic, rkm->partition);
+    sink_consumer_part_t *p = sink_consumer_part(c, topic, rkm->partition);
     if (!p) {
         /* a partition given away in a rebalance belongs to another member
          * now: its messages still queued here must not be written twice */
@@ -644,111 +452,45 @@ static void sink_process(sink_consumer_t *c, const rd_kafka_message_t *rkm, int6
                   (long long)rkm->offset);
         return;
     }
-    sink_integ_t *in = sink_integ(c, topic, err, sizeof(err));
+    sink_consumer_integ_t *in = sink_consumer_integ(c, topic, err, sizeof(err));
     if (!in) {
-        if (!*c->stop)
-            sink_fatal(c, topic, err);
+        sink_consumer_fatal(c, topic, err);
         return;
     }
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         hdrs = NULL;
-    if (c->warehouse) {
-        sink_write_json(c, in, rkm, hdrs);
-        if (!c->fatal) {
-            p->next = rkm->offset + 1;
-            c->since_commit++;
-        }
-        return;
-    }
     sink_sys_t sys;
     sink_record_from_message(rkm, hdrs, batched_at, &sys);
-    int rc = SINK_REJECT;
-    if (!rkm->payload)
-        snprintf(reason, sizeof(reason), "message has no value");
-    else
-        rc = sink_conv_record(in->conv, rkm->payload, rkm->len, &sys, reason, sizeof(reason));
-    if (rc == SINK_FAIL) {
-        /* deterministic for this record more often than not (an avro-c
-         * error): stopping would stall the partition for ever */
-        char tmp[sizeof(reason)];
-        memcpy(tmp, reason, sizeof(tmp));
-        snprintf(reason, sizeof(reason), "conversion failed: %.400s", tmp);
-        rc = SINK_REJECT;
-    }
-    /* a version the registry refused is converted again from the latest
-     * registered one: another sink may have registered it meanwhile */
-    for (int attempt = 0; rc == SINK_NEW_VERSION; attempt++) {
-        int r = sink_register(c, in, err, sizeof(err));
-        if (r < 0)
-            return; /* stopping: the record is consumed again next time */
-        if (r == 0) {
-            in->version = sink_conv_version(in->conv);
-            in->opened = 0;
-            break;
-        }
-        log_warn("%s: version %d refused by the registry (%s): reloading the latest",
-                 in->topic, sink_conv_version(in->conv), err);
-        if (sink_conv_reset(c, in) < 0)
-            return;
-        if (attempt + 1 >= SINK_REGISTER_ATTEMPTS) {
-            snprintf(reason, sizeof(reason), "schema registration refused: %.400s", err);
-            rc = SINK_REJECT;
-            break;
-        }
-        rc = sink_conv_record(in->conv, rkm->payload, rkm->len, &sys, reason, sizeof(reason));
-        if (rc == SINK_FAIL) {
-            sink_fatal(c, in->topic, reason);
-            return;
-        }
-    }
-    if (rc == SINK_REJECT) {
-        if (sink_reject(c, in, rkm, hdrs, reason) < 0)
-            return;
-    } else {
-        const char *text = sink_conv_schema_text(in->conv);
-        sink_schema_t schema = {in->schema_id, text, strlen(text)};
-        if (!in->opened) {
-            if (c->target->ops->open(c->target, in->topic, in->name, &schema, err,
-                                     sizeof(err)) < 0) {
-                sink_fatal(c, "target open", err);
-                return;
-            }
-            in->opened = 1;
-        }
-        const void *avro;
-        size_t avro_len;
-        if (sink_conv_encode(in->conv, -1, &avro, &avro_len, err, sizeof(err)) < 0) {
-            sink_fatal(c, "encode", err);
-            return;
-        }
-        sink_rec_t rec = {
-            .topic = in->topic, .integration = in->name, .partition = rkm->partition,
-            .offset = rkm->offset, .key = rkm->key, .key_len = rkm->key_len,
-            .headers = hdrs, .schema = &schema, .avro = avro, .avro_len = avro_len,
-        };
-        rd_kafka_timestamp_type_t tstype;
-        rec.timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype);
-        int wr = c->target->ops->write(c->target, &rec, err, sizeof(err));
-        if (wr < 0) {
-            sink_fatal(c, "target write", err);
-            return;
-        }
-        if (wr == 0)
-            SINK_COUNT(c, n_written);
-        if (wr > 0) {
-            snprintf(reason, sizeof(reason), "target %s refused the record: %.400s",
-                     c->target->ops->name, err);
-            if (sink_reject(c, in, rkm, hdrs, reason) < 0)
-                return;
-        }
+    rd_kafka_timestamp_type_t tstype;
+    sink_msg_t msg = {
+        .topic = in->topic, .integration = in->name, .partition = rkm->partition,
+        .offset = rkm->offset, .timestamp_ms = rd_kafka_message_timestamp(rkm, &tstype),
+        .key = rkm->key, .key_len = rkm->key_len, .value = rkm->payload,
+        .value_len = rkm->len, .headers = hdrs, .pk = (const char *const *)in->pk,
+        .npk = in->npk, .sys = &sys,
+    };
+    /* the pipeline forgets a topic we no longer read (sink_consumer_rebalance) */
+    in->handed = 1;
+    switch (c->pipeline->ops->write(c->pipeline, &msg, err, sizeof(err))) {
+    case SINK_PIPE_WRITTEN:
+        SINK_CONSUMER_COUNT(c, n_written);
+        break;
+    case SINK_PIPE_REJECTED:
+        SINK_CONSUMER_COUNT(c, n_rejected);
+        break;
+    case SINK_PIPE_STOPPED:
+        return; /* the record is consumed again next time */
+    case SINK_PIPE_FAILED:
+        sink_consumer_fatal(c, c->pipeline->ops->name, err);
+        return;
     }
     p->next = rkm->offset + 1;
     c->since_commit++;
 }
 
 /* "webhooks." -> "^webhooks\.[a-z0-9_]+$" */
-static char *sink_pattern(const char *prefix) {
+static char *sink_consumer_pattern(const char *prefix) {
     size_t n = strlen(prefix);
     char *re = malloc(2 * n + 16);
     if (!re)
@@ -764,78 +506,57 @@ static char *sink_pattern(const char *prefix) {
     return re;
 }
 
-static int sink_has_kafka_prop(const cfg_t *cfg, const char *name) {
-    for (size_t i = 0; cfg && i < cfg_kafka_count(cfg); i++) {
-        const char *n, *v;
-        cfg_kafka_get(cfg, i, &n, &v);
-        if (strcmp(n, name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t *conf,
-                                   sink_target_t *target, char *errstr, size_t errstr_size) {
+                                   char *errstr, size_t errstr_size) {
     char why[512];
     rd_kafka_conf_t *kconf = NULL;
     rd_kafka_topic_partition_list_t *sub = NULL;
     char *pattern = NULL;
     sink_consumer_t *c = calloc(1, sizeof(*c));
     if (!c) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         return NULL;
     }
-    c->target = target;
-    c->warehouse = wh_target_is(target);
+    c->pipeline = conf->pipeline;
+    c->dlq = conf->dlq;
     c->conf = *conf;
     c->group_id = strdup(conf->group_id);
     c->prefix = strdup(conf->topic_prefix);
-    pattern = sink_pattern(conf->topic_prefix);
+    pattern = sink_consumer_pattern(conf->topic_prefix);
     if (!c->group_id || !c->prefix || !pattern) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         goto fail;
     }
     c->conf.group_id = c->group_id;
     c->conf.topic_prefix = c->prefix;
-    /* a source message the broker took must fit its dead-letter topic:
-     * leave the size check to the broker */
-    if (!(c->dlq = sink_kprod_new(cfg, SINK_CONSUMER_DLQ_MAX_BYTES, errstr, errstr_size)))
-        goto fail;
-
-    if (!(c->integ_conf = kafka_conf_new(cfg, errstr, errstr_size)) ||
-        kafka_conf_set(c->integ_conf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
-        kafka_conf_set(c->integ_conf, "enable.partition.eof", "true", errstr, errstr_size) < 0 ||
-        kafka_conf_set(c->integ_conf, "group.id", "hookpipe-sink-integrations-reader", errstr,
-                       errstr_size) < 0)
+    if (!(c->integ_conf = ktable_conf_new(cfg, "hookpipe-sink-integrations-reader", errstr,
+                                          errstr_size)))
         goto fail;
 
     if (!(kconf = kafka_conf_new(cfg, errstr, errstr_size)))
         goto fail;
     /* new integrations must be found quickly; user settings win */
-    if (!sink_has_kafka_prop(cfg, "topic.metadata.refresh.interval.ms") &&
-        kafka_conf_set(kconf, "topic.metadata.refresh.interval.ms", SINK_CONSUMER_REFRESH_MS,
-                       errstr, errstr_size) < 0)
+    if (kafka_conf_default(kconf, cfg, "topic.metadata.refresh.interval.ms",
+                           SINK_CONSUMER_REFRESH_MS, errstr, errstr_size) < 0)
         goto fail;
     /* a new integration's first records come before the group sees its
      * topic: start a partition with no committed offset at the beginning */
-    if (!sink_has_kafka_prop(cfg, "auto.offset.reset") &&
-        kafka_conf_set(kconf, "auto.offset.reset", "earliest", errstr, errstr_size) < 0)
+    if (kafka_conf_default(kconf, cfg, "auto.offset.reset", "earliest", errstr, errstr_size) < 0)
         goto fail;
     /* a sink that died holds its partitions until its session times out:
      * 10 s instead of librdkafka's 45 s, so the rows of a SIGKILLed sink's
      * partitions stop for seconds, not most of a minute */
-    if (!sink_has_kafka_prop(cfg, "session.timeout.ms") &&
-        kafka_conf_set(kconf, "session.timeout.ms", "10000", errstr, errstr_size) < 0)
+    if (kafka_conf_default(kconf, cfg, "session.timeout.ms", "10000", errstr, errstr_size) < 0)
         goto fail;
     if (kafka_conf_set(kconf, "group.id", c->group_id, errstr, errstr_size) < 0 ||
         kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, errstr_size) < 0 ||
         kafka_conf_set(kconf, "enable.auto.offset.store", "false", errstr, errstr_size) < 0)
         goto fail;
-    rd_kafka_conf_set_rebalance_cb(kconf, sink_rebalance);
+    rd_kafka_conf_set_rebalance_cb(kconf, sink_consumer_rebalance);
     rd_kafka_conf_set_opaque(kconf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, why, sizeof(why));
     if (!c->rk) {
-        snprintf(errstr, errstr_size, "consumer: %s", why);
+        errstr_fmt(0, errstr, errstr_size, "consumer: %s", why);
         goto fail;
     }
     kconf = NULL;
@@ -844,7 +565,7 @@ sink_consumer_t *sink_consumer_new(const cfg_t *cfg, const sink_consumer_conf_t 
     rd_kafka_topic_partition_list_add(sub, pattern, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
     if (err) {
-        snprintf(errstr, errstr_size, "subscribe %s: %s", pattern, rd_kafka_err2str(err));
+        errstr_fmt(0, errstr, errstr_size, "subscribe %s: %s", pattern, rd_kafka_err2str(err));
         goto fail;
     }
     log_info("group %s subscribed to %s", c->group_id, pattern);
@@ -865,34 +586,33 @@ int sink_consumer_run(sink_consumer_t *c, volatile sig_atomic_t *stop, char *err
                       size_t errstr_size) {
     char err[512];
     c->stop = stop;
-    c->last_commit_ms = sink_mono_ms();
+    c->last_commit_ms = sink_consumer_mono_ms();
     while (!*stop && !c->fatal) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 100);
         if (rkm) {
             if (!rkm->err) {
-                SINK_COUNT(c, n_consumed);
-                sink_process(c, rkm, sink_now_us());
+                SINK_CONSUMER_COUNT(c, n_consumed);
+                sink_consumer_process(c, rkm, rfc3339_now_us());
             }
             else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consumer: %s", rd_kafka_message_errstr(rkm));
             rd_kafka_message_destroy(rkm);
         }
-        if (!c->fatal && c->target->ops->poll(c->target, err, sizeof(err)) < 0)
-            sink_fatal(c, "target", err);
-        if (!c->fatal && sink_kprod_poll(c->dlq, err, sizeof(err)) < 0)
-            sink_fatal(c, "dead letters", err);
+        if (!c->fatal && c->pipeline->ops->poll(c->pipeline, err, sizeof(err)) < 0)
+            sink_consumer_fatal(c, "target", err);
+        if (!c->fatal && c->dlq && sink_dlq_poll(c->dlq, err, sizeof(err)) < 0)
+            sink_consumer_fatal(c, "dead letters", err);
         if (!c->fatal && (c->since_commit >= c->conf.batch_max_records ||
-                          sink_mono_ms() - c->last_commit_ms >= c->conf.batch_max_ms))
-            sink_commit(c, NULL);
+                          sink_consumer_mono_ms() - c->last_commit_ms >= c->conf.batch_max_ms))
+            sink_consumer_commit(c, NULL);
     }
-    if (!c->fatal && sink_flush(c) == 0)
-        sink_commit(c, NULL);
+    if (!c->fatal && sink_consumer_flush(c) == 0)
+        sink_consumer_commit(c, NULL);
     /* leaving the group revokes the assignment (flush and commit again:
      * nothing is pending by now) */
     rd_kafka_consumer_close(c->rk);
     if (c->fatal) {
-        snprintf(errstr, errstr_size, "%s", c->fatal_msg);
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s", c->fatal_msg);
     }
     return 0;
 }
@@ -901,7 +621,9 @@ void sink_consumer_stats(const sink_consumer_t *c, sink_consumer_stats_t *out) {
     out->consumed = atomic_load_explicit(&c->n_consumed, memory_order_relaxed);
     out->written = atomic_load_explicit(&c->n_written, memory_order_relaxed);
     out->rejected = atomic_load_explicit(&c->n_rejected, memory_order_relaxed);
-    out->versions = atomic_load_explicit(&c->n_versions, memory_order_relaxed);
+    sink_pipeline_stats_t ps;
+    c->pipeline->ops->stats(c->pipeline, &ps);
+    out->versions = ps.versions;
     out->commits = atomic_load_explicit(&c->n_commits, memory_order_relaxed);
     out->commit_errors = atomic_load_explicit(&c->n_commit_errors, memory_order_relaxed);
     out->assigned = atomic_load_explicit(&c->n_assigned, memory_order_relaxed);
@@ -912,18 +634,17 @@ void sink_consumer_destroy(sink_consumer_t *c) {
         return;
     if (c->rk)
         rd_kafka_destroy(c->rk);
-    sink_kprod_destroy(c->dlq);
     if (c->integ_conf)
         rd_kafka_conf_destroy(c->integ_conf);
     for (size_t i = 0; i < c->ninteg; i++)
-        sink_integ_free(c->integs[i]);
+        sink_consumer_integ_free(c->integs[i]);
     free(c->integs);
     for (size_t i = 0; i < c->nparts; i++)
         free(c->parts[i].topic);
     free(c->parts);
     for (size_t i = 0; i < c->npks; i++) {
         free(c->pks[i].name);
-        sink_names_free(c->pks[i].pk, c->pks[i].npk);
+        sink_consumer_names_free(c->pks[i].pk, c->pks[i].npk);
     }
     free(c->pks);
     free(c->group_id);

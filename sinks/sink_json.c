@@ -65,8 +65,6 @@ static void *fail(sink_json_parser_t *p, const char *at, const char *fmt, ...) {
     return NULL;
 }
 
-int sink_json_utf8_valid(const char *s, size_t len) { return utf8_valid(s, len); }
-
 static const char *skip_ws(const char *s, const char *end) {
     while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
         s++;

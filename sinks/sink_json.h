@@ -86,8 +86,4 @@ int sink_json_parse_keep(sink_json_parser_t *p, const char *buf, size_t len,
  * steady stream of batches does not allocate). */
 void sink_json_parser_reset(sink_json_parser_t *p);
 
-/* utf8_valid (utf8.h) under its old name, for the callers in the sinks
- * until they include utf8.h; new code calls utf8_valid. */
-int sink_json_utf8_valid(const char *s, size_t len);
-
 #endif

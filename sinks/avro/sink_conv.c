@@ -7,6 +7,7 @@
 
 #include "errstr.h"
 #include "sink_json.h"
+#include "utf8.h"
 
 #define WIRE_HEADER 5
 
@@ -169,7 +170,7 @@ int sink_conv_record(sink_conv_t *c, const char *json, size_t len, const sink_sy
     /* checked first so that a record rejected for its key never makes a version */
     if (!c->has_pk && !sys->key)
         return errstr_fmt(SINK_REJECT, errstr, errstr_size, "message has no key for " SINK_SYS_PRIMARY_KEY);
-    if (!c->has_pk && !sink_json_utf8_valid(sys->key, sys->key_len))
+    if (!c->has_pk && !utf8_valid(sys->key, sys->key_len))
         return errstr_fmt(SINK_REJECT, errstr, errstr_size, "message key is not valid UTF-8");
     int prc = sink_json_parse(c->parser, json, len, &root, perr, sizeof(perr));
     if (prc < 0)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errstr.h"
 #include "log.h"
 
 /* The schema a topic's records are written with (set by open). */
@@ -54,7 +55,7 @@ static int64_t sink_files_mono_ms(void) {
 static int sink_files_fsync_dir(const char *path, char *errstr, size_t errstr_size) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) < 0) {
-        snprintf(errstr, errstr_size, "%s: fsync directory: %s", path, strerror(errno));
+        errstr_fmt(0, errstr, errstr_size, "%s: fsync directory: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -70,8 +71,7 @@ static int sink_files_mkdir(const char *path, const char *parent, char *errstr,
     if (mkdir(path, 0755) < 0) {
         if (errno == EEXIST)
             return 0;
-        snprintf(errstr, errstr_size, "%s: mkdir: %s", path, strerror(errno));
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s: mkdir: %s", path, strerror(errno));
     }
     return parent ? sink_files_fsync_dir(parent, errstr, errstr_size) : 0;
 }
@@ -113,15 +113,14 @@ static int sink_files_roll(sink_files_t *f, size_t i, const char *why, char *err
     size_t n = strlen(file->final_path) + 16;
     char *name = malloc(n);
     if (!name) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     snprintf(name, n, "%s", file->final_path);
     for (int k = 2;; k++) {
         if (renameat2(AT_FDCWD, file->tmp_path, AT_FDCWD, name, RENAME_NOREPLACE) == 0)
             break;
         if (errno != EEXIST || k >= 1000) {
-            snprintf(errstr, errstr_size, "rename %s: %s", file->tmp_path, strerror(errno));
+            errstr_fmt(0, errstr, errstr_size, "rename %s: %s", file->tmp_path, strerror(errno));
             free(name);
             return -1;
         }
@@ -146,8 +145,7 @@ static int sink_files_open_file(sink_files_t *f, sink_files_topic_t *tp, const s
         free(file);
         if (files)
             f->files = files;
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "out of memory");
     }
     f->files = files;
     file->tp = tp;
@@ -168,7 +166,7 @@ static int sink_files_open_file(sink_files_t *f, sink_files_topic_t *tp, const s
         file->dir_path = NULL;
     if (!file->dir_path || asprintf(&file->final_path, "%s/%s", file->dir_path, name) < 0 ||
         asprintf(&file->tmp_path, "%s/.%s.tmp", file->dir_path, name) < 0) {
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         goto fail;
     }
     if (sink_files_mkdir(file->dir_path, f->dir, errstr, errstr_size) < 0)
@@ -224,17 +222,16 @@ static int sink_files_open(sink_target_t *t, const char *topic, const char *inte
     tp->version++;
     return 0;
 nomem:
-    snprintf(errstr, errstr_size, "out of memory");
-    return -1;
+    return errstr_fmt(-1, errstr, errstr_size, "out of memory");
 }
 
-static int sink_files_write(sink_target_t *t, const sink_rec_t *rec, char *errstr,
-                            size_t errstr_size) {
+static sink_target_rc_t sink_files_write(sink_target_t *t, const sink_rec_t *rec,
+                                         char *errstr, size_t errstr_size) {
     sink_files_t *f = (sink_files_t *)t;
     sink_files_topic_t *tp = sink_files_topic(f, rec->topic);
     if (!tp || !tp->schema) {
-        snprintf(errstr, errstr_size, "%s: write before open", rec->topic);
-        return -1;
+        errstr_fmt(0, errstr, errstr_size, "%s: write before open", rec->topic);
+        return SINK_TARGET_FAILED;
     }
     sink_files_file_t *file = NULL;
     for (size_t i = 0; i < f->nfiles; i++) {
@@ -243,22 +240,23 @@ static int sink_files_write(sink_target_t *t, const sink_rec_t *rec, char *errst
         if (f->files[i]->version != tp->version) {
             /* one schema per file: a new version starts a new file */
             if (sink_files_roll(f, i, "schema changed", errstr, errstr_size) < 0)
-                return -1;
+                return SINK_TARGET_FAILED;
         } else {
             file = f->files[i];
         }
         break;
     }
     if (!file && sink_files_open_file(f, tp, rec, &file, errstr, errstr_size) < 0)
-        return -1;
+        return SINK_TARGET_FAILED;
     if (sink_ocf_append(file->ocf, rec->avro, rec->avro_len, errstr, errstr_size) < 0)
-        return -1;
+        return SINK_TARGET_FAILED;
     if (f->max_bytes && sink_ocf_bytes(file->ocf) >= f->max_bytes) {
         for (size_t i = 0; i < f->nfiles; i++)
             if (f->files[i] == file)
-                return sink_files_roll(f, i, "size", errstr, errstr_size);
+                return sink_files_roll(f, i, "size", errstr, errstr_size) < 0 ? SINK_TARGET_FAILED
+                                                                              : SINK_TARGET_OK;
     }
-    return 0;
+    return SINK_TARGET_OK;
 }
 
 static int sink_files_poll(sink_target_t *t, char *errstr, size_t errstr_size) {
@@ -341,8 +339,7 @@ static const sink_target_ops_t sink_files_ops = {
 static int sink_files_clean(const char *dir, char *errstr, size_t errstr_size) {
     DIR *d = opendir(dir);
     if (!d) {
-        snprintf(errstr, errstr_size, "%s: %s", dir, strerror(errno));
-        return -1;
+        return errstr_fmt(-1, errstr, errstr_size, "%s: %s", dir, strerror(errno));
     }
     struct dirent *de;
     int rc = 0;
@@ -364,7 +361,7 @@ static int sink_files_clean(const char *dir, char *errstr, size_t errstr_size) {
             char path[8192];
             snprintf(path, sizeof(path), "%s/%s", sub, fe->d_name);
             if (unlink(path) < 0) {
-                snprintf(errstr, errstr_size, "%s: unlink: %s", path, strerror(errno));
+                errstr_fmt(0, errstr, errstr_size, "%s: unlink: %s", path, strerror(errno));
                 rc = -1;
                 break;
             }
@@ -381,17 +378,17 @@ static int sink_files_clean(const char *dir, char *errstr, size_t errstr_size) {
 
 sink_target_t *sink_files_new(const sink_files_conf_t *conf, char *errstr, size_t errstr_size) {
     if (!conf->dir || !*conf->dir) {
-        snprintf(errstr, errstr_size, "avro-files needs output.dir");
+        errstr_fmt(0, errstr, errstr_size, "avro-files needs output.dir");
         return NULL;
     }
     if ((unsigned)conf->codec > SINK_OCF_SNAPPY) {
-        snprintf(errstr, errstr_size, "unknown codec");
+        errstr_fmt(0, errstr, errstr_size, "unknown codec");
         return NULL;
     }
     sink_files_t *f = calloc(1, sizeof(*f));
     if (!f || !(f->dir = strdup(conf->dir))) {
         free(f);
-        snprintf(errstr, errstr_size, "out of memory");
+        errstr_fmt(0, errstr, errstr_size, "out of memory");
         return NULL;
     }
     f->base.ops = &sink_files_ops;

@@ -1,80 +1,25 @@
-/* sink_kafka_avro: the `kafka-avro` target, and the tracking producer it and
- * the consumer's dead-letter path share.
+/* sink_kafka_avro: the `kafka-avro` output of the Avro pipeline. Each
+ * record goes to <topic>.avro (created, with the source topic's partition
+ * count and twice its max.message.bytes — Avro can outgrow its JSON —, when
+ * missing), to the same partition number as its source (so the
+ * key-to-partition mapping and the order per key are kept), with the source
+ * key and headers, and the value in the Confluent wire format: byte 0, the
+ * schema id as 4 bytes big-endian, the Avro binary. Durable = acknowledged
+ * by Kafka. A record larger than the output topic's max.message.bytes (read
+ * when it is opened) is refused before it is queued (SINK_TARGET_REFUSED):
+ * it goes to the dead-letter topic, as a record the broker refused would
+ * fail the producer for good.
  *
- * sink_kprod: an idempotent acks=all producer that remembers, per source
- * topic and partition, which source offsets it has produced and which Kafka
- * has acknowledged, so that a consumer commits only acknowledged records.
- * A delivery that fails (after the producer's own retries) makes the
- * producer failed for good: the consumer must stop without committing.
+ * Its producer is a tracking producer (sink_kprod.h) of its own.
  *
- * kafka-avro target: each record goes to <topic>.avro (created, with the
- * source topic's partition count and twice its max.message.bytes — Avro
- * can outgrow its JSON —, when missing), to the same partition
- * number as its source (so the key-to-partition mapping and the order per
- * key are kept), with the source key and headers, and the value in the
- * Confluent wire format: byte 0, the schema id as 4 bytes big-endian, the
- * Avro binary. Durable = acknowledged by Kafka. A record larger than the
- * output topic's max.message.bytes (read when it is opened) is refused
- * before it is queued (write returns 1): it goes to the dead-letter topic,
- * as a record the broker refused would fail the producer for good.
- *
- * Neither is thread-safe: one thread drives all calls. */
+ * Not thread-safe: one thread drives all calls. */
 #ifndef HOOKPIPE_SINK_KAFKA_AVRO_H
 #define HOOKPIPE_SINK_KAFKA_AVRO_H
 
-#include <librdkafka/rdkafka.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "cfg.h"
 #include "sink_target.h"
-
-typedef struct sink_kprod sink_kprod_t;
-
-/* A producer with the "kafka.*" properties of cfg (may be NULL), then
- * enable.idempotence=true and acks=all forced. message_max_bytes (> 0) is
- * its message.max.bytes unless cfg sets kafka.message.max.bytes. NULL with
- * errstr. */
-sink_kprod_t *sink_kprod_new(const cfg_t *cfg, long long message_max_bytes, char *errstr,
-                             size_t errstr_size);
-
-/* Produces one message for the source record (src_topic, src_partition,
- * src_offset). partition may be RD_KAFKA_PARTITION_UA. `headers` is taken
- * over in every case (may be NULL). Waits while the local queue is full.
- * 0; 1 with errstr if this message can never be produced (larger than
- * message.max.bytes): the caller routes the record elsewhere; -1 with errstr
- * (the producer has failed, or another permanent error). */
-int sink_kprod_produce(sink_kprod_t *kp, const char *topic, int32_t partition,
-                       const void *key, size_t key_len, const void *value, size_t len,
-                       rd_kafka_headers_t *headers, const char *src_topic,
-                       int32_t src_partition, int64_t src_offset,
-                       char *errstr, size_t errstr_size);
-
-/* Serves delivery reports without blocking. -1 with errstr once any
- * delivery has failed. */
-int sink_kprod_poll(sink_kprod_t *kp, char *errstr, size_t errstr_size);
-
-/* Waits until every message is acknowledged (or timeout_ms passes: -1).
- * 0 when all were delivered, else -1 with errstr. */
-int sink_kprod_flush(sink_kprod_t *kp, int timeout_ms, char *errstr, size_t errstr_size);
-
-/* The lowest source offset of src_topic/src_partition produced but not yet
- * acknowledged, or -1 if none. */
-int64_t sink_kprod_pending(const sink_kprod_t *kp, const char *src_topic, int32_t src_partition);
-
-/* Forgets the tracking of src_topic (nothing of it may be in flight). */
-void sink_kprod_forget(sink_kprod_t *kp, const char *src_topic);
-
-/* Partition count of `topic`: 0 if it does not exist, -1 with errstr if
- * the cluster could not tell. Blocks up to 10 s. */
-int sink_kprod_partitions(sink_kprod_t *kp, const char *topic, char *errstr,
-                          size_t errstr_size);
-
-/* The librdkafka handle, borrowed (for metadata and admin calls). */
-rd_kafka_t *sink_kprod_rk(sink_kprod_t *kp);
-
-/* Frees the producer (pending messages are purged). NULL is a no-op. */
-void sink_kprod_destroy(sink_kprod_t *kp);
 
 /* The kafka-avro target. Returns it (destroy through its ops) or NULL with
  * errstr. cfg is read during the call only. */

@@ -10,6 +10,7 @@
 #include "errstr.h"
 #include "sink_name.h"
 #include "sink_num.h"
+#include "utf8.h"
 
 #define NAME_MAX_LIMIT 512
 #define NAME_BUF       (NAME_MAX_LIMIT * 8 + 2)  /* "_u10FFFF" per 4-byte char */
@@ -309,7 +310,7 @@ sink_shape_t *sink_shape_new(const char *integration, int has_primary_key,
                              const sink_limits_t *lim, char *errstr, size_t errstr_size) {
     char ns[NAME_BUF + 16], mapped[NAME_BUF];
     size_t ilen = strlen(integration);
-    if (!sink_json_utf8_valid(integration, ilen) ||
+    if (!utf8_valid(integration, ilen) ||
         sink_name_map(integration, ilen, mapped, sizeof(mapped)) < 0) {
         errstr_fmt(0, errstr, errstr_size, "integration name is not valid UTF-8 or too long");
         return NULL;
@@ -1028,7 +1029,7 @@ int sink_shape_fill(sink_shape_t *s, const sink_json_node_t *root, const sink_sy
         if (!sys->key)
             return errstr_fmt(SINK_REJECT, errstr, errstr_size,
                               "message has no key for " SINK_SYS_PRIMARY_KEY);
-        if (!sink_json_utf8_valid(sys->key, sys->key_len))
+        if (!utf8_valid(sys->key, sys->key_len))
             return errstr_fmt(SINK_REJECT, errstr, errstr_size, "message key is not valid UTF-8");
         if (avro_value_get_by_index(rec, 4, &fv, NULL) ||
             avro_value_set_string_len(&fv, sys->key, sys->key_len + 1))

@@ -10,6 +10,7 @@
 
 #include "errstr.h"
 #include "hex.h"
+#include "utf8.h"
 #include "wh_loader.h"
 #include "wh_sql.h"
 
@@ -466,7 +467,7 @@ static void pg_reject_copy_line(buf_t *buf, const wh_reject_t *rj) {
     buf_puts(buf, "\t");
     wh_sql_copy_text(buf, rj->table, strlen(rj->table));
     buf_puts(buf, "\t");
-    int text_ok = sink_json_utf8_valid(rj->record, rj->record_len) &&
+    int text_ok = utf8_valid(rj->record, rj->record_len) &&
                   !memchr(rj->record, '\0', rj->record_len);
     wh_sql_copy_text(buf, rj->reason, strlen(rj->reason));
     if (!text_ok)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "errstr.h"
+#include "utf8.h"
 #include "wh_loader.h"
 #include "wh_sql.h"
 
@@ -385,7 +386,7 @@ static int sqlite_write_rejects(sqlite_loader_t *ld, wh_layout_t *l, const wh_ba
         sqlite3_bind_text(st, 2, rj->table, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, rj->reason, -1, SQLITE_STATIC);
         /* a record that is not text is kept as the bytes received */
-        if (sink_json_utf8_valid(rj->record, rj->record_len))
+        if (utf8_valid(rj->record, rj->record_len))
             sqlite3_bind_text(st, 4, rj->record, (int)rj->record_len, SQLITE_STATIC);
         else
             sqlite3_bind_blob(st, 4, rj->record, (int)rj->record_len, SQLITE_STATIC);

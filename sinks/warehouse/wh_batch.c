@@ -1,4 +1,5 @@
 /* wh_batch: JSON records shredded into Stitch-layout rows for the warehouse (see wh_batch.h). */
+#include "utf8.h"
 #include "wh_batch.h"
 
 #include <stdint.h>
@@ -662,7 +663,7 @@ static const char *wh_batch_record_key(wh_batch_shred_t *st, const sink_json_nod
         const sink_sys_t *sys = &st->msg->sys;
         if (!sys->key || sys->key_len == 0)
             return "message has no key for __sdc_primary_key";
-        if (!sink_json_utf8_valid(sys->key, sys->key_len) || memchr(sys->key, '\0', sys->key_len))
+        if (!utf8_valid(sys->key, sys->key_len) || memchr(sys->key, '\0', sys->key_len))
             return "message key is not text";
         if (sys->key_len > cap)
             return "message key too long";

@@ -1,6 +1,6 @@
 /* wh_sink: batching in front of a warehouse loader (pg_loader or
- * sqlite_loader), shaped like the sink's target interface (sink_target.h) so
- * that the `postgres` and `sqlite` targets are a thin adapter over it.
+ * sqlite_loader), shaped like the sink's pipeline interface (sink_pipeline.h)
+ * so that the warehouse pipeline (wh_pipeline) is a thin adapter over it.
  *
  *   write    copies one message into its integration's batch; a batch that
  *            reaches batch_max_records or batch_max_bytes is loaded at once,

@@ -1,7 +1,7 @@
-/* Unit tests for the sink's client-side logic: the avro-files target's rolls
- * and pending offsets, the tracking producer and the whole consumer loop on
- * librdkafka's mock cluster (with an in-memory registry), and the consumer
- * driving a warehouse (sqlite) target. */
+/* Unit tests for the sink's client-side logic: the avro-files output's rolls
+ * and pending offsets, the tracking producer and the whole consumer loop
+ * with the Avro pipeline on librdkafka's mock cluster (with an in-memory
+ * registry), and the consumer driving the warehouse (sqlite) pipeline. */
 #include <avro.h>
 #include <dirent.h>
 #include <librdkafka/rdkafka.h>
@@ -13,14 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "avro_pipeline.h"
 #include "cfg.h"
 #include "harness.h"
 #include "integ.h"
 #include "log.h"
 #include "sink_consumer.h"
+#include "sink_dlq.h"
 #include "sink_files.h"
-#include "sink_kafka_avro.h"
-#include "wh_target.h"
+#include "sink_kprod.h"
+#include "wh_pipeline.h"
 
 static char tmpdir[] = "/tmp/test_sink_consumer.XXXXXX";
 
@@ -334,7 +336,7 @@ static void test_kprod_tracks_acks_and_failures(void) {
         static char big[4000];
         memset(big, 'x', sizeof(big));
         CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, big, sizeof(big), NULL, "src", 1, 9,
-                                     err, sizeof(err)), 1);
+                                     err, sizeof(err)), SINK_KPROD_TOO_LARGE);
         CHECK(strstr(err, "4000 bytes") != NULL);
         CHECK_INT(sink_kprod_pending(kp, "src", 1), -1);
         CHECK_INT(sink_kprod_produce(kp, "out1", 0, "k", 1, big, 10, NULL, "src", 1, 10, err,
@@ -353,12 +355,12 @@ typedef struct fake_reg {
     int refuse_next;   /* answers "incompatible" to the next register */
 } fake_reg_t;
 
-static int fake_register(void *opaque, const char *subject, const char *schema, int *id,
-                         char *errstr, size_t errstr_size) {
+static sink_reg_rc_t fake_register(void *opaque, const char *subject, const char *schema,
+                                   int *id, char *errstr, size_t errstr_size) {
     fake_reg_t *r = opaque;
     (void)subject;
     pthread_mutex_lock(&r->lock);
-    int rc = SINK_REG_OK;
+    sink_reg_rc_t rc = SINK_REG_OK;
     if (r->refuse_next) {
         r->refuse_next = 0;
         snprintf(errstr, errstr_size, "incompatible");
@@ -379,12 +381,12 @@ static int fake_register(void *opaque, const char *subject, const char *schema, 
     return rc;
 }
 
-static int fake_latest(void *opaque, const char *subject, int *id, char **schema,
-                       char *errstr, size_t errstr_size) {
+static sink_reg_rc_t fake_latest(void *opaque, const char *subject, int *id, char **schema,
+                                 char *errstr, size_t errstr_size) {
     fake_reg_t *r = opaque;
     (void)subject;
     pthread_mutex_lock(&r->lock);
-    int rc = SINK_REG_NOT_FOUND;
+    sink_reg_rc_t rc = SINK_REG_NOT_FOUND;
     *schema = NULL;
     if (r->n > 0) {
         *id = r->n;
@@ -493,6 +495,149 @@ static void produce_to(const char *topic, int32_t partition, const char *key, co
     rd_kafka_destroy(prod);
 }
 
+/* An Avro output that refuses the records at odd offsets (as kafka-avro
+ * refuses one larger than its topic takes) and keeps nothing pending. */
+typedef struct odd_output {
+    sink_target_t base;
+    int opened, written;
+} odd_output_t;
+
+static int odd_open(sink_target_t *t, const char *topic, const char *integration,
+                    const sink_schema_t *schema, char *errstr, size_t errstr_size) {
+    (void)topic, (void)integration, (void)schema, (void)errstr, (void)errstr_size;
+    ((odd_output_t *)t)->opened++;
+    return 0;
+}
+
+static sink_target_rc_t odd_write(sink_target_t *t, const sink_rec_t *rec, char *errstr,
+                                  size_t errstr_size) {
+    if (rec->offset % 2) {
+        snprintf(errstr, errstr_size, "odd offset");
+        return SINK_TARGET_REFUSED;
+    }
+    ((odd_output_t *)t)->written++;
+    return SINK_TARGET_OK;
+}
+
+static int odd_poll(sink_target_t *t, char *errstr, size_t errstr_size) {
+    (void)t, (void)errstr, (void)errstr_size;
+    return 0;
+}
+
+static int64_t odd_pending(sink_target_t *t, const char *topic, int32_t partition) {
+    (void)t, (void)topic, (void)partition;
+    return -1;
+}
+
+static void odd_close(sink_target_t *t, const char *topic) {
+    (void)t, (void)topic;
+}
+
+static void odd_destroy(sink_target_t *t) { free(t); }
+
+static const sink_target_ops_t odd_ops = {"odd", odd_open, odd_write, odd_poll, odd_pending,
+                                          odd_poll, odd_close, odd_destroy};
+
+/* A registry that never answers. */
+static sink_reg_rc_t down_register(void *opaque, const char *subject, const char *schema,
+                                   int *id, char *errstr, size_t errstr_size) {
+    (void)opaque, (void)subject, (void)schema, (void)id;
+    snprintf(errstr, errstr_size, "connection refused");
+    return SINK_REG_RETRY;
+}
+
+static sink_reg_rc_t down_latest(void *opaque, const char *subject, int *id, char **schema,
+                                 char *errstr, size_t errstr_size) {
+    (void)opaque, (void)subject, (void)id;
+    *schema = NULL;
+    snprintf(errstr, errstr_size, "connection refused");
+    return SINK_REG_RETRY;
+}
+
+/* The Avro pipeline's outcomes as the consumer sees them: written, dead-
+ * lettered (not convertible, or refused by the output) with the reason,
+ * stopped while the registry does not answer; nothing stored with the
+ * output. */
+static void test_avro_pipeline_outcomes(void) {
+    char err[512];
+    rd_kafka_mock_topic_create(mock, "webhooks.po", 1, 1);
+    rd_kafka_mock_topic_create(mock, "webhooks.po.rejected", 1, 1);
+    cfg_t *cfg = mock_cfg();
+    fake_reg_t reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    volatile sig_atomic_t stop = 0;
+    sink_dlq_t *dlq = sink_dlq_new(cfg, err, sizeof(err));
+    CHECK(dlq != NULL);
+    odd_output_t *out = calloc(1, sizeof(*out));
+    out->base.ops = &odd_ops;
+    avro_pipeline_conf_t ac = {.registry = {fake_register, fake_latest, &reg},
+                               .output = &out->base, .dlq = dlq, .stop = &stop};
+    sink_pipeline_t *p = dlq ? avro_pipeline_new(&ac, err, sizeof(err)) : NULL;
+    CHECK(p != NULL);
+    if (!p)
+        goto out;
+    int64_t next = 5;
+    CHECK_INT(p->ops->assigned(p, "webhooks.po", 0, &next, err, sizeof(err)),
+              SINK_PIPE_START_NONE);
+    CHECK_INT(next, 5);
+    sink_sys_t sys = {.received_at = 1, .sequence = 1, .key = "k", .key_len = 1};
+    sink_msg_t msg = {.topic = "webhooks.po", .integration = "po", .timestamp_ms = -1,
+                      .key = "k", .key_len = 1, .value = "{\"a\":1}", .value_len = 7,
+                      .sys = &sys};
+    static const struct {
+        int64_t offset;
+        const char *value;      /* NULL: a message without a value */
+        sink_pipe_rc_t want;
+    } cases[] = {
+        {0, "{\"a\":1}", SINK_PIPE_WRITTEN},   /* a new version, registered */
+        {1, "{\"a\":1}", SINK_PIPE_REJECTED},  /* refused by the output */
+        {2, NULL, SINK_PIPE_REJECTED},         /* not convertible */
+        {3, "[1]", SINK_PIPE_REJECTED},        /* not convertible */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        msg.offset = cases[i].offset;
+        msg.value = cases[i].value;
+        msg.value_len = cases[i].value ? strlen(cases[i].value) : 0;
+        CHECK_INT(p->ops->write(p, &msg, err, sizeof(err)), cases[i].want);
+    }
+    CHECK_INT(out->written, 1);
+    CHECK_INT(out->opened, 1);
+    sink_pipeline_stats_t st;
+    p->ops->stats(p, &st);
+    CHECK_INT((long long)st.versions, 1);
+    CHECK_INT(sink_dlq_flush(dlq, err, sizeof(err)), 0);
+    CHECK_INT(sink_dlq_pending(dlq, "webhooks.po", 0), -1);
+    char reason[256] = "";
+    CHECK_INT(count_messages("webhooks.po.rejected", 1, reason, sizeof(reason)), 3);
+    CHECK(strstr(reason, "target odd refused the record: odd offset") != NULL);
+    /* revoked: the output is opened again on the topic's next record */
+    p->ops->revoked(p, "webhooks.po");
+    msg.value = "{\"a\":2}", msg.value_len = 7, msg.offset = 4;
+    /* (the same shape: no new version) */
+    CHECK_INT(p->ops->write(p, &msg, err, sizeof(err)), SINK_PIPE_WRITTEN);
+    CHECK_INT(out->opened, 2);
+    p->ops->destroy(p);
+
+    /* the registry does not answer: the pipeline waits until the stop */
+    out = calloc(1, sizeof(*out));
+    out->base.ops = &odd_ops;
+    ac.output = &out->base;
+    ac.registry = (sink_registry_t){down_register, down_latest, NULL};
+    p = avro_pipeline_new(&ac, err, sizeof(err));
+    CHECK(p != NULL);
+    if (!p)
+        goto out;
+    stop = 1;
+    msg.offset = 0;
+    CHECK_INT(p->ops->write(p, &msg, err, sizeof(err)), SINK_PIPE_STOPPED);
+    CHECK_INT(out->written, 0);
+    p->ops->destroy(p);
+out:
+    sink_dlq_destroy(dlq);
+    for (int i = 0; i < reg.n; i++)
+        free(reg.texts[i]);
+    cfg_destroy(cfg);
+}
+
 static void test_consumer_end_to_end(void) {
     char err[512], dir[512], sub[600], names[64][256];
     snprintf(dir, sizeof(dir), "%s/e2e", tmpdir);
@@ -521,15 +666,21 @@ static void test_consumer_end_to_end(void) {
     cfg_set(cfg, "kafka.session.timeout.ms", "6000", err, sizeof(err));
     cfg_set(cfg, "kafka.max.poll.interval.ms", "6000", err, sizeof(err));
     fake_reg_t reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    run_arg_t arg = {0};
     sink_files_conf_t fc = {dir, 0, 100000, SINK_OCF_DEFLATE};
-    sink_target_t *t = sink_files_new(&fc, err, sizeof(err));
+    sink_dlq_t *dlq = sink_dlq_new(cfg, err, sizeof(err));
+    CHECK(dlq != NULL);
+    avro_pipeline_conf_t ac = {.registry = {fake_register, fake_latest, &reg},
+                               .output = sink_files_new(&fc, err, sizeof(err)), .dlq = dlq,
+                               .stop = &arg.stop};
+    CHECK(ac.output != NULL);
+    sink_pipeline_t *t = ac.output && dlq ? avro_pipeline_new(&ac, err, sizeof(err)) : NULL;
     CHECK(t != NULL);
     sink_consumer_conf_t cc = {
         .group_id = "g-e2e", .topic_prefix = "webhooks.", .batch_max_records = 5,
-        .batch_max_ms = 100, .registry = {fake_register, fake_latest, &reg},
+        .batch_max_ms = 100, .pipeline = t, .dlq = dlq,
     };
-    run_arg_t arg = {0};
-    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    arg.c = t ? sink_consumer_new(cfg, &cc, err, sizeof(err)) : NULL;
     CHECK(arg.c != NULL);
     if (!arg.c) {
         fprintf(stderr, "consumer: %s\n", err);
@@ -599,10 +750,16 @@ static void test_consumer_end_to_end(void) {
     reg.refuse_next = 1;
     sink_consumer_destroy(arg.c);
     t->ops->destroy(t);
-    t = sink_files_new(&fc, err, sizeof(err));
-    cc.group_id = "g-e2e-2";
+    sink_dlq_destroy(dlq);
     arg = (run_arg_t){0};
-    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    dlq = sink_dlq_new(cfg, err, sizeof(err));
+    ac.output = sink_files_new(&fc, err, sizeof(err));
+    ac.dlq = dlq;
+    t = ac.output && dlq ? avro_pipeline_new(&ac, err, sizeof(err)) : NULL;
+    cc.group_id = "g-e2e-2";
+    cc.pipeline = t;
+    cc.dlq = dlq;
+    arg.c = t ? sink_consumer_new(cfg, &cc, err, sizeof(err)) : NULL;
     CHECK(arg.c != NULL);
     if (!arg.c)
         goto out;
@@ -623,6 +780,7 @@ out:
     sink_consumer_destroy(arg.c);
     if (t)
         t->ops->destroy(t);
+    sink_dlq_destroy(dlq);
     for (int i = 0; i < reg.n; i++)
         free(reg.texts[i]);
     cfg_destroy(cfg);
@@ -673,14 +831,14 @@ static void test_consumer_warehouse(void) {
     volatile sig_atomic_t never = 0;
     wh_sink_conf_t wc = {.kind = WH_SINK_SQLITE, .location = db, .group = "g-wh",
                          .batch_max_ms = 50, .stop = &never};
-    sink_target_t *t = wh_target_new(&wc, err, sizeof(err));
+    sink_pipeline_t *t = wh_pipeline_new(&wc, err, sizeof(err));
     CHECK(t != NULL);
-    CHECK(wh_target_is(t));
-    /* no registry at all */
+    CHECK(t && strcmp(t->ops->name, "warehouse") == 0);
+    /* no registry, no dead-letter producer at all */
     sink_consumer_conf_t cc = {.group_id = "g-wh-kafka", .topic_prefix = "webhooks.",
-                               .batch_max_records = 5, .batch_max_ms = 100};
+                               .batch_max_records = 5, .batch_max_ms = 100, .pipeline = t};
     run_arg_t arg = {0};
-    arg.c = t ? sink_consumer_new(cfg, &cc, t, err, sizeof(err)) : NULL;
+    arg.c = t ? sink_consumer_new(cfg, &cc, err, sizeof(err)) : NULL;
     CHECK(arg.c != NULL);
     if (!arg.c) {
         fprintf(stderr, "consumer: %s\n", err);
@@ -720,7 +878,7 @@ static void test_consumer_warehouse(void) {
     sink_consumer_destroy(arg.c);
     cc.group_id = "g-wh-kafka-2";
     arg = (run_arg_t){0};
-    arg.c = sink_consumer_new(cfg, &cc, t, err, sizeof(err));
+    arg.c = sink_consumer_new(cfg, &cc, err, sizeof(err));
     CHECK(arg.c != NULL);
     if (!arg.c)
         goto out;
@@ -754,6 +912,7 @@ int main(void) {
         harness_failed++;
     } else {
         TEST(test_kprod_tracks_acks_and_failures);
+        TEST(test_avro_pipeline_outcomes);
         TEST(test_consumer_end_to_end);
         TEST(test_consumer_warehouse);
     }

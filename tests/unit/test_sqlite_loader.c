@@ -9,9 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "sqlite_loader.h"
 #include "wh_sink.h"
-#include "wh_target.h"
+#include "wh_pipeline.h"
 #include "harness.h"
 
 static char dir[64];
@@ -224,24 +225,24 @@ static void test_stale_catalog(void) {
 }
 
 static void test_target_interface(void) {
-    /* the sink's target interface, driven as the consumer drives it */
+    /* the sink's pipeline interface, driven as the consumer drives it */
     char path[128], err[256];
     snprintf(path, sizeof(path), "%s/target.db", dir);
     wh_sink_conf_t conf = {.kind = WH_SINK_SQLITE, .location = path, .group = "g", .batch_max_ms = 1};
-    sink_target_t *t = wh_target_new(&conf, err, sizeof(err));
-    CHECK(t && wh_target_is(t));
+    sink_pipeline_t *t = wh_pipeline_new(&conf, err, sizeof(err));
+    CHECK(t != NULL);
     if (!t)
         return;
-    CHECK_INT(t->ops->open(t, "webhooks.tg", "tg", NULL, err, sizeof(err)), 0);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-    rd_kafka_header_add(h, "hookpipe-sequence", -1, "1795724077123456789", -1);
-    rd_kafka_header_add(h, "hookpipe-received-at", -1, "2026-11-26T20:14:37.123456Z", -1);
-    sink_rec_t rec = {.topic = "webhooks.tg", .integration = "tg", .partition = 2, .offset = 41,
-                      .key = "k1", .key_len = 2, .headers = h};
+    sink_sys_t sys = {.key = "k1", .key_len = 2};
+    const char *seq = "1795724077123456789", *at = "2026-11-26T20:14:37.123456Z";
+    CHECK_INT(event_sequence_parse(seq, strlen(seq), &sys.sequence), 0);
+    CHECK_INT(event_received_at_parse(at, strlen(at), &sys.received_at), 0);
     const char *pk = "id";
     const char *v = "{\"id\":7,\"n\":123456789012345678901234567890}";
-    CHECK_INT(t->ops->write(t, &rec, err, sizeof(err)), -1);
-    CHECK_INT(wh_target_write_json(t, &rec, v, strlen(v), &pk, 1, err, sizeof(err)), 0);
+    sink_msg_t msg = {.topic = "webhooks.tg", .integration = "tg", .partition = 2, .offset = 41,
+                      .timestamp_ms = -1, .key = "k1", .key_len = 2, .value = v,
+                      .value_len = strlen(v), .pk = &pk, .npk = 1, .sys = &sys};
+    CHECK_INT(t->ops->write(t, &msg, err, sizeof(err)), SINK_PIPE_WRITTEN);
     CHECK_INT(t->ops->pending(t, "webhooks.tg", 2), 41);
     struct timespec ts = {0, 5 * 1000000L};
     nanosleep(&ts, NULL);
@@ -250,18 +251,19 @@ static void test_target_interface(void) {
     CHECK_STR(q1(path, "SELECT n || ' ' || _sdc_sequence || ' ' || _sdc_received_at FROM \"tg.data\""),
               "123456789012345678901234567890 1795724077123456789 2026-11-26 20:14:37.123456+00:00");
     int64_t next = 0;
-    CHECK_INT(wh_target_assigned(t, "webhooks.tg", 2, &next, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->assigned(t, "webhooks.tg", 2, &next, err, sizeof(err)),
+              SINK_PIPE_START_STORED);
     CHECK_INT(next, 42);
-    CHECK_INT(wh_target_assigned(t, "webhooks.tg", 0, &next, err, sizeof(err)), 1);
-    rec.offset = 42;
-    CHECK_INT(wh_target_write_json(t, &rec, v, strlen(v), &pk, 1, err, sizeof(err)), 0);
-    t->ops->close(t, "webhooks.tg");
+    CHECK_INT(t->ops->assigned(t, "webhooks.tg", 0, &next, err, sizeof(err)),
+              SINK_PIPE_START_NONE);
+    msg.offset = 42;
+    CHECK_INT(t->ops->write(t, &msg, err, sizeof(err)), SINK_PIPE_WRITTEN);
+    t->ops->revoked(t, "webhooks.tg");
     CHECK_INT(t->ops->flush(t, err, sizeof(err)), 0);
-    CHECK_INT(wh_target_assigned(t, "webhooks.tg", 2, &next, err, sizeof(err)), 0);
+    CHECK_INT(t->ops->assigned(t, "webhooks.tg", 2, &next, err, sizeof(err)),
+              SINK_PIPE_START_STORED);
     CHECK_INT(next, 42);
-    rd_kafka_headers_destroy(h);
     t->ops->destroy(t);
-    CHECK(!wh_target_is(NULL));
 }
 
 static void test_two_processes(void) {

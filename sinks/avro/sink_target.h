@@ -1,13 +1,14 @@
-/* sink_target: the interface every hookpipe-sink target implements, so the
- * consumer (sink_consumer) drives them all the same way.
+/* sink_target: the interface of the Avro pipeline's outputs (kafka-avro:
+ * sink_kafka_avro.h, avro-files: sink_files.h), so that the pipeline
+ * (avro_pipeline.h) drives them all the same way.
  *
  * Life of a target, all calls from the consumer's one thread:
  *   open(topic, schema)   before the first record of a topic, and again each
  *                         time its schema changes: later writes of that topic
  *                         use this schema (a file target rolls its files);
  *   write(rec)            hands over one converted record; may only buffer;
- *                         1 = this target can never take this record (e.g.
- *                         larger than its output allows): the consumer
+ *                         SINK_TARGET_REFUSED: it can never take this record (e.g.
+ *                         larger than its output allows): the pipeline
  *                         dead-letters it with errstr as the reason;
  *   poll()                time-driven work (roll aged files, serve delivery
  *                         reports); call often;
@@ -19,9 +20,10 @@
  *                         is released and at shutdown;
  *   close(topic)          forgets a topic (after a flush);
  *   destroy()             frees the target; it does not flush.
- * Any -1 from open, write, poll or flush is fatal for the target: the
- * consumer stops without committing further and the records are consumed
- * again after a restart (at least once, never lost). */
+ * Any -1 (SINK_TARGET_FAILED) from open, write, poll or flush is fatal for
+ * the target: the pipeline fails (sink_pipeline.h), the consumer stops
+ * without committing further and the records are consumed again after a
+ * restart (at least once, never lost). */
 #ifndef HOOKPIPE_SINK_TARGET_H
 #define HOOKPIPE_SINK_TARGET_H
 
@@ -54,11 +56,19 @@ typedef struct sink_rec {
 
 typedef struct sink_target sink_target_t;
 
+/* What write did with a record. */
+typedef enum {
+    SINK_TARGET_FAILED = -1,  /* fatal, reason in errstr */
+    SINK_TARGET_OK = 0,       /* taken (durable once pending() passes it) */
+    SINK_TARGET_REFUSED = 1   /* can never be taken here, reason in errstr */
+} sink_target_rc_t;
+
 typedef struct sink_target_ops {
     const char *name;
     int (*open)(sink_target_t *t, const char *topic, const char *integration,
                 const sink_schema_t *schema, char *errstr, size_t errstr_size);
-    int (*write)(sink_target_t *t, const sink_rec_t *rec, char *errstr, size_t errstr_size);
+    sink_target_rc_t (*write)(sink_target_t *t, const sink_rec_t *rec, char *errstr,
+                              size_t errstr_size);
     int (*poll)(sink_target_t *t, char *errstr, size_t errstr_size);
     int64_t (*pending)(sink_target_t *t, const char *topic, int32_t partition);
     int (*flush)(sink_target_t *t, char *errstr, size_t errstr_size);
