@@ -59,11 +59,22 @@ static __attribute__((noinline)) size_t scan_escape(bytes_t b, size_t len, size_
     return fail(res, JSCAN_ERR_SYNTAX, i, "invalid \\u escape"), 0;
 }
 
-/* utf8_seq_len out of line: inlined, it makes the string loop save more
- * registers on every call, which costs ASCII strings (most of them) more
- * than the call costs the others. */
-static __attribute__((noinline)) size_t scan_utf8(bytes_t p, size_t avail) {
-    return utf8_seq_len(p, avail);
+/* Checks the byte at i that is neither printable ASCII nor a quote or a
+ * backslash (a control character or a UTF-8 sequence): the offset after
+ * it, or 0 with the error in res. Out of line, like scan_escape: inlined,
+ * it makes the string loop save more registers on every call, which costs
+ * ASCII strings (most of them) more than the call costs the others. */
+static __attribute__((noinline)) size_t scan_other(bytes_t b, size_t len, size_t i,
+                                                    jscan_result_t *res) {
+    unsigned c = b[i];
+    if (c == 0)
+        return fail(res, JSCAN_ERR_NUL, i, "NUL byte"), 0;
+    if (c < 0x20)
+        return fail(res, JSCAN_ERR_SYNTAX, i, "control character in string"), 0;
+    size_t n = utf8_seq_len(b + i, len - i);
+    if (!n)
+        return fail(res, JSCAN_ERR_UTF8, i, "invalid UTF-8"), 0;
+    return i + n;
 }
 
 /* Scans the string whose opening quote is at *pos; leaves *pos after the
@@ -85,14 +96,8 @@ static jscan_err_t scan_string(bytes_t b, size_t len, size_t *pos, jscan_result_
                 return res->err;
             continue;
         }
-        if (c == 0)
-            return fail(res, JSCAN_ERR_NUL, i, "NUL byte");
-        if (c < 0x20)
-            return fail(res, JSCAN_ERR_SYNTAX, i, "control character in string");
-        size_t n = scan_utf8(b + i, len - i);
-        if (!n)
-            return fail(res, JSCAN_ERR_UTF8, i, "invalid UTF-8");
-        i += n;
+        if (!(i = scan_other(b, len, i, res)))
+            return res->err;
     }
 }
 
