@@ -6,8 +6,10 @@ _sdc_received_at = the Kafka timestamp, _sdc_sequence = the timestamp's ms x
 by offset, also when several updates share one millisecond.
 
 PostgreSQL through the stack's postgres sink, SQLite through the module's
-sqlite sink (conftest's `pg` and `lite`). The produced messages' offsets and timestamps come from
-the producer's delivery reports.
+sqlite sink (conftest's `pg` and `lite`); and the same two fields in the Avro
+records the stack's kafka-avro sink writes to <topic>.avro (one rule for
+every pipeline). The produced messages' offsets and timestamps come from the
+producer's delivery reports.
 """
 import datetime
 import time
@@ -16,7 +18,7 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from hookpipe_support import Pg
+from hookpipe_support import Pg, read_avro_topic
 
 PK_VALUES = ["1", "2", "3", "4"]
 
@@ -76,14 +78,15 @@ def last_by_offset(reports):
     return last
 
 
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
 def received_us(wh, text):
     """_sdc_received_at as read back: µs since the epoch."""
     if isinstance(wh, Pg):
         return int(text)
     # SQLite keeps it as 'YYYY-MM-DD HH:MM:SS.ffffff+00:00' text
-    t = datetime.datetime.fromisoformat(text)
-    return (t - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // \
-        datetime.timedelta(microseconds=1)
+    return (datetime.datetime.fromisoformat(text) - EPOCH) // datetime.timedelta(microseconds=1)
 
 
 def test_plain_records_upsert_in_offset_order(wh, produced):
@@ -109,3 +112,21 @@ def test_plain_records_upsert_in_offset_order(wh, produced):
     # one millisecond, three updates: the derived sequences still grow with the offset
     seqs = [expected_sequence(ts, off) for k, _, off, ts in reports if k == "1"]
     assert seqs == sorted(set(seqs)), seqs
+
+
+def test_plain_records_avro(produced, bootstrap, registry_url):
+    name, topic, reports = produced
+    want = {}
+    for key, value, offset, ts_ms in reports:
+        a = int(value.split('"a": ')[1].rstrip("}"))
+        want[(int(key), a)] = (offset, ts_ms)
+    msgs, seen = read_avro_topic(bootstrap, registry_url, topic + ".avro", set(want),
+                                 key_of=lambda rec: (rec["id"], rec["a"]))
+    assert set(want) <= seen, (sorted(set(want) - seen), "not in", topic + ".avro")
+    for _, _, rec, _, _ in msgs:
+        offset, ts_ms = want[(rec["id"], rec["a"])]
+        at = rec["_sdc_received_at"]
+        if isinstance(at, datetime.datetime):  # timestamp-micros, decoded
+            at = (at - EPOCH) // datetime.timedelta(microseconds=1)
+        assert at == ts_ms * 1000, (rec, ts_ms)
+        assert rec["_sdc_sequence"] == expected_sequence(ts_ms, offset), (rec, ts_ms, offset)
