@@ -42,6 +42,7 @@
 #include "base64.h"
 #include "cfg.h"
 #include "ctl_store.h"
+#include "event.h"
 #include "integ.h"
 #include "kafka.h"
 #include "log.h"
@@ -69,7 +70,7 @@ static const cfg_opt_t ctl_options[] = {
      "client id in the webhook URL ([A-Za-z0-9._~-], 1..64); default 8 random digits"},
     {"base-url", CFG_STR, NULL, 0, -1, 0,
      "start of the webhook URL; default $HOOKPIPE_GATEWAY_URL, else " CTL_DEFAULT_URL},
-    {"topic-prefix", CFG_STR, "webhooks.", 0, -1, 0, "event topic = prefix + name"},
+    {"topic-prefix", CFG_STR, EVENT_TOPIC_PREFIX_DEFAULT, 0, -1, 0, "event topic = prefix + name"},
     {"signature", CFG_STR, NULL, 0, -1, 0,
      "verify the provider's signature: standard (Standard Webhooks, e.g. Svix), github,\n"
      "      stripe, shopify, or hmac (generic HMAC-SHA256; see --signature-header)"},
@@ -628,7 +629,7 @@ static int ctl_cmd_create(ctl_ctx_t *ctx) {
         goto out;
     const char *prefix = cfg_str(cfg, "topic-prefix");
     snprintf(topic, sizeof(topic), "%s%s", prefix ? prefix : "", name);
-    snprintf(rejected, sizeof(rejected), "%s.rejected", topic);
+    snprintf(rejected, sizeof(rejected), "%s" EVENT_REJECTED_SUFFIX, topic);
     int partitions = (int)cfg_int(cfg, "partitions");
     int rf = (int)cfg_int(cfg, "replication-factor");
     if (rf == 0) {
