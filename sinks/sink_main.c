@@ -10,6 +10,7 @@
 #include "avro_pipeline.h"
 #include "cfg.h"
 #include "errstr.h"
+#include "event.h"
 #include "log.h"
 #include "net_addr.h"
 #include "prog.h"
@@ -25,7 +26,7 @@
 static cfg_opt_t sink_main_opts[] = {
     {"target", CFG_STR, NULL, 0, -1, 0, NULL},
     {"group.id", CFG_STR, NULL, 0, -1, 0, "consumer group (default hookpipe-sink-<target>)"},
-    {"topic.prefix", CFG_STR, "webhooks.", 0, -1, 0,
+    {"topic.prefix", CFG_STR, EVENT_TOPIC_PREFIX_DEFAULT, 0, -1, 0,
      "event topics are <prefix><integration>"},
     {"registry.url", CFG_STR, NULL, 0, -1, 0,
      "kafka-avro, avro-files: schema registry (default $HOOKPIPE_REGISTRY_URL)"},

@@ -13,6 +13,7 @@
 
 #include "errstr.h"
 #include "log.h"
+#include "rfc3339.h"
 
 /* The schema a topic's records are written with (set by open). */
 typedef struct sink_files_topic {
@@ -154,14 +155,10 @@ static int sink_files_open_file(sink_files_t *f, sink_files_topic_t *tp, const s
     file->opened_ms = sink_files_mono_ms();
     file->version = tp->version;
 
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    char name[128];
-    snprintf(name, sizeof(name), "%04d%02d%02dT%02d%02d%02d%03ldZ-%d-%lld.avro",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             ts.tv_nsec / 1000000, (int)rec->partition, (long long)rec->offset);
+    char stamp[RFC3339_MAX], name[128];
+    rfc3339_format(rfc3339_now_us(), RFC3339_BASIC_MILLIS, stamp, sizeof(stamp));
+    snprintf(name, sizeof(name), "%s-%d-%lld.avro", stamp, (int)rec->partition,
+             (long long)rec->offset);
     if (asprintf(&file->dir_path, "%s/%s", f->dir, tp->integration) < 0)
         file->dir_path = NULL;
     if (!file->dir_path || asprintf(&file->final_path, "%s/%s", file->dir_path, name) < 0 ||
